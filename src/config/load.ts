@@ -1,0 +1,208 @@
+/**
+ * Loading config.yaml: parse (YAML, with positions) -> validate against the one schema (unknown keys rejected,
+ * defaults filled) -> normalize (canonical MACs, absolute paths) -> check referenced folders exist -> freeze.
+ * Every problem is collected and reported at once, each with file:line:column, key path and what was expected.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { Ajv, type ErrorObject } from 'ajv'
+import { LineCounter, parseDocument, type Document } from 'yaml'
+import { normalizeMac } from '../boot/labels.js'
+import { ConfigError, pathToString, type ConfigProblem } from './errors.js'
+import { positionOf } from './positions.js'
+import { ConfigSchema, type Config, type ConfigData } from './schema.js'
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true })
+// `expected` is our own annotation: the human wording used when a `pattern` does not match.
+ajv.addKeyword({ keyword: 'expected', schemaType: 'string' })
+const validateSchema = ajv.compile(ConfigSchema)
+
+/** Load and validate a config file. Throws ConfigError listing every problem. */
+export function loadConfig(file: string): Config {
+  const abs = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(abs, 'utf8')
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+    throw new ConfigError([{ file: abs, line: 0, column: 0, path: '', message: `cannot read config: ${reason}` }])
+  }
+  return parseConfig(text, abs)
+}
+
+/** Validate config text as if it were read from `file` (relative paths resolve against the file's folder). */
+export function parseConfig(text: string, file: string): Config {
+  const lc = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true })
+  const problems: ConfigProblem[] = []
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    const pos = lc.linePos(e.pos[0])
+    problems.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML syntax: ${firstLine(e.message)}` })
+  }
+  if (doc.errors.length > 0) throw new ConfigError(problems)
+
+  const raw: unknown = doc.toJS() ?? {}
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping of keys (interface:, dhcp:, ...) at the top level' }])
+  }
+  const data = structuredClone(raw) as Record<string, unknown>
+  if (!validateSchema(data)) {
+    const errors = validateSchema.errors ?? []
+    // A value of the wrong type also fails its enum/pattern: the type error alone says what to fix.
+    const typeErrorAt = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath))
+    for (const err of errors) {
+      if (err.keyword !== 'type' && typeErrorAt.has(err.instancePath)) continue
+      problems.push(schemaProblem(err, data, doc, lc, file))
+    }
+    throw new ConfigError(sortByPlace(dedupe(problems)))
+  }
+  const config = normalize(data as unknown as ConfigData, file, doc, lc, problems)
+  if (problems.length > 0) throw new ConfigError(problems)
+  return deepFreeze({ ...config, file }) as Config
+}
+
+function normalize(c: ConfigData, file: string, doc: Document, lc: LineCounter, problems: ConfigProblem[]): ConfigData {
+  const base = dirname(file)
+  const at = (path: (string | number)[], message: string) => {
+    const pos = positionOf(doc, lc, path)
+    problems.push({ file, line: pos.line, column: pos.column, path: pathToString(path), message })
+  }
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
+  const out: ConfigData = { ...c }
+  out.data_dir = abs(c.data_dir)
+  out.assets_dir = abs(c.assets_dir)
+  out.tftp = { ...c.tftp, root: abs(c.tftp.root) }
+  if (c.matchbox_dir !== undefined) out.matchbox_dir = abs(c.matchbox_dir)
+
+  // Folders pxebox serves from must exist now: a typo here would otherwise surface as 404s during a rack power-on.
+  // data_dir is created at start, so it may be missing.
+  const mustExist: [string[], string, boolean][] = [
+    [['assets_dir'], out.assets_dir, c.http.enabled],
+    [['tftp', 'root'], out.tftp.root, c.tftp.enabled],
+    [['matchbox_dir'], out.matchbox_dir ?? '', c.matchbox_dir !== undefined],
+  ]
+  for (const [path, dir, needed] of mustExist) {
+    if (!needed) continue
+    if (!existsSync(dir)) at(path, `folder not found: ${dir}`)
+    else if (!statSync(dir).isDirectory()) at(path, `expected a folder, got a file: ${dir}`)
+  }
+
+  for (const [id, profile] of Object.entries(c.profiles)) {
+    if (!/^[A-Za-z0-9._-]+$/.test(id)) at(['profiles', id], `profile id "${id}" may only use letters, digits, '.', '_' and '-'`)
+    void profile
+  }
+  out.groups = c.groups.map((g, gi) => {
+    const sel = g.selector
+    if (!sel || sel.mac === undefined) return g
+    const macs = Array.isArray(sel.mac) ? sel.mac : [sel.mac]
+    const norm = macs.map((m, mi) => {
+      const n = normalizeMac(m)
+      if (n === undefined) {
+        at(Array.isArray(sel.mac) ? ['groups', gi, 'selector', 'mac', mi] : ['groups', gi, 'selector', 'mac'],
+          `bad MAC "${m}": expected six hex byte pairs such as 52:54:00:12:34:56 (also 52-54-00-12-34-56 or 5254.0012.3456)`)
+        return m
+      }
+      return n
+    })
+    return { ...g, selector: { ...sel, mac: Array.isArray(sel.mac) ? norm : norm[0]! } }
+  })
+  return out
+}
+
+function schemaProblem(err: ErrorObject, data: unknown, doc: Document, lc: LineCounter, file: string): ConfigProblem {
+  const path = pointerToPath(err.instancePath, data)
+  const p = err.params as Record<string, unknown>
+  let message: string
+  let where = path
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty)
+      where = [...path, key]
+      const allowed = Object.keys((err.parentSchema as { properties?: object })?.properties ?? {})
+      message = `unknown key "${key}"` + (allowed.length ? ` (expected one of: ${allowed.join(', ')})` : '')
+      break
+    }
+    case 'required':
+      message = `missing required key "${String(p.missingProperty)}"`
+      break
+    case 'type':
+      message = `expected ${String(p.type)}, got ${describe(valueAt(data, path))}`
+      break
+    case 'enum':
+      message = `expected one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${describe(valueAt(data, path))}`
+      break
+    case 'pattern': {
+      const expected = (err.parentSchema as { expected?: string })?.expected ?? `text matching ${String(p.pattern)}`
+      message = `expected ${expected}, got ${describe(valueAt(data, path))}`
+      break
+    }
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      message = `expected a number ${String(p.comparison)} ${String(p.limit)}, got ${describe(valueAt(data, path))}`
+      break
+    case 'minLength':
+      message = `expected a non-empty string`
+      break
+    default:
+      message = err.message ?? `invalid (${err.keyword})`
+  }
+  const pos = positionOf(doc, lc, where)
+  return { file, line: pos.line, column: pos.column, path: pathToString(where), message }
+}
+
+/** JSON pointer (`/groups/0/selector`) to a path array; array indices become numbers. */
+function pointerToPath(pointer: string, data: unknown): (string | number)[] {
+  if (!pointer) return []
+  const out: (string | number)[] = []
+  let node: unknown = data
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    const key: string | number = Array.isArray(node) ? Number(seg) : seg
+    out.push(key)
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key as string] : undefined
+  }
+  return out
+}
+
+function valueAt(data: unknown, path: (string | number)[]): unknown {
+  let node = data
+  for (const k of path) node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[k as string] : undefined
+  return node
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'a list'
+  if (typeof v === 'object') return 'a mapping'
+  if (typeof v === 'string') return JSON.stringify(v)
+  return `${typeof v} ${String(v)}`
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>()
+  return problems.filter((p) => {
+    const k = `${p.line}:${p.column}:${p.path}:${p.message}`
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}
+
+function sortByPlace(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column)
+}
+
+/** The yaml package's first message line, without its own "at line N, column M:" (we print the place first). */
+function firstLine(s: string): string {
+  return (s.split('\n')[0] ?? s).replace(/ at line \d+, column \d+:?$/, '')
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value as object)) deepFreeze(v)
+  }
+  return value
+}

@@ -1,0 +1,115 @@
+import t from 'tap'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, formatProblem } from '../../src/config/errors.js'
+import { loadConfig, parseConfig } from '../../src/config/load.js'
+
+/** A folder with firmware/ and assets/ so the folder checks pass unless a test wants them to fail. */
+function workdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pxebox-config-'))
+  mkdirSync(join(dir, 'firmware'))
+  mkdirSync(join(dir, 'assets'))
+  return dir
+}
+
+/** The formatted problems of a config text, or [] when it loads. */
+function problems(text: string, dir = workdir()): string[] {
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, text)
+  try {
+    loadConfig(file)
+    return []
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.problems.map((p) => formatProblem(p).replace(dir + '/', ''))
+  }
+}
+
+const base = 'interface: eth0\ntftp: { root: ./firmware }\nassets_dir: ./assets\n'
+
+t.test('a minimal config loads with defaults, normalized and frozen', async (t) => {
+  const dir = workdir()
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, base + 'groups:\n  - id: a\n    profile: p\n    selector: { mac: "52-54-00-AB-CD-EF" }\n  - id: b\n    profile: p\n    selector: { mac: ["5254.00ab.cdee", "52:54:00:ab:cd:ed"] }\n')
+  const c = loadConfig(file)
+  t.equal(c.file, file)
+  t.equal(c.dhcp.mode, 'proxy')
+  t.equal(c.dhcp.interface_pinning, 'auto')
+  t.equal(c.tftp.root, join(dir, 'firmware'))
+  t.equal(c.assets_dir, join(dir, 'assets'))
+  t.equal(c.data_dir, '/var/lib/pxebox')
+  t.equal(c.tftp.max_window_size, 32)
+  t.equal(c.http.listen, '0.0.0.0:8080')
+  t.same(c.groups[0]!.selector, { mac: '52:54:00:ab:cd:ef' })
+  t.same(c.groups[1]!.selector, { mac: ['52:54:00:ab:cd:ee', '52:54:00:ab:cd:ed'] })
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.tftp) && Object.isFrozen(c.groups[0]!.selector))
+})
+
+t.test('YAML syntax error: line and column of the fault', async (t) => {
+  t.same(problems('interface: eth0\ndhcp:\n  mode: proxy\n  tftp: [\n'), [
+    'config.yaml:5:1: YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]',
+  ])
+  t.same(problems('interface: eth0\n\tdhcp: {}\n'), ['config.yaml:2:1: YAML syntax: Tabs are not allowed as indentation'])
+  t.same(problems('interface: eth0\ninterface: eth1\n'), ['config.yaml:2:1: YAML syntax: Map keys must be unique'])
+})
+
+t.test('unknown keys, at top level and nested, each with its place and the keys allowed', async (t) => {
+  t.same(problems(base + 'intrface: eth1\ndhcp:\n  mode: proxy\n  pinning: off\n'), [
+    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, dhcp, tftp, http, profiles, groups)',
+    'config.yaml:7:3: dhcp.pinning: unknown key "pinning" (expected one of: mode, interface_pinning)',
+  ])
+})
+
+t.test('wrong types and values', async (t) => {
+  t.same(problems(base + 'tftp: { root: ./firmware, max_block_size: big }\n'.replace('tftp', 'http: {}\ntftp2').replace('tftp2: { root: ./firmware, ', 'x: {')), [
+    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, dhcp, tftp, http, profiles, groups)',
+  ])
+  t.same(problems('interface: eth0\nassets_dir: ./assets\ntftp:\n  root: ./firmware\n  max_block_size: big\n  max_window_size: 0\n'), [
+    'config.yaml:5:3: tftp.max_block_size: expected integer, got "big"',
+    'config.yaml:6:3: tftp.max_window_size: expected a number >= 1, got number 0',
+  ])
+  t.same(problems(base + 'dhcp: { mode: dhcp }\nlog_level: loud\naddress: 10.0.0.300\n'), [
+    'config.yaml:4:9: dhcp.mode: expected one of "proxy", "off", got "dhcp"',
+    'config.yaml:5:1: log_level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"',
+    'config.yaml:6:1: address: expected an IPv4 address such as 10.0.0.2, got "10.0.0.300"',
+  ])
+  t.same(problems(base + 'http: { listen: 8080 }\ngroups: { a: 1 }\n'), [
+    'config.yaml:4:9: http.listen: expected string, got number 8080',
+    'config.yaml:5:1: groups: expected array, got a mapping',
+  ])
+  t.same(problems('- a\n- b\n'), ['config.yaml:1:1: expected a mapping of keys (interface:, dhcp:, ...) at the top level'])
+})
+
+t.test('bad MAC in a selector, single and in a list', async (t) => {
+  t.same(problems(base + 'groups:\n  - id: a\n    profile: p\n    selector:\n      mac: 52:54:00:zz:00:01\n  - id: b\n    profile: p\n    selector: { mac: [52:54:00:00:00:01, "52:54:00:00:01"] }\n'), [
+    'config.yaml:8:7: groups[0].selector.mac: bad MAC "52:54:00:zz:00:01": expected six hex byte pairs such as 52:54:00:12:34:56 (also 52-54-00-12-34-56 or 5254.0012.3456)',
+    'config.yaml:11:42: groups[1].selector.mac[1]: bad MAC "52:54:00:00:01": expected six hex byte pairs such as 52:54:00:12:34:56 (also 52-54-00-12-34-56 or 5254.0012.3456)',
+  ])
+})
+
+t.test('missing files and folders', async (t) => {
+  const dir = workdir()
+  t.same(problems('interface: eth0\ntftp:\n  root: ./no-firmware\nassets_dir: ./assets\nmatchbox_dir: /nonexistent/matchbox\n', dir), [
+    `config.yaml:3:3: tftp.root: folder not found: ${dir}/no-firmware`,
+    'config.yaml:5:1: matchbox_dir: folder not found: /nonexistent/matchbox',
+  ])
+  writeFileSync(join(dir, 'afile'), 'x')
+  t.same(problems('interface: eth0\ntftp: { root: ./firmware }\nassets_dir: ./afile\n', dir), [
+    `config.yaml:3:1: assets_dir: expected a folder, got a file: ${dir}/afile`,
+  ])
+  // A disabled service's folder is not needed.
+  t.same(problems('interface: eth0\ntftp: { enabled: false, root: ./nothing }\nassets_dir: ./assets\n', dir), [])
+  t.throws(() => loadConfig(join(dir, 'nope.yaml')), { message: `1 problem in config:\n  ${dir}/nope.yaml: cannot read config: file not found` })
+})
+
+t.test('every problem is reported at once', async (t) => {
+  const p = problems('interface: eth0\ntftp: { root: ./firmware, bogus: 1 }\nassets_dir: ./assets\nhttp: { listen: nope }\ndhcp: { mode: 1 }\n')
+  t.equal(p.length, 3, p.join('\n'))
+})
+
+t.test('parseConfig resolves relative paths against the file folder', async (t) => {
+  const dir = workdir()
+  const c = parseConfig('tftp: { root: firmware }\nassets_dir: assets\ndata_dir: state\n', join(dir, 'c.yaml'))
+  t.equal(c.data_dir, join(dir, 'state'))
+})
