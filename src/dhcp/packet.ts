@@ -1,0 +1,235 @@
+/**
+ * The DHCP/BOOTP packet codec (RFC 2131 section 2, RFC 951): `decode(buf)` and `encode(packet)`, pure functions on
+ * plain objects. It decodes every message type (the address tracker watches site traffic with it too), handles
+ * option overload of sname/file (RFC 2132 9.3) and remembers the wire layout (PAD runs, where each option sat,
+ * bytes after END, odd chaddr/sname/file padding) so that decode -> encode reproduces a packet byte for byte.
+ */
+import { DhcpError } from './errors.js'
+import {
+  decodeOptionArea,
+  optionAreaLength,
+  writeOptionArea,
+  DhcpOptionCode,
+  type DhcpOption,
+  type OptionAreaLayout,
+} from './options.js'
+import { checkTypedOptions, formatIPv4, overload, parseIPv4 } from './values.js'
+
+/** Size of the fixed BOOTP header before the magic cookie (RFC 2131 figure 1). */
+export const BOOTP_HEADER_LENGTH = 236
+/** RFC 2131 section 3: the options field starts with 99.130.83.99. */
+export const MAGIC_COOKIE = 0x63825363
+/** RFC 1542 section 2.1: BOOTP relay agents may drop messages shorter than 300 bytes, so replies are padded. */
+export const MIN_BOOTP_LENGTH = 300
+
+const SNAME_OFFSET = 44
+const SNAME_LENGTH = 64
+const FILE_OFFSET = 108
+const FILE_LENGTH = 128
+const OPTIONS_OFFSET = 240
+
+/** Where decode found things, kept only so encode can reproduce the packet exactly. */
+export interface DhcpWireLayout {
+  /** Number of options decode produced; a different count means the caller edited the list. */
+  optionCount: number
+  options: OptionAreaLayout
+  /** Present when option 52 moved options into `file` (RFC 2132 9.3). */
+  file?: OptionAreaLayout
+  /** Present when option 52 moved options into `sname`. */
+  sname?: OptionAreaLayout
+  /** The raw field, kept only when the readable value cannot reproduce it (junk after the NUL, hlen > 16, ...). */
+  chaddrRaw?: Buffer
+  snameRaw?: Buffer
+  fileRaw?: Buffer
+}
+
+/** A decoded DHCP/BOOTP message. Addresses are dotted quads, chaddr is lowercase colon hex of `hlen` bytes. */
+export interface DhcpPacket {
+  /** 1 BOOTREQUEST, 2 BOOTREPLY. */
+  op: number
+  /** Hardware type, 1 = Ethernet. */
+  htype: number
+  hlen: number
+  hops: number
+  xid: number
+  secs: number
+  /** Bit 15 (0x8000) is the broadcast flag (RFC 2131 section 4.1). */
+  flags: number
+  ciaddr: string
+  yiaddr: string
+  siaddr: string
+  giaddr: string
+  chaddr: string
+  /** Server host name text up to the first NUL ('' when the field carries overloaded options). */
+  sname: string
+  /** Boot file name text up to the first NUL ('' when the field carries overloaded options). */
+  file: string
+  /** Every option occurrence in wire order: options field, then file, then sname (RFC 2131 section 4.1). */
+  options: DhcpOption[]
+  /** Set by decode; leave it out when building a packet (encode then writes the canonical layout). */
+  layout?: DhcpWireLayout
+}
+
+function fieldText(raw: Buffer): string {
+  const nul = raw.indexOf(0)
+  return raw.toString('latin1', 0, nul === -1 ? raw.length : nul)
+}
+
+function textField(text: string, size: number, name: string): Buffer {
+  const bytes = Buffer.from(text, 'latin1')
+  // Firmware treats these as C strings: keep room for the terminating NUL.
+  if (bytes.length > size - 1) {
+    throw new DhcpError('ERR_DHCP_ENCODE', `DHCP ${name} has ${bytes.length} bytes, at most ${size - 1} fit`)
+  }
+  const out = Buffer.alloc(size)
+  bytes.copy(out)
+  return out
+}
+
+function formatHex(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
+}
+
+function chaddrField(chaddr: string): Buffer {
+  const out = Buffer.alloc(16)
+  if (chaddr === '') return out
+  const parts = chaddr.split(':')
+  if (parts.length > 16 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new DhcpError('ERR_DHCP_ENCODE', `DHCP chaddr ${JSON.stringify(chaddr)} is not colon hex of at most 16 bytes`)
+  }
+  parts.forEach((p, i) => (out[i] = parseInt(p, 16)))
+  return out
+}
+
+/** Decodes one DHCP message. Throws DhcpError (and nothing else) for malformed input. */
+export function decode(buf: Buffer): DhcpPacket {
+  if (buf.length < OPTIONS_OFFSET) {
+    throw new DhcpError(
+      'ERR_DHCP_TRUNCATED',
+      `DHCP packet is ${buf.length} bytes, the BOOTP header and magic cookie need ${OPTIONS_OFFSET}`,
+    )
+  }
+  const cookie = buf.readUInt32BE(BOOTP_HEADER_LENGTH)
+  if (cookie !== MAGIC_COOKIE) {
+    throw new DhcpError(
+      'ERR_DHCP_BAD_COOKIE',
+      `DHCP magic cookie is 0x${cookie.toString(16).padStart(8, '0')}, expected 0x63825363`,
+    )
+  }
+  const hlen = buf[2] as number
+  const chaddrRaw = buf.subarray(28, 44)
+  const snameRaw = buf.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH)
+  const fileRaw = buf.subarray(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH)
+
+  const options: DhcpOption[] = []
+  const mainLayout = decodeOptionArea(buf.subarray(OPTIONS_OFFSET), options)
+  const packet: DhcpPacket = {
+    op: buf[0] as number,
+    htype: buf[1] as number,
+    hlen,
+    hops: buf[3] as number,
+    xid: buf.readUInt32BE(4),
+    secs: buf.readUInt16BE(8),
+    flags: buf.readUInt16BE(10),
+    ciaddr: formatIPv4(buf, 12),
+    yiaddr: formatIPv4(buf, 16),
+    siaddr: formatIPv4(buf, 20),
+    giaddr: formatIPv4(buf, 24),
+    chaddr: formatHex(chaddrRaw.subarray(0, Math.min(hlen, 16))),
+    sname: '',
+    file: '',
+    options,
+  }
+  const layout: DhcpWireLayout = { optionCount: 0, options: mainLayout }
+
+  // RFC 2132 9.3: option 52 may only appear in the options field; read file first, then sname.
+  const over = overload({ options })
+  if (over === 1 || over === 3) layout.file = decodeOptionArea(fileRaw, options, ' in the file field')
+  else packet.file = fieldText(fileRaw)
+  if (over === 2 || over === 3) layout.sname = decodeOptionArea(snameRaw, options, ' in the sname field')
+  else packet.sname = fieldText(snameRaw)
+
+  if (!chaddrField(packet.chaddr).equals(chaddrRaw)) layout.chaddrRaw = Buffer.from(chaddrRaw)
+  if (layout.sname === undefined && !textField(packet.sname, SNAME_LENGTH, 'sname').equals(snameRaw)) {
+    layout.snameRaw = Buffer.from(snameRaw)
+  }
+  if (layout.file === undefined && !textField(packet.file, FILE_LENGTH, 'file').equals(fileRaw)) {
+    layout.fileRaw = Buffer.from(fileRaw)
+  }
+  layout.optionCount = options.length
+  checkTypedOptions(packet)
+  packet.layout = layout
+  return packet
+}
+
+/** The decoded layout, if the packet still matches it (same option count, areas still fit their fields). */
+function usableLayout(p: DhcpPacket): DhcpWireLayout | undefined {
+  const l = p.layout
+  if (l === undefined || l.optionCount !== p.options.length) return undefined
+  if (l.file !== undefined && (p.file !== '' || optionAreaLength(p.options, l.file) !== FILE_LENGTH)) return undefined
+  if (l.sname !== undefined && (p.sname !== '' || optionAreaLength(p.options, l.sname) !== SNAME_LENGTH)) return undefined
+  return l
+}
+
+/** The canonical layout for a built packet: all options in the options field, END, zero padding to 300 bytes. */
+function canonicalLayout(p: DhcpPacket): DhcpWireLayout {
+  if (p.options.some((o) => o.code === DhcpOptionCode.OVERLOAD)) {
+    throw new DhcpError('ERR_DHCP_ENCODE', 'DHCP option 52 (overload) can only be re-encoded from a decoded layout')
+  }
+  const options: OptionAreaLayout = { tokens: p.options.map((_, i) => i), end: true, tail: Buffer.alloc(0) }
+  const size = OPTIONS_OFFSET + optionAreaLength(p.options, options)
+  if (size < MIN_BOOTP_LENGTH) options.tail = Buffer.alloc(MIN_BOOTP_LENGTH - size)
+  return { optionCount: p.options.length, options }
+}
+
+function u(n: number, bits: 8 | 16 | 32, name: string): number {
+  if (!Number.isInteger(n) || n < 0 || n >= 2 ** bits) {
+    throw new DhcpError('ERR_DHCP_ENCODE', `DHCP ${name} ${n} does not fit ${bits} bits`)
+  }
+  return n
+}
+
+/** Size in bytes `encode(p)` will produce. */
+export function encodingLength(p: DhcpPacket): number {
+  const l = usableLayout(p) ?? canonicalLayout(p)
+  return OPTIONS_OFFSET + optionAreaLength(p.options, l.options)
+}
+
+/**
+ * Encodes a packet. A packet fresh from decode (and not restructured since) comes out byte-identical; a built one
+ * gets the canonical layout. Throws DhcpError('ERR_DHCP_ENCODE') for values that cannot be encoded.
+ */
+export function encode(p: DhcpPacket): Buffer {
+  const l = usableLayout(p) ?? canonicalLayout(p)
+  const out = Buffer.alloc(OPTIONS_OFFSET + optionAreaLength(p.options, l.options))
+  out[0] = u(p.op, 8, 'op')
+  out[1] = u(p.htype, 8, 'htype')
+  out[2] = u(p.hlen, 8, 'hlen')
+  out[3] = u(p.hops, 8, 'hops')
+  out.writeUInt32BE(u(p.xid, 32, 'xid'), 4)
+  out.writeUInt16BE(u(p.secs, 16, 'secs'), 8)
+  out.writeUInt16BE(u(p.flags, 16, 'flags'), 10)
+  parseIPv4(p.ciaddr).copy(out, 12)
+  parseIPv4(p.yiaddr).copy(out, 16)
+  parseIPv4(p.siaddr).copy(out, 20)
+  parseIPv4(p.giaddr).copy(out, 24)
+  const chaddr = chaddrField(p.chaddr)
+  const keepChaddr = l.chaddrRaw !== undefined && formatHex(l.chaddrRaw.subarray(0, Math.min(p.hlen, 16))) === p.chaddr
+  ;(keepChaddr ? (l.chaddrRaw as Buffer) : chaddr).copy(out, 28)
+
+  if (l.sname !== undefined) writeOptionArea(p.options, l.sname, out, SNAME_OFFSET)
+  else if (l.snameRaw !== undefined && fieldText(l.snameRaw) === p.sname) l.snameRaw.copy(out, SNAME_OFFSET)
+  else textField(p.sname, SNAME_LENGTH, 'sname').copy(out, SNAME_OFFSET)
+  if (l.file !== undefined) writeOptionArea(p.options, l.file, out, FILE_OFFSET)
+  else if (l.fileRaw !== undefined && fieldText(l.fileRaw) === p.file) l.fileRaw.copy(out, FILE_OFFSET)
+  else textField(p.file, FILE_LENGTH, 'file').copy(out, FILE_OFFSET)
+
+  out.writeUInt32BE(MAGIC_COOKIE, BOOTP_HEADER_LENGTH)
+  writeOptionArea(p.options, l.options, out, OPTIONS_OFFSET)
+  return out
+}
+
+/** The client's MAC (lowercase, colons) when chaddr is an Ethernet address, else undefined. */
+export function macAddress(p: Pick<DhcpPacket, 'htype' | 'hlen' | 'chaddr'>): string | undefined {
+  return p.htype === 1 && p.hlen === 6 ? p.chaddr : undefined
+}
