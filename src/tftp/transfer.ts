@@ -1,0 +1,272 @@
+/**
+ * One TFTP read transfer: OACK handshake, windowed DATA (RFC 7440), ACK handling and retransmission with backoff.
+ *
+ * Blocks are numbered absolutely inside (1..N) and only wrapped to 16 bits on the wire, so rollover past 65535 needs
+ * no special cases. DATA packets live in 2 x windowsize preallocated buffers: a buffer is rewritten only for a block
+ * two windows later, by which time every send of its previous block has left the socket (sends are FIFO and the later
+ * block was acknowledged).
+ */
+import type { Socket, RemoteInfo } from 'node:dgram'
+import type { Logger } from '../log.js'
+import { ErrorCode, Opcode, encode, errorPacket, peekOpcode, writeDataHeader, DATA_HEADER, type TftpOption } from './packet.js'
+import type { BlockSource } from './reader.js'
+
+/** Why a transfer ended: becomes the event outcome. */
+export type TransferOutcome = 'ok' | 'aborted' | 'timeout' | 'error'
+
+/** What the server learns when a transfer ends. */
+export interface TransferResult {
+  outcome: TransferOutcome
+  /** Bytes the client acknowledged (the whole file when ok). */
+  bytes: number
+  /** The client aborted or ignored our OACK to a tsize request: the UEFI "ask the size, then ask again" probe. */
+  tsizeProbe: boolean
+  /** false when the file was sent but the last ACK never came (not a failure, RFC 1350 section 6). */
+  finalAck: boolean
+  /** Peer's ERROR code/message when it aborted. */
+  peerError?: { code: number; message: string }
+}
+
+/** Drop hook for loss tests: return true to drop the packet. */
+export type LossHook = (direction: 'in' | 'out', packet: Buffer) => boolean
+
+/** Everything one transfer needs; the socket is already bound and owned by the transfer from now on. */
+export interface TransferOptions {
+  socket: Socket
+  peer: { address: string; port: number }
+  source: BlockSource
+  blksize: number
+  windowsize: number
+  /** Options to OACK; empty means DATA 1 goes out at once. */
+  oack: TftpOption[]
+  tsizeRequested: boolean
+  /** First retransmit timeout; doubles per retry up to maxTimeoutMs. */
+  timeoutMs: number
+  maxTimeoutMs: number
+  /** Retransmissions of the same window before giving up. */
+  retries: number
+  logger: Logger
+  lossHook?: LossHook
+}
+
+/**
+ * Runs one transfer to its end. Never rejects: socket, read and peer failures all become a TransferResult.
+ * `abort()` on the returned handle ends it early (server shutdown).
+ */
+export function runTransfer(options: TransferOptions): { done: Promise<TransferResult>; abort(): void } {
+  const { socket, peer, source, blksize, logger, lossHook } = options
+  const windowsize = Math.max(1, options.windowsize)
+  const totalBlocks = Math.floor(source.size / blksize) + 1
+  const slotCount = 2 * Math.min(windowsize, totalBlocks)
+  const slots: Buffer[] = []
+  const slotBlock = new Float64Array(slotCount).fill(-1)
+  const slotLength = new Uint32Array(slotCount)
+  const oackPacket = options.oack.length > 0 ? encode({ op: 'oack', options: options.oack }) : undefined
+
+  // base: first unacknowledged block; 0 while the OACK waits for ACK 0. cursor: next block to send.
+  let base = oackPacket ? 0 : 1
+  let cursor = base
+  let highestSent = 0
+  let tries = 0
+  let timeoutMs = options.timeoutMs
+  let pumping = false
+  let finished = false
+  let resolveDone!: (r: TransferResult) => void
+  const done = new Promise<TransferResult>((resolve) => (resolveDone = resolve))
+
+  /** Sends `length` bytes of `buf` (-1: all of it, for one-off packets). */
+  function send(buf: Buffer, length: number, port = peer.port, address = peer.address): void {
+    if (length < 0) length = buf.length
+    if (lossHook && lossHook('out', length === buf.length ? buf : buf.subarray(0, length))) return
+    if (length === buf.length) socket.send(buf, port, address, onSendError)
+    else socket.send(buf, 0, length, port, address, onSendError)
+  }
+
+  function onSendError(err: Error | null): void {
+    if (err && !finished) logger.debug({ err }, 'TFTP send failed')
+  }
+
+  function finish(outcome: TransferOutcome, extra: Partial<TransferResult> = {}): void {
+    if (finished) return
+    finished = true
+    clearTimeout(timer)
+    socket.removeAllListeners('message')
+    try {
+      socket.close()
+    } catch {
+      // already closed by an error
+    }
+    const acked = outcome === 'ok' ? source.size : Math.min(source.size, Math.max(0, base - 1) * blksize)
+    const result: TransferResult = {
+      outcome,
+      bytes: acked,
+      tsizeProbe: false,
+      finalAck: true,
+      ...extra,
+    }
+    source.close().then(
+      () => resolveDone(result),
+      (err: unknown) => {
+        logger.debug({ err }, 'TFTP source close failed')
+        resolveDone(result)
+      },
+    )
+  }
+
+  /** Puts block `block` into its slot unless it is already there; may read from disk. */
+  function prepare(block: number): number | Promise<number> {
+    const slot = block % slotCount
+    if (slotBlock[slot] === block) return slotLength[slot] as number
+    let buf = slots[slot]
+    if (!buf) {
+      buf = Buffer.allocUnsafe(DATA_HEADER + blksize)
+      slots[slot] = buf
+    }
+    writeDataHeader(buf, block)
+    const position = (block - 1) * blksize
+    const length = Math.max(0, Math.min(blksize, source.size - position))
+    const record = (n: number): number => {
+      if (n !== length) throw new Error(`file shrank while serving: block ${block} got ${n} of ${length} bytes`)
+      slotBlock[slot] = block
+      slotLength[slot] = DATA_HEADER + n
+      return DATA_HEADER + n
+    }
+    const filled = source.fill(position, buf, DATA_HEADER, length)
+    return typeof filled === 'number' ? record(filled) : filled.then(record)
+  }
+
+  /** Sends from `cursor` to the end of the window. Only one pump runs; handlers just move `cursor`/`base`. */
+  async function pump(): Promise<void> {
+    if (pumping || finished) return
+    pumping = true
+    try {
+      if (base === 0) {
+        send(oackPacket as Buffer, -1)
+      } else {
+        while (!finished) {
+          const end = Math.min(base + windowsize - 1, totalBlocks)
+          if (cursor < base) cursor = base
+          if (cursor > end) break
+          const block = cursor
+          let length = prepare(block)
+          if (typeof length !== 'number') {
+            length = await length
+            if (finished) return
+            if (cursor !== block) continue // an ACK moved the window while we read
+          }
+          send(slots[block % slotCount] as Buffer, length)
+          if (block > highestSent) highestSent = block
+          cursor = block + 1
+        }
+      }
+      armTimer()
+    } catch (err) {
+      logger.warn({ err }, 'TFTP transfer failed reading the file')
+      send(errorPacket(ErrorCode.NOT_DEFINED, 'Read error'), -1)
+      finish('error')
+    } finally {
+      pumping = false
+    }
+  }
+
+  function onTimeout(): void {
+    if (finished) return
+    if (pumping) {
+      armTimer()
+      return
+    }
+    tries++
+    if (tries > options.retries) {
+      if (base === 0) {
+        // A client that asked tsize and then never answered the OACK is probing too, just without saying ERROR 8.
+        finish('timeout', { tsizeProbe: options.tsizeRequested })
+      } else if (highestSent === totalBlocks) {
+        finish('ok', { finalAck: false })
+      } else {
+        send(errorPacket(ErrorCode.NOT_DEFINED, 'Timeout'), -1)
+        finish('timeout')
+      }
+      return
+    }
+    timeoutMs = Math.min(timeoutMs * 2, options.maxTimeoutMs)
+    cursor = base
+    void pump()
+  }
+
+  function onAck(wire: number): void {
+    if (base === 0) {
+      if (wire !== 0) return
+      base = 1
+      cursor = 1
+      tries = 0
+      timeoutMs = options.timeoutMs
+      void pump()
+      return
+    }
+    // Map the 16-bit number onto the absolute block in [base-1, base-1+65535]; ACKs beyond what we sent are stale.
+    const acked = base - 1 + ((wire - (base - 1)) & 0xffff)
+    if (acked > highestSent) return
+    // A duplicate of the ACK that already moved the window: resending again would be Sorcerer's Apprentice (RFC 1123
+    // 4.2.3.1). The retransmit timer covers a window that was lost after it.
+    if (acked < base) return
+    base = acked + 1
+    tries = 0
+    timeoutMs = options.timeoutMs
+    if (acked === totalBlocks) {
+      finish('ok')
+      return
+    }
+    // RFC 7440 section 4: the next window starts right after the acknowledged block, whether the ACK ends a window
+    // or reports a gap.
+    cursor = base
+    armTimer()
+    void pump()
+  }
+
+  function onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (finished) return
+    if (lossHook && lossHook('in', msg)) return
+    if (rinfo.port !== peer.port || rinfo.address !== peer.address) {
+      // RFC 1350 section 4: a packet from another TID gets ERROR 5 and does not disturb this transfer.
+      logger.debug({ from: `${rinfo.address}:${rinfo.port}` }, 'TFTP packet from an unknown transfer ID')
+      send(errorPacket(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), -1, rinfo.port, rinfo.address)
+      return
+    }
+    const opcode = peekOpcode(msg)
+    if (opcode === Opcode.ACK && msg.length >= 4) {
+      onAck(msg.readUInt16BE(2))
+    } else if (opcode === Opcode.ERROR && msg.length >= 4) {
+      const code = msg.readUInt16BE(2)
+      const end = msg.indexOf(0, 4)
+      const message = msg.toString('latin1', 4, end === -1 ? msg.length : end)
+      const probe = base === 0
+      // UEFI firmware asks for tsize, reads the OACK and aborts with ERROR 8 before asking again: routine, not news.
+      if (probe) logger.debug({ code, message }, 'TFTP client ended the transfer after the OACK')
+      else logger.info({ code, message, block: base }, 'TFTP client aborted the transfer')
+      finish('aborted', { tsizeProbe: probe && options.tsizeRequested, peerError: { code, message } })
+    } else {
+      logger.debug({ opcode, packet: msg.toString('base64') }, 'TFTP ignored an unexpected packet')
+    }
+  }
+
+  let timerDelay = timeoutMs
+  let timer = setTimeout(onTimeout, timeoutMs)
+  /** Restarts the retransmit timer; refresh() is cheap, a new timer only when the backoff changed the delay. */
+  function armTimer(): void {
+    if (timerDelay === timeoutMs) {
+      timer.refresh()
+      return
+    }
+    clearTimeout(timer)
+    timerDelay = timeoutMs
+    timer = setTimeout(onTimeout, timeoutMs)
+  }
+  socket.on('message', onMessage)
+  socket.on('error', (err) => {
+    logger.warn({ err }, 'TFTP transfer socket failed')
+    finish('error')
+  })
+  void pump()
+
+  return { done, abort: () => finish('aborted') }
+}
