@@ -1,0 +1,103 @@
+/**
+ * Machine labels: the key=value pairs a machine presents (query string of `/ipxe`, or what the DHCP side saw),
+ * normalized so that one machine always presents the same values however its firmware spelt them.
+ *
+ * Normalization rules (documented for operators in examples/matchbox/README.md):
+ * - label names are lowercased (`MAC=` and `mac=` are one label);
+ * - `mac`: colon, hyphen (iPXE `${mac:hexhyp}`), Cisco dot (`5254.0012.3456`) or bare hex, any case ->
+ *   lowercase colon form `52:54:00:12:34:56`. An unparsable MAC label is dropped (as Matchbox does);
+ * - `uuid`: any case, with or without hyphens or braces -> lowercase 8-4-4-4-12. iPXE's `${uuid}` and DHCP
+ *   option 97 differ in byte order on SMBIOS >= 2.6 firmware (SMBIOS 2.6 made the first three fields little-endian;
+ *   iPXE prints them as stored, option 97 carries them in wire order). Selectors therefore match a uuid in either
+ *   order: see `uuidForms`;
+ * - other labels are compared exactly, after dropping empty values (an unset iPXE variable expands to nothing).
+ */
+
+/** Normalized labels: lowercase names, canonical mac/uuid values. */
+export type Labels = Readonly<Record<string, string>>
+
+const HEX12 = /^[0-9a-f]{12}$/
+
+/** Parse a 6-byte MAC in colon, hyphen, dot or bare-hex form (any case); returns lowercase colon form or undefined. */
+export function normalizeMac(text: string): string | undefined {
+  const s = text.trim().toLowerCase()
+  let hex: string
+  if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/.test(s)) hex = s.replace(/[:-]/g, '')
+  else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(s)) hex = s.replace(/\./g, '')
+  else if (HEX12.test(s)) hex = s
+  else return undefined
+  return hex.match(/../g)!.join(':')
+}
+
+/** Parse a UUID (any case, optional hyphens/braces); returns lowercase 8-4-4-4-12 or undefined. */
+export function normalizeUuid(text: string): string | undefined {
+  let s = text.trim().toLowerCase()
+  if (s.startsWith('{') && s.endsWith('}')) s = s.slice(1, -1)
+  const hex = s.replace(/-/g, '')
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined
+  if (s.includes('-') && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s)) return undefined
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/**
+ * The same UUID with its first three fields byte-swapped (SMBIOS >= 2.6 little-endian fields vs wire order).
+ * Input must be normalized. Swapping twice gives the input back.
+ */
+export function swapUuidByteOrder(uuid: string): string {
+  const rev = (h: string) => h.match(/../g)!.reverse().join('')
+  const [a = '', b = '', c = '', ...rest] = uuid.split('-')
+  return [rev(a), rev(b), rev(c), ...rest].join('-')
+}
+
+/** Both byte orders of a normalized UUID (one entry when the swap is a no-op, e.g. all zeros). */
+export function uuidForms(uuid: string): string[] {
+  const swapped = swapUuidByteOrder(uuid)
+  return swapped === uuid ? [uuid] : [uuid, swapped]
+}
+
+/** Result of reading labels from a request: the labels and what was dropped, for the log. */
+export interface LabelParse {
+  labels: Labels
+  dropped: string[]
+}
+
+/**
+ * Labels from a parsed query string (values may be strings or arrays: the first value wins, as in Matchbox).
+ * Never throws: bad values are dropped and named in `dropped`.
+ */
+export function labelsFromQuery(query: unknown): LabelParse {
+  const labels: Record<string, string> = {}
+  const dropped: string[] = []
+  if (query === null || typeof query !== 'object') return { labels, dropped }
+  for (const [rawKey, rawValue] of Object.entries(query as Record<string, unknown>)) {
+    const value = Array.isArray(rawValue) ? rawValue[0] : rawValue
+    if (typeof value !== 'string' || value === '') continue
+    const key = rawKey.toLowerCase()
+    if (key === '' || key.length > 64 || key in labels) continue
+    const normalized = normalizeLabelValue(key, value)
+    if (normalized === undefined) dropped.push(`${key}=${value.slice(0, 64)}`)
+    else labels[key] = normalized
+  }
+  return { labels, dropped }
+}
+
+/** Normalize labels a caller built itself (e.g. the DHCP side's {mac, uuid, arch}); invalid mac/uuid are dropped. */
+export function normalizeLabels(input: Record<string, string | undefined>): Labels {
+  const labels: Record<string, string> = {}
+  for (const [rawKey, value] of Object.entries(input)) {
+    if (value === undefined || value === '') continue
+    const normalized = normalizeLabelValue(rawKey.toLowerCase(), value)
+    if (normalized !== undefined) labels[rawKey.toLowerCase()] = normalized
+  }
+  return labels
+}
+
+/**
+ * Canonical form of one label value; undefined when a mac is not a MAC. A uuid that does not parse is kept
+ * lowercased (it can only match a selector written the same way, which load-time validation forbids).
+ */
+export function normalizeLabelValue(key: string, value: string): string | undefined {
+  if (key === 'mac') return normalizeMac(value)
+  if (key === 'uuid') return normalizeUuid(value) ?? value.toLowerCase()
+  return value.length > 1024 ? undefined : value
+}

@@ -1,0 +1,63 @@
+/**
+ * The HTTP boot service: `buildApp(deps)` returns a fastify instance (not listening) serving the Matchbox-compatible
+ * endpoints, assets and a status page. Tests use `app.inject()`; the daemon calls `app.listen()`.
+ */
+import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { discardEvents, type EventSink } from '../events.js'
+import { silentLogger, type Logger } from '../log.js'
+import { bootstrapScript } from '../boot/ipxe-script.js'
+import { rawGenericRenderer, rawIgnitionRenderer, type TemplateRenderer } from '../boot/renderers.js'
+import type { BootState } from '../boot/state.js'
+import { recentMachines, type HttpContext } from './context.js'
+import { registerBootRoutes } from './boot-routes.js'
+import { registerAssetRoutes } from './asset-routes.js'
+import { statusPage } from './status-page.js'
+
+/** What the HTTP service needs. */
+export interface HttpDeps {
+  /** Current boot state (a BootStore, or `{ get: () => state }` in tests). */
+  readonly store: { get(): BootState }
+  /** Root of `/assets/`. */
+  readonly assetsDir: string
+  /** Base URL machines reach this server at (e.g. http://10.0.0.2:8080); used for absolute URLs in scripts. */
+  readonly publicUrl: string
+  readonly logger?: Logger
+  readonly events?: EventSink
+  /** pxebox version for the status page. */
+  readonly version: string
+  /** Replace the Ignition/generic renderers (src/ignition/ plugs Butane and templates in here). */
+  readonly renderers?: { readonly ignition?: TemplateRenderer; readonly generic?: TemplateRenderer }
+}
+
+/** Build the app. Does not listen. */
+export function buildApp(deps: HttpDeps): FastifyInstance {
+  const logger = (deps.logger ?? silentLogger).child({ proto: 'http' })
+  const app = fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One log line per request would dominate the cost of /ipxe; routes log what matters (misses, refusals).
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    // Long selectors in query strings are fine; long paths are not anything we serve.
+    maxParamLength: 1024,
+  })
+  const ctx: HttpContext = {
+    store: deps.store,
+    assetsDir: deps.assetsDir,
+    publicUrl: deps.publicUrl,
+    logger,
+    events: deps.events ?? discardEvents,
+    renderers: { ignition: deps.renderers?.ignition ?? rawIgnitionRenderer, generic: deps.renderers?.generic ?? rawGenericRenderer },
+    bootstrap: bootstrapScript(deps.publicUrl),
+    ...recentMachines(),
+  }
+  app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(deps.store.get(), deps.version, deps.publicUrl)))
+  registerBootRoutes(app, ctx)
+  registerAssetRoutes(app, ctx)
+  app.setNotFoundHandler((req, reply) => reply.code(404).type('text/plain; charset=utf-8').send(`no such endpoint: ${req.method} ${req.url.split('?')[0]}\n`))
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) logger.error({ err, path: req.url }, 'request failed')
+    return reply.code(status).type('text/plain; charset=utf-8').send(`${status === 500 ? 'internal error' : err.message}\n`)
+  })
+  return app
+}

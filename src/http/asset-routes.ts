@@ -1,0 +1,67 @@
+/**
+ * `/assets/*`: kernels, initrds and images from the assets directory (Matchbox's `/assets/`), with HEAD, Range and
+ * conditional requests. Requests carry no labels; the step is 'kernel'/'initrd' when the path is some profile's
+ * kernel/initrd and the MAC is the one that last fetched a script from the same IP.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { answerFor, decodeRelativePath, openRange, PathError, resolveUnderRoot } from './static-files.js'
+import type { HttpContext } from './context.js'
+
+const PREFIX = '/assets/'
+
+/** Register `GET|HEAD /assets/*`. */
+export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const url = req.raw.url ?? ''
+    const q = url.indexOf('?')
+    const rawPath = q >= 0 ? url.slice(0, q) : url
+    const recent = ctx.recall(req.ip)
+    const state = ctx.store.get()
+    const record = (status: number, outcome: string, bytes?: number) => {
+      ctx.events.record({
+        time: new Date().toISOString(),
+        kind: 'http',
+        ...(recent?.mac !== undefined ? { mac: recent.mac } : {}),
+        ip: req.ip,
+        step: state.assetRoles.get(rawPath) ?? 'asset',
+        outcome,
+        detail: {
+          path: rawPath,
+          status,
+          method: req.method,
+          ...(recent ? { group: recent.group, profile: recent.profile } : {}),
+          ...(bytes !== undefined ? { bytes } : {}),
+        },
+      })
+    }
+    const refuse = (status: number, reason: string) => {
+      ctx.logger.info({ ip: req.ip, path: rawPath, reason }, 'asset refused')
+      record(status, reason)
+      return reply.code(status).type('text/plain; charset=utf-8').send(`${reason}\n`)
+    }
+
+    let file: Awaited<ReturnType<typeof resolveUnderRoot>>
+    try {
+      file = await resolveUnderRoot(ctx.assetsDir, decodeRelativePath(rawPath.slice(PREFIX.length)))
+    } catch (err) {
+      if (err instanceof PathError) return refuse(err.code === 'ERR_PATH_ENCODING' ? 400 : 403, `refused: ${err.message}`)
+      throw err
+    }
+    if (file === undefined) return refuse(404, 'not found')
+
+    const h = req.headers
+    const answer = answerFor(file.stats, {
+      ...(typeof h.range === 'string' ? { range: h.range } : {}),
+      ...(typeof h['if-none-match'] === 'string' ? { ifNoneMatch: h['if-none-match'] } : {}),
+      ...(typeof h['if-modified-since'] === 'string' ? { ifModifiedSince: h['if-modified-since'] } : {}),
+      ...(typeof h['if-range'] === 'string' ? { ifRange: h['if-range'] } : {}),
+    })
+    void reply.code(answer.status).headers(answer.headers)
+    if (answer.status === 200 || answer.status === 206) void reply.type('application/octet-stream')
+    const bytes = answer.range ? answer.range.end - answer.range.start + 1 : 0
+    record(answer.status, 'ok', req.method === 'HEAD' ? 0 : bytes)
+    if (req.method === 'HEAD' || answer.range === undefined) return reply.send()
+    return reply.send(openRange(file.path, answer.range))
+  }
+  app.route({ method: ['GET', 'HEAD'], url: `${PREFIX}*`, exposeHeadRoute: false, handler })
+}

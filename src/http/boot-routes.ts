@@ -1,0 +1,125 @@
+/**
+ * Matchbox-compatible boot endpoints: `/boot.ipxe` (and `/boot.ipxe.0`), `/ipxe`, `/ignition`, `/generic`,
+ * `/metadata`. Each reads the machine's labels from the query string, asks the current BootState which group and
+ * profile it belongs to, and answers; a miss is a 404 with a one-line reason. Every hit becomes a BootEvent.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { BootEvent } from '../events.js'
+import { labelsFromQuery, type Labels } from '../boot/labels.js'
+import { renderIpxeScript } from '../boot/ipxe-script.js'
+import { collectVariables, renderEnvFile } from '../boot/metadata.js'
+import { templateKey, type BootMatch } from '../boot/state.js'
+import type { TemplateRenderer } from '../boot/renderers.js'
+import type { HttpContext } from './context.js'
+
+const TEXT = 'text/plain; charset=utf-8'
+
+/** The query string exactly as sent (Matchbox exposes it to templates as request.raw_query). */
+function rawQuery(req: FastifyRequest): string {
+  const url = req.raw.url ?? ''
+  const q = url.indexOf('?')
+  return q >= 0 ? url.slice(q + 1) : ''
+}
+
+function describeLabels(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}=${v}`)
+  return parts.length > 0 ? parts.join(' ') : '(no labels)'
+}
+
+/** Register the boot endpoints on `app`. */
+export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  const event = (req: FastifyRequest, step: string, status: number, outcome: string, labels: Labels, m?: BootMatch, extra: Record<string, unknown> = {}) => {
+    const e: BootEvent = {
+      time: new Date().toISOString(),
+      kind: 'http',
+      ...(labels['mac'] !== undefined ? { mac: labels['mac'] } : {}),
+      ip: req.ip,
+      step,
+      outcome,
+      detail: {
+        path: req.url,
+        status,
+        ...(m ? { group: m.group.id, profile: m.profile.id } : {}),
+        ...extra,
+      },
+    }
+    ctx.events.record(e)
+  }
+
+  /** Match or answer 404 (logged with the labels). */
+  const matchOr404 = (req: FastifyRequest, reply: FastifyReply, step: string): { labels: Labels; match: BootMatch } | undefined => {
+    const { labels, dropped } = labelsFromQuery(req.query)
+    const state = ctx.store.get()
+    const match = state.match(labels)
+    if (match === undefined) {
+      const reason = `no group matches ${describeLabels(labels)} (${state.groups.length} groups, no default group)`
+      ctx.logger.info({ labels, dropped, path: req.url, ip: req.ip }, 'no matching group')
+      event(req, step, 404, 'no-match', labels, undefined, dropped.length > 0 ? { dropped } : {})
+      void reply.code(404).type(TEXT).header('cache-control', 'no-store').send(`${reason}\n`)
+      return undefined
+    }
+    ctx.remember(req.ip, labels['mac'], match)
+    return { labels, match }
+  }
+
+  const fail = (req: FastifyRequest, reply: FastifyReply, step: string, status: number, reason: string, labels: Labels, m?: BootMatch) => {
+    ctx.logger.info({ labels, path: req.url, ip: req.ip, group: m?.group.id, profile: m?.profile.id, reason }, 'boot request refused')
+    event(req, step, status, reason, labels, m)
+    return reply.code(status).type(TEXT).header('cache-control', 'no-store').send(`${reason}\n`)
+  }
+
+  const bootstrap = (req: FastifyRequest, reply: FastifyReply) => {
+    const { labels } = labelsFromQuery(req.query)
+    event(req, 'script', 200, 'ok', labels)
+    return reply.type(TEXT).header('cache-control', 'no-store').send(ctx.bootstrap)
+  }
+  app.get('/boot.ipxe', bootstrap)
+  // dnsmasq's pxe-service appends ".0" to the file name it is given.
+  app.get('/boot.ipxe.0', bootstrap)
+
+  app.get('/ipxe', (req, reply) => {
+    const hit = matchOr404(req, reply, 'ipxe')
+    if (!hit) return reply
+    const { labels, match } = hit
+    if (!match.profile.boot) {
+      return fail(req, reply, 'ipxe', 404, `profile "${match.profile.id}" (group "${match.group.id}") has no boot kernel`, labels, match)
+    }
+    ctx.logger.debug({ labels, group: match.group.id, profile: match.profile.id }, 'ipxe script')
+    event(req, 'ipxe', 200, 'ok', labels, match)
+    return reply.type(TEXT).header('cache-control', 'no-store').send(renderIpxeScript(match.profile.boot, ctx.publicUrl))
+  })
+
+  const templateRoute = (kind: 'ignition' | 'generic', renderer: TemplateRenderer) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const hit = matchOr404(req, reply, kind)
+    if (!hit) return reply
+    const { labels, match } = hit
+    const name = match.profile[kind]
+    const source = name !== undefined ? ctx.store.get().templates.get(templateKey(kind, match.profile)) : undefined
+    // The state may have been swapped between match and lookup; a template missing from the new one is a 404 too.
+    if (name === undefined || source === undefined) {
+      return fail(req, reply, kind, 404, `profile "${match.profile.id}" (group "${match.group.id}") has no ${kind} config`, labels, match)
+    }
+    try {
+      const variables = collectVariables(match.group, labels, rawQuery(req))
+      const rendered = await renderer(name, source, { group: match.group, profile: match.profile, labels, variables })
+      event(req, kind, 200, 'ok', labels, match, { template: name })
+      return reply.type(rendered.contentType).header('cache-control', 'no-store').send(rendered.body)
+    } catch (err) {
+      const reason = `cannot render ${kind} "${name}" for group "${match.group.id}": ${(err as Error).message.split('\n')[0]}`
+      ctx.logger.warn({ err, labels, group: match.group.id, profile: match.profile.id }, 'render failed')
+      event(req, kind, 500, 'render-error', labels, match, { template: name, error: (err as Error).message })
+      return reply.code(500).type(TEXT).header('cache-control', 'no-store').send(`${reason}\n`)
+    }
+  }
+  app.get('/ignition', templateRoute('ignition', ctx.renderers.ignition))
+  app.get('/generic', templateRoute('generic', ctx.renderers.generic))
+
+  app.get('/metadata', (req, reply) => {
+    const hit = matchOr404(req, reply, 'metadata')
+    if (!hit) return reply
+    const { labels, match } = hit
+    event(req, 'metadata', 200, 'ok', labels, match)
+    const body = renderEnvFile(collectVariables(match.group, labels, rawQuery(req)))
+    return reply.type(TEXT).header('cache-control', 'no-store').send(body)
+  })
+}

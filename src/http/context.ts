@@ -1,0 +1,42 @@
+/**
+ * What the HTTP routes share: dependencies plus a small per-app memory of which machine last fetched a script from
+ * which IP, so that asset downloads (which carry no labels) can be attributed to a MAC/group in boot events.
+ */
+import type { EventSink } from '../events.js'
+import type { Logger } from '../log.js'
+import type { BootMatch, BootState } from '../boot/state.js'
+import type { TemplateRenderer } from '../boot/renderers.js'
+
+/** The machine seen last on an IP. */
+export interface RecentMachine {
+  readonly mac?: string
+  readonly group: string
+  readonly profile: string
+}
+
+/** Shared by the route modules of one app. */
+export interface HttpContext {
+  readonly store: { get(): BootState }
+  readonly assetsDir: string
+  readonly publicUrl: string
+  readonly logger: Logger
+  readonly events: EventSink
+  readonly renderers: { readonly ignition: TemplateRenderer; readonly generic: TemplateRenderer }
+  /** The `/boot.ipxe` text (fixed per app). */
+  readonly bootstrap: string
+  remember(ip: string, mac: string | undefined, match: BootMatch): void
+  recall(ip: string): RecentMachine | undefined
+}
+
+/** Bounded IP -> machine memory (oldest entry evicted first). */
+export function recentMachines(limit = 4096): Pick<HttpContext, 'remember' | 'recall'> {
+  const byIp = new Map<string, RecentMachine>()
+  return {
+    remember(ip, mac, match) {
+      byIp.delete(ip)
+      byIp.set(ip, { ...(mac !== undefined ? { mac } : {}), group: match.group.id, profile: match.profile.id })
+      if (byIp.size > limit) byIp.delete(byIp.keys().next().value!)
+    },
+    recall: (ip) => byIp.get(ip),
+  }
+}
