@@ -1,0 +1,118 @@
+/**
+ * The proxyDHCP service the daemon starts: the DHCP server (src/dhcp/server.ts) wired to the proxy policy, with a
+ * log line and a boot event for every decision.
+ *
+ * Events: every reply records a 'dhcp' event (step 'offer' or 'ack'); a PXE or HTTP-boot client that is ignored
+ * (pxe: false, unknown architecture, ...) records step 'ignore' with the reason, because an operator asking "why did
+ * this machine not boot" needs to see it. Ordinary DHCP clients (udhcpc, the site server's own traffic, REQUESTs on
+ * 67) only get a debug log line: they are the bulk of DHCP traffic and not boot attempts.
+ */
+import { startDhcpServer, type BindToInterface, type DhcpRequest } from '../dhcp/index.js'
+import type { EventSink } from '../events.js'
+import { silentLogger, type Logger } from '../log.js'
+import { decideProxyReply, type DhcpMachineLookup, type ProxyDecision } from './proxy-policy.js'
+
+/** What the daemon passes in (from config and the other services). */
+export interface ProxyDhcpOptions {
+  interfaceName: string
+  /** Our address on the PXE interface (config `address`): option 54, siaddr, and the 4011 bind address. */
+  address: string
+  /** config dhcp.interface_pinning */
+  pinning: 'auto' | 'off'
+  /** http.public_url, e.g. `http://10.0.0.2:8080` */
+  httpBaseUrl: string
+  /** Where the firmware folder is served over HTTP for UEFI HTTP boot; default `<httpBaseUrl>/firmware`. */
+  firmwareBaseUrl?: string
+  lookup: DhcpMachineLookup
+  /** True when this MAC fetched a first-stage iPXE binary over TFTP within the last few seconds. */
+  chainloadedRecently: (mac: string) => boolean
+  logger?: Logger
+  events: EventSink
+  /** Test hooks: high ports, broadcast address, pinning implementation, interface list. */
+  ports?: { dhcp?: number; pxe?: number; client?: number }
+  broadcastAddress?: string
+  bindToInterface?: BindToInterface
+  listInterfaces?: () => string[]
+}
+
+/** A running proxyDHCP service. */
+export interface ProxyDhcpService {
+  readonly pinned: boolean
+  readonly ports: { dhcp: number; pxe: number }
+  close(): Promise<void>
+}
+
+/** Starts proxyDHCP on 67 and 4011; rejects when the sockets cannot be bound or pinning is required but fails. */
+export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpService> {
+  const logger = (opts.logger ?? silentLogger).child({ proto: 'dhcp' })
+  const ctx = {
+    serverAddress: opts.address,
+    httpBaseUrl: opts.httpBaseUrl,
+    ...(opts.firmwareBaseUrl === undefined ? {} : { firmwareBaseUrl: opts.firmwareBaseUrl }),
+    lookup: opts.lookup,
+    chainloadedRecently: opts.chainloadedRecently,
+  }
+
+  const handle = (req: DhcpRequest) => {
+    const decision: ProxyDecision = decideProxyReply(req.packet, req.port, ctx)
+    const f = decision.facts
+    const log = logger.child({
+      mac: f.mac ?? req.packet.chaddr,
+      xid: `0x${req.packet.xid.toString(16).padStart(8, '0')}`,
+      arch: f.archLabel ?? f.arch,
+      client_class: f.clientClass,
+      decision: decision.action === 'reply' ? decision.step : 'ignore',
+    })
+    const detail = {
+      arch: f.arch,
+      arch_label: f.archLabel,
+      client_class: f.clientClass,
+      vendor_class: f.vendorClass,
+      group: f.group,
+      port: req.port === 'dhcp' ? 67 : 4011,
+    }
+    if (decision.action === 'ignore') {
+      if (!decision.pxeClient) {
+        log.debug({ peer: req.peer, reason: decision.reason }, 'not a proxyDHCP request; ignored')
+        return undefined
+      }
+      log.info({ peer: req.peer, reason: decision.reason }, 'PXE client ignored')
+      opts.events.record({
+        time: new Date().toISOString(),
+        kind: 'dhcp',
+        ...(f.mac === undefined ? {} : { mac: f.mac }),
+        ip: req.peer.address,
+        step: 'ignore',
+        outcome: decision.reason,
+        detail,
+      })
+      return undefined
+    }
+    log.info({ peer: req.peer, boot_file: decision.bootFile, via: decision.via }, `proxyDHCP ${decision.step}`)
+    opts.events.record({
+      time: new Date().toISOString(),
+      kind: 'dhcp',
+      ...(f.mac === undefined ? {} : { mac: f.mac }),
+      ip: req.peer.address,
+      step: decision.step,
+      outcome: 'ok',
+      detail: { ...detail, boot_file: decision.bootFile, via: decision.via },
+    })
+    return decision.reply
+  }
+
+  const server = await startDhcpServer(
+    {
+      interfaceName: opts.interfaceName,
+      address: opts.address,
+      pinning: opts.pinning,
+      ...(opts.ports === undefined ? {} : { ports: opts.ports }),
+      ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
+      ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
+      ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
+    },
+    handle,
+    opts.logger ?? silentLogger, // the server adds its own {proto, iface}
+  )
+  return { pinned: server.pinned, ports: server.ports, close: () => server.close() }
+}
