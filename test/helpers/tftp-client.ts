@@ -58,7 +58,9 @@ export async function tftpGet(opts: GetOptions): Promise<GetResult> {
   const retransmitMs = opts.retransmitMs ?? 500
   const retries = opts.retries ?? 10
   const keep = opts.keepData ?? true
-  const socket = createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4' })
+  const type = opts.host.includes(':') ? 'udp6' : 'udp4'
+  // Synchronous lookup for IP literals: sends go out at once, so the final ACK is on the wire before close().
+  const socket = createSocket({ type, lookup: (host, _o, cb) => cb(null, host, type === 'udp6' ? 6 : 4) })
   await new Promise<void>((resolve) => socket.bind(0, resolve))
   const started = performance.now()
   const hash = createHash('sha256')
@@ -78,8 +80,10 @@ export async function tftpGet(opts: GetOptions): Promise<GetResult> {
     let lastSent: Buffer = rrq
     let done = false
 
+    let closed = false
     const finish = (err: Error | null): void => {
-      if (done) return
+      if (closed) return
+      closed = true
       done = true
       clearInterval(timer)
       socket.close()
@@ -129,8 +133,11 @@ export async function tftpGet(opts: GetOptions): Promise<GetResult> {
           dupAcked = false
           const block = expected++
           if (data.length < blksize) {
-            sendAck(block)
-            return finish(null)
+            // Close only once the final ACK has left: closing first would drop it and leave the server waiting.
+            ack.writeUInt16BE(block & 0xffff, 2)
+            socket.send(ack, serverPort, opts.host, () => finish(null))
+            done = true
+            return
           }
           if (++inWindow >= windowsize) sendAck(block)
         } else if (!dupAcked) {

@@ -1,0 +1,72 @@
+/**
+ * Shared pieces for the TFTP tests: random files in a temp dir, hashing, running a client binary with a deadline.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createHash, randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { pino as pinoLogger } from 'pino'
+
+const execFileP = promisify(execFile)
+
+/** SHA-256 hex of a buffer. */
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** A temp root with random files of the given sizes; returns their hashes and a cleanup. */
+export async function randomRoot(sizes: Record<string, number>): Promise<{
+  dir: string
+  hashes: Record<string, string>
+  cleanup: () => Promise<void>
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-tftp-'))
+  const hashes: Record<string, string> = {}
+  for (const [name, size] of Object.entries(sizes)) {
+    const data = randomBytes(size)
+    hashes[name] = sha256(data)
+    await writeFile(join(dir, name), data)
+  }
+  return { dir, hashes, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Runs a program; resolves stdout/stderr/exit code, never rejects on a non-zero exit. */
+export async function run(
+  file: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20 })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code?: number | string; stdout?: string; stderr?: string; message: string }
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: `${e.stderr ?? ''}${e.message}` }
+  }
+}
+
+/** Whether a program is on PATH. */
+export async function have(program: string): Promise<boolean> {
+  return (await run('sh', ['-c', `command -v ${program}`])).code === 0
+}
+
+/** A seeded PRNG (mulberry32), so loss patterns repeat run to run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A pino logger that keeps every line (trace and up) in memory. */
+export function captureLogger(): { logger: import('pino').Logger; lines: Array<Record<string, unknown> & { level: number; msg: string }> } {
+  const lines: Array<Record<string, unknown> & { level: number; msg: string }> = []
+  const logger = pinoLogger({ level: 'trace' }, { write: (s: string) => void lines.push(JSON.parse(s)) })
+  return { logger, lines }
+}
