@@ -1,0 +1,119 @@
+/**
+ * Real firmware under QEMU (TCG): the command lines for each boot path and the PXEBOX-MARKER the boot target prints.
+ *
+ * Facts measured on these machines are in /work/shared/docs/vm-boot.md (no KVM, OVMF pflash, romfile=, fw_cfg).
+ */
+import { copyFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * Boot paths the harness can exercise.
+ * - `uefi-pxe`: OVMF's own EDK2 PXE client (what most server firmware ships): `romfile=` empties the NIC's option ROM.
+ * - `bios-ipxe`: SeaBIOS + QEMU's iPXE option ROM for virtio-net (ipxe-qemu's efi-virtio.rom, legacy part).
+ * - `uefi-ipxe`: OVMF + the same iPXE ROM's EFI driver (iPXE runs as a UEFI driver, no EDK2 PXE).
+ * - `uefi-http`: OVMF's UEFI HTTP boot client; fw_cfg switches off PXEv4/v6 so HTTP boot runs first instead of after
+ *   about 2 minutes of PXE time-outs.
+ */
+export type VmKind = 'uefi-pxe' | 'bios-ipxe' | 'uefi-ipxe' | 'uefi-http'
+
+/** All kinds, for tables of tests. */
+export const vmKinds: readonly VmKind[] = ['uefi-pxe', 'bios-ipxe', 'uefi-ipxe', 'uefi-http']
+
+/** Debian's OVMF (package ovmf): 2 MB CODE/VARS pair, the VARS copied per VM because the firmware writes to it. */
+export const ovmfCode = '/usr/share/OVMF/OVMF_CODE.fd'
+/** Template for the per-VM variable store. */
+export const ovmfVars = '/usr/share/OVMF/OVMF_VARS.fd'
+
+/** One VM to boot. */
+export interface VmSpec {
+  kind: VmKind
+  /** Lowercase colon MAC, e.g. 52:54:00:e2:e0:01 (52:54:00 is QEMU's prefix). */
+  mac: string
+  /** SMBIOS system UUID: without -uuid, DHCP option 97 is all zeros. */
+  uuid: string
+}
+
+/** Where a VM's files live and which tap it uses. */
+export interface VmPaths {
+  tap: string
+  console: string
+  /** Per-VM OVMF_VARS copy (UEFI kinds only). */
+  vars: string
+}
+
+/** The QEMU argv (without the binary) for one VM; copies OVMF_VARS for the UEFI kinds. */
+export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
+  const uefi = vm.kind !== 'bios-ipxe'
+  // romfile= (empty) removes the iPXE option ROM so the firmware's own network stack boots (EDK2 PXE / HTTP boot).
+  const rom = vm.kind === 'uefi-pxe' || vm.kind === 'uefi-http' ? ',romfile=' : ''
+  const args = [
+    '-accel', 'tcg', // no KVM here (nested, no vmx/svm)
+    '-machine', 'q35',
+    '-m', '512',
+    '-smp', '1',
+    // -nodefaults: no default NIC, VGA, floppy or CD-ROM, so the firmware has nothing to try before the network and
+    // all console output goes to the serial port we read.
+    '-nodefaults',
+    '-display', 'none',
+    '-serial', `file:${paths.console}`,
+    '-uuid', vm.uuid,
+    '-netdev', `tap,id=n0,ifname=${paths.tap},script=no,downscript=no`,
+    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${rom}`,
+    // A firmware that gives up and resets ends QEMU instead of looping: a failed boot fails fast.
+    '-no-reboot',
+  ]
+  if (uefi) {
+    if (!existsSync(paths.vars)) copyFileSync(ovmfVars, paths.vars)
+    args.push(
+      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${ovmfCode}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${paths.vars}`,
+    )
+  }
+  if (vm.kind === 'uefi-http') {
+    args.push(
+      '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=no',
+      '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no',
+    )
+  }
+  return args
+}
+
+/** The fields of a `PXEBOX-MARKER key=value ...` line printed by scripts/boot-target/init. */
+export interface Marker {
+  /** 'ok', or what failed inside the booted Linux: 'dhcp-failed', 'fetch-failed', 'no-url', 'no-nic', ... */
+  status: string
+  mac?: string
+  uuid?: string
+  ip?: string
+  /** The config body the VM fetched from `<pxebox.url>/ignition?mac=<mac>` (decoded from base64). */
+  config?: string
+  /** Every key=value as printed. */
+  fields: Record<string, string>
+}
+
+/** Find and parse the first marker line in console text; undefined if there is none (yet). */
+export function parseMarker(consoleText: string): Marker | undefined {
+  // The serial console may carry CRs and escape sequences; the marker itself is plain ASCII on its own line.
+  const m = consoleText.match(/^PXEBOX-MARKER ([^\r\n]*)\r?$/m)
+  if (!m) return undefined
+  const fields: Record<string, string> = {}
+  for (const word of (m[1] ?? '').trim().split(/\s+/)) {
+    const eq = word.indexOf('=')
+    if (eq > 0) fields[word.slice(0, eq)] = word.slice(eq + 1)
+  }
+  const marker: Marker = { status: fields.status ?? 'unknown', fields }
+  if (fields.mac !== undefined) marker.mac = fields.mac
+  if (fields.uuid !== undefined) marker.uuid = fields.uuid
+  if (fields.ip !== undefined) marker.ip = fields.ip
+  if (fields.config !== undefined) marker.config = Buffer.from(fields.config, 'base64').toString('utf8')
+  return marker
+}
+
+/** Console file, VARS copy and tap name for VM number `index` of a lab. */
+export function vmPaths(dir: string, index: number): VmPaths {
+  return {
+    tap: `tap${index}`,
+    console: join(dir, `vm${index}-console.log`),
+    vars: join(dir, `vm${index}-OVMF_VARS.fd`),
+  }
+}

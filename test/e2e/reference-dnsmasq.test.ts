@@ -1,0 +1,36 @@
+/**
+ * The harness proven against the reference appliance: real firmware boots through dnsmasq (proxyDHCP + TFTP) and a
+ * small HTTP server, reaches Linux and fetches its own config. The times printed are the figures pxebox is compared
+ * with (bench/vm-boot.sh prints both side by side).
+ */
+import t from 'tap'
+import { createLab, e2eUnavailable, testMachine, type Lab } from './harness.js'
+import { dnsmasqReference } from './dnsmasq-reference.js'
+
+const unavailable = e2eUnavailable(['node'])
+if (unavailable !== undefined) {
+  t.test('VM boots against dnsmasq', { skip: unavailable }, async () => {})
+} else {
+  const machines = [testMachine('uefi-pxe', 1), testMachine('bios-ipxe', 2)]
+  let lab: Lab | undefined
+  t.before(async () => {
+    lab = await createLab({ id: 'refdm', capture: process.env.PXEBOX_E2E_CAPTURE })
+    await lab.startAppliance(dnsmasqReference(), machines)
+  })
+  t.teardown(async () => {
+    await lab?.destroy()
+  })
+
+  for (const m of machines) {
+    t.test(`${m.kind} boots via dnsmasq and fetches its config`, async (t) => {
+      if (lab === undefined) throw new Error('lab not created')
+      const r = await lab.bootVm(m, { timeoutMs: 120_000 })
+      t.comment(`${m.kind} with dnsmasq: marker after ${r.msToMarker ?? 'never'} ms (QEMU ran ${r.msTotal} ms)`)
+      t.ok(r.marker, 'the booted Linux printed its marker', { diagnostics: r.diagnostics })
+      t.equal(r.marker?.status, 'ok', 'the marker reports success', { diagnostics: r.diagnostics })
+      t.equal(r.marker?.mac, m.mac, 'the marker carries the VM MAC')
+      t.equal(r.marker?.uuid, m.uuid, 'the SMBIOS UUID reached Linux')
+      t.same(JSON.parse(r.marker?.config ?? 'null'), m.ignition, 'the VM fetched the config meant for its MAC')
+    })
+  }
+}
