@@ -1,7 +1,7 @@
 // Butane -> Ignition goldens. Each expected JSON is written by hand from the Butane docs (docs/examples.md,
 // docs/config-fcos-v1_*.md) and Butane's own translate tests (base/v0_5/translate_test.go), in Butane's output
 // form: Go struct key order, empty sections omitted, and `"compression": ""` on inline/local contents.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +20,7 @@ writeFileSync(join(root, 'secret'), 'outside')
 symlinkSync(join(root, 'secret'), join(filesDir, 'escape-link'))
 t.teardown(() => rmSync(root, { recursive: true, force: true }))
 
-async function golden(t: Tap.Test, name: string, yaml: string, expected: unknown): Promise<void> {
+async function golden(t: Test, name: string, yaml: string, expected: unknown): Promise<void> {
   const r = await translateButane(yaml, { file: `${name}.bu`, filesDir })
   if (!r.ok) {
     t.fail(`${name}: ${r.errors.map(formatIgnitionError).join('; ')}`)
@@ -290,7 +290,7 @@ t.test('data URL encoding follows butane base/util/url.go (base/v0_5/translate_t
   const tr = async (contents: string) => {
     const r = await translateButane(`variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /foo\n      contents:\n${contents}`, { file: 'd.bu', filesDir })
     if (!r.ok) throw new Error(r.errors.map(formatIgnitionError).join('; '))
-    return (r.ignition as { storage: { files: { contents: { source: string; compression?: string } }[] } }).storage.files[0]?.contents
+    return (r.ignition as unknown as { storage: { files: { contents: { source: string; compression?: string } }[] } }).storage.files[0]?.contents
   }
   t.same(await tr('        inline: xyzzy\n'), { compression: '', source: 'data:,xyzzy' }, 'short text: %-escaped')
   t.same(await tr('        local: subdir/file-4\n'), { compression: '', source: 'data:,subdir%20file%20contents%0A' }, 'local in subdir')
