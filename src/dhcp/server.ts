@@ -152,6 +152,7 @@ export async function startDhcpServer(
     throw err
   }
 
+  const boundDhcpPort = dhcpSocket.address().port
   let closing = false
   let resolveClosed: (err: Error | undefined) => void = () => {}
   const closed = new Promise<Error | undefined>((r) => (resolveClosed = r))
@@ -184,10 +185,15 @@ export async function startDhcpServer(
       return
     }
     if (closing) return
-    const to = replyDestination(packet, port, peer, { dhcp: dhcpPort, client: clientPort }, broadcastAddress)
-    socket.send(out, to.port, to.address, (err) => {
-      if (err) log.warn({ err, to, xid: packet.xid }, 'sending DHCP reply failed')
-    })
+    const to = replyDestination(packet, port, peer, { dhcp: boundDhcpPort, client: clientPort }, broadcastAddress)
+    try {
+      socket.send(out, to.port, to.address, (err) => {
+        if (err) log.warn({ err, to, xid: packet.xid }, 'sending DHCP reply failed')
+      })
+    } catch (err) {
+      // dgram throws synchronously for some destinations (port 0 from a hostile packet's source, bad addresses).
+      log.debug({ err, to, peer, packet: msg.toString('base64') }, 'DHCP reply not sendable; dropped')
+    }
   }
 
   for (const [socket, port] of [
@@ -204,7 +210,7 @@ export async function startDhcpServer(
 
   return {
     pinned,
-    ports: { dhcp: dhcpSocket.address().port, pxe: pxeSocket.address().port },
+    ports: { dhcp: boundDhcpPort, pxe: pxeSocket.address().port },
     closed,
     close: () => shutdown(),
   }
