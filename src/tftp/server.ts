@@ -7,7 +7,7 @@ import { isIPv6 } from 'node:net'
 import type { Logger } from '../log.js'
 import { silentLogger } from '../log.js'
 import { discardEvents, type EventSink } from '../events.js'
-import { ErrorCode, decode, errorPacket, type RequestPacket } from './packet.js'
+import { ErrorCode, Opcode, decode, errorPacket, peekOpcode, type RequestPacket } from './packet.js'
 import { negotiate } from './options.js'
 import { createFileHandler, TftpAccessError, type TftpFileHandler, type TftpFile, type VirtualFileRequest } from './files.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
@@ -249,6 +249,11 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       else logger.debug({ peer: `${peer.address}:${peer.port}`, op: packet.op }, 'TFTP ignored a non-request on the listener')
     } catch (err) {
       logger.debug({ err, peer: `${peer.address}:${peer.port}`, packet: msg.toString('base64') }, 'TFTP dropped a bad packet')
+      // A broken request still deserves an answer, so the client fails fast instead of retrying into silence.
+      const opcode = peekOpcode(msg)
+      if (opcode === Opcode.RRQ || opcode === Opcode.WRQ) {
+        refuse(peer, ErrorCode.ILLEGAL_OPERATION, `Malformed request: ${(err as Error).message}`)
+      }
     }
   })
   listener.on('error', (err) => logger.error({ err }, 'TFTP listener socket error'))
