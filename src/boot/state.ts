@@ -218,9 +218,10 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   let current = first.state
   logger.info({ groups: current.groups.length, profiles: current.profiles.size }, 'boot state loaded')
 
-  // Reloads are serialized: a change during a load schedules exactly one more.
-  let running: Promise<LoadResult> | undefined
-  let again = false
+  // Reloads run one at a time. Calls made while one runs share a single follow-up load, which starts after it and
+  // reads the newest sources; calls made before that follow-up starts get its result.
+  let queue: Promise<unknown> = Promise.resolve()
+  let queued: Promise<LoadResult> | undefined
   const runReload = async (): Promise<LoadResult> => {
     const result = await loadBootState({ ...opts, ...sources, logger })
     for (const w of result.warnings) logger.warn(w)
@@ -235,20 +236,14 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   }
   const reload = (next?: BootSources): Promise<LoadResult> => {
     if (next) sources = next
-    if (running) {
-      again = true
-      return running.then(() => reload())
-    }
-    running = runReload().finally(() => {
-      running = undefined
+    if (queued) return queued
+    const run = queue.then(() => {
+      queued = undefined
+      return runReload()
     })
-    return running.then((r) => {
-      if (again) {
-        again = false
-        return reload()
-      }
-      return r
-    })
+    queued = run
+    queue = run.catch(() => undefined)
+    return run
   }
 
   const watchers = new Map<string, FSWatcher>()

@@ -2,7 +2,7 @@
  * The HTTP boot service: `buildApp(deps)` returns a fastify instance (not listening) serving the Matchbox-compatible
  * endpoints, assets and a status page. Tests use `app.inject()`; the daemon calls `app.listen()`.
  */
-import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { discardEvents, type EventSink } from '../events.js'
 import { silentLogger, type Logger } from '../log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
@@ -35,10 +35,8 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   const app = fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One log line per request would dominate the cost of /ipxe; routes log what matters (misses, refusals).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    // Long selectors in query strings are fine; long paths are not anything we serve.
-    maxParamLength: 1024,
   })
   const ctx: HttpContext = {
     store: deps.store,
