@@ -1,0 +1,166 @@
+// /assets/* against the running server (127.0.0.1:0) with real curl: Range, HEAD, validators, traversal corpus.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { buildApp } from '../../src/http/app.js'
+import { loadBootState } from '../../src/boot/state.js'
+import { memoryEvents } from '../../src/events.js'
+
+const run = promisify(execFile)
+
+interface CurlResult {
+  status: number
+  headers: Record<string, string>
+  body: Buffer
+}
+
+/** curl with --path-as-is so the traversal corpus reaches the server exactly as written; -i puts headers first. */
+async function curl(url: string, ...args: string[]): Promise<CurlResult> {
+  const { stdout } = await run('curl', ['-s', '--path-as-is', '-i', ...args, url], { encoding: 'buffer', maxBuffer: 64 << 20 })
+  const split = stdout.indexOf('\r\n\r\n')
+  const lines = stdout.subarray(0, split).toString('latin1').split('\r\n')
+  const status = Number(/^HTTP\/[\d.]+ (\d+)/.exec(lines[0]!)?.[1])
+  const headers: Record<string, string> = {}
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(':')
+    headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim()
+  }
+  return { status, headers, body: stdout.subarray(split + 4) }
+}
+
+const curlMissing = await run('curl', ['--version']).then(
+  () => false as const,
+  () => 'curl not installed (Debian package curl)',
+)
+
+t.test('assets over a real socket', { skip: curlMissing }, async (t) => {
+  const root = t.testdir({ outside: { 'secret.txt': 'top secret\n' }, assets: { fcos: {}, 'empty.bin': '' } })
+  const assets = join(root, 'assets')
+  const kernel = randomBytes(3 * 1024 * 1024 + 17)
+  await writeFile(join(assets, 'fcos', 'kernel'), kernel)
+  await writeFile(join(assets, 'fcos', 'initrd.img'), Buffer.from('initrd-bytes'))
+  await writeFile(join(assets, 'name with space.txt'), 'spaced\n')
+  await symlink(join(root, 'outside', 'secret.txt'), join(assets, 'escape.txt'))
+  await symlink(join(root, 'outside'), join(assets, 'escdir'))
+  await symlink('fcos/initrd.img', join(assets, 'inside-link.img'))
+  await mkdir(join(assets, 'sub'))
+
+  const r = await loadBootState({
+    profiles: { p: { boot: { kernel: '/assets/fcos/kernel', initrd: ['/assets/fcos/initrd.img'] } } },
+    groups: [{ id: 'g', profile: 'p', selector: { mac: '52:54:00:00:00:01' } }],
+  })
+  if (!r.ok) throw new Error(r.errors.join())
+  const state = r.state
+  const events = memoryEvents()
+  const app = buildApp({ store: { get: () => state }, assetsDir: assets, publicUrl: 'http://127.0.0.1', events, version: 't' })
+  t.teardown(() => app.close())
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `${address}/assets`
+
+  t.test('full GET: bytes, Content-Length, validators, boot event attributes the kernel to the machine', async (t) => {
+    await curl(`${address}/ipxe?mac=52-54-00-00-00-01`)
+    const res = await curl(`${base}/fcos/kernel`)
+    t.equal(res.status, 200)
+    t.equal(res.headers['content-length'], String(kernel.length))
+    t.equal(res.headers['accept-ranges'], 'bytes')
+    t.match(res.headers['etag'], /^"[0-9a-f]+-[0-9a-f]+"$/)
+    t.ok(res.headers['last-modified'])
+    t.equal(createHash('sha256').update(res.body).digest('hex'), createHash('sha256').update(kernel).digest('hex'))
+    t.match(events.events.at(-1), { kind: 'http', step: 'kernel', mac: '52:54:00:00:00:01', detail: { group: 'g', profile: 'p', status: 200, bytes: kernel.length } })
+    await curl(`${base}/fcos/initrd.img`)
+    t.equal(events.events.at(-1)?.step, 'initrd')
+    await curl(`${base}/name%20with%20space.txt`)
+    t.match(events.events.at(-1), { step: 'asset', detail: { status: 200 } })
+  })
+
+  t.test('HEAD: headers, no body', async (t) => {
+    const res = await curl(`${base}/fcos/kernel`, '-I')
+    t.equal(res.status, 200)
+    t.equal(res.headers['content-length'], String(kernel.length))
+    t.equal(res.body.length, 0)
+  })
+
+  t.test('single Range: 206 with Content-Range; suffix and open ranges; 416 when unsatisfiable', async (t) => {
+    const cases: [string, number, number][] = [
+      ['0-99', 0, 99],
+      ['1048570-1048590', 1048570, 1048590],
+      [`${kernel.length - 10}-`, kernel.length - 10, kernel.length - 1],
+      ['-5', kernel.length - 5, kernel.length - 1],
+      [`100-${kernel.length + 1000}`, 100, kernel.length - 1],
+    ]
+    for (const [spec, start, end] of cases) {
+      const res = await curl(`${base}/fcos/kernel`, '-H', `Range: bytes=${spec}`)
+      t.equal(res.status, 206, spec)
+      t.equal(res.headers['content-range'], `bytes ${start}-${end}/${kernel.length}`, spec)
+      t.equal(res.headers['content-length'], String(end - start + 1), spec)
+      t.ok(res.body.equals(kernel.subarray(start, end + 1)), `${spec} bytes`)
+    }
+    const bad = await curl(`${base}/fcos/kernel`, '-H', `Range: bytes=${kernel.length}-`)
+    t.equal(bad.status, 416)
+    t.equal(bad.headers['content-range'], `bytes */${kernel.length}`)
+    const multi = await curl(`${base}/fcos/kernel`, '-H', 'Range: bytes=0-1,5-6')
+    t.equal(multi.status, 200, 'several ranges: whole file')
+    const emptyRange = await curl(`${base}/empty.bin`, '-H', 'Range: bytes=0-')
+    t.equal(emptyRange.status, 416)
+    const empty = await curl(`${base}/empty.bin`)
+    t.equal(empty.status, 200)
+    t.equal(empty.headers['content-length'], '0')
+    const headRange = await curl(`${base}/fcos/kernel`, '-I', '-H', 'Range: bytes=0-9')
+    t.equal(headRange.status, 206)
+    t.equal(headRange.headers['content-length'], '10')
+  })
+
+  t.test('conditional requests: 304 on If-None-Match / If-Modified-Since, If-Range falls back to 200', async (t) => {
+    const first = await curl(`${base}/fcos/initrd.img`)
+    const etag = first.headers['etag']!
+    const inm = await curl(`${base}/fcos/initrd.img`, '-H', `If-None-Match: ${etag}`)
+    t.equal(inm.status, 304)
+    t.equal(inm.body.length, 0)
+    const other = await curl(`${base}/fcos/initrd.img`, '-H', 'If-None-Match: "nope"')
+    t.equal(other.status, 200)
+    const ims = await curl(`${base}/fcos/initrd.img`, '-H', `If-Modified-Since: ${first.headers['last-modified']}`)
+    t.equal(ims.status, 304)
+    const old = await curl(`${base}/fcos/initrd.img`, '-H', 'If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT')
+    t.equal(old.status, 200)
+    const ifRangeOk = await curl(`${base}/fcos/initrd.img`, '-H', 'Range: bytes=0-1', '-H', `If-Range: ${etag}`)
+    t.equal(ifRangeOk.status, 206)
+    const ifRangeStale = await curl(`${base}/fcos/initrd.img`, '-H', 'Range: bytes=0-1', '-H', 'If-Range: "stale"')
+    t.equal(ifRangeStale.status, 200)
+  })
+
+  t.test('traversal corpus is refused; nothing outside the root is served', async (t) => {
+    const corpus: [string, number[]][] = [
+      ['/assets/../outside/secret.txt', [403, 404]],
+      ['/assets/fcos/../../outside/secret.txt', [403]],
+      ['/assets/%2e%2e/outside/secret.txt', [403]],
+      ['/assets/%2E%2E/outside/secret.txt', [403]],
+      ['/assets/fcos/%2e%2e%2f%2e%2e%2foutside/secret.txt', [403]],
+      ['/assets/..%2foutside%2fsecret.txt', [403]],
+      ['/assets/..%5coutside%5csecret.txt', [403]],
+      ['/assets/fcos\\..\\..\\outside\\secret.txt', [403, 400]],
+      ['/assets/fcos/kernel%00.txt', [403]],
+      ['/assets/%00', [403]],
+      ['/assets/escape.txt', [403]],
+      ['/assets/escdir/secret.txt', [403]],
+      ['/assets/%2fetc%2fpasswd', [404]],
+      ['/assets//etc/passwd', [404]],
+      ['/assets/%c0%ae%c0%ae/outside/secret.txt', [400, 404]],
+      ['/assets/%252e%252e/outside/secret.txt', [404]],
+      ['/assets/%', [400]],
+      ['/assets/./fcos/kernel', [403]],
+      ['/assets/sub', [404]],
+      ['/assets/', [404]],
+    ]
+    for (const [path, allowed] of corpus) {
+      const res = await curl(`${address}${path}`)
+      t.ok(allowed.includes(res.status), `${path} -> ${res.status} (want ${allowed.join('/')})`)
+      t.notMatch(res.body.toString(), /top secret/, `${path} leaks nothing`)
+    }
+    const link = await curl(`${base}/inside-link.img`)
+    t.equal(link.status, 200, 'a symlink that stays inside the root is fine')
+    t.equal(link.body.toString(), 'initrd-bytes')
+  })
+})
