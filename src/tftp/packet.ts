@@ -94,7 +94,11 @@ function readStrings(buf: Buffer, start: number, what: string): string[] {
 /** Pairs option strings; trailing empty strings are NUL padding that some PXE ROMs send, and are ignored. */
 function pairOptions(strings: string[], what: string): TftpOption[] {
   let n = strings.length
-  while (n > 0 && strings[n - 1] === '') n--
+  for (;;) {
+    if (n % 2 === 1 && strings[n - 1] === '') n--
+    else if (n >= 2 && strings[n - 1] === '' && strings[n - 2] === '') n -= 2
+    else break
+  }
   if (n % 2 !== 0) {
     throw new TftpPacketError('ERR_TFTP_OPTION', `TFTP ${what} option '${strings[n - 1]}' has no value`)
   }

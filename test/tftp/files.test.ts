@@ -1,0 +1,93 @@
+/**
+ * The file handler on its own: path normalization, prefixes, symlinks, cache keyed by mtime and size, streaming of
+ * large files, virtual files.
+ */
+import t from 'tap'
+import { mkdir, symlink, writeFile, utimes } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createFileHandler, normalizeRequestPath, macFromSegment, TftpAccessError } from '../../src/tftp/files.js'
+import { randomRoot } from './lib.js'
+
+const peer = { address: '127.0.0.1', port: 1234 }
+
+t.test('normalizeRequestPath', async (t) => {
+  t.equal(normalizeRequestPath('/pxelinux.0'), 'pxelinux.0')
+  t.equal(normalizeRequestPath('///a//b/./c'), 'a/b/c')
+  t.equal(normalizeRequestPath('boot\\x86\\wdsnbp.com'), 'boot/x86/wdsnbp.com')
+  t.equal(normalizeRequestPath('a/../b'), 'b')
+  t.equal(normalizeRequestPath('/'), '')
+  t.equal(normalizeRequestPath(Buffer.from('caf\u00e9', 'utf8').toString('latin1')), 'caf\u00e9', 'UTF-8 bytes on the wire')
+  for (const bad of ['../x', '..', 'a/../../x', '..\\x', '\\..\\x', 'a\0b', 'a/b/../../../c']) {
+    t.throws(() => normalizeRequestPath(bad), TftpAccessError, JSON.stringify(bad))
+  }
+})
+
+t.test('macFromSegment', async (t) => {
+  t.equal(macFromSegment('01-52-54-00-12-34-56'), '52:54:00:12:34:56')
+  t.equal(macFromSegment('52:54:00:12:34:56'), '52:54:00:12:34:56')
+  t.equal(macFromSegment('52-54-00-AB-CD-EF'), '52:54:00:ab:cd:ef')
+  t.equal(macFromSegment('525400abcdef'), '52:54:00:ab:cd:ef')
+  t.equal(macFromSegment('52:54-00:12:34:56'), undefined, 'mixed separators')
+  t.equal(macFromSegment('x86_64'), undefined)
+})
+
+t.test('resolution, prefixes, symlinks', async (t) => {
+  const root = await randomRoot({ 'ipxe.efi': 1000, 'big.bin': 300 })
+  const outside = await randomRoot({ 'secret': 10 })
+  t.teardown(async () => {
+    await root.cleanup()
+    await outside.cleanup()
+  })
+  await mkdir(join(root.dir, '52-54-00-12-34-56'))
+  await writeFile(join(root.dir, '52-54-00-12-34-56', 'ipxe.efi'), 'per-machine')
+  await symlink(join(outside.dir, 'secret'), join(root.dir, 'out'))
+  const handler = createFileHandler({ root: root.dir, cacheMaxFileBytes: 256 })
+  const get = (filename: string) => handler({ filename, peer })
+  t.match(await get('52:54:00:12:34:99/ipxe.efi'), { name: 'ipxe.efi', size: 1000, mac: '52:54:00:12:34:99' })
+  const own = await get('52-54-00-12-34-56/ipxe.efi')
+  t.match(own, { name: '52-54-00-12-34-56/ipxe.efi', size: 11, mac: '52:54:00:12:34:56' }, 'an existing subpath wins')
+  t.match(await get('i386/ipxe.efi'), { name: 'ipxe.efi' })
+  t.equal(await get('unknown-dir/ipxe.efi'), null, 'only MAC and arch prefixes fall back')
+  t.equal(await get('missing'), null)
+  await t.rejects(get('out'), TftpAccessError)
+  await t.rejects(get('a\0b'), TftpAccessError)
+  const big = await get('big.bin')
+  t.ok(big && !Buffer.isBuffer(big) && !Buffer.isBuffer(big.content) && big.content.size === 300, 'above the cache size: streamed from disk')
+})
+
+t.test('cache: one read shared, refreshed when mtime or size changes, bounded', async (t) => {
+  const root = await randomRoot({ 'a.bin': 100, 'b.bin': 100, 'c.bin': 100, 'd.bin': 100 })
+  t.teardown(root.cleanup)
+  const handler = createFileHandler({ root: root.dir, cacheMaxTotalBytes: 250 })
+  const content = async (filename: string) => {
+    const f = await handler({ filename, peer })
+    if (!f || Buffer.isBuffer(f) || !Buffer.isBuffer(f.content)) throw new Error('expected cached content')
+    return f.content
+  }
+  const [x, y] = await Promise.all([content('a.bin'), content('a.bin')])
+  t.equal(x, y, 'concurrent requests share one buffer')
+  t.equal(await content('a.bin'), x, 'a later request hits the cache')
+  await writeFile(join(root.dir, 'a.bin'), 'changed')
+  t.equal((await content('a.bin')).toString(), 'changed', 'a changed size is re-read')
+  const sameSize = Buffer.from('CHANGED')
+  await writeFile(join(root.dir, 'a.bin'), sameSize)
+  const future = new Date(Date.now() + 5000)
+  await utimes(join(root.dir, 'a.bin'), future, future)
+  t.same(await content('a.bin'), sameSize, 'a changed mtime is re-read')
+  const b = await content('b.bin')
+  await content('c.bin')
+  await content('d.bin')
+  t.not(await content('b.bin'), b, 'the least recently used file was evicted to stay under the bound')
+})
+
+t.test('virtual files come first and see the prefixes', async (t) => {
+  const root = await randomRoot({ 'boot.ipxe': 10 })
+  t.teardown(root.cleanup)
+  const handler = createFileHandler({
+    root: root.dir,
+    virtualFile: (req) => (req.path === 'boot.ipxe' ? Buffer.from(`${req.mac}|${req.arch}`) : undefined),
+  })
+  const f = await handler({ filename: '01-52-54-00-12-34-56/x86_64/boot.ipxe', peer })
+  t.ok(f && !Buffer.isBuffer(f) && Buffer.isBuffer(f.content))
+  if (f && !Buffer.isBuffer(f) && Buffer.isBuffer(f.content)) t.equal(f.content.toString(), '52:54:00:12:34:56|x86_64')
+})
