@@ -361,6 +361,10 @@ export function testMachine(kind: VmSpec['kind'], n: number, net = 40): Machine 
     kind,
     mac,
     uuid: `8d3c1f2e-0000-4000-8000-525400e2${hex(net)}${hex(n)}`,
-    ignition: { ignition: { version: '3.3.0' }, pxebox: { machine: name, mac } },
+    // A valid Ignition config that names the machine: the marker proves each VM got its own.
+    ignition: {
+      ignition: { version: '3.3.0' },
+      storage: { files: [{ path: '/etc/hostname', mode: 420, contents: { source: `data:,${name}` } }] },
+    },
   }
 }

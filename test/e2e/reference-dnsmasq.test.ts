@@ -4,6 +4,8 @@
  * with (bench/vm-boot.sh prints both side by side).
  */
 import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { parsePcap } from '../helpers/pcap.js'
 import { createLab, e2eUnavailable, testMachine, type Lab } from './harness.js'
 import { dnsmasqReference } from './dnsmasq-reference.js'
 
@@ -14,7 +16,7 @@ if (unavailable !== undefined) {
   const machines = [testMachine('uefi-pxe', 1), testMachine('bios-ipxe', 2)]
   let lab: Lab | undefined
   t.before(async () => {
-    lab = await createLab({ id: 'refdm', capture: process.env.PXEBOX_E2E_CAPTURE })
+    lab = await createLab({ id: 'refdm', capture: process.env.PXEBOX_E2E_CAPTURE ?? true })
     await lab.startAppliance(dnsmasqReference(), machines)
   })
   t.teardown(async () => {
@@ -33,4 +35,18 @@ if (unavailable !== undefined) {
       t.same(JSON.parse(r.marker?.config ?? 'null'), m.ignition, 'the VM fetched the config meant for its MAC')
     })
   }
+
+  t.test('the DHCP capture of the UEFI path holds the proxy exchange', async (t) => {
+    if (lab?.capturePath === undefined) throw new Error('capture not on')
+    const packets = parsePcap(readFileSync(lab.capturePath))
+    const mac = (p: { payload: Buffer }) => [...p.payload.subarray(28, 34)].map((b) => b.toString(16).padStart(2, '0')).join(':')
+    const file = (p: { payload: Buffer }) => p.payload.subarray(108, 236).toString('latin1').replace(/\0.*$/s, '')
+    const uefi = machines[0]?.mac
+    t.ok(packets.some((p) => p.dstPort === 67 && mac(p) === uefi), 'the firmware DISCOVER was captured')
+    t.ok(
+      packets.some((p) => p.srcIp === lab?.address && mac(p) === uefi && file(p) === 'snponly.efi'),
+      'the proxy ACK naming snponly.efi was captured',
+    )
+  })
 }
+

@@ -1,0 +1,53 @@
+/**
+ * The harness's pure parts: QEMU command lines per boot path (the details vm-boot.md says firmware depends on) and
+ * the marker parser on real console output. Fast; no VM is started here.
+ */
+import t from 'tap'
+import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { parseMarker, qemuArgs, vmKinds, type VmSpec } from './harness.js'
+import { vmPaths } from './lib/qemu.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'pxebox-harness-lib-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+const vm = (kind: VmSpec['kind']): VmSpec => ({ kind, mac: '52:54:00:e2:28:01', uuid: '8d3c1f2e-0000-4000-8000-525400e22801' })
+
+t.test('each boot path gets the firmware and NIC ROM it needs', async (t) => {
+  for (const [i, kind] of vmKinds.entries()) {
+    const paths = vmPaths(dir, i)
+    const args = qemuArgs(vm(kind), paths).join(' ')
+    t.match(args, /-accel tcg/, `${kind}: TCG`)
+    t.match(args, '-uuid 8d3c1f2e-0000-4000-8000-525400e22801', `${kind}: SMBIOS UUID, else option 97 is zeros`)
+    t.match(args, `ifname=${paths.tap},script=no,downscript=no`, `${kind}: the lab's tap`)
+    const emptyRom = /mac=52:54:00:e2:28:01,romfile=(\s|$)/.test(args)
+    t.equal(emptyRom, kind === 'uefi-pxe' || kind === 'uefi-http', `${kind}: iPXE ROM ${emptyRom ? 'removed' : 'kept'}`)
+    const uefi = args.includes('OVMF_CODE.fd')
+    t.equal(uefi, kind !== 'bios-ipxe', `${kind}: ${uefi ? 'OVMF' : 'SeaBIOS'}`)
+    if (uefi) {
+      t.match(args, `file=${paths.vars}`, `${kind}: per-VM VARS copy`)
+      t.ok(existsSync(paths.vars), `${kind}: VARS copied`)
+    }
+    t.equal(args.includes('IPv4PXESupport,string=no'), kind === 'uefi-http', `${kind}: PXE disabled only for HTTP boot`)
+  }
+})
+
+t.test('marker parsing', async (t) => {
+  const config = JSON.stringify({ ignition: { version: '3.3.0' } })
+  const console = [
+    '\x1b[2J\x1b[01;01H>>Start PXE over IPv4.\r',
+    'http://10.213.40.1:8080/initrd.img... ok\r',
+    '\r',
+    `PXEBOX-MARKER status=ok mac=52:54:00:e2:28:01 uuid=u1 ip=10.213.40.125 config=${Buffer.from(config).toString('base64')} uptime=4.10\r`,
+    '[    5.118569] reboot: Power down\r',
+  ].join('\n')
+  const m = parseMarker(console)
+  t.equal(m?.status, 'ok')
+  t.equal(m?.mac, '52:54:00:e2:28:01')
+  t.equal(m?.ip, '10.213.40.125')
+  t.equal(m?.config, config, 'config decoded from base64')
+  t.equal(m?.fields.uptime, '4.10')
+  t.equal(parseMarker(console.replace('PXEBOX-MARKER', 'PXEBOX-MARK')), undefined, 'no marker, no result')
+  t.equal(parseMarker('PXEBOX-MARKER status=fetch-failed mac=52:54:00:e2:28:01\n')?.config, undefined, 'failure markers carry no config')
+})

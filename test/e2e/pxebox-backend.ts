@@ -1,0 +1,83 @@
+/**
+ * The appliance under test: the real pxebox daemon (`node dist/src/main.js serve --config FILE`, built by
+ * `npx tsc -p .`), configured for the lab: PXE VLAN = the lab bridge, proxyDHCP, TFTP from a firmware folder filled
+ * from Debian's ipxe package, HTTP on <address>:8080, the boot target as assets, one profile + group per machine
+ * (each machine gets its own Ignition, so the marker proves the right machine got the right config).
+ */
+import { copyFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { waitForText, type ManagedProcess } from './lib/proc.js'
+import { ipxeDir } from './dnsmasq-reference.js'
+import { repoRoot, type ApplianceBackend, type ApplianceContext, type Machine } from './harness.js'
+
+/** Per-machine tweaks of the group pxebox gets (e.g. `chainload_ipxe`, `boot_file`). */
+export type GroupExtras = (m: Machine) => Record<string, unknown>
+
+/** The daemon's entry point (exists after `npx tsc -p .`). */
+export function pxeboxMain(): string {
+  return join(repoRoot(), 'dist', 'src', 'main.js')
+}
+
+/** The config.yaml data for a lab (plain object; written as YAML by the backend). */
+export function pxeboxConfig(ctx: ApplianceContext, dir: string, extras: GroupExtras = () => ({})): Record<string, unknown> {
+  const profiles: Record<string, unknown> = {}
+  const groups: unknown[] = []
+  for (const m of ctx.machines) {
+    profiles[`e2e-${m.name}`] = {
+      boot: {
+        kernel: '/assets/vmlinuz',
+        // --name: the EFI stub finds its initrd by this name (initrd= below); BIOS ignores both.
+        initrd: ['--name initrd.img /assets/initrd.img'],
+        args: ['initrd=initrd.img', 'console=ttyS0', 'quiet', `pxebox.url=${ctx.publicUrl}`],
+      },
+      ignition: `${m.name}.ign`,
+    }
+    groups.push({ id: m.name, profile: `e2e-${m.name}`, selector: { mac: m.mac }, ...extras(m) })
+  }
+  return {
+    interface: ctx.iface,
+    address: ctx.address,
+    log_level: 'debug',
+    data_dir: join(dir, 'data'),
+    assets_dir: join(dir, 'assets'),
+    ignition_dir: join(dir, 'ignition'),
+    dhcp: { mode: 'proxy', interface_pinning: 'auto' },
+    tftp: { enabled: true, root: join(dir, 'firmware') },
+    http: { enabled: true, listen: `${ctx.address}:${ctx.httpPort}`, public_url: ctx.publicUrl },
+    profiles,
+    groups,
+  }
+}
+
+/** The pxebox backend; files under `<lab dir>/pxebox/`, daemon log in `<lab dir>/pxebox.log`. */
+export function pxeboxBackend(opts: { extras?: GroupExtras } = {}): ApplianceBackend {
+  const procs: ManagedProcess[] = []
+  return {
+    name: 'pxebox',
+    async start(ctx) {
+      const main = pxeboxMain()
+      if (!existsSync(main)) throw new Error(`${main} not found: build pxebox first (npx tsc -p .)`)
+      const dir = join(ctx.dir, 'pxebox')
+      for (const sub of ['data', 'assets', 'ignition', 'firmware']) mkdirSync(join(dir, sub), { recursive: true })
+      for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(realpathSync(join(ipxeDir, f)), join(dir, 'firmware', f))
+      // The repo's manifest describes the same Debian ipxe build; with it the daemon's firmware check passes.
+      const manifest = join(repoRoot(), 'firmware', 'manifest.json')
+      if (existsSync(manifest)) copyFileSync(manifest, join(dir, 'firmware', 'manifest.json'))
+      copyFileSync(ctx.bootTarget.vmlinuz, join(dir, 'assets', 'vmlinuz'))
+      copyFileSync(ctx.bootTarget.initrd, join(dir, 'assets', 'initrd.img'))
+      for (const m of ctx.machines) writeFileSync(join(dir, 'ignition', `${m.name}.ign`), JSON.stringify(m.ignition))
+      const config = join(dir, 'config.yaml')
+      writeFileSync(config, stringify(pxeboxConfig(ctx, dir, opts.extras)))
+      const daemon = ctx.spawn('pxebox', process.execPath, [main, 'serve', '--config', config])
+      procs.push(daemon)
+      await waitForText(daemon.logPath, /pxebox \S+ ready/, 20_000, daemon)
+    },
+    async stop() {
+      await Promise.all(procs.map((p) => p.stop(3000)))
+    },
+    logs() {
+      return procs.map((p) => p.logPath)
+    },
+  }
+}
