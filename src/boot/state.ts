@@ -202,7 +202,7 @@ export class BootLoadError extends Error {
 
 /** Options for createBootStore. */
 export interface BootStoreOptions extends BootStateOptions {
-  /** Reload when the Matchbox directory changes (default true when matchboxDir is set). */
+  /** Reload when the Matchbox/ignition/generic directories change (default true when any of them is set). */
   readonly watch?: boolean
   /** Quiet period after the last change before reloading (editors and Terraform write several files). Default 300 ms. */
   readonly debounceMs?: number
@@ -259,7 +259,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
     }, debounceMs)
   }
   const wanted = (): string[] => {
-    if (!(opts.watch ?? opts.matchboxDir !== undefined)) return []
+    if (!(opts.watch ?? (opts.matchboxDir ?? opts.ignitionDir ?? opts.genericDir) !== undefined)) return []
     const dirs = opts.matchboxDir !== undefined ? matchboxWatchDirs(opts.matchboxDir) : []
     if (opts.ignitionDir) dirs.push(opts.ignitionDir)
     if (opts.genericDir) dirs.push(opts.genericDir)
