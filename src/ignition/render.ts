@@ -16,11 +16,12 @@ import type { IgnitionVersion } from './version.js'
 /** How a source file is handled. */
 export type IgnitionSourceKind = 'ign' | 'butane' | 'template-ign' | 'template-butane'
 
-/** `.ign`/`.json` are Ignition, `.bu`/`.yaml`/`.yml` Butane; `{{` anywhere makes it a template. */
+/** `.ign`/`.ignition`/`.json` are Ignition (matchbox's isIgnition takes .ign/.ignition), `.bu`/`.yaml`/`.yml`
+ * Butane; `{{` anywhere makes it a template. */
 export function detectIgnitionKind(file: string, text: string): IgnitionSourceKind | undefined {
   const ext = extname(file).toLowerCase()
   const template = hasTemplateMarkers(text)
-  if (ext === '.ign' || ext === '.json') return template ? 'template-ign' : 'ign'
+  if (ext === '.ign' || ext === '.ignition' || ext === '.json') return template ? 'template-ign' : 'ign'
   if (ext === '.bu' || ext === '.yaml' || ext === '.yml') return template ? 'template-butane' : 'butane'
   return undefined
 }
@@ -72,21 +73,27 @@ export async function prepareIgnitionSource(
  * Load-time lint of a prepared template against one group's metadata: each key the template needs that the group
  * does not provide, as an error with the template's line:col. Non-templates have nothing to lint.
  */
-export function lintPreparedIgnition(prepared: PreparedIgnition, metadata: Readonly<Record<string, unknown>>, group?: string): IgnitionError[] {
+export function lintPreparedIgnition(
+  prepared: PreparedIgnition,
+  group: { metadata: Readonly<Record<string, unknown>>; selector?: Readonly<Record<string, unknown>>; id?: string },
+): IgnitionError[] {
   if (isStatic(prepared)) return []
-  return lintTemplate((prepared as TemplatePrepared).template, metadata).map((m) => ({
+  const groupName = group.id
+  return lintTemplate((prepared as TemplatePrepared).template, group.metadata, group.selector).map((m) => ({
     code: 'template-missing-key',
     file: prepared.file,
     path: '$',
     line: m.line,
     col: m.col,
-    message: `template references ${m.key}, which ${group === undefined ? 'the group' : `group "${group}"`} metadata does not provide (request labels are .request.query.*)`,
+    message: `template references ${m.key}, which ${groupName === undefined ? 'the group' : `group "${groupName}"`} metadata and selector do not provide (request labels are .request.query.*)`,
   }))
 }
 
 /** Per-request inputs. */
 export interface RenderRequest {
   metadata: Readonly<Record<string, unknown>>
+  /** The matched group's selector (lower-cased keys override metadata, as in matchbox). */
+  selector?: Readonly<Record<string, unknown>>
   labels: Readonly<Record<string, string>>
   rawQuery?: string
   /** From `requestedIgnitionVersion(accept)`; undefined serves 3.4.0 semantics (config as-is). */
@@ -119,6 +126,7 @@ export async function renderIgnition(
     const rendered = renderTemplate(tpl.template, {
       metadata: request.metadata,
       labels: request.labels,
+      ...(request.selector !== undefined ? { selector: request.selector } : {}),
       ...(request.rawQuery !== undefined ? { rawQuery: request.rawQuery } : {}),
     })
     if (!rendered.ok) return { ok: false, error: { kind: 'missing-key', message: `${prepared.file}: ${rendered.error.message}` } }

@@ -1,7 +1,8 @@
 /**
- * A small, safe subset of Go text/template as Matchbox uses it for Ignition/Butane/generic templates: the data is the
- * group's metadata with `request` = { query: <request labels>, raw_query } added (matchbox renders with `.` bound that
- * way). Supported actions, with optional `{{-`/`-}}` whitespace trimming:
+ * A small, safe subset of Go text/template as Matchbox uses it for Ignition/Butane/generic templates. The data is
+ * built like matchbox's collectVariables (matchbox/http): the group's metadata, then the group's selectors with
+ * lower-cased keys on top, then `request` = { query: <request labels>, raw_query }. Matchbox renders with
+ * `missingkey=error` and answers 404; we do the same with a typed error. Supported actions, with optional `{{-`/`-}}` whitespace trimming:
  *   {{ .key }}  {{ .a.b }}  {{ .request.query.mac }}  {{ .request.raw_query }}
  *   {{ if .x }} ... {{ else }} ... {{ end }}   (Go truthiness: false, 0, "", empty list/map and missing are false)
  * No functions, pipelines or variables, and no HTML escaping (text/template does none). A reference to a key the
@@ -45,6 +46,8 @@ export interface MissingKeyError {
 /** The data a template sees. */
 export interface TemplateData {
   metadata: Readonly<Record<string, unknown>>
+  /** The matched group's selector; keys are lower-cased and override metadata, as in matchbox. */
+  selector?: Readonly<Record<string, unknown>>
   /** Request labels (query parameters such as mac, uuid, hostname): `.request.query.<name>`. */
   labels: Readonly<Record<string, string>>
   /** `.request.raw_query`; defaults to the labels re-encoded as a query string. */
@@ -144,7 +147,8 @@ export function parseTemplate(text: string): { ok: true; template: ParsedTemplat
 /** The `.` value templates see, built like matchbox: metadata plus `request`. */
 export function templateContext(data: TemplateData): Record<string, unknown> {
   const rawQuery = data.rawQuery ?? new URLSearchParams(Object.entries(data.labels)).toString()
-  return { ...data.metadata, request: { query: { ...data.labels }, raw_query: rawQuery } }
+  const selector = Object.fromEntries(Object.entries(data.selector ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
+  return { ...data.metadata, ...selector, request: { query: { ...data.labels }, raw_query: rawQuery } }
 }
 
 const MISSING = Symbol('missing')
@@ -201,8 +205,13 @@ export function renderTemplate(template: ParsedTemplate, data: TemplateData): { 
  * count as provided (request labels are only known per request). A reference inside `{{ if .x }}` whose path starts
  * with `.x` is guarded and not reported; neither are `if` conditions themselves (a missing key there means false).
  */
-export function lintTemplate(template: ParsedTemplate, metadata: Readonly<Record<string, unknown>>): MissingKey[] {
+export function lintTemplate(
+  template: ParsedTemplate,
+  metadata: Readonly<Record<string, unknown>>,
+  selector: Readonly<Record<string, unknown>> = {},
+): MissingKey[] {
   const missing: MissingKey[] = []
+  const provided = templateContext({ metadata, selector, labels: {} })
   const fromRequest = (path: readonly string[]): boolean =>
     path[0] === 'request' && ((path[1] === 'query' && path.length === 3) || (path[1] === 'raw_query' && path.length === 2))
   const guarded = (path: readonly string[], guards: readonly (readonly string[])[]): boolean =>
@@ -210,7 +219,7 @@ export function lintTemplate(template: ParsedTemplate, metadata: Readonly<Record
   const walk = (nodes: readonly TemplateNode[], guards: readonly (readonly string[])[]): void => {
     for (const n of nodes) {
       if (n.kind === 'ref') {
-        if (!guarded(n.path, guards) && !fromRequest(n.path) && lookup(metadata, n.path) === MISSING) missing.push({ key: '.' + n.path.join('.'), line: n.line, col: n.col })
+        if (!guarded(n.path, guards) && !fromRequest(n.path) && lookup(provided, n.path) === MISSING) missing.push({ key: '.' + n.path.join('.'), line: n.line, col: n.col })
       } else if (n.kind === 'if') {
         walk(n.then, [...guards, n.cond.path])
         walk(n.else, guards)

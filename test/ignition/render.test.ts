@@ -13,6 +13,7 @@ const filesDir = join(examples, 'files')
 
 t.test('kind detection by extension and template markers', async (t) => {
   t.equal(detectIgnitionKind('a.ign', '{}'), 'ign')
+  t.equal(detectIgnitionKind('a.ignition', '{}'), 'ign')
   t.equal(detectIgnitionKind('a.json', '{"x": "{{ .a }}"}'), 'template-ign')
   t.equal(detectIgnitionKind('a.bu', 'variant: fcos'), 'butane')
   t.equal(detectIgnitionKind('a.yml', '{{ .a }}'), 'template-butane')
@@ -46,10 +47,13 @@ t.test('template Ignition: syntax checked at load, rendered and validated per re
   const p = await prepareIgnitionSource({ file: 't.ign', text })
   t.ok(p.ok)
   if (!p.ok) return
-  t.same(lintPreparedIgnition(p.prepared, { hostname: 'h' }, 'node1').map(formatIgnitionError), ['t.ign:1:92: $: template references .mode, which group "node1" metadata does not provide (request labels are .request.query.*)'])
+  t.same(lintPreparedIgnition(p.prepared, { metadata: { hostname: 'h' }, id: 'node1' }).map(formatIgnitionError), ['t.ign:1:92: $: template references .mode, which group "node1" metadata and selector do not provide (request labels are .request.query.*)'])
   const ok = await renderIgnition(p.prepared, { metadata: { hostname: 'node1', mode: 420 }, labels: {} })
   t.same(ok, { ok: true, json: text.replace('{{ .mode }}', '420').replace('{{ .hostname }}', 'node1'), version: '3.4.0' })
   t.match(await renderIgnition(p.prepared, { metadata: { hostname: 'node1' }, labels: {} }), { ok: false, error: { kind: 'missing-key', message: /t\.ign: template references \.mode/ } })
+  // Selector values are template data too (matchbox collectVariables), keys lower-cased, overriding metadata.
+  t.same(lintPreparedIgnition(p.prepared, { metadata: { hostname: 'h' }, selector: { Mode: '420' } }), [])
+  t.match(await renderIgnition(p.prepared, { metadata: { hostname: 'node1', mode: 'x' }, selector: { MODE: '493' }, labels: {} }), { ok: true, json: /"mode": 493,/ })
   const invalid = await renderIgnition(p.prepared, { metadata: { hostname: 'node1', mode: '"rw"' }, labels: {} })
   t.match(invalid, { ok: false, error: { kind: 'invalid', message: /t\.ign \(rendered\):1:\d+: \$\.storage\.files\[0\]\.mode: expected a permission mode/ } })
   const syntax = await prepareIgnitionSource({ file: 's.ign', text: '{"a": "{{ .x "}' })
@@ -67,7 +71,7 @@ t.test('example profiles translate and validate', async (t) => {
         t.fail(`${file}: ${p.errors.map(formatIgnitionError).join('; ')}`)
         continue
       }
-      t.same(lintPreparedIgnition(p.prepared, metadata), [], `${file}: example group metadata provides every key`)
+      t.same(lintPreparedIgnition(p.prepared, { metadata }), [], `${file}: example group metadata provides every key`)
       const r = await renderIgnition(p.prepared, { metadata, labels })
       if (!r.ok) {
         t.fail(`${file}: ${r.error.message}`)
