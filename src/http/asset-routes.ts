@@ -4,7 +4,7 @@
  * kernel/initrd and the MAC is the one that last fetched a script from the same IP.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { answerFor, decodeRelativePath, openRange, PathError, resolveUnderRoot } from './static-files.js'
+import { answerFor, copyRange, decodeRelativePath, PathError, resolveUnderRoot } from './static-files.js'
 import type { HttpContext } from './context.js'
 
 const PREFIX = '/assets/'
@@ -59,9 +59,23 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext): voi
     void reply.code(answer.status).headers(answer.headers)
     if (answer.status === 200 || answer.status === 206) void reply.type('application/octet-stream')
     const bytes = answer.range ? answer.range.end - answer.range.start + 1 : 0
-    record(answer.status, 'ok', req.method === 'HEAD' ? 0 : bytes)
-    if (req.method === 'HEAD' || answer.range === undefined) return reply.send()
-    return reply.send(openRange(file.path, answer.range))
+    if (req.method === 'HEAD' || answer.range === undefined) {
+      record(answer.status, 'ok', 0)
+      return reply.send()
+    }
+    // The body bypasses fastify's stream handling: copyRange reuses its buffers (see static-files.ts).
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(answer.status, { ...(reply.getHeaders() as Record<string, string>) })
+    try {
+      await copyRange(file.path, answer.range, res)
+      res.end()
+      record(answer.status, 'ok', bytes)
+    } catch (err) {
+      ctx.logger.info({ ip: req.ip, path: rawPath, err }, 'asset transfer ended early')
+      record(answer.status, 'aborted', bytes)
+      res.destroy()
+    }
   }
   app.route({ method: ['GET', 'HEAD'], url: `${PREFIX}*`, exposeHeadRoute: false, handler })
 }
