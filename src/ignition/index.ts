@@ -8,8 +8,9 @@ export { validateIgnition, type IgnitionValidation } from './validate.js'
 export type { IgnitionConfig } from './schema.js'
 export { configForRequestedVersion, type VersionedConfig } from './serve-version.js'
 export { translateButane, type ButaneTranslation } from './butane/translate.js'
-export { hasTemplateMarkers, lintTemplate, parseTemplate, renderTemplate, type ParsedTemplate, type TemplateData } from './template.js'
+export { hasTemplateMarkers, lintTemplate, parseTemplate, renderTemplate, templateReferences, type ParsedTemplate, type TemplateData } from './template.js'
 export {
+  checkIgnitionForGroup,
   detectIgnitionKind,
   lintPreparedIgnition,
   prepareIgnitionSource,

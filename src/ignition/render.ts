@@ -8,7 +8,7 @@ import { extname } from 'node:path'
 import { formatIgnitionError, type IgnitionError } from './errors.js'
 import type { IgnitionConfig } from './schema.js'
 import { configForRequestedVersion } from './serve-version.js'
-import { hasTemplateMarkers, lintTemplate, parseTemplate, renderTemplate, type ParsedTemplate } from './template.js'
+import { hasTemplateMarkers, lintTemplate, parseTemplate, renderTemplate, templateReferences, type ParsedTemplate } from './template.js'
 import { translateButane } from './butane/translate.js'
 import { validateIgnition } from './validate.js'
 import type { IgnitionVersion } from './version.js'
@@ -150,4 +150,36 @@ export async function renderIgnition(
   if (!served.ok) return { ok: false, error: { kind: 'version', message: `${prepared.file}: ${served.message}` } }
   const json = served.converted || asIs === undefined ? JSON.stringify(served.config) : asIs
   return { ok: true, json, version: served.version }
+}
+
+/**
+ * Load-time check of a template against one group that uses it: missing keys (as `lintPreparedIgnition`), then a
+ * trial render with the group's metadata and selector, translated and validated, so a template that would only
+ * produce a broken config for this group is reported at load, not at the machine's first boot. Request labels the
+ * template reads (`.request.query.X`) come from the group's selector when it names X (that is the value any matching
+ * machine sends), else a placeholder `example-X`.
+ */
+export async function checkIgnitionForGroup(
+  prepared: PreparedIgnition,
+  group: { metadata: Readonly<Record<string, unknown>>; selector?: Readonly<Record<string, unknown>>; id?: string },
+): Promise<IgnitionError[]> {
+  if (isStatic(prepared)) return []
+  const missing = lintPreparedIgnition(prepared, group)
+  if (missing.length > 0) return missing
+  const selector = Object.fromEntries(Object.entries(group.selector ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
+  const labels: Record<string, string> = {}
+  for (const ref of templateReferences((prepared as TemplatePrepared).template)) {
+    const [first, second, key] = ref.path
+    if (first !== 'request' || second !== 'query' || key === undefined) continue
+    const fromSelector = selector[key.toLowerCase()]
+    const value = Array.isArray(fromSelector) ? fromSelector[0] : fromSelector
+    labels[key] = value === undefined || value === null ? `example-${key}` : String(value)
+  }
+  const r = await renderIgnition(prepared, { metadata: group.metadata, labels, ...(group.selector ? { selector: group.selector } : {}) })
+  if (r.ok) return []
+  const who = group.id === undefined ? 'this group' : `group "${group.id}"`
+  if (r.error.errors !== undefined) {
+    return r.error.errors.map((e) => ({ ...e, code: 'template-render', message: `rendered for ${who}: ${e.message}` }))
+  }
+  return [{ code: 'template-render', file: prepared.file, path: '$', message: `rendered for ${who}: ${r.error.message}` }]
 }

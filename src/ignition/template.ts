@@ -229,3 +229,20 @@ export function lintTemplate(
   walk(template.nodes, [])
   return missing
 }
+
+/** Every reference in a template (values and `if` conditions), in source order. */
+export function templateReferences(template: ParsedTemplate): { path: readonly string[]; line: number; col: number }[] {
+  const out: { path: readonly string[]; line: number; col: number }[] = []
+  const walk = (nodes: readonly TemplateNode[]): void => {
+    for (const n of nodes) {
+      if (n.kind === 'ref') out.push(n)
+      else if (n.kind === 'if') {
+        out.push(n.cond)
+        walk(n.then)
+        walk(n.else)
+      }
+    }
+  }
+  walk(template.nodes)
+  return out
+}

@@ -4,7 +4,7 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { detectIgnitionKind, lintPreparedIgnition, prepareIgnitionSource, renderIgnition } from '../../src/ignition/render.js'
+import { checkIgnitionForGroup, detectIgnitionKind, lintPreparedIgnition, prepareIgnitionSource, renderIgnition } from '../../src/ignition/render.js'
 import { validateIgnition } from '../../src/ignition/validate.js'
 import { formatIgnitionError } from '../../src/ignition/errors.js'
 
@@ -58,6 +58,21 @@ t.test('template Ignition: syntax checked at load, rendered and validated per re
   t.match(invalid, { ok: false, error: { kind: 'invalid', message: /t\.ign \(rendered\):1:\d+: \$\.storage\.files\[0\]\.mode: expected a permission mode/ } })
   const syntax = await prepareIgnitionSource({ file: 's.ign', text: '{"a": "{{ .x "}' })
   t.match(syntax, { ok: false, errors: [{ code: 'template-syntax', file: 's.ign', line: 1, col: 8 }] })
+})
+
+t.test('load-time check per group: missing keys, then a trial render that must translate and validate', async (t) => {
+  const text = 'variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/hostname\n      mode: {{ .mode }}\n      contents:\n        inline: {{ .request.query.mac }}\n'
+  const p = await prepareIgnitionSource({ file: 'g.bu', text })
+  t.ok(p.ok)
+  if (!p.ok) return
+  t.match(await checkIgnitionForGroup(p.prepared, { id: 'n1', metadata: {} }), [{ code: 'template-missing-key', line: 6, col: 13, message: /\.mode, which group "n1"/ }])
+  t.same(await checkIgnitionForGroup(p.prepared, { id: 'n1', metadata: { mode: '0644' }, selector: { mac: '52:54:00:12:34:56' } }), [])
+  t.same(
+    (await checkIgnitionForGroup(p.prepared, { id: 'n2', metadata: { mode: 'rw' } })).map(formatIgnitionError),
+    ['g.bu (rendered):6:13: $.storage.files[0].mode: rendered for group "n2": expected an integer, got "rw"'],
+  )
+  const staticOk = await prepareIgnitionSource({ file: 's.bu', text: 'variant: fcos\nversion: 1.5.0\n' })
+  if (staticOk.ok) t.same(await checkIgnitionForGroup(staticOk.prepared, { metadata: {} }), [])
 })
 
 t.test('example profiles translate and validate', async (t) => {
