@@ -13,9 +13,11 @@
  * - iPXE (option 77 `iPXE`): the HTTP script URL, so the chainload ends (otherwise it downloads iPXE again forever).
  *   With `chainloadIpxe`, an iPXE that has not just fetched pxebox's own binary over TFTP first gets that binary:
  *   this replaces an iPXE option ROM (old, unknown build and features) with pxebox's iPXE. The DHCP options alone
- *   cannot tell the two apart: the capture's ROM iPXE (frame 19) and the chainloaded snponly.efi (frame 8) send the
- *   same user class, the same 175 version (0xeb = 1.0.0, as source builds without a git tag report) and the same
- *   kind of feature-flag list; nothing in 175 says "I am a ROM". Hence the TFTP memory `chainloadedRecently(mac)`.
+ *   cannot tell the two apart: the capture's QEMU ROM iPXE (frame 19) and the chainloaded snponly.efi (frame 8) send
+ *   the same user class, bus id (0xb1) and version (0xeb = 1.0.0, what builds without a release tag report); their
+ *   175 feature flags differ only by platform (0x24 EFI vs 0x21/0x22 PXE), which a BIOS undionly.kpxe shares with a
+ *   BIOS ROM. Nothing in 175 says "I am a ROM" (Debian's undionly itself is not in the capture, so that last step
+ *   is by iPXE's source, not by bytes). Hence the TFTP memory `chainloadedRecently(mac)`.
  * Ordinary DHCP clients (no PXEClient/HTTPClient in option 60), unknown architectures and machines whose group says
  * `pxe: false` are ignored.
  */
