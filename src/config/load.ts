@@ -46,7 +46,12 @@ export function parseConfig(text: string, file: string): Config {
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping of keys (interface:, dhcp:, ...) at the top level' }])
   }
   const data = structuredClone(raw) as Record<string, unknown>
-  if (!validateSchema(data)) {
+  const at = (path: (string | number)[], message: string) => {
+    const pos = positionOf(doc, lc, path)
+    problems.push({ file, line: pos.line, column: pos.column, path: pathToString(path), message })
+  }
+  const schemaOk = validateSchema(data)
+  if (!schemaOk) {
     const errors = validateSchema.errors ?? []
     // A value of the wrong type also fails its enum/pattern: the type error alone says what to fix.
     const typeErrorAt = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath))
@@ -54,25 +59,43 @@ export function parseConfig(text: string, file: string): Config {
       if (err.keyword !== 'type' && typeErrorAt.has(err.instancePath)) continue
       problems.push(schemaProblem(err, data, doc, lc, file))
     }
-    throw new ConfigError(sortByPlace(dedupe(problems)))
   }
-  const config = normalize(data as unknown as ConfigData, file, doc, lc, problems)
+  // Checked on the raw data even when the schema failed elsewhere, so one run reports every problem.
+  checkSelectorMacs(data, at)
+  if (!schemaOk || problems.length > 0) throw new ConfigError(sortByPlace(dedupe(problems)))
+  const config = normalize(data as unknown as ConfigData, file, at)
   if (problems.length > 0) throw new ConfigError(problems)
   return deepFreeze({ ...config, file }) as Config
 }
 
-function normalize(c: ConfigData, file: string, doc: Document, lc: LineCounter, problems: ConfigProblem[]): ConfigData {
+type Report = (path: (string | number)[], message: string) => void
+
+/** Every `groups[].selector.mac` must be a MAC in some form; tolerant of shapes the schema rejects. */
+function checkSelectorMacs(data: Record<string, unknown>, at: Report): void {
+  const groups = data.groups
+  if (!Array.isArray(groups)) return
+  groups.forEach((g: unknown, gi) => {
+    const mac = (g as { selector?: { mac?: unknown } } | null)?.selector?.mac
+    const check = (m: unknown, path: (string | number)[]) => {
+      if (typeof m === 'string' && normalizeMac(m) === undefined) {
+        at(path, `bad MAC "${m}": expected six hex byte pairs such as 52:54:00:12:34:56 (also 52-54-00-12-34-56 or 5254.0012.3456)`)
+      }
+    }
+    if (Array.isArray(mac)) mac.forEach((m, mi) => check(m, ['groups', gi, 'selector', 'mac', mi]))
+    else check(mac, ['groups', gi, 'selector', 'mac'])
+  })
+}
+
+function normalize(c: ConfigData, file: string, at: Report): ConfigData {
   const base = dirname(file)
-  const at = (path: (string | number)[], message: string) => {
-    const pos = positionOf(doc, lc, path)
-    problems.push({ file, line: pos.line, column: pos.column, path: pathToString(path), message })
-  }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
   const out: ConfigData = { ...c }
   out.data_dir = abs(c.data_dir)
   out.assets_dir = abs(c.assets_dir)
   out.tftp = { ...c.tftp, root: abs(c.tftp.root) }
   if (c.matchbox_dir !== undefined) out.matchbox_dir = abs(c.matchbox_dir)
+  out.ignition_dir = c.ignition_dir !== undefined ? abs(c.ignition_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'ignition') : abs('ignition')
+  out.generic_dir = c.generic_dir !== undefined ? abs(c.generic_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'generic') : abs('generic')
 
   // Folders pxebox serves from must exist now: a typo here would otherwise surface as 404s during a rack power-on.
   // data_dir is created at start, so it may be missing.
@@ -95,15 +118,8 @@ function normalize(c: ConfigData, file: string, doc: Document, lc: LineCounter, 
     const sel = g.selector
     if (!sel || sel.mac === undefined) return g
     const macs = Array.isArray(sel.mac) ? sel.mac : [sel.mac]
-    const norm = macs.map((m, mi) => {
-      const n = normalizeMac(m)
-      if (n === undefined) {
-        at(Array.isArray(sel.mac) ? ['groups', gi, 'selector', 'mac', mi] : ['groups', gi, 'selector', 'mac'],
-          `bad MAC "${m}": expected six hex byte pairs such as 52:54:00:12:34:56 (also 52-54-00-12-34-56 or 5254.0012.3456)`)
-        return m
-      }
-      return n
-    })
+    // checkSelectorMacs already reported any that do not parse.
+    const norm = macs.map((m) => normalizeMac(m) ?? m)
     return { ...g, selector: { ...sel, mac: Array.isArray(sel.mac) ? norm : norm[0]! } }
   })
   return out

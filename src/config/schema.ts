@@ -70,6 +70,12 @@ export const ConfigSchema = Type.Object(
     data_dir: Type.String({ default: '/var/lib/pxebox', minLength: 1, description: 'leases and machine records' }),
     assets_dir: Type.String({ default: './assets', minLength: 1, description: 'kernels, initrds, images served under /assets/' }),
     matchbox_dir: Type.Optional(Type.String({ minLength: 1, description: 'a Matchbox-layout data directory (groups/, profiles/, ignition/, generic/)' })),
+    ignition_dir: Type.Optional(
+      Type.String({ minLength: 1, description: "where profiles' `ignition:` files live; default <matchbox_dir>/ignition, else ./ignition" }),
+    ),
+    generic_dir: Type.Optional(
+      Type.String({ minLength: 1, description: "where profiles' `generic:` files live; default <matchbox_dir>/generic, else ./generic" }),
+    ),
     dhcp: DhcpSchema,
     tftp: TftpSchema,
     http: HttpSchema,

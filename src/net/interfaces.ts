@@ -37,6 +37,8 @@ export function resolvePxeInterface(
 ): PxeInterface {
   const ipv4 = (name: string) => (table[name] ?? []).filter((a) => a.family === 'IPv4' && !a.internal)
   const candidates = Object.keys(table).filter((n) => ipv4(n).length > 0)
+  // Loopback is never picked by `auto`, but may be named: a namespace holding only lo is how tests and demos run.
+  const usable = (name: string) => (table[name] ?? []).filter((a) => a.family === 'IPv4' && (!a.internal || name === wanted))
   let name = wanted
   if (wanted === 'auto') {
     if (candidates.length === 0) throw new InterfaceError('interface: auto found no interface with an IPv4 address; set `interface:` to the PXE VLAN interface')
@@ -50,7 +52,7 @@ export function resolvePxeInterface(
     const known = Object.keys(table).join(', ')
     throw new InterfaceError(`interface "${name}" does not exist (this box has: ${known}); is the VLAN interface up?`)
   }
-  const addrs = ipv4(name)
+  const addrs = usable(name)
   let chosen: NetworkInterfaceInfo | undefined
   if (address !== undefined) {
     chosen = addrs.find((a) => a.address === address)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run the whole test suite: type-check, unit tests, real-client tests in network namespaces, VM boots.
+#   sudo bash scripts/test.sh [tap args...]
+# Installs what the tests need (Debian packages, npm packages, iPXE firmware, the VM boot target) first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test
+npm ci --no-audit --no-fund --loglevel=error
+bash firmware/fetch.sh >/dev/null
+bash scripts/build-boot-target.sh >/dev/null
+npm run -s typecheck
+npm run -s build
+exec npx tap "$@"

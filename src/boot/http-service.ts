@@ -1,0 +1,49 @@
+/**
+ * Starts the HTTP boot service: the fastify app from src/http/ with the daemon's boot store, listening on
+ * `http.listen`. Kept apart from buildApp so tests can inject() without sockets.
+ */
+import type { EventSink } from '../events.js'
+import type { Logger } from '../log.js'
+import { buildApp } from '../http/app.js'
+import { VERSION } from '../version.js'
+import type { BootStore } from './state.js'
+
+/** Options for startHttp. */
+export interface HttpServiceOptions {
+  host: string
+  port: number
+  store: BootStore
+  assetsDir: string
+  publicUrl: string
+  logger: Logger
+  events: EventSink
+}
+
+/** A listening HTTP boot service. */
+export interface HttpService {
+  /** `host:port` actually bound (port 0 resolves to the chosen port). */
+  readonly address: string
+  close(): Promise<void>
+}
+
+/** Build the app and listen. Rejects with the listen error (EADDRINUSE, EACCES...) for the daemon to explain. */
+export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> {
+  const app = buildApp({ store: opts.store, assetsDir: opts.assetsDir, publicUrl: opts.publicUrl, logger: opts.logger, events: opts.events, version: VERSION })
+  try {
+    await app.listen({ host: opts.host, port: opts.port })
+  } catch (err) {
+    await app.close()
+    Object.assign(err as object, { address: opts.host, port: opts.port })
+    throw err
+  }
+  const bound = app.server.address()
+  const address = typeof bound === 'object' && bound ? `${bound.address}:${bound.port}` : `${opts.host}:${opts.port}`
+  return {
+    address,
+    close: async () => {
+      // Keep-alive connections from iPXE or curl must not hold the stop past SIGTERM's 2 s promise.
+      app.server.closeAllConnections()
+      await app.close()
+    },
+  }
+}

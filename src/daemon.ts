@@ -1,0 +1,189 @@
+/**
+ * The daemon: resolves the PXE interface, checks privileges and firmware, then starts the HTTP, TFTP and DHCP
+ * services in one process and joins them through the PXE layer (src/boot/). Receives a loaded config and a logger;
+ * never reads argv or files of its own accord and never exits the process.
+ */
+import { mkdirSync } from 'node:fs'
+import type { Config } from './config/schema.js'
+import { memoryEvents, type EventSink } from './events.js'
+import { checkFirmware, type FirmwareReport } from './firmware.js'
+import type { Logger } from './log.js'
+import { InterfaceError, resolvePxeInterface, type PxeInterface } from './net/interfaces.js'
+import { privilegedPortProblem, readPortPrivileges } from './privileges.js'
+import { createBootStore, BootLoadError, type BootStore } from './boot/state.js'
+import { bootSourcesOf } from './boot/sources.js'
+import { startHttp, type HttpService } from './boot/http-service.js'
+import { startTftp, type TftpServer } from './tftp/index.js'
+import { startProxyDhcp, type ProxyDhcpService } from './boot/dhcp-service.js'
+import { createChainloadTracker } from './boot/chainload.js'
+import { matchMachine } from './boot/state.js'
+import { dhcpSettingsFor } from './boot/dhcp-settings.js'
+import { renderBanner } from './banner.js'
+
+/** A start-up failure the operator must fix (exit code 2): bad interface, missing privileges, port in use... */
+export class StartError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message)
+    this.name = 'StartError'
+  }
+}
+
+/** A running pxebox. */
+export interface Daemon {
+  /** The start-up block: interface, address, services and where they listen, firmware, assets, HTTP URL. */
+  banner(): string
+  /** Apply a new (already validated) config. Listener changes (interface, ports...) need a restart and are reported. */
+  reload(next: Config): Promise<{ applied: string[]; restart_needed: string[] }>
+  /** Stop every service, closing sockets; resolves when all are closed. */
+  close(): Promise<void>
+}
+
+/** Well-known ports (RFC 2131 section 4.1, PXE 2.1 spec, RFC 1350). */
+const PORTS = { dhcp: 67, pxe: 4011, tftp: 69 } as const
+
+/** Start pxebox with `config`. Throws StartError for problems the operator must fix. */
+export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
+  let iface: PxeInterface
+  try {
+    iface = resolvePxeInterface(config.interface, config.address)
+  } catch (err) {
+    if (err instanceof InterfaceError) throw new StartError(err.code, err.message)
+    throw err
+  }
+  const httpPort = Number(config.http.listen.split(':').pop())
+  const httpHost = config.http.listen.slice(0, config.http.listen.lastIndexOf(':'))
+  const ports: Record<string, number> = {}
+  if (config.dhcp.mode !== 'off') Object.assign(ports, { dhcp: PORTS.dhcp, 'proxyDHCP': PORTS.pxe })
+  if (config.tftp.enabled) ports.tftp = PORTS.tftp
+  if (config.http.enabled) ports.http = httpPort
+  const privilegeProblem = privilegedPortProblem(ports, readPortPrivileges())
+  if (privilegeProblem) throw new StartError('PXEBOX_PRIVILEGES', privilegeProblem)
+
+  try {
+    mkdirSync(config.data_dir, { recursive: true })
+  } catch (err) {
+    throw new StartError('PXEBOX_DATA_DIR', `data_dir ${config.data_dir} cannot be created: ${(err as Error).message}`)
+  }
+
+  const firmware = config.tftp.enabled ? checkFirmware(config.tftp.root) : undefined
+  if (firmware) logFirmware(firmware, logger)
+
+  const events: EventSink & { events: unknown[] } = memoryEvents()
+  const chainload = createChainloadTracker()
+  const sink: EventSink = {
+    record(e) {
+      events.record(e)
+      chainload.observe(e)
+    },
+  }
+  const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
+
+  let store: BootStore
+  try {
+    store = await createBootStore({ ...bootSourcesOf(config), logger })
+  } catch (err) {
+    if (err instanceof BootLoadError) throw new StartError(err.code, err.message)
+    throw err
+  }
+
+  const closers: (() => Promise<void> | void)[] = [() => store.close()]
+  const closeAll = async () => {
+    const results = await Promise.allSettled(closers.reverse().map((c) => c()))
+    for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while closing a service')
+  }
+  const lines: { http?: string; tftp?: string; dhcp?: string } = {}
+  let currentLogLevel = config.log_level
+  try {
+    if (config.http.enabled) {
+      const http: HttpService = await startHttp({ host: httpHost, port: httpPort, store, assetsDir: config.assets_dir, publicUrl, logger, events: sink })
+      closers.push(() => http.close())
+      lines.http = `${publicUrl}  (listening on ${http.address})`
+    }
+    if (config.tftp.enabled) {
+      const tftp: TftpServer = await startTftp({
+        address: iface.address,
+        port: PORTS.tftp,
+        root: config.tftp.root,
+        mtu: iface.mtu,
+        maxBlockSize: config.tftp.max_block_size,
+        maxWindowSize: config.tftp.max_window_size,
+        limits: { maxTransfers: config.tftp.max_transfers, maxRequestsPerClientPerSecond: config.tftp.max_requests_per_client_per_second },
+        logger: logger.child({ proto: 'tftp' }),
+        events: sink,
+      })
+      closers.push(() => tftp.close())
+      lines.tftp = `${tftp.address}:${tftp.port}  root ${config.tftp.root}`
+    }
+    if (config.dhcp.mode === 'proxy') {
+      const dhcp: ProxyDhcpService = await startProxyDhcp({
+        interfaceName: iface.name,
+        address: iface.address,
+        pinning: config.dhcp.interface_pinning,
+        httpBaseUrl: publicUrl,
+        lookup: (labels) => dhcpSettingsFor(matchMachine(store.get(), { ...labels })),
+        chainloadedRecently: (mac) => chainload.recently(mac),
+        logger,
+        events: sink,
+      })
+      closers.push(() => dhcp.close())
+      lines.dhcp = `proxy on ${iface.address}:${PORTS.dhcp} and :${PORTS.pxe}${dhcp.pinned ? ` (pinned to ${iface.name})` : ''}`
+    }
+  } catch (err) {
+    await closeAll()
+    throw asStartError(err)
+  }
+
+  const state = store.get()
+  return {
+    banner: () =>
+      renderBanner({
+        iface,
+        dhcp: lines.dhcp ?? 'off',
+        tftp: lines.tftp ?? 'off',
+        http: lines.http ?? 'off',
+        firmware,
+        assetsDir: config.assets_dir,
+        dataDir: config.data_dir,
+        groups: state.groups.length,
+        profiles: state.profiles.size,
+      }),
+    async reload(next) {
+      const restart = (['interface', 'address', 'data_dir', 'assets_dir', 'dhcp', 'tftp', 'http'] as const).filter(
+        (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
+      )
+      if (restart.length) logger.warn({ keys: restart }, 'these config changes take effect after a restart')
+      const result = await store.reload(bootSourcesOf(next))
+      if (!result.ok) throw new Error(`boot configuration rejected: ${result.errors.join('; ')}`)
+      const applied = ['profiles', 'groups', 'matchbox_dir']
+      if (next.log_level !== currentLogLevel) {
+        logger.level = next.log_level
+        currentLogLevel = next.log_level
+        applied.push('log_level')
+      }
+      return { applied, restart_needed: [...restart] }
+    },
+    close: closeAll,
+  }
+}
+
+function logFirmware(report: FirmwareReport, logger: Logger): void {
+  if (!report.manifest) {
+    logger.warn({ root: report.root }, `firmware: ${report.problem}; run firmware/fetch.sh`)
+    return
+  }
+  for (const f of report.files) {
+    if (f.status === 'missing') logger.warn({ file: f.file, for: f.for }, `firmware ${f.file} is missing from ${report.root}: run firmware/fetch.sh`)
+    else if (f.status === 'changed')
+      logger.warn({ file: f.file, expected: f.expected, actual: f.actual }, `firmware ${f.file} differs from manifest.json (another iPXE build?); run firmware/fetch.sh`)
+  }
+}
+
+function asStartError(err: unknown): Error {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string }
+  if (e.code === 'EADDRINUSE') return new StartError('EADDRINUSE', `port ${e.port ?? '?'} on ${e.address ?? '?'} is already in use (another dnsmasq, tftpd or pxebox running?)`)
+  if (e.code === 'EADDRNOTAVAIL') return new StartError('EADDRNOTAVAIL', `cannot bind ${e.address ?? '?'}:${e.port ?? '?'}: address not on this box`)
+  if (e.code === 'EACCES') return new StartError('EACCES', `permission denied binding port ${e.port ?? '?'}: run as root or with CAP_NET_BIND_SERVICE`)
+  if (err instanceof StartError) return err
+  if (e.code && typeof e.message === 'string') return new StartError(e.code, e.message)
+  return err as Error
+}
