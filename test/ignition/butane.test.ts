@@ -277,6 +277,18 @@ systemd:
       mask: true
 `, { ignition: { config: { merge: [{ source: 'https://example.com/base.ign', verification: { hash: `sha256-${'a'.repeat(64)}` } }] }, proxy: { httpsProxy: 'http://proxy:3128', noProxy: ['example.com'] }, security: { tls: { certificateAuthorities: [{ source: 'https://example.com/ca.pem' }] } }, timeouts: { httpResponseHeaders: 20, httpTotal: 600 }, version: '3.4.0' }, systemd: { units: [{ mask: true, name: 'locksmithd.service' }] } })
 
+  // YAML anchors and aliases resolve as in go-yaml (Butane's parser).
+  await golden(t, 'alias', `variant: fcos
+version: 1.5.0
+passwd:
+  users:
+    - name: a
+      ssh_authorized_keys: &keys
+        - key1
+    - name: b
+      ssh_authorized_keys: *keys
+`, { ignition: { version: '3.4.0' }, passwd: { users: [{ name: 'a', sshAuthorizedKeys: ['key1'] }, { name: 'b', sshAuthorizedKeys: ['key1'] }] } })
+
   // flatcar 1.0.0 -> 3.3.0 and 1.1.0 -> 3.4.0 (docs/specs.md table).
   await golden(t, 'flatcar10', 'variant: flatcar\nversion: 1.0.0\nkernel_arguments:\n  should_exist: [quiet]\n', { ignition: { version: '3.3.0' }, kernelArguments: { shouldExist: ['quiet'] } })
   await golden(t, 'flatcar11', 'variant: flatcar\nversion: 1.1.0\n', { ignition: { version: '3.4.0' } })

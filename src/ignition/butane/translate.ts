@@ -6,7 +6,7 @@
  */
 import { readFile, realpath } from 'node:fs/promises'
 import { resolve, sep, join } from 'node:path'
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, Scalar, type Node } from 'yaml'
+import { LineCounter, parseDocument, isAlias, isMap, isSeq, isScalar, Scalar, type Document, type Node } from 'yaml'
 import { pathToString, type IgnitionError, type PathSegment } from '../errors.js'
 import type { IgnitionConfig } from '../schema.js'
 import { checkAgainstVersion } from '../validate.js'
@@ -35,6 +35,8 @@ interface Ctx {
   /** Ignition path string -> source offset, to put validation errors of the output back on Butane lines. */
   origin: Map<string, number>
   pending: Promise<void>[]
+  /** For resolving `*alias` references (go-yaml, which Butane uses, follows them too). */
+  doc: Document.Parsed
 }
 
 function err(ctx: Pick<Ctx, 'file' | 'lines' | 'errors'>, code: string, path: PathSegment[], offset: number | undefined, message: string): void {
@@ -195,6 +197,7 @@ function convertResource(ctx: Ctx, kind: Extract<FieldKind, { kind: 'resource' }
 }
 
 function convert(ctx: Ctx, kind: FieldKind, node: unknown, yamlPath: PathSegment[], ignPath: PathSegment[]): Json | undefined {
+  if (isAlias(node)) node = node.resolve(ctx.doc)
   switch (kind.kind) {
     case 'string':
     case 'int':
@@ -285,7 +288,7 @@ export async function translateButane(text: string, opts: TranslateOptions): Pro
       `unsupported Butane variant/version ${JSON.stringify(variant ?? null)} ${JSON.stringify(version ?? null)}; pxebox translates ${known}`)
     return { ok: false, errors: base.errors }
   }
-  const ctx: Ctx = { ...base, filesDir: opts.filesDir, target, origin: new Map(), pending: [] }
+  const ctx: Ctx = { ...base, filesDir: opts.filesDir, target, origin: new Map(), pending: [], doc }
   // variant and version are consumed here; every other top-level key goes through the field table.
   const rest = root.clone()
   rest.delete('variant')
