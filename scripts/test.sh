@@ -10,4 +10,7 @@ bash firmware/fetch.sh >/dev/null
 bash scripts/build-boot-target.sh >/dev/null
 npm run -s typecheck
 npm run -s build
-exec npx tap "$@"
+status=0
+npx tap "$@" || status=$?
+node scripts/check-coverage.mjs || status=1
+exit $status

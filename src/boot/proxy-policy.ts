@@ -212,6 +212,11 @@ export function decideProxyReply(request: DhcpPacket, port: ProxyPort, ctx: Prox
     if (info.firmware === 'efi-http') {
       bootFile = `${trimSlash(ctx.firmwareBaseUrl ?? `${trimSlash(ctx.httpBaseUrl)}/firmware`)}/${file}`
       via = 'http'
+    } else if (needsChainload) {
+      // `<mac>/file` maps to the same file on our TFTP server and tells it which machine fetched it, which is what
+      // chainloadedRecently() remembers (boot/chainload.ts): the loop breaker needs the MAC, TFTP only sees an IP.
+      bootFile = `${mac.replace(/:/g, '-')}/${file}`
+      via = 'tftp'
     } else {
       bootFile = file
       via = 'tftp'

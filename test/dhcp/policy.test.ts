@@ -134,12 +134,13 @@ t.test('SeaBIOS iPXE ROM (frame 19): BIOS offer with 43 = {6: 8, 10: {0, PXE}, 2
 
 t.test('chainload_ipxe: ROM iPXE first gets undionly.kpxe over TFTP, then (after the TFTP fetch) the script', async (t) => {
   const before = reply(decideProxyReply(req(19), 'dhcp', context({ chainloadIpxe: true }, false).ctx))
-  t.match(before, { bootFile: 'undionly.kpxe', via: 'tftp', facts: { clientClass: 'ipxe' } })
-  t.equal(before.reply.file, 'undionly.kpxe')
+  // The MAC prefix tells our TFTP server who fetched it (frame 19's client is 52:54:00:e2:e0:01).
+  t.match(before, { bootFile: '52-54-00-e2-e0-01/undionly.kpxe', via: 'tftp', facts: { clientClass: 'ipxe' } })
+  t.equal(before.reply.file, '52-54-00-e2-e0-01/undionly.kpxe')
   const after = reply(decideProxyReply(req(19), 'dhcp', context({ chainloadIpxe: true }, true).ctx))
   t.equal(after.bootFile, SCRIPT)
   const efi = reply(decideProxyReply(req(8), 'dhcp', context({ chainloadIpxe: true, bootFile: 'snponly.efi' }, false).ctx))
-  t.equal(efi.bootFile, 'snponly.efi', 'EFI iPXE gets the (overridden) EFI binary')
+  t.equal(efi.bootFile, '52-54-00-e2-e0-01/snponly.efi', 'EFI iPXE gets the (overridden) EFI binary')
 })
 
 t.test('pxe: false makes pxebox ignore the machine, with a reason', async (t) => {
