@@ -277,6 +277,49 @@ systemd:
       mask: true
 `, { ignition: { config: { merge: [{ source: 'https://example.com/base.ign', verification: { hash: `sha256-${'a'.repeat(64)}` } }] }, proxy: { httpsProxy: 'http://proxy:3128', noProxy: ['example.com'] }, security: { tls: { certificateAuthorities: [{ source: 'https://example.com/ca.pem' }] } }, timeouts: { httpResponseHeaders: 20, httpTotal: 600 }, version: '3.4.0' }, systemd: { units: [{ mask: true, name: 'locksmithd.service' }] } })
 
+  // ignition.config.replace from inline: a data URL like file contents (base64 is shorter than %-escaping JSON).
+  await golden(t, 'replace-inline', `variant: fcos
+version: 1.5.0
+ignition:
+  config:
+    replace:
+      inline: '{"ignition":{"version":"3.4.0"}}'
+`, { ignition: { config: { replace: { compression: '', source: 'data:;base64,eyJpZ25pdGlvbiI6eyJ2ZXJzaW9uIjoiMy40LjAifX0=' } }, version: '3.4.0' } })
+
+  // Later-version storage fields (config-fcos-v1_5.md): http_headers, mount_options, resize, luks discard/open_options.
+  await golden(t, 'storage-1.5', `variant: fcos
+version: 1.5.0
+storage:
+  disks:
+    - device: /dev/sda
+      partitions:
+        - label: root
+          size_mib: 16384
+          resize: true
+  filesystems:
+    - device: /dev/vdb1
+      format: btrfs
+      path: /var/data
+      mount_options: [subvolid=5]
+  luks:
+    - name: data
+      device: /dev/vdc
+      discard: true
+      open_options: [--perf-no_read_workqueue]
+  files:
+    - path: /etc/hosts
+      contents:
+        source: https://example.com/etc/hosts
+        http_headers:
+          - name: Authorization
+            value: Basic YWxhZGRpbjpvcGVuc2VzYW1l
+`, { ignition: { version: '3.4.0' }, storage: {
+    disks: [{ device: '/dev/sda', partitions: [{ label: 'root', resize: true, sizeMiB: 16384 }] }],
+    files: [{ path: '/etc/hosts', contents: { httpHeaders: [{ name: 'Authorization', value: 'Basic YWxhZGRpbjpvcGVuc2VzYW1l' }], source: 'https://example.com/etc/hosts' } }],
+    filesystems: [{ device: '/dev/vdb1', format: 'btrfs', mountOptions: ['subvolid=5'], path: '/var/data' }],
+    luks: [{ device: '/dev/vdc', discard: true, name: 'data', openOptions: ['--perf-no_read_workqueue'] }],
+  } })
+
   // YAML anchors and aliases resolve as in go-yaml (Butane's parser).
   await golden(t, 'alias', `variant: fcos
 version: 1.5.0
