@@ -166,17 +166,31 @@ function ignore(reason: string, pxeClient: boolean, facts: ProxyFacts): ProxyIgn
   return { action: 'ignore', reason, pxeClient, facts }
 }
 
-/** Decides what (if anything) pxebox answers to `request`, which arrived on `port`. */
-export function decideProxyReply(request: DhcpPacket, port: ProxyPort, ctx: ProxyContext): ProxyDecision {
-  const facts: ProxyFacts = { xid: request.xid }
-  if (request.op !== 1) return ignore('not a BOOTREQUEST', false, facts)
-  const type = messageType(request)
-  if (type !== undefined) facts.messageType = type
-  const wanted = port === 'dhcp' ? DhcpMessageType.DISCOVER : DhcpMessageType.REQUEST
-  if (type !== wanted) {
-    // A REQUEST on 67 is the client taking the site server's lease; a proxy has nothing to add there.
-    return ignore(`DHCP message type ${type ?? 'none'} on port ${port === 'dhcp' ? 67 : 4011} is not for a proxy`, false, facts)
-  }
+/**
+ * The PXE part of an answer, shared by proxy replies and the authoritative server's offers (which add an address and
+ * lease options around it): which boot file, how it is fetched, and the options that carry it.
+ */
+export interface PxeBoot {
+  action: 'boot'
+  /** The boot file or URL handed out. */
+  bootFile: string
+  /** How the client will fetch it. */
+  via: 'tftp' | 'http'
+  /** Option 60 (PXEClient/HTTPClient), 97 echoed, 43 for BIOS ROMs, 67: in this order, after 53 and 54. */
+  options: DhcpOption[]
+  /** siaddr: the TFTP server (us). */
+  siaddr: string
+  /** The `file` field: the boot file when it fits the 128-byte C string, else '' (option 67 carries it). */
+  file: string
+  facts: ProxyFacts
+}
+
+/**
+ * Decides the PXE boot answer for a PXE or HTTP-boot client, whatever the DHCP message type; `port` only matters for
+ * option 43 (a 4011 ACK echoes the requested boot item). Ordinary DHCP clients and machines with `pxe: false` get
+ * an ignore.
+ */
+export function decidePxeBoot(request: DhcpPacket, port: ProxyPort, ctx: ProxyContext, facts: ProxyFacts = { xid: request.xid }): PxeBoot | ProxyIgnore {
   const vc = vendorClass(request) ?? ''
   facts.vendorClass = vc
   const httpClient = vc.startsWith('HTTPClient')
@@ -224,16 +238,42 @@ export function decideProxyReply(request: DhcpPacket, port: ProxyPort, ctx: Prox
   }
   facts.clientClass = clientClass
 
-  const options: DhcpOption[] = [
-    { code: DhcpOptionCode.MESSAGE_TYPE, data: u8Value(port === 'dhcp' ? DhcpMessageType.OFFER : DhcpMessageType.ACK) },
-    { code: DhcpOptionCode.SERVER_ID, data: parseIPv4(ctx.serverAddress) },
-    { code: DhcpOptionCode.VENDOR_CLASS, data: textValue(httpClient ? 'HTTPClient' : 'PXEClient') },
-  ]
+  const options: DhcpOption[] = [{ code: DhcpOptionCode.VENDOR_CLASS, data: textValue(httpClient ? 'HTTPClient' : 'PXEClient') }]
   const uuidOption = getOption(request.options, DhcpOptionCode.CLIENT_UUID)
   if (uuidOption !== undefined) options.push({ code: DhcpOptionCode.CLIENT_UUID, data: uuidOption })
   if (info.firmware === 'bios') options.push({ code: DhcpOptionCode.VENDOR_SPECIFIC, data: pxeOption43(request, port) })
   options.push({ code: DhcpOptionCode.BOOTFILE, data: textValue(bootFile) })
+  return {
+    action: 'boot',
+    bootFile,
+    via,
+    options,
+    siaddr: ctx.serverAddress,
+    // The file field is a 128-byte C string; longer URLs travel in option 67 only.
+    file: Buffer.byteLength(bootFile, 'latin1') <= 127 ? bootFile : '',
+    facts,
+  }
+}
 
+/** Decides what (if anything) pxebox answers to `request`, which arrived on `port`. */
+export function decideProxyReply(request: DhcpPacket, port: ProxyPort, ctx: ProxyContext): ProxyDecision {
+  const facts: ProxyFacts = { xid: request.xid }
+  if (request.op !== 1) return ignore('not a BOOTREQUEST', false, facts)
+  const type = messageType(request)
+  if (type !== undefined) facts.messageType = type
+  const wanted = port === 'dhcp' ? DhcpMessageType.DISCOVER : DhcpMessageType.REQUEST
+  if (type !== wanted) {
+    // A REQUEST on 67 is the client taking the site server's lease; a proxy has nothing to add there.
+    return ignore(`DHCP message type ${type ?? 'none'} on port ${port === 'dhcp' ? 67 : 4011} is not for a proxy`, false, facts)
+  }
+  const boot = decidePxeBoot(request, port, ctx, facts)
+  if (boot.action === 'ignore') return boot
+
+  const options: DhcpOption[] = [
+    { code: DhcpOptionCode.MESSAGE_TYPE, data: u8Value(port === 'dhcp' ? DhcpMessageType.OFFER : DhcpMessageType.ACK) },
+    { code: DhcpOptionCode.SERVER_ID, data: parseIPv4(ctx.serverAddress) },
+    ...boot.options,
+  ]
   const reply: DhcpPacket = {
     op: 2,
     htype: request.htype,
@@ -244,13 +284,12 @@ export function decideProxyReply(request: DhcpPacket, port: ProxyPort, ctx: Prox
     flags: request.flags,
     ciaddr: request.ciaddr,
     yiaddr: '0.0.0.0', // what makes this a proxy offer: no address is offered
-    siaddr: ctx.serverAddress,
+    siaddr: boot.siaddr,
     giaddr: request.giaddr,
     chaddr: request.chaddr,
     sname: '',
-    // The file field is a 128-byte C string; longer URLs travel in option 67 only.
-    file: Buffer.byteLength(bootFile, 'latin1') <= 127 ? bootFile : '',
+    file: boot.file,
     options,
   }
-  return { action: 'reply', step: port === 'dhcp' ? 'offer' : 'ack', reply, bootFile, via, facts }
+  return { action: 'reply', step: port === 'dhcp' ? 'offer' : 'ack', reply, bootFile: boot.bootFile, via: boot.via, facts }
 }

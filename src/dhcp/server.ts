@@ -48,7 +48,15 @@ export interface DhcpServerOptions {
   bindToInterface?: BindToInterface
   /** Non-loopback IPv4 interfaces of this box (default: from os.networkInterfaces()). */
   listInterfaces?: () => string[]
+  /**
+   * Sees every decoded packet on either socket before the handler (an address tracker watching the VLAN's DHCP
+   * traffic); it must not throw or block, and a failing one is logged at debug and ignored.
+   */
+  onPacket?: PacketObserver
 }
+
+/** Called with every decoded packet a server receives, whether or not it is answered. */
+export type PacketObserver = (packet: DhcpPacket, meta: { port: DhcpPort; peer: Peer }) => void
 
 /** A running server. */
 export interface DhcpServer {
@@ -171,6 +179,13 @@ export async function startDhcpServer(
     } catch (err) {
       log.debug({ err, peer, port, packet: msg.toString('base64') }, 'dropped malformed DHCP packet')
       return
+    }
+    if (opts.onPacket !== undefined) {
+      try {
+        opts.onPacket(packet, { port, peer })
+      } catch (err) {
+        log.debug({ err, peer, port }, 'DHCP packet observer failed')
+      }
     }
     let reply: DhcpPacket | undefined
     let out: Buffer
