@@ -95,7 +95,16 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   let currentLogLevel = config.log_level
   try {
     if (config.http.enabled) {
-      const http: HttpService = await startHttp({ host: httpHost, port: httpPort, store, assetsDir: config.assets_dir, publicUrl, logger, events: sink })
+      const http: HttpService = await startHttp({
+        host: httpHost,
+        port: httpPort,
+        store,
+        assetsDir: config.assets_dir,
+        ...(config.tftp.enabled ? { firmwareDir: config.tftp.root } : {}),
+        publicUrl,
+        logger,
+        events: sink,
+      })
       closers.push(() => http.close())
       lines.http = `${publicUrl}  (listening on ${http.address})`
     }

@@ -14,6 +14,8 @@ export interface HttpServiceOptions {
   port: number
   store: BootStore
   assetsDir: string
+  /** The TFTP root, also served at /firmware/ for UEFI HTTP boot; absent when TFTP is off. */
+  firmwareDir?: string
   publicUrl: string
   logger: Logger
   events: EventSink
@@ -28,7 +30,15 @@ export interface HttpService {
 
 /** Build the app and listen. Rejects with the listen error (EADDRINUSE, EACCES...) for the daemon to explain. */
 export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> {
-  const app = buildApp({ store: opts.store, assetsDir: opts.assetsDir, publicUrl: opts.publicUrl, logger: opts.logger, events: opts.events, version: VERSION })
+  const app = buildApp({
+    store: opts.store,
+    assetsDir: opts.assetsDir,
+    ...(opts.firmwareDir !== undefined ? { firmwareDir: opts.firmwareDir } : {}),
+    publicUrl: opts.publicUrl,
+    logger: opts.logger,
+    events: opts.events,
+    version: VERSION,
+  })
   try {
     await app.listen({ host: opts.host, port: opts.port })
   } catch (err) {

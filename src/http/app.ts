@@ -19,6 +19,8 @@ export interface HttpDeps {
   readonly store: { get(): BootState }
   /** Root of `/assets/`. */
   readonly assetsDir: string
+  /** Root of `/firmware/` (the TFTP root): UEFI HTTP boot clients fetch their EFI binary there. */
+  readonly firmwareDir?: string
   /** Base URL machines reach this server at (e.g. http://10.0.0.2:8080); used for absolute URLs in scripts. */
   readonly publicUrl: string
   readonly logger?: Logger
@@ -51,6 +53,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(deps.store.get(), deps.version, deps.publicUrl)))
   registerBootRoutes(app, ctx)
   registerAssetRoutes(app, ctx)
+  if (deps.firmwareDir !== undefined) registerAssetRoutes(app, ctx, '/firmware/', deps.firmwareDir)
   app.setNotFoundHandler((req, reply) => reply.code(404).type('text/plain; charset=utf-8').send(`no such endpoint: ${req.method} ${req.url.split('?')[0]}\n`))
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500

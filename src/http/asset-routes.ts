@@ -7,10 +7,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { answerFor, copyRange, decodeRelativePath, PathError, resolveUnderRoot } from './static-files.js'
 import type { HttpContext } from './context.js'
 
-const PREFIX = '/assets/'
-
-/** Register `GET|HEAD /assets/*`. */
-export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext): void {
+/**
+ * Register `GET|HEAD <prefix>*` serving files under `root`: `/assets/` from the assets directory (Matchbox's), and
+ * `/firmware/` from the TFTP root, which is where UEFI HTTP boot clients are sent for their EFI binary.
+ */
+export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, prefix = '/assets/', root = ctx.assetsDir): void {
+  const PREFIX = prefix
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const url = req.raw.url ?? ''
     const q = url.indexOf('?')
@@ -23,7 +25,7 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext): voi
         kind: 'http',
         ...(recent?.mac !== undefined ? { mac: recent.mac } : {}),
         ip: req.ip,
-        step: state.assetRoles.get(rawPath) ?? 'asset',
+        step: state.assetRoles.get(rawPath) ?? (prefix === '/firmware/' ? 'firmware' : 'asset'),
         outcome,
         detail: {
           path: rawPath,
@@ -42,7 +44,7 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext): voi
 
     let file: Awaited<ReturnType<typeof resolveUnderRoot>>
     try {
-      file = await resolveUnderRoot(ctx.assetsDir, decodeRelativePath(rawPath.slice(PREFIX.length)))
+      file = await resolveUnderRoot(root, decodeRelativePath(rawPath.slice(PREFIX.length)))
     } catch (err) {
       if (err instanceof PathError) return refuse(err.code === 'ERR_PATH_ENCODING' ? 400 : 403, `refused: ${err.message}`)
       throw err
