@@ -78,12 +78,9 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
   function send(buf: Buffer, length: number, port = peer.port, address = peer.address): void {
     if (length < 0) length = buf.length
     if (lossHook && lossHook('out', length === buf.length ? buf : buf.subarray(0, length))) return
-    if (length === buf.length) socket.send(buf, port, address, onSendError)
-    else socket.send(buf, 0, length, port, address, onSendError)
-  }
-
-  function onSendError(err: Error | null): void {
-    if (err && !finished) logger.debug({ err }, 'TFTP send failed')
+    // No callback: Node then sends synchronously without a completion round trip; failures reach 'error' below.
+    if (length === buf.length) socket.send(buf, port, address)
+    else socket.send(buf, 0, length, port, address)
   }
 
   function finish(outcome: TransferOutcome, extra: Partial<TransferResult> = {}): void {
@@ -125,47 +122,61 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     writeDataHeader(buf, block)
     const position = (block - 1) * blksize
     const length = Math.max(0, Math.min(blksize, source.size - position))
-    const record = (n: number): number => {
-      if (n !== length) throw new Error(`file shrank while serving: block ${block} got ${n} of ${length} bytes`)
-      slotBlock[slot] = block
-      slotLength[slot] = DATA_HEADER + n
-      return DATA_HEADER + n
-    }
     const filled = source.fill(position, buf, DATA_HEADER, length)
-    return typeof filled === 'number' ? record(filled) : filled.then(record)
+    if (typeof filled === 'number') return recordSlot(slot, block, filled, length)
+    return filled.then((n) => recordSlot(slot, block, n, length))
   }
 
-  /** Sends from `cursor` to the end of the window. Only one pump runs; handlers just move `cursor`/`base`. */
-  async function pump(): Promise<void> {
+  function recordSlot(slot: number, block: number, n: number, length: number): number {
+    if (n !== length) throw new Error(`file shrank while serving: block ${block} got ${n} of ${length} bytes`)
+    slotBlock[slot] = block
+    slotLength[slot] = DATA_HEADER + n
+    return DATA_HEADER + n
+  }
+
+  function failRead(err: unknown): void {
+    pumping = false
+    logger.warn({ err }, 'TFTP transfer failed reading the file')
+    send(errorPacket(ErrorCode.NOT_DEFINED, 'Read error'), -1)
+    finish('error')
+  }
+
+  /**
+   * Sends from `cursor` to the end of the window. Synchronous while blocks are in memory (the common, hot case);
+   * when a block needs a disk read it continues after the read. Only one pump runs at a time: ACK and timeout
+   * handlers just move `cursor`/`base` and the running pump picks that up.
+   */
+  function pump(): void {
     if (pumping || finished) return
+    if (base === 0) {
+      send(oackPacket as Buffer, -1)
+      armTimer()
+      return
+    }
     pumping = true
     try {
-      if (base === 0) {
-        send(oackPacket as Buffer, -1)
-      } else {
-        while (!finished) {
-          const end = Math.min(base + windowsize - 1, totalBlocks)
-          if (cursor < base) cursor = base
-          if (cursor > end) break
-          const block = cursor
-          let length = prepare(block)
-          if (typeof length !== 'number') {
-            length = await length
-            if (finished) return
-            if (cursor !== block) continue // an ACK moved the window while we read
-          }
-          send(slots[block % slotCount] as Buffer, length)
-          if (block > highestSent) highestSent = block
-          cursor = block + 1
+      while (!finished) {
+        const end = Math.min(base + windowsize - 1, totalBlocks)
+        if (cursor < base) cursor = base
+        if (cursor > end) break
+        const block = cursor
+        const length = prepare(block)
+        if (typeof length !== 'number') {
+          length.then(() => {
+            // Whatever the ACKs did meanwhile, carry on from the current cursor; the block is now in its slot.
+            pumping = false
+            pump()
+          }, failRead)
+          return
         }
+        send(slots[block % slotCount] as Buffer, length)
+        if (block > highestSent) highestSent = block
+        cursor = block + 1
       }
-      armTimer()
-    } catch (err) {
-      logger.warn({ err }, 'TFTP transfer failed reading the file')
-      send(errorPacket(ErrorCode.NOT_DEFINED, 'Read error'), -1)
-      finish('error')
-    } finally {
       pumping = false
+      if (!finished) armTimer()
+    } catch (err) {
+      failRead(err)
     }
   }
 
@@ -190,7 +201,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     }
     timeoutMs = Math.min(timeoutMs * 2, options.maxTimeoutMs)
     cursor = base
-    void pump()
+    pump()
   }
 
   function onAck(wire: number): void {
@@ -200,7 +211,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
       cursor = 1
       tries = 0
       timeoutMs = options.timeoutMs
-      void pump()
+      pump()
       return
     }
     // Map the 16-bit number onto the absolute block in [base-1, base-1+65535]; ACKs beyond what we sent are stale.
@@ -220,7 +231,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     // or reports a gap.
     cursor = base
     armTimer()
-    void pump()
+    pump()
   }
 
   function onMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -266,7 +277,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     logger.warn({ err }, 'TFTP transfer socket failed')
     finish('error')
   })
-  void pump()
+  pump()
 
   return { done, abort: () => finish('aborted') }
 }
