@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { execFileSync } from 'node:child_process'
 import { spawnManaged, run, waitForText, readText, tail, sleep, type ManagedProcess } from './lib/proc.js'
-import { qemuArgs, parseMarker, vmPaths, ovmfCode, ovmfVars, type VmSpec, type Marker } from './lib/qemu.js'
+import { qemuArgs, parseMarker, vmPaths, bootFailure, ovmfCode, ovmfVars, type VmSpec, type Marker } from './lib/qemu.js'
 
-export { vmKinds, parseMarker, qemuArgs, type VmKind, type VmSpec, type Marker } from './lib/qemu.js'
+export { vmKinds, parseMarker, qemuArgs, bootFailure, type VmKind, type VmSpec, type Marker } from './lib/qemu.js'
 export { type ManagedProcess, waitForText, tail } from './lib/proc.js'
 
 /** A machine the test boots: its VM and the config the appliance must hand it at `/ignition?mac=`. */
@@ -80,6 +80,8 @@ export interface BootResult {
   /** ms from QEMU start until QEMU had exited (or was killed). */
   msTotal: number
   timedOut: boolean
+  /** Why there is no marker: a console line showing the firmware gave up, a timeout, or QEMU exiting. */
+  failure: string | undefined
   /** Console lines with the ms since QEMU start at which the harness first saw them (100 ms polling). */
   timeline: Array<{ ms: number; line: string }>
   consolePath: string
@@ -298,6 +300,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       let marker: Marker | undefined
       let msToMarker: number | undefined
       let timedOut = false
+      let failure: string | undefined
       const timeline: Array<{ ms: number; line: string }> = []
       let seen = 0
       for (;;) {
@@ -309,6 +312,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
           break
         }
         if (qemu.exitStatus() !== undefined) break
+        failure = bootFailure(text)
+        if (failure !== undefined) break
         if (Date.now() - start > timeoutMs) {
           timedOut = true
           break
@@ -323,15 +328,19 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       addTimeline(timeline, finalText, seen, Date.now() - start)
       if (!marker) marker = parseMarker(finalText)
       const msTotal = Date.now() - start
+      if (!marker && failure === undefined) {
+        failure = timedOut ? `no marker within ${timeoutMs} ms` : `QEMU exited without a marker (${JSON.stringify(qemu.exitStatus())})`
+      }
       const logs = backends.flatMap((b) => b.logs())
       const diagnostics = [
+        ...(failure === undefined ? [] : [`--- boot failed: ${failure}`]),
         `--- ${vm.kind} ${vm.mac}: console (${paths.console}), ms since QEMU start`,
         ...timeline.slice(-30).map((e) => `${String(e.ms).padStart(6)} ${e.line}`),
         `--- qemu: ${tail(qemu.logPath, 5)}`,
         ...logs.map((l) => `--- ${l}\n${tail(l, 20)}`),
         `--- site dhcp\n${tail(siteLog, 10)}`,
       ].join('\n')
-      return { marker, msToMarker, msTotal, timedOut, timeline, consolePath: paths.console, diagnostics }
+      return { marker, msToMarker, msTotal, timedOut, failure, timeline, consolePath: paths.console, diagnostics }
     },
   }
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { parsePcap } from '../helpers/pcap.js'
 import { createLab, e2eUnavailable, testMachine, type Lab } from './harness.js'
 import { dnsmasqReference } from './dnsmasq-reference.js'
+import { assertBooted } from './lib/boot-check.js'
 
 const unavailable = e2eUnavailable(['node'])
 if (unavailable !== undefined) {
@@ -26,13 +27,7 @@ if (unavailable !== undefined) {
   for (const m of machines) {
     t.test(`${m.kind} boots via dnsmasq and fetches its config`, async (t) => {
       if (lab === undefined) throw new Error('lab not created')
-      const r = await lab.bootVm(m, { timeoutMs: 120_000 })
-      t.comment(`${m.kind} with dnsmasq: marker after ${r.msToMarker ?? 'never'} ms (QEMU ran ${r.msTotal} ms)`)
-      t.ok(r.marker, 'the booted Linux printed its marker', { diagnostics: r.diagnostics })
-      t.equal(r.marker?.status, 'ok', 'the marker reports success', { diagnostics: r.diagnostics })
-      t.equal(r.marker?.mac, m.mac, 'the marker carries the VM MAC')
-      t.equal(r.marker?.uuid, m.uuid, 'the SMBIOS UUID reached Linux')
-      t.same(JSON.parse(r.marker?.config ?? 'null'), m.ignition, 'the VM fetched the config meant for its MAC')
+      assertBooted(t, await lab.bootVm(m, { timeoutMs: 120_000 }), m, 'dnsmasq')
     })
   }
 

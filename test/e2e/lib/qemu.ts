@@ -48,7 +48,9 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
   const rom = vm.kind === 'uefi-pxe' || vm.kind === 'uefi-http' ? ',romfile=' : ''
   const args = [
     '-accel', 'tcg', // no KVM here (nested, no vmx/svm)
-    '-machine', 'q35',
+    // graphics=off makes QEMU tell SeaBIOS to use the serial port as its console (fw_cfg etc/sercon-port), so the
+    // BIOS path's SeaBIOS and iPXE messages land in the console file too (OVMF uses serial without VGA anyway).
+    '-machine', 'q35,graphics=off',
     '-m', '512',
     '-smp', '1',
     // -nodefaults: no default NIC, VGA, floppy or CD-ROM, so the firmware has nothing to try before the network and
@@ -116,4 +118,20 @@ export function vmPaths(dir: string, index: number): VmPaths {
     console: join(dir, `vm${index}-console.log`),
     vars: join(dir, `vm${index}-OVMF_VARS.fd`),
   }
+}
+
+/**
+ * Console lines after which this boot cannot succeed any more: stop waiting (saves the full timeout) and say why.
+ * OVMF falls through PXE/HTTP boot options to its shell; SeaBIOS/iPXE give up on every boot device.
+ */
+export const bootFailurePatterns: Array<[RegExp, string]> = [
+  [/BdsDxe: (loading|starting) Boot\d+ "EFI Internal Shell"/, 'every network boot option failed (OVMF reached the EFI shell)'],
+  [/No bootable device/, 'SeaBIOS found no bootable device'],
+  [/No more network devices/, 'iPXE gave up on every network device'],
+]
+
+/** The reason a boot has failed for good, judged from the console text so far; undefined while it may succeed. */
+export function bootFailure(consoleText: string): string | undefined {
+  for (const [re, reason] of bootFailurePatterns) if (re.test(consoleText)) return reason
+  return undefined
 }
