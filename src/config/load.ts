@@ -96,6 +96,8 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
   if (c.matchbox_dir !== undefined) out.matchbox_dir = abs(c.matchbox_dir)
   out.ignition_dir = c.ignition_dir !== undefined ? abs(c.ignition_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'ignition') : abs('ignition')
   out.generic_dir = c.generic_dir !== undefined ? abs(c.generic_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'generic') : abs('generic')
+  out.butane_files_dir =
+    c.butane_files_dir !== undefined ? abs(c.butane_files_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'files') : abs('files')
 
   // Folders pxebox serves from must exist now: a typo here would otherwise surface as 404s during a rack power-on.
   // data_dir is created at start, so it may be missing.

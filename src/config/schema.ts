@@ -76,6 +76,12 @@ export const ConfigSchema = Type.Object(
     generic_dir: Type.Optional(
       Type.String({ minLength: 1, description: "where profiles' `generic:` files live; default <matchbox_dir>/generic, else ./generic" }),
     ),
+    butane_files_dir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "where Butane `local:` file contents are read from (butane --files-dir); default <matchbox_dir>/files, else ./files",
+      }),
+    ),
     dhcp: DhcpSchema,
     tftp: TftpSchema,
     http: HttpSchema,
