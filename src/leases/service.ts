@@ -1,0 +1,150 @@
+/**
+ * The tracking service the daemon starts: an address tracker fed by the DHCP server's packet hook (port 67/4011),
+ * a port 68 listener (the site server's broadcast replies) and the ARP capture, evaluated on a timer, persisted in
+ * `<data_dir>/observed.json` (write-temp + fsync + rename, every few seconds when something changed, and at stop).
+ * A corrupt or unreadable state file is reported, set aside as `observed.json.corrupt`, and tracking starts empty.
+ */
+import { readFile, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { DhcpPacket, PacketObserver } from '../dhcp/index.js'
+import { silentLogger, type Logger } from '../log.js'
+import { startArpCapture, type ArpCapture } from './arp-capture.js'
+import { arpingProbe, type ArpProbe } from './arp-probe.js'
+import { listenClientPort, type ClientPortListener } from './client-port.js'
+import { writeFileDurably } from './durable.js'
+import type { Binding, Finding, FindingKind, Machine } from './model.js'
+import { createAddressTracker, type AddressTracker, type TrackerSnapshot } from './tracker.js'
+
+/** What the daemon passes in (config `tracking`, the interface, data_dir). */
+export interface TrackingOptions {
+  interfaceName: string
+  dataDir: string
+  strayAfterMs: number
+  conflictWindowMs?: number
+  allowedServers: readonly string[]
+  /** Our own server identifier in authoritative mode. */
+  ownServers?: readonly string[]
+  /** Capture ARP with tcpdump and verify silent leases with arping. */
+  arp: boolean
+  /** Listen on port 68 for the site server's broadcast replies (not in authoritative mode: nothing else serves). */
+  listenClientPort: boolean
+  logger?: Logger
+  now?: () => number
+  evaluateEveryMs?: number
+  saveEveryMs?: number
+  /** Test hooks. */
+  clientPort?: number
+  probe?: ArpProbe
+  pin?: boolean
+}
+
+/** The query side the HTTP API and metrics use. */
+export interface AddressQueries {
+  leases(): Binding[]
+  machines(): Machine[]
+  findings(): Finding[]
+  counts(): Record<FindingKind, number>
+}
+
+/** A running tracking service. */
+export interface TrackingService extends AddressQueries {
+  readonly tracker: AddressTracker
+  /** Give this to the DHCP server (`onPacket`). */
+  readonly observer: PacketObserver
+  /** Feed our own replies (authoritative mode), so our leases are in the table too. */
+  observeOwnReply(packet: DhcpPacket): void
+  /** Resolves when the ARP capture listens (immediately when ARP is off); rejects if tcpdump cannot start. */
+  readonly arpReady: Promise<void>
+  /** Save now (tests, and before stop). */
+  save(): Promise<void>
+  close(): Promise<void>
+}
+
+/** The state file inside data_dir. */
+export const OBSERVED_FILE = 'observed.json'
+
+/** Starts tracking. Only a failing port 68 bind rejects; ARP problems are logged and tracking goes on without ARP. */
+export async function startAddressTracking(opts: TrackingOptions): Promise<TrackingService> {
+  const log = (opts.logger ?? silentLogger).child({ proto: 'leases' })
+  const file = join(opts.dataDir, OBSERVED_FILE)
+  const probe = opts.arp ? (opts.probe ?? arpingProbe({ interfaceName: opts.interfaceName, timeoutMs: 1000 })) : undefined
+  const tracker = createAddressTracker({
+    strayAfterMs: opts.strayAfterMs,
+    ...(opts.conflictWindowMs === undefined ? {} : { conflictWindowMs: opts.conflictWindowMs }),
+    allowedServers: opts.allowedServers,
+    ...(opts.ownServers === undefined ? {} : { ownServers: opts.ownServers }),
+    ...(probe === undefined ? {} : { verify: (ip: string) => void probe(ip) }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+    logger: opts.logger ?? silentLogger,
+  })
+  await loadObserved(file, tracker, log)
+
+  let client68: ClientPortListener | undefined
+  if (opts.listenClientPort) {
+    client68 = await listenClientPort({
+      interfaceName: opts.interfaceName,
+      onPacket: (p) => tracker.observeDhcp(p, 68),
+      ...(opts.clientPort === undefined ? {} : { port: opts.clientPort }),
+      ...(opts.pin === undefined ? {} : { pin: opts.pin }),
+      logger: opts.logger ?? silentLogger,
+    })
+  }
+  let capture: ArpCapture | undefined
+  if (opts.arp) capture = startArpCapture({ interfaceName: opts.interfaceName, onArp: (a) => tracker.observeArp(a), logger: opts.logger ?? silentLogger })
+  const arpReady = capture?.ready ?? Promise.resolve()
+
+  let saving: Promise<void> = Promise.resolve()
+  const save = (): Promise<void> => {
+    saving = saving.then(async () => {
+      if (!tracker.dirty) return
+      try {
+        await writeFileDurably(file, JSON.stringify(tracker.snapshot()))
+      } catch (err) {
+        log.warn({ err, file }, 'cannot save the observed address table')
+      }
+    })
+    return saving
+  }
+  const evalTimer = setInterval(() => tracker.evaluate(), opts.evaluateEveryMs ?? Math.min(5000, Math.max(250, opts.strayAfterMs / 4)))
+  const saveTimer = setInterval(() => void save(), opts.saveEveryMs ?? 10_000)
+  evalTimer.unref()
+  saveTimer.unref()
+
+  return {
+    tracker,
+    observer: (packet) => tracker.observeDhcp(packet, 67),
+    observeOwnReply: (packet) => tracker.observeDhcp(packet, 'self'),
+    arpReady,
+    leases: () => tracker.leases(),
+    machines: () => tracker.machines(),
+    findings: () => tracker.findings(),
+    counts: () => tracker.counts(),
+    save,
+    async close() {
+      clearInterval(evalTimer)
+      clearInterval(saveTimer)
+      await Promise.all([client68?.close(), capture?.close()])
+      await save()
+    },
+  }
+}
+
+async function loadObserved(file: string, tracker: AddressTracker, log: Logger): Promise<void> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, file }, 'cannot read the observed address table; starting empty')
+    return
+  }
+  try {
+    const snap = JSON.parse(text) as TrackerSnapshot
+    if (snap?.version !== 1 || !Array.isArray(snap.bindings)) throw new Error('not a version 1 address table')
+    tracker.restore(snap)
+    log.info({ file, bindings: snap.bindings.length }, 'observed address table loaded')
+  } catch (err) {
+    const aside = `${file}.corrupt`
+    log.warn({ file, err: (err as Error).message, moved_to: aside }, `observed address table ${file} is corrupt (${(err as Error).message}); set aside, starting empty`)
+    await rename(file, aside).catch(() => undefined)
+  }
+}
