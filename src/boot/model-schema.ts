@@ -38,6 +38,15 @@ const IdSchema = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0
 const TemplateNameSchema = Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9_@:-][A-Za-z0-9._@:-]*$' })
 
 /**
+ * pxebox extension: serve this profile's `/ignition`, `/generic` and `/metadata` only to the IP address pxebox has
+ * seen the requesting MAC use on the PXE VLAN (its DHCP traffic), so an Ignition file carrying secrets is not handed
+ * to any host that merely knows or guesses a MAC. Default false.
+ */
+const BindToLeaseSchema = Type.Boolean({
+  description: "serve this profile's Ignition/generic/metadata only to the IP pxebox has seen the machine's MAC use on the PXE VLAN",
+})
+
+/**
  * A profile in config.yaml (`profiles: {<id>: <profile>}`). `id`, when given, must equal the map key.
  * A profile without `boot` is valid: Flatcar's installed-stage profile only serves Ignition.
  */
@@ -48,6 +57,7 @@ export const ProfileSchema = Type.Object(
     boot: Type.Optional(BootSchema),
     ignition: Type.Optional(TemplateNameSchema),
     generic: Type.Optional(TemplateNameSchema),
+    bind_to_lease: Type.Optional(BindToLeaseSchema),
   },
   { additionalProperties: false },
 )
@@ -88,6 +98,8 @@ export const MatchboxProfileFileSchema = Type.Object(
     ignition_id: Type.Optional(Type.String()),
     generic_id: Type.Optional(Type.String()),
     cloud_id: Type.Optional(Type.String()),
+    /** pxebox extension (Matchbox has no such field); see BindToLeaseSchema. */
+    bind_to_lease: Type.Optional(BindToLeaseSchema),
   },
   { additionalProperties: false },
 )

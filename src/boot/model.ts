@@ -16,6 +16,8 @@ export interface Profile {
   readonly ignition?: string
   /** Generic template file name (under the generic directory). */
   readonly generic?: string
+  /** Serve Ignition/generic/metadata only to the IP pxebox has seen the requesting MAC use (config `bind_to_lease`). */
+  readonly bindToLease: boolean
   /** Where it was defined: `config.yaml profiles.x` or a file path. */
   readonly source: string
 }
@@ -108,7 +110,7 @@ export function profileFromConfig(id: string, input: ProfileInput, source: strin
   if (input.id !== undefined && input.id !== id) {
     return { ok: false, errors: [`${source}: id "${input.id}" differs from its key "${id}"`] }
   }
-  return buildProfile(id, input.name, input.boot, input.ignition, input.generic, source)
+  return buildProfile(id, input.name, input.boot, input.ignition, input.generic, input.bind_to_lease ?? false, source)
 }
 
 /**
@@ -119,7 +121,7 @@ export function profileFromMatchbox(file: MatchboxProfileFile, source: string): 
   const boot = file.boot?.kernel ? { kernel: file.boot.kernel, initrd: file.boot.initrd, args: file.boot.args } : undefined
   const ignition = file.ignition_id === '' ? undefined : file.ignition_id
   const generic = file.generic_id === '' ? undefined : file.generic_id
-  return buildProfile(file.id, file.name, boot, ignition, generic, source)
+  return buildProfile(file.id, file.name, boot, ignition, generic, file.bind_to_lease ?? false, source)
 }
 
 const SAFE_TEMPLATE_NAME = /^[A-Za-z0-9_@:-][A-Za-z0-9._@:-]*$/
@@ -130,6 +132,7 @@ function buildProfile(
   boot: { kernel: string; initrd?: string[] | undefined; args?: string[] | undefined } | undefined,
   ignition: string | undefined,
   generic: string | undefined,
+  bindToLease: boolean,
   source: string,
 ): Checked<Profile> {
   const errors: string[] = []
@@ -151,6 +154,7 @@ function buildProfile(
       ...(plan !== undefined ? { boot: plan } : {}),
       ...(ignition !== undefined ? { ignition } : {}),
       ...(generic !== undefined ? { generic } : {}),
+      bindToLease,
       source,
     },
   }

@@ -1,58 +1,67 @@
 /**
- * Pluggable renderers for `/ignition` and `/generic`. The HTTP routes hand a renderer the template's file name, its
- * text and the matched machine; the renderer returns the body. The defaults here serve files as they are (raw
- * Ignition JSON is checked to be JSON); Butane and Go-style templates are src/ignition/'s job and plug in here.
+ * Request-time answers for `/ignition` and `/generic`: the file prepared at load, rendered for one machine with its
+ * group's metadata and selector and the request's labels (Matchbox's template data), as an HTTP status and body.
+ * A machine gets a complete, valid config or an error status; never a half-rendered file.
  */
+import { renderIgnition, renderTemplate, requestedIgnitionVersion, type ParsedTemplate, type PreparedIgnition } from '../ignition/index.js'
 import type { Labels } from './labels.js'
-import type { Group, Profile } from './model.js'
+import type { Group } from './model.js'
+import { templateSelector } from './templates.js'
 
-/** Everything a renderer may use about the request. */
-export interface TemplateContext {
+/** What a render needs about the request. */
+export interface RenderContext {
   readonly group: Group
-  readonly profile: Profile
   readonly labels: Labels
-  /** Matchbox's template data: metadata + selector + request (see metadata.ts). */
-  readonly variables: Readonly<Record<string, unknown>>
+  /** The query string as sent (`.request.raw_query`). */
+  readonly rawQuery: string
+  /** The request's Accept header (Ignition names the spec versions it parses there). */
+  readonly accept?: string
 }
 
-/** A rendered config. */
-export interface RenderedConfig {
-  readonly body: string
-  readonly contentType: string
-}
+/** A rendered config, or why there is none: status, a one-line reason for the body and the log. */
+export type RenderAnswer =
+  | { readonly ok: true; readonly body: string; readonly contentType: string; readonly version?: string }
+  | { readonly ok: false; readonly status: 404 | 406 | 500; readonly outcome: 'missing-key' | 'version' | 'invalid'; readonly reason: string }
 
-/** Renders one template for one machine; throws (any Error) when it cannot, and the route answers 500 with its message. */
-export type TemplateRenderer = (name: string, source: string, ctx: TemplateContext) => RenderedConfig | Promise<RenderedConfig>
+/** Ignition's media type (ignition internal/resource/url.go sends it in Accept with `version=`). */
+export const IGNITION_MEDIA_TYPE = 'application/vnd.coreos.ignition+json'
 
-/** Thrown by the default renderers; `code` is stable. */
-export class RenderError extends Error {
-  readonly code: 'ERR_NOT_JSON' | 'ERR_NO_RENDERER'
-  constructor(code: RenderError['code'], message: string) {
-    super(message)
-    this.name = 'RenderError'
-    this.code = code
-  }
+/**
+ * The Content-Type for an Ignition body. Matchbox answers `application/json` (its renderJSON), which tools scripted
+ * against Matchbox may compare; Ignition itself ignores the type. So a request whose Accept names Ignition's media
+ * type gets that type with the version served, anything else gets Matchbox's `application/json`.
+ */
+export function ignitionContentType(accept: string | undefined, version: string): string {
+  return accept !== undefined && accept.toLowerCase().includes(IGNITION_MEDIA_TYPE) ? `${IGNITION_MEDIA_TYPE};version=${version}` : 'application/json'
 }
 
 /**
- * Default Ignition renderer: serves a file that is already Ignition JSON (Matchbox's `.ign`/`.ignition`, or any file
- * whose text is a JSON object). Anything else needs the Butane renderer from src/ignition/.
+ * Render a profile's Ignition for one machine. Missing template key: 404 (Matchbox's answer when it cannot render);
+ * the machine's Ignition cannot parse any version we can serve the config in: 406; the rendered config does not
+ * translate or validate: 500 (an operator error the load-time check could not see, e.g. a value from the request).
  */
-export const rawIgnitionRenderer: TemplateRenderer = (name, source) => {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(source)
-  } catch (err) {
-    if (/\.(ign|ignition|json)$/.test(name)) {
-      throw new RenderError('ERR_NOT_JSON', `ignition ${name} is not valid JSON: ${(err as Error).message}`)
-    }
-    throw new RenderError('ERR_NO_RENDERER', `ignition ${name} is not Ignition JSON and no Butane renderer is configured`)
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new RenderError('ERR_NOT_JSON', `ignition ${name} is JSON but not an object`)
-  }
-  return { body: source, contentType: 'application/json' }
+export async function renderIgnitionFor(prepared: PreparedIgnition, ctx: RenderContext): Promise<RenderAnswer> {
+  const requestedVersion = requestedIgnitionVersion(ctx.accept)
+  const r = await renderIgnition(prepared, {
+    metadata: ctx.group.metadata,
+    selector: templateSelector(ctx.group, ctx.labels),
+    labels: ctx.labels,
+    rawQuery: ctx.rawQuery,
+    ...(requestedVersion !== undefined ? { requestedVersion } : {}),
+  })
+  if (r.ok) return { ok: true, body: r.json, contentType: ignitionContentType(ctx.accept, r.version), version: r.version }
+  const status = r.error.kind === 'missing-key' ? 404 : r.error.kind === 'version' ? 406 : 500
+  return { ok: false, status, outcome: r.error.kind, reason: r.error.message }
 }
 
-/** Default generic renderer: the file as text. */
-export const rawGenericRenderer: TemplateRenderer = (_name, source) => ({ body: source, contentType: 'text/plain; charset=utf-8' })
+/** Render a profile's generic file for one machine (same template engine and data as Ignition); a missing key is 404. */
+export function renderGenericFor(template: ParsedTemplate, file: string, ctx: RenderContext): RenderAnswer {
+  const r = renderTemplate(template, {
+    metadata: ctx.group.metadata,
+    selector: templateSelector(ctx.group, ctx.labels),
+    labels: ctx.labels,
+    rawQuery: ctx.rawQuery,
+  })
+  if (r.ok) return { ok: true, body: r.text, contentType: 'text/plain; charset=utf-8' }
+  return { ok: false, status: 404, outcome: 'missing-key', reason: `${file}: ${r.error.message}` }
+}

@@ -12,5 +12,6 @@ export function bootSourcesOf(config: Config): BootStateOptions {
     ...(config.matchbox_dir !== undefined ? { matchboxDir: config.matchbox_dir } : {}),
     ...(config.ignition_dir !== undefined ? { ignitionDir: config.ignition_dir } : {}),
     ...(config.generic_dir !== undefined ? { genericDir: config.generic_dir } : {}),
+    ...(config.butane_files_dir !== undefined ? { filesDir: config.butane_files_dir } : {}),
   }
 }

@@ -13,6 +13,9 @@ import { buildMatcher, type Matcher } from './match.js'
 import { matchboxWatchDirs, readMatchboxDir, readSmallFile } from './matchbox-dir.js'
 import { normalizeLabels, type Labels } from './labels.js'
 import { urlBasename } from './ipxe-script.js'
+import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFile } from './templates.js'
+
+export { templateKey } from './templates.js'
 
 /** The config.yaml part of the sources (already schema-validated by src/config/). */
 export interface BootSources {
@@ -30,6 +33,8 @@ export interface BootStateOptions extends BootSources {
   readonly ignitionDir?: string
   /** Where config.yaml profiles' `generic:` files live; default `<matchboxDir>/generic`. */
   readonly genericDir?: string
+  /** Where Butane `local:` contents are read from (config `butane_files_dir`); without it `local:` is an error. */
+  readonly filesDir?: string
   readonly logger?: Logger
 }
 
@@ -50,6 +55,10 @@ export interface BootState {
   readonly matcher: Matcher
   /** Template text by `ignition:<name>` / `generic:<name>` key as resolved for each profile. */
   readonly templates: ReadonlyMap<string, string>
+  /** Each profile's Ignition, validated (and Butane translated) at load, or parsed to render per request; by templateKey. */
+  readonly ignition: PreparedTemplates['ignition']
+  /** Each profile's generic file, parsed as a template; by templateKey. */
+  readonly generic: PreparedTemplates['generic']
   /** URL path -> role, for every kernel/initrd URL of every profile. */
   readonly assetRoles: ReadonlyMap<string, AssetRole>
   /** The group and profile for these normalized labels. */
@@ -58,11 +67,6 @@ export interface BootState {
 
 /** loadBootState's answer: a state, or every error found (with file/entry and reason). */
 export type LoadResult = { ok: true; state: BootState; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] }
-
-/** Key under which a profile's template text is kept in BootState.templates. */
-export function templateKey(kind: 'ignition' | 'generic', profile: Profile): string {
-  return `${kind}:${profile.id}`
-}
 
 /** Load and validate everything once. Never throws for bad input: it lands in `errors`. */
 export async function loadBootState(opts: BootStateOptions): Promise<LoadResult> {
@@ -119,6 +123,7 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
   }
 
   const templates = new Map<string, string>()
+  const files = new Map<string, TemplateFile>()
   for (const p of profiles.values()) {
     for (const kind of ['ignition', 'generic'] as const) {
       const name = p[kind]
@@ -133,7 +138,9 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
       }
       const path = join(dir, name)
       try {
-        templates.set(templateKey(kind, p), await readSmallFile(path))
+        const text = await readSmallFile(path)
+        templates.set(templateKey(kind, p), text)
+        files.set(templateKey(kind, p), { path, text })
       } catch (err) {
         errors.push(`${p.source}: ${kind} file ${path}: ${(err as Error).message}`)
       }
@@ -143,6 +150,11 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
   const groupList = [...groups.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   const { matcher, errors: matchErrors } = buildMatcher(groupList)
   errors.push(...matchErrors)
+  // Ignition/Butane problems are load errors (a machine must never get a broken config); per-group template misses
+  // are warnings (only that group's machines are affected, and they get a 404 naming the key).
+  const prepared = await prepareTemplates(profiles, groupList, files, opts.filesDir)
+  errors.push(...prepared.errors)
+  warnings.push(...prepared.warnings)
   if (errors.length > 0) return { ok: false, errors, warnings }
 
   const assetRoles = new Map<string, AssetRole>()
@@ -158,6 +170,8 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
     groups: groupList,
     matcher,
     templates,
+    ignition: prepared.ignition,
+    generic: prepared.generic,
     assetRoles,
     match(labels) {
       const group = matcher.match(labels)
@@ -202,7 +216,7 @@ export class BootLoadError extends Error {
 
 /** Options for createBootStore. */
 export interface BootStoreOptions extends BootStateOptions {
-  /** Reload when the Matchbox/ignition/generic directories change (default true when any of them is set). */
+  /** Reload when the Matchbox/ignition/generic/files directories change (default true when any of them is set). */
   readonly watch?: boolean
   /** Quiet period after the last change before reloading (editors and Terraform write several files). Default 300 ms. */
   readonly debounceMs?: number
@@ -263,6 +277,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
     const dirs = opts.matchboxDir !== undefined ? matchboxWatchDirs(opts.matchboxDir) : []
     if (opts.ignitionDir) dirs.push(opts.ignitionDir)
     if (opts.genericDir) dirs.push(opts.genericDir)
+    if (opts.filesDir) dirs.push(opts.filesDir)
     return [...new Set(dirs)]
   }
   // Folders may appear after start (Matchbox creates them lazily): re-check after every load.

@@ -6,7 +6,6 @@ import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { discardEvents, type EventSink } from '../events.js'
 import { silentLogger, type Logger } from '../log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
-import { rawGenericRenderer, rawIgnitionRenderer, type TemplateRenderer } from '../boot/renderers.js'
 import type { BootState } from '../boot/state.js'
 import { recentMachines, type HttpContext } from './context.js'
 import { registerBootRoutes } from './boot-routes.js'
@@ -27,8 +26,11 @@ export interface HttpDeps {
   readonly events?: EventSink
   /** pxebox version for the status page. */
   readonly version: string
-  /** Replace the Ignition/generic renderers (src/ignition/ plugs Butane and templates in here). */
-  readonly renderers?: { readonly ignition?: TemplateRenderer; readonly generic?: TemplateRenderer }
+  /**
+   * IPv4 addresses pxebox has seen a MAC use on the PXE VLAN (its DHCP traffic), most recent first: profiles with
+   * `bind_to_lease` serve only to those. The daemon wires the address tracker here. Default: none known.
+   */
+  readonly addressesOf?: (mac: string) => readonly string[]
 }
 
 /** Build the app. Does not listen. */
@@ -46,7 +48,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     publicUrl: deps.publicUrl,
     logger,
     events: deps.events ?? discardEvents,
-    renderers: { ignition: deps.renderers?.ignition ?? rawIgnitionRenderer, generic: deps.renderers?.generic ?? rawGenericRenderer },
+    addressesOf: deps.addressesOf ?? (() => []),
     bootstrap: bootstrapScript(deps.publicUrl),
     ...recentMachines(),
   }

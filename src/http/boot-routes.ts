@@ -9,7 +9,8 @@ import { labelsFromQuery, type Labels } from '../boot/labels.js'
 import { renderIpxeScript } from '../boot/ipxe-script.js'
 import { collectVariables, renderEnvFile } from '../boot/metadata.js'
 import { templateKey, type BootMatch } from '../boot/state.js'
-import type { TemplateRenderer } from '../boot/renderers.js'
+import { renderGenericFor, renderIgnitionFor, type RenderAnswer } from '../boot/renderers.js'
+import { leaseBindingRefusal } from '../boot/observed-addresses.js'
 import type { HttpContext } from './context.js'
 
 const TEXT = 'text/plain; charset=utf-8'
@@ -89,35 +90,56 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
     return reply.type(TEXT).header('cache-control', 'no-store').send(renderIpxeScript(match.profile.boot, ctx.publicUrl))
   })
 
-  const templateRoute = (kind: 'ignition' | 'generic', renderer: TemplateRenderer) => async (req: FastifyRequest, reply: FastifyReply) => {
+  /**
+   * `bind_to_lease` profiles: only the address pxebox has seen this MAC use may fetch what is rendered from the
+   * group's metadata (secrets live there and in the Ignition file). 403 with the reason otherwise.
+   */
+  const refusedByLease = (req: FastifyRequest, reply: FastifyReply, step: string, labels: Labels, match: BootMatch): boolean => {
+    if (!match.profile.bindToLease) return false
+    const refusal = leaseBindingRefusal(ctx.addressesOf, labels['mac'], req.ip)
+    if (refusal === undefined) return false
+    ctx.logger.warn({ labels, path: req.url, ip: req.ip, group: match.group.id, profile: match.profile.id, reason: refusal }, 'bound config refused')
+    event(req, step, 403, 'not-bound-address', labels, match, { reason: refusal })
+    void reply.code(403).type(TEXT).header('cache-control', 'no-store').send(`${refusal}\n`)
+    return true
+  }
+
+  const templateRoute = (kind: 'ignition' | 'generic') => async (req: FastifyRequest, reply: FastifyReply) => {
     const hit = matchOr404(req, reply, kind)
     if (!hit) return reply
     const { labels, match } = hit
     const name = match.profile[kind]
-    const source = name !== undefined ? ctx.store.get().templates.get(templateKey(kind, match.profile)) : undefined
-    // The state may have been swapped between match and lookup; a template missing from the new one is a 404 too.
-    if (name === undefined || source === undefined) {
+    const state = ctx.store.get()
+    const key = templateKey(kind, match.profile)
+    const prepared = kind === 'ignition' ? state.ignition.get(key) : state.generic.get(key)
+    // The state may have been swapped between match and lookup; a file missing from the new one is a 404 too.
+    if (name === undefined || prepared === undefined) {
       return fail(req, reply, kind, 404, `profile "${match.profile.id}" (group "${match.group.id}") has no ${kind} config`, labels, match)
     }
-    try {
-      const variables = collectVariables(match.group, labels, rawQuery(req))
-      const rendered = await renderer(name, source, { group: match.group, profile: match.profile, labels, variables })
-      event(req, kind, 200, 'ok', labels, match, { template: name })
-      return reply.type(rendered.contentType).header('cache-control', 'no-store').send(rendered.body)
-    } catch (err) {
-      const reason = `cannot render ${kind} "${name}" for group "${match.group.id}": ${(err as Error).message.split('\n')[0]}`
-      ctx.logger.warn({ err, labels, group: match.group.id, profile: match.profile.id }, 'render failed')
-      event(req, kind, 500, 'render-error', labels, match, { template: name, error: (err as Error).message })
-      return reply.code(500).type(TEXT).header('cache-control', 'no-store').send(`${reason}\n`)
+    if (refusedByLease(req, reply, kind, labels, match)) return reply
+    const rc = { group: match.group, labels, rawQuery: rawQuery(req), ...(req.headers.accept !== undefined ? { accept: req.headers.accept } : {}) }
+    const answer: RenderAnswer =
+      kind === 'ignition' ? await renderIgnitionFor(state.ignition.get(key)!, rc) : renderGenericFor(state.generic.get(key)!, name, rc)
+    if (!answer.ok) {
+      const reason = `cannot render ${kind} "${name}" for group "${match.group.id}": ${answer.reason}`
+      const log = { labels, path: req.url, ip: req.ip, group: match.group.id, profile: match.profile.id, template: name, reason: answer.reason }
+      if (answer.status === 500) ctx.logger.error(log, `${kind} render failed`)
+      else ctx.logger.warn(log, `${kind} not served`)
+      event(req, kind, answer.status, answer.outcome, labels, match, { template: name, error: answer.reason })
+      return reply.code(answer.status).type(TEXT).header('cache-control', 'no-store').send(`${reason}\n`)
     }
+    event(req, kind, 200, 'ok', labels, match, { template: name, ...(answer.version !== undefined ? { version: answer.version } : {}) })
+    if (kind === 'ignition') void reply.header('vary', 'Accept')
+    return reply.type(answer.contentType).header('cache-control', 'no-store').send(answer.body)
   }
-  app.get('/ignition', templateRoute('ignition', ctx.renderers.ignition))
-  app.get('/generic', templateRoute('generic', ctx.renderers.generic))
+  app.get('/ignition', templateRoute('ignition'))
+  app.get('/generic', templateRoute('generic'))
 
   app.get('/metadata', (req, reply) => {
     const hit = matchOr404(req, reply, 'metadata')
     if (!hit) return reply
     const { labels, match } = hit
+    if (refusedByLease(req, reply, 'metadata', labels, match)) return reply
     event(req, 'metadata', 200, 'ok', labels, match)
     const body = renderEnvFile(collectVariables(match.group, labels, rawQuery(req)))
     return reply.type(TEXT).header('cache-control', 'no-store').send(body)

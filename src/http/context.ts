@@ -5,7 +5,6 @@
 import type { EventSink } from '../events.js'
 import type { Logger } from '../log.js'
 import type { BootMatch, BootState } from '../boot/state.js'
-import type { TemplateRenderer } from '../boot/renderers.js'
 
 /** The machine seen last on an IP. */
 export interface RecentMachine {
@@ -21,7 +20,8 @@ export interface HttpContext {
   readonly publicUrl: string
   readonly logger: Logger
   readonly events: EventSink
-  readonly renderers: { readonly ignition: TemplateRenderer; readonly generic: TemplateRenderer }
+  /** IPs pxebox has seen a MAC use (for `bind_to_lease`); see HttpDeps.addressesOf. */
+  readonly addressesOf: (mac: string) => readonly string[]
   /** The `/boot.ipxe` text (fixed per app). */
   readonly bootstrap: string
   remember(ip: string, mac: string | undefined, match: BootMatch): void

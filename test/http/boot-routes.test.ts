@@ -28,7 +28,7 @@ const profiles: Record<string, ProfileInput> = {
   'multi': {
     boot: { kernel: 'http://mirror.example/vmlinuz', initrd: ['http://mirror.example/a/initrd.img?x=1', '--name fw http://mirror.example/firmware.cpio'], args: ['initrd=main', 'quiet'] },
   },
-  'ign-only': { ignition: 'bad.ign' },
+  'ign-only': { ignition: 'old.ign' },
   'butane': { ignition: 'node.bu' },
 }
 
@@ -46,7 +46,7 @@ async function setup(t: Test) {
   await mkdir(join(dir, 'ignition'))
   await mkdir(join(dir, 'generic'))
   await writeFile(join(dir, 'ignition', 'fcos.ign'), '{"ignition":{"version":"3.4.0"}}\n')
-  await writeFile(join(dir, 'ignition', 'bad.ign'), '{"ignition":')
+  await writeFile(join(dir, 'ignition', 'old.ign'), '{"ignition":{"version":"3.0.0"}}')
   await writeFile(join(dir, 'ignition', 'node.bu'), 'variant: fcos\nversion: 1.5.0\n')
   await writeFile(join(dir, 'generic', 'debian.cfg'), 'd-i debian-installer/locale string en_US\n')
   const r = await loadBootState({ profiles, groups, ignitionDir: join(dir, 'ignition'), genericDir: join(dir, 'generic') })
@@ -134,38 +134,22 @@ t.test('no match: 404 with a one-line reason, logged as an event', async (t) => 
   t.equal(none.body, 'profile "ign-only" (group "ign-only") has no boot kernel\n')
 })
 
-t.test('/ignition serves the profile Ignition JSON; bad JSON and Butane without renderer are 500 with reason', async (t) => {
+t.test('/ignition serves the profile Ignition JSON as written, Butane translated at load', async (t) => {
   const { app, events } = await setup(t)
   const ok = await app.inject({ url: '/ignition?uuid=&mac=52-54-00-00-00-01&platform=efi&arch=x86_64' })
   t.equal(ok.statusCode, 200)
   t.equal(ok.body, '{"ignition":{"version":"3.4.0"}}\n')
   t.match(ok.headers['content-type'], /^application\/json/)
   t.match(events.events.at(-1), { step: 'ignition', detail: { group: 'efi', template: 'fcos.ign' } })
-  const bad = await app.inject({ url: '/ignition?mac=52:54:00:00:00:bb' })
-  t.equal(bad.statusCode, 500)
-  t.match(bad.body, /^cannot render ignition "bad.ign" for group "ign-only": ignition bad.ign is not valid JSON/)
+  const old = await app.inject({ url: '/ignition?mac=52:54:00:00:00:bb' })
+  t.equal(old.statusCode, 200)
+  t.equal(old.body, '{"ignition":{"version":"3.0.0"}}')
   const bu = await app.inject({ url: '/ignition?mac=52:54:00:00:00:cc' })
-  t.equal(bu.statusCode, 500)
-  t.match(bu.body, /no Butane renderer is configured/)
+  t.equal(bu.statusCode, 200)
+  t.same(JSON.parse(bu.body), { ignition: { version: '3.4.0' } })
   const none = await app.inject({ url: '/ignition?platform=pcbios' })
   t.equal(none.statusCode, 404)
   t.equal(none.body, 'profile "debian-bios" (group "bios") has no ignition config\n')
-})
-
-t.test('a pluggable renderer replaces the default and sees the machine', async (t) => {
-  const r = await loadBootState({ profiles: { p: { ignition: 'x.bu' } }, groups: [{ id: 'g', profile: 'p', selector: { mac: '52:54:00:00:00:01' }, metadata: { k: 'v' } }], ignitionDir: t.testdir({ 'x.bu': 'variant: fcos' }) })
-  if (!r.ok) throw new Error(r.errors.join())
-  const state = r.state
-  const app = buildApp({
-    store: { get: () => state },
-    assetsDir: '/nonexistent',
-    publicUrl: PUBLIC,
-    version: '1',
-    renderers: { ignition: (name, source, ctx) => ({ contentType: 'application/json', body: JSON.stringify({ name, source, group: ctx.group.id, k: ctx.variables['k'], mac: ctx.labels['mac'] }) }) },
-  })
-  t.teardown(() => app.close())
-  const res = await app.inject({ url: '/ignition?mac=52-54-00-00-00-01' })
-  t.same(JSON.parse(res.body), { name: 'x.bu', source: 'variant: fcos', group: 'g', k: 'v', mac: '52:54:00:00:00:01' })
 })
 
 t.test('/generic and /metadata', async (t) => {
