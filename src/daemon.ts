@@ -16,6 +16,7 @@ import { startHttp, type HttpService } from './boot/http-service.js'
 import { startTftp, type TftpServer } from './tftp/index.js'
 import { startProxyDhcp, type ProxyDhcpService } from './boot/dhcp-service.js'
 import { createChainloadTracker } from './boot/chainload.js'
+import { observedAddresses } from './boot/observed-addresses.js'
 import { matchMachine } from './boot/state.js'
 import { dhcpSettingsFor } from './boot/dhcp-settings.js'
 import { renderBanner } from './banner.js'
@@ -70,10 +71,13 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
   const events: EventSink & { events: unknown[] } = memoryEvents()
   const chainload = createChainloadTracker()
+  // bind_to_lease: the addresses DHCP traffic shows each MAC using (the address tracker will feed this instead).
+  const addresses = observedAddresses()
   const sink: EventSink = {
     record(e) {
       events.record(e)
       chainload.observe(e)
+      addresses.record(e)
     },
   }
   const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
@@ -104,6 +108,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         publicUrl,
         logger,
         events: sink,
+        addressesOf: (mac) => addresses.addressesOf(mac),
       })
       closers.push(() => http.close())
       lines.http = `${publicUrl}  (listening on ${http.address})`

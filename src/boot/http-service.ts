@@ -19,6 +19,8 @@ export interface HttpServiceOptions {
   publicUrl: string
   logger: Logger
   events: EventSink
+  /** IPs pxebox has seen a MAC use, for `bind_to_lease` profiles (HttpDeps.addressesOf). */
+  addressesOf?: (mac: string) => readonly string[]
 }
 
 /** A listening HTTP boot service. */
@@ -37,6 +39,7 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     publicUrl: opts.publicUrl,
     logger: opts.logger,
     events: opts.events,
+    ...(opts.addressesOf !== undefined ? { addressesOf: opts.addressesOf } : {}),
     version: VERSION,
   })
   try {
