@@ -56,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
 async function validate(file: string): Promise<number> {
   // Loaded on demand so `pxebox version` and `--help` answer without loading fastify and every service.
   const { validateAll } = await import('./validate.js')
-  const problems = await validateAll(file)
+  const { problems, warnings } = await validateAll(file)
+  for (const w of warnings) console.error(`warning: ${w}`)
   if (problems.length === 0) {
     console.log(`${file}: ok`)
     return 0
