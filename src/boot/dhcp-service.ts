@@ -7,7 +7,7 @@
  * this machine not boot" needs to see it. Ordinary DHCP clients (udhcpc, the site server's own traffic, REQUESTs on
  * 67) only get a debug log line: they are the bulk of DHCP traffic and not boot attempts.
  */
-import { startDhcpServer, type BindToInterface, type DhcpRequest } from '../dhcp/index.js'
+import { startDhcpServer, type BindToInterface, type DhcpRequest, type PacketObserver } from '../dhcp/index.js'
 import type { EventSink } from '../events.js'
 import { silentLogger, type Logger } from '../log.js'
 import { decideProxyReply, type DhcpMachineLookup, type ProxyDecision } from './proxy-policy.js'
@@ -28,6 +28,8 @@ export interface ProxyDhcpOptions {
   chainloadedRecently: (mac: string) => boolean
   logger?: Logger
   events: EventSink
+  /** Sees every packet on 67/4011, answered or not (the address tracker). */
+  onPacket?: PacketObserver
   /** Test hooks: high ports, broadcast address, pinning implementation, interface list. */
   ports?: { dhcp?: number; pxe?: number; client?: number }
   broadcastAddress?: string
@@ -110,6 +112,7 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
       ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
       ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
       ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
+      ...(opts.onPacket === undefined ? {} : { onPacket: opts.onPacket }),
     },
     handle,
     opts.logger ?? silentLogger, // the server adds its own {proto, iface}

@@ -62,6 +62,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   // Checked on the raw data even when the schema failed elsewhere, so one run reports every problem.
   checkSelectorMacs(data, at)
+  checkDhcpAddresses(data, at)
   if (!schemaOk || problems.length > 0) throw new ConfigError(sortByPlace(dedupe(problems)))
   const config = normalize(data as unknown as ConfigData, file, at)
   if (problems.length > 0) throw new ConfigError(problems)
@@ -86,6 +87,49 @@ function checkSelectorMacs(data: Record<string, unknown>, at: Report): void {
   })
 }
 
+/**
+ * Authoritative-mode cross-field rules: a range is required and runs upwards; reservations name a MAC or a UUID,
+ * and no MAC, UUID or address is reserved twice. (Whether the range is inside the interface's subnet is checked at
+ * start, when the interface is known.)
+ */
+function checkDhcpAddresses(data: Record<string, unknown>, at: Report): void {
+  const dhcp = data.dhcp as { mode?: unknown; range?: { start?: unknown; end?: unknown }; reservations?: unknown } | undefined
+  if (dhcp === null || typeof dhcp !== 'object') return
+  const num = (ip: unknown): number | undefined => {
+    if (typeof ip !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return undefined
+    return ip.split('.').reduce((n, p) => n * 256 + Number(p), 0)
+  }
+  if (dhcp.mode === 'authoritative' && dhcp.range === undefined) {
+    at(['dhcp', 'mode'], 'authoritative mode needs dhcp.range: { start, end } (the addresses to hand out)')
+  }
+  const start = num(dhcp.range?.start)
+  const end = num(dhcp.range?.end)
+  if (start !== undefined && end !== undefined && start > end) {
+    at(['dhcp', 'range', 'end'], `range end ${String(dhcp.range?.end)} is below its start ${String(dhcp.range?.start)}`)
+  }
+  if (!Array.isArray(dhcp.reservations)) return
+  const seen = new Map<string, number>()
+  dhcp.reservations.forEach((r: unknown, i) => {
+    if (r === null || typeof r !== 'object') return
+    const res = r as { mac?: unknown; uuid?: unknown; address?: unknown }
+    if (res.mac === undefined && res.uuid === undefined) at(['dhcp', 'reservations', i], 'a reservation needs a mac or a uuid')
+    const keys: [string, string, unknown][] = [
+      ['mac', 'MAC', typeof res.mac === 'string' ? (normalizeMac(res.mac) ?? res.mac) : undefined],
+      ['uuid', 'UUID', typeof res.uuid === 'string' ? res.uuid.toLowerCase().replace(/-/g, '') : undefined],
+      ['address', 'address', res.address],
+    ]
+    if (typeof res.mac === 'string' && normalizeMac(res.mac) === undefined) {
+      at(['dhcp', 'reservations', i, 'mac'], `bad MAC "${res.mac}": expected six hex byte pairs such as 52:54:00:12:34:56`)
+    }
+    for (const [key, name, value] of keys) {
+      if (typeof value !== 'string') continue
+      const prev = seen.get(`${key}:${value}`)
+      if (prev !== undefined) at(['dhcp', 'reservations', i, key], `${name} ${String((res as Record<string, unknown>)[key])} is already reserved by dhcp.reservations[${prev}]`)
+      else seen.set(`${key}:${value}`, i)
+    }
+  })
+}
+
 function normalize(c: ConfigData, file: string, at: Report): ConfigData {
   const base = dirname(file)
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
@@ -93,6 +137,14 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
   out.data_dir = abs(c.data_dir)
   out.assets_dir = abs(c.assets_dir)
   out.tftp = { ...c.tftp, root: abs(c.tftp.root) }
+  out.dhcp = {
+    ...c.dhcp,
+    reservations: c.dhcp.reservations.map((r) => ({
+      ...r,
+      ...(r.mac === undefined ? {} : { mac: normalizeMac(r.mac) ?? r.mac }),
+      ...(r.uuid === undefined ? {} : { uuid: canonicalUuid(r.uuid) }),
+    })),
+  }
   if (c.matchbox_dir !== undefined) out.matchbox_dir = abs(c.matchbox_dir)
   out.ignition_dir = c.ignition_dir !== undefined ? abs(c.ignition_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'ignition') : abs('ignition')
   out.generic_dir = c.generic_dir !== undefined ? abs(c.generic_dir) : out.matchbox_dir !== undefined ? resolve(out.matchbox_dir, 'generic') : abs('generic')
@@ -125,6 +177,12 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
     return { ...g, selector: { ...sel, mac: Array.isArray(sel.mac) ? norm : norm[0]! } }
   })
   return out
+}
+
+/** 8-4-4-4-12 lowercase, the form option 97 getters produce. */
+function canonicalUuid(u: string): string {
+  const h = u.toLowerCase().replace(/-/g, '')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
 
 function schemaProblem(err: ErrorObject, data: unknown, doc: Document, lc: LineCounter, file: string): ConfigProblem {

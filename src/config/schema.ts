@@ -20,19 +20,78 @@ const IPV4 = '^((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+const Ipv4 = (description?: string) =>
+  Type.String({ pattern: IPV4, expected: 'an IPv4 address such as 10.0.0.2', ...(description === undefined ? {} : { description }) })
+
+export const ReservationSchema = Type.Object(
+  {
+    mac: Type.Optional(Type.String({ description: 'the client MAC (any common form)' })),
+    uuid: Type.Optional(
+      Type.String({
+        pattern: '^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$',
+        expected: 'a UUID such as 8d3c1f2e-0000-4000-8000-525400e2e001 (option 97, as the firmware sends it)',
+      }),
+    ),
+    address: Ipv4('the address this machine always gets'),
+    hostname: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9.-]+$', expected: 'a host name (letters, digits, - and .)' })),
+  },
+  { additionalProperties: false, description: 'a fixed address for one machine, by MAC or by option 97 UUID' },
+)
+
 export const DhcpSchema = Section(
   {
-    mode: StringEnum(['proxy', 'off'], {
+    mode: StringEnum(['proxy', 'authoritative', 'off'], {
       default: 'proxy',
-      description: 'proxy: answer only PXE clients beside the site DHCP server, never hand out addresses; off: no DHCP',
+      description:
+        'proxy: answer only PXE clients beside the site DHCP server, never hand out addresses; authoritative: be the DHCP server of a dedicated PXE VLAN (range, leases, PXE options); off: no DHCP',
     }),
     interface_pinning: StringEnum(['auto', 'off'], {
       default: 'auto',
       description:
         'auto: pin the port 67 socket to `interface` (SO_BINDTOIFINDEX) and refuse to start on a multi-homed box if that fails; off: answer on every interface',
     }),
+    range: Type.Optional(
+      Type.Object(
+        { start: Ipv4('first address handed out'), end: Ipv4('last address handed out') },
+        { additionalProperties: false, description: 'authoritative mode: the addresses handed out (inside the interface subnet)' },
+      ),
+    ),
+    netmask: Type.Optional(Ipv4("authoritative mode: option 1; default: the interface's prefix")),
+    lease_time: Type.Integer({ default: 3600, minimum: 60, description: 'authoritative mode: lease length in seconds (option 51)' }),
+    router: Type.Optional(Ipv4('authoritative mode: default gateway (option 3)')),
+    dns: Type.Array(Type.String({ pattern: IPV4, expected: 'an IPv4 address such as 10.0.0.2' }), { default: [], description: 'authoritative mode: DNS servers (option 6)' }),
+    reservations: Type.Array(ReservationSchema, { default: [], description: 'authoritative mode: fixed addresses by MAC or UUID' }),
+    decline_hold: Type.Integer({
+      default: 600,
+      minimum: 0,
+      description: 'authoritative mode: seconds an address is not offered after a DECLINE or after something answered ARP for it',
+    }),
+    arp_probe_ms: Type.Integer({
+      default: 500,
+      minimum: 0,
+      maximum: 10000,
+      description: 'authoritative mode: ARP probe (RFC 5227) wait before offering a new address, in ms; 0 disables the probe',
+    }),
   },
   'DHCP service',
+)
+
+export const TrackingSchema = Section(
+  {
+    enabled: Type.Boolean({ default: true, description: 'watch DHCP and ARP on the PXE VLAN for duplicate, stray and rogue addresses' }),
+    arp: Type.Boolean({ default: true, description: 'capture ARP (tcpdump) and probe silent leases (arping); needs CAP_NET_RAW' }),
+    stray_after: Type.Integer({ default: 600, minimum: 1, description: 'seconds a leased MAC may stay silent before its lease is reported as stray' }),
+    conflict_window: Type.Integer({
+      default: 900,
+      minimum: 1,
+      description: 'seconds a claim on an address (REQUEST, ACK, ARP) or a server sighting counts towards a finding',
+    }),
+    allowed_servers: Type.Array(Type.String({ pattern: IPV4, expected: 'an IPv4 address such as 10.0.0.1' }), {
+      default: [],
+      description: 'DHCP servers allowed to hand out addresses on the VLAN; empty: the first one seen, a second is reported',
+    }),
+  },
+  'address tracking',
 )
 
 export const TftpSchema = Section(
@@ -83,6 +142,7 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     dhcp: DhcpSchema,
+    tracking: TrackingSchema,
     tftp: TftpSchema,
     http: HttpSchema,
     profiles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), ProfileSchema, { default: {} }),

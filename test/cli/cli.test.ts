@@ -57,7 +57,7 @@ t.test('validate: exit 0 on a good config, 2 with every problem on a bad one', a
   const bad = setup('dhcp: { mode: nope }\nbogus: 1\ngroups:\n  - id: a\n    profile: p\n    selector: { mac: xx }\n')
   const r = cli(['validate', '--config', bad.file])
   t.equal(r.code, 2)
-  t.match(r.stderr, `${bad.file}:7:9: dhcp.mode: expected one of "proxy", "off", got "nope"`)
+  t.match(r.stderr, `${bad.file}:7:9: dhcp.mode: expected one of "proxy", "authoritative", "off", got "nope"`)
   t.match(r.stderr, `${bad.file}:8:1: bogus: unknown key "bogus"`)
   t.match(r.stderr, `${bad.file}:12:23: groups[0].selector.mac: bad MAC "xx"`)
   const missing = cli(['validate', '--config', '/nonexistent/pxebox.yaml'])

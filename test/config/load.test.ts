@@ -56,21 +56,21 @@ t.test('YAML syntax error: line and column of the fault', async (t) => {
 
 t.test('unknown keys, at top level and nested, each with its place and the keys allowed', async (t) => {
   t.same(problems(base + 'intrface: eth1\ndhcp:\n  mode: proxy\n  pinning: off\n'), [
-    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tftp, http, profiles, groups)',
-    'config.yaml:7:3: dhcp.pinning: unknown key "pinning" (expected one of: mode, interface_pinning)',
+    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, profiles, groups)',
+    'config.yaml:7:3: dhcp.pinning: unknown key "pinning" (expected one of: mode, interface_pinning, range, netmask, lease_time, router, dns, reservations, decline_hold, arp_probe_ms)',
   ])
 })
 
 t.test('wrong types and values', async (t) => {
   t.same(problems(base + 'tftp: { root: ./firmware, max_block_size: big }\n'.replace('tftp', 'http: {}\ntftp2').replace('tftp2: { root: ./firmware, ', 'x: {')), [
-    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tftp, http, profiles, groups)',
+    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, profiles, groups)',
   ])
   t.same(problems('interface: eth0\nassets_dir: ./assets\ntftp:\n  root: ./firmware\n  max_block_size: big\n  max_window_size: 0\n'), [
     'config.yaml:5:3: tftp.max_block_size: expected integer, got "big"',
     'config.yaml:6:3: tftp.max_window_size: expected a number >= 1, got number 0',
   ])
   t.same(problems(base + 'dhcp: { mode: dhcp }\nlog_level: loud\naddress: 10.0.0.300\n'), [
-    'config.yaml:4:9: dhcp.mode: expected one of "proxy", "off", got "dhcp"',
+    'config.yaml:4:9: dhcp.mode: expected one of "proxy", "authoritative", "off", got "dhcp"',
     'config.yaml:5:1: log_level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"',
     'config.yaml:6:1: address: expected an IPv4 address such as 10.0.0.2, got "10.0.0.300"',
   ])
@@ -112,4 +112,40 @@ t.test('parseConfig resolves relative paths against the file folder', async (t) 
   const dir = workdir()
   const c = parseConfig('tftp: { root: firmware }\nassets_dir: assets\ndata_dir: state\n', join(dir, 'c.yaml'))
   t.equal(c.data_dir, join(dir, 'state'))
+})
+
+t.test('authoritative DHCP and tracking: defaults, normalized reservations, cross-field checks with places', async (t) => {
+  const dir = workdir()
+  const file = join(dir, 'config.yaml')
+  writeFileSync(
+    file,
+    base +
+      'dhcp:\n  mode: authoritative\n  range: { start: 10.0.0.100, end: 10.0.0.199 }\n  reservations:\n' +
+      '    - { mac: "52-54-00-AB-CD-EF", address: 10.0.0.10, hostname: n1 }\n    - { uuid: 8D3C1F2E000040008000525400E2E001, address: 10.0.0.11 }\n',
+  )
+  const c = loadConfig(file)
+  t.match(c.dhcp, { mode: 'authoritative', lease_time: 3600, decline_hold: 600, arp_probe_ms: 500, dns: [] })
+  t.same(c.dhcp.reservations, [
+    { mac: '52:54:00:ab:cd:ef', address: '10.0.0.10', hostname: 'n1' },
+    { uuid: '8d3c1f2e-0000-4000-8000-525400e2e001', address: '10.0.0.11' },
+  ])
+  t.same(c.tracking, { enabled: true, arp: true, stray_after: 600, conflict_window: 900, allowed_servers: [] })
+
+  t.same(problems(base + 'dhcp:\n  mode: authoritative\n'), ['config.yaml:5:3: dhcp.mode: authoritative mode needs dhcp.range: { start, end } (the addresses to hand out)'])
+  t.same(
+    problems(
+      base +
+        'dhcp:\n  mode: authoritative\n  range: { start: 10.0.0.200, end: 10.0.0.100 }\n  reservations:\n' +
+        '    - { mac: "52:54:00:00:00:01", address: 10.0.0.10 }\n    - { mac: "5254.0000.0001", address: 10.0.0.10 }\n    - { address: 10.0.0.12 }\n' +
+        'tracking: { stray_after: 0, allowed_servers: [10.0.0.300] }\n',
+    ),
+    [
+      'config.yaml:6:31: dhcp.range.end: range end 10.0.0.100 is below its start 10.0.0.200',
+      'config.yaml:9:9: dhcp.reservations[1].mac: MAC 5254.0000.0001 is already reserved by dhcp.reservations[0]',
+      'config.yaml:9:32: dhcp.reservations[1].address: address 10.0.0.10 is already reserved by dhcp.reservations[0]',
+      'config.yaml:10:7: dhcp.reservations[2]: a reservation needs a mac or a uuid',
+      'config.yaml:11:13: tracking.stray_after: expected a number >= 1, got number 0',
+      'config.yaml:11:47: tracking.allowed_servers[0]: expected an IPv4 address such as 10.0.0.1, got "10.0.0.300"',
+    ],
+  )
 })

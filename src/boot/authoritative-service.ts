@@ -1,0 +1,258 @@
+/**
+ * The authoritative DHCP service (config `dhcp.mode: authoritative`, for a dedicated PXE VLAN): the DHCP server
+ * (src/dhcp/server.ts) wired to the address pool, the durable lease log and the ARP probe, with PXE boot answers from
+ * the proxy policy. Port 4011 keeps answering exactly as in proxy mode.
+ *
+ * Per message (RFC 2131 section 4.3):
+ * - DISCOVER: choose an address (pool.ts), hold it, and unless the client already held it, probe it (RFC 5227
+ *   style: does anything answer ARP for it?); an answered address is marked bad for `decline_hold` and the next one
+ *   is tried. OFFER with lease options and, for PXE clients, the boot fields.
+ * - REQUEST: for another server (option 54 not ours): forget the offer. Else, if the pool agrees, append the lease
+ *   to the log and wait for its fsync BEFORE sending the ACK (no acknowledged lease is ever lost); otherwise NAK.
+ * - DECLINE: the client found the address in use: bad for `decline_hold`, the client's lease ends.
+ * - RELEASE: the lease ends now (the address stays the client's first choice while nobody else takes it).
+ */
+import { join } from 'node:path'
+import {
+  DhcpMessageType,
+  DhcpOptionCode,
+  clientUuid,
+  ipv4Option,
+  macAddress,
+  messageType,
+  startDhcpServer,
+  textOption,
+  type BindToInterface,
+  type DhcpPacket,
+  type DhcpRequest,
+  type PacketObserver,
+} from '../dhcp/index.js'
+import type { EventSink } from '../events.js'
+import { silentLogger, type Logger } from '../log.js'
+import type { ProbeResult } from '../leases/arp-probe.js'
+import { openLeaseLog, type LeaseLog, type LeaseRecord } from '../leases/lease-log.js'
+import { createAddressPool, type AddressPool, type Reservation } from '../leases/pool.js'
+import { leaseReply, nakReply, type LeaseParameters } from './authoritative.js'
+import { decidePxeBoot, decideProxyReply, type DhcpMachineLookup, type ProxyContext } from './proxy-policy.js'
+
+/** The lease log's file name inside data_dir. */
+export const LEASE_LOG_FILE = 'leases.log'
+
+/** What the daemon passes in. */
+export interface AuthoritativeDhcpOptions {
+  interfaceName: string
+  address: string
+  pinning: 'auto' | 'off'
+  dataDir: string
+  range: { start: string; end: string }
+  reservations: readonly Reservation[]
+  leaseSeconds: number
+  netmask: string
+  router?: string
+  dns: readonly string[]
+  /** How long a DECLINEd or ARP-answered address is not offered (seconds). */
+  declineHoldSeconds: number
+  /** The ARP probe; undefined: offer without probing. */
+  probe?: (ip: string) => Promise<ProbeResult>
+  httpBaseUrl: string
+  firmwareBaseUrl?: string
+  lookup: DhcpMachineLookup
+  chainloadedRecently: (mac: string) => boolean
+  events: EventSink
+  logger?: Logger
+  /** Every packet received (the address tracker). */
+  onPacket?: PacketObserver
+  /** Every reply sent on 67 (the address tracker records our own leases). */
+  onReply?: (reply: DhcpPacket) => void
+  now?: () => number
+  ports?: { dhcp?: number; pxe?: number; client?: number }
+  broadcastAddress?: string
+  bindToInterface?: BindToInterface
+  listInterfaces?: () => string[]
+}
+
+/** A running authoritative server. */
+export interface AuthoritativeDhcpService {
+  readonly pinned: boolean
+  readonly ports: { dhcp: number; pxe: number }
+  /** Live leases. */
+  leases(): LeaseRecord[]
+  /** Problems the lease log had at start (torn tail, corrupt lines). */
+  readonly recovered: { file: string; problems: readonly { offset: number; reason: string }[] }
+  close(): Promise<void>
+}
+
+const PROBE_TRIES = 8
+
+/** Opens the lease log, builds the pool and starts serving 67 and 4011. */
+export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Promise<AuthoritativeDhcpService> {
+  const logger = (opts.logger ?? silentLogger).child({ proto: 'dhcp', mode: 'authoritative' })
+  const now = opts.now ?? Date.now
+  const leaseLog: LeaseLog = await openLeaseLog(join(opts.dataDir, LEASE_LOG_FILE), { logger: opts.logger ?? silentLogger })
+  const pool: AddressPool = createAddressPool({
+    start: opts.range.start,
+    end: opts.range.end,
+    exclude: [opts.address, ...(opts.router === undefined ? [] : [opts.router])],
+    reservations: opts.reservations,
+    leases: leaseLog.leases.values(),
+    now,
+  })
+  const params: LeaseParameters = {
+    serverAddress: opts.address,
+    leaseSeconds: opts.leaseSeconds,
+    netmask: opts.netmask,
+    ...(opts.router === undefined ? {} : { router: opts.router }),
+    dns: opts.dns,
+  }
+  const ctx: ProxyContext = {
+    serverAddress: opts.address,
+    httpBaseUrl: opts.httpBaseUrl,
+    ...(opts.firmwareBaseUrl === undefined ? {} : { firmwareBaseUrl: opts.firmwareBaseUrl }),
+    lookup: opts.lookup,
+    chainloadedRecently: opts.chainloadedRecently,
+  }
+
+  const record = (mac: string, ip: string, step: string, outcome: string, detail: Record<string, unknown>): void =>
+    opts.events.record({ time: new Date(now()).toISOString(), kind: 'dhcp', mac, ip, step, outcome, detail })
+
+  const offer = async (req: DhcpPacket, mac: string, uuid: string | undefined): Promise<DhcpPacket | undefined> => {
+    const client = { mac, ...(uuid === undefined ? {} : { uuid }), ...(opt50(req) === undefined ? {} : { requested: opt50(req) as string }) }
+    for (let i = 0; i < PROBE_TRIES; i++) {
+      const choice = pool.choose(client)
+      if (choice === undefined) {
+        logger.warn({ mac, range: opts.range }, 'address pool exhausted; DISCOVER not answered')
+        return undefined
+      }
+      pool.hold(choice.ip, mac)
+      if (!choice.known && opts.probe !== undefined) {
+        const result = await opts.probe(choice.ip)
+        if (result === 'answered') {
+          pool.markBad(choice.ip, now() + opts.declineHoldSeconds * 1000)
+          logger.warn({ mac, ip: choice.ip }, `ARP probe: something already answers for ${choice.ip}; not offered for ${opts.declineHoldSeconds} s`)
+          continue
+        }
+        if (result === 'error') logger.debug({ ip: choice.ip }, 'ARP probe could not run; offering without it')
+      }
+      const boot = decidePxeBoot(req, 'dhcp', ctx)
+      const pxe = boot.action === 'boot' ? boot : undefined
+      const reply = leaseReply(req, DhcpMessageType.OFFER, choice.ip, params, pxe, choice.reservation?.hostname)
+      logger.info({ mac, ip: choice.ip, boot_file: pxe?.bootFile }, 'DHCP offer')
+      record(mac, choice.ip, 'offer', 'ok', { mode: 'authoritative', ...(pxe === undefined ? {} : { boot_file: pxe.bootFile, via: pxe.via, client_class: pxe.facts.clientClass }) })
+      return reply
+    }
+    logger.warn({ mac }, `no free address after ${PROBE_TRIES} ARP-answered candidates; DISCOVER not answered`)
+    return undefined
+  }
+
+  const request = async (req: DhcpPacket, mac: string, uuid: string | undefined): Promise<DhcpPacket | undefined> => {
+    const server = ipv4Option(req, DhcpOptionCode.SERVER_ID)
+    if (server !== undefined && server !== opts.address) {
+      pool.unhold(mac)
+      return undefined
+    }
+    const ip = opt50(req) ?? (req.ciaddr !== '0.0.0.0' ? req.ciaddr : undefined)
+    if (ip === undefined) return undefined
+    const client = { mac, ...(uuid === undefined ? {} : { uuid }) }
+    if (!pool.canLease(client, ip)) {
+      // INIT-REBOOT for an address we do not serve and never leased: stay silent unless it is wrong for this network.
+      if (server === undefined && !pool.serves(ip) && pool.leaseOf(mac) === undefined) return undefined
+      logger.info({ mac, ip }, 'DHCP NAK: address not available to this client')
+      record(mac, ip, 'nak', `${ip} not available`, { mode: 'authoritative' })
+      return nakReply(req, opts.address, `${ip} is not available to ${mac}`)
+    }
+    const t = now()
+    const hostname = pool.reservationFor(client)?.hostname ?? textOption(req, DhcpOptionCode.HOST_NAME)
+    const lease: LeaseRecord = { mac, ip, expires: t + opts.leaseSeconds * 1000, at: t, ...(uuid === undefined ? {} : { uuid }), ...(hostname === undefined ? {} : { hostname }) }
+    await leaseLog.append(lease) // durable before the ACK leaves
+    pool.commit(lease)
+    const boot = decidePxeBoot(req, 'dhcp', ctx)
+    const pxe = boot.action === 'boot' ? boot : undefined
+    logger.info({ mac, ip, boot_file: pxe?.bootFile }, 'DHCP ack')
+    record(mac, ip, 'ack', 'ok', { mode: 'authoritative', lease_seconds: opts.leaseSeconds, ...(pxe === undefined ? {} : { boot_file: pxe.bootFile, via: pxe.via }) })
+    return leaseReply(req, DhcpMessageType.ACK, ip, params, pxe, pool.reservationFor(client)?.hostname)
+  }
+
+  const endLease = async (mac: string, ip: string, why: string): Promise<void> => {
+    const cur = pool.leaseOf(mac)
+    if (cur === undefined || cur.ip !== ip) return
+    const t = now()
+    const ended: LeaseRecord = { ...cur, expires: Math.min(cur.expires, t), at: t }
+    await leaseLog.append(ended)
+    pool.commit(ended)
+    logger.info({ mac, ip }, `lease ended: ${why}`)
+  }
+
+  const handle = async (req: DhcpRequest): Promise<DhcpPacket | undefined> => {
+    if (req.port === 'pxe') {
+      const d = decideProxyReply(req.packet, 'pxe', ctx)
+      if (d.action === 'ignore') return undefined
+      logger.info({ mac: d.facts.mac, boot_file: d.bootFile }, 'proxyDHCP ack (4011)')
+      return d.reply
+    }
+    const p = req.packet
+    const mac = macAddress(p)
+    if (p.op !== 1 || mac === undefined) return undefined
+    const uuid = clientUuid(p)?.uuid
+    let reply: DhcpPacket | undefined
+    switch (messageType(p)) {
+      case DhcpMessageType.DISCOVER:
+        reply = await offer(p, mac, uuid)
+        break
+      case DhcpMessageType.REQUEST:
+        reply = await request(p, mac, uuid)
+        break
+      case DhcpMessageType.DECLINE: {
+        const ip = opt50(p)
+        const server = ipv4Option(p, DhcpOptionCode.SERVER_ID)
+        if (ip === undefined || (server !== undefined && server !== opts.address)) break
+        pool.markBad(ip, now() + opts.declineHoldSeconds * 1000)
+        logger.warn({ mac, ip }, `DHCP DECLINE: ${mac} found ${ip} in use; not offered for ${opts.declineHoldSeconds} s`)
+        record(mac, ip, 'decline', 'address in use', { mode: 'authoritative' })
+        await endLease(mac, ip, 'declined')
+        break
+      }
+      case DhcpMessageType.RELEASE:
+        if (p.ciaddr !== '0.0.0.0') await endLease(mac, p.ciaddr, 'released')
+        break
+      default:
+        break
+    }
+    if (reply !== undefined) opts.onReply?.(reply)
+    return reply
+  }
+
+  let server
+  try {
+    server = await startDhcpServer(
+      {
+        interfaceName: opts.interfaceName,
+        address: opts.address,
+        pinning: opts.pinning,
+        ...(opts.ports === undefined ? {} : { ports: opts.ports }),
+        ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
+        ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
+        ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
+        ...(opts.onPacket === undefined ? {} : { onPacket: opts.onPacket }),
+      },
+      handle,
+      opts.logger ?? silentLogger,
+    )
+  } catch (err) {
+    await leaseLog.close()
+    throw err
+  }
+  return {
+    pinned: server.pinned,
+    ports: server.ports,
+    leases: () => pool.active(),
+    recovered: { file: leaseLog.file, problems: leaseLog.problems },
+    async close() {
+      await server.close()
+      await leaseLog.close()
+    },
+  }
+}
+
+function opt50(p: DhcpPacket): string | undefined {
+  return ipv4Option(p, DhcpOptionCode.REQUESTED_IP)
+}
