@@ -14,7 +14,7 @@ import { createBootStore, BootLoadError, type BootStore } from './boot/state.js'
 import { bootSourcesOf } from './boot/sources.js'
 import { startHttp, type HttpService } from './boot/http-service.js'
 import { startTftp, type TftpServer } from './tftp/index.js'
-import { startProxyDhcp, type ProxyDhcpService } from './boot/dhcp-service.js'
+import { startAddressServices, type AddressServices } from './boot/address-services.js'
 import { createChainloadTracker } from './boot/chainload.js'
 import { observedAddresses } from './boot/observed-addresses.js'
 import { matchMachine } from './boot/state.js'
@@ -96,6 +96,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while closing a service')
   }
   const lines: { http?: string; tftp?: string; dhcp?: string } = {}
+  let addressServices: AddressServices | undefined
   let currentLogLevel = config.log_level
   try {
     if (config.http.enabled) {
@@ -128,20 +129,18 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       closers.push(() => tftp.close())
       lines.tftp = `${tftp.address}:${tftp.port}  root ${config.tftp.root}`
     }
-    if (config.dhcp.mode === 'proxy') {
-      const dhcp: ProxyDhcpService = await startProxyDhcp({
-        interfaceName: iface.name,
-        address: iface.address,
-        pinning: config.dhcp.interface_pinning,
-        httpBaseUrl: publicUrl,
-        lookup: (labels) => dhcpSettingsFor(matchMachine(store.get(), { ...labels })),
-        chainloadedRecently: (mac) => chainload.recently(mac),
-        logger,
-        events: sink,
-      })
-      closers.push(() => dhcp.close())
-      lines.dhcp = `proxy on ${iface.address}:${PORTS.dhcp} and :${PORTS.pxe}${dhcp.pinned ? ` (pinned to ${iface.name})` : ''}`
-    }
+    // DHCP (proxy / authoritative) and address tracking (issue 8): one call, see boot/address-services.ts.
+    addressServices = await startAddressServices({
+      config,
+      iface,
+      publicUrl,
+      lookup: (labels) => dhcpSettingsFor(matchMachine(store.get(), { ...labels })),
+      chainloadedRecently: (mac) => chainload.recently(mac),
+      events: sink,
+      logger,
+    })
+    closers.push(() => addressServices?.close())
+    if (addressServices.dhcpLine !== undefined) lines.dhcp = addressServices.dhcpLine
   } catch (err) {
     await closeAll()
     throw asStartError(err)
@@ -160,7 +159,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         dataDir: config.data_dir,
         groups: state.groups.length,
         profiles: state.profiles.size,
-      }),
+      }) + `\n  ${'tracking'.padEnd(9)}  ${addressServices?.trackingLine ?? 'off'}`,
     async reload(next) {
       const restart = (['interface', 'address', 'data_dir', 'assets_dir', 'dhcp', 'tftp', 'http'] as const).filter(
         (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),

@@ -44,6 +44,11 @@ export interface AddressQueries {
   machines(): Machine[]
   findings(): Finding[]
   counts(): Record<FindingKind, number>
+  /**
+   * Addresses DHCP showed `mac` holding (REQUESTed or ACKed, not released), most recent first: the `AddressBook` shape
+   * bind_to_lease uses (src/boot/observed-addresses.ts). ARP is left out on purpose: any host can send ARP for any MAC.
+   */
+  addressesOf(mac: string): string[]
 }
 
 /** A running tracking service. */
@@ -81,13 +86,18 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
 
   let client68: ClientPortListener | undefined
   if (opts.listenClientPort) {
-    client68 = await listenClientPort({
-      interfaceName: opts.interfaceName,
-      onPacket: (p) => tracker.observeDhcp(p, 68),
-      ...(opts.clientPort === undefined ? {} : { port: opts.clientPort }),
-      ...(opts.pin === undefined ? {} : { pin: opts.pin }),
-      logger: opts.logger ?? silentLogger,
-    })
+    try {
+      client68 = await listenClientPort({
+        interfaceName: opts.interfaceName,
+        onPacket: (p) => tracker.observeDhcp(p, 68),
+        ...(opts.clientPort === undefined ? {} : { port: opts.clientPort }),
+        ...(opts.pin === undefined ? {} : { pin: opts.pin }),
+        logger: opts.logger ?? silentLogger,
+      })
+    } catch (err) {
+      // A DHCP client on this box holding 68 without SO_REUSEADDR: track without the site server's broadcasts.
+      log.warn({ err }, "cannot listen on port 68; the site server's broadcast OFFER/ACKs will not be tracked")
+    }
   }
   let capture: ArpCapture | undefined
   if (opts.arp) capture = startArpCapture({ interfaceName: opts.interfaceName, onArp: (a) => tracker.observeArp(a), logger: opts.logger ?? silentLogger })
@@ -119,6 +129,11 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     machines: () => tracker.machines(),
     findings: () => tracker.findings(),
     counts: () => tracker.counts(),
+    addressesOf: (mac) =>
+      tracker
+        .leases()
+        .filter((b) => b.mac === mac && (b.state === 'acked' || b.state === 'requested'))
+        .map((b) => b.ip),
     save,
     async close() {
       clearInterval(evalTimer)
