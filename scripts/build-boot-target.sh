@@ -10,7 +10,7 @@
 # kernel is the one Debian machines really run. Nothing is installed on the host: the packages are unpacked with
 # dpkg-deb -x into a temporary directory.
 # Idempotent: if the outputs exist and were built from the same package versions and the same boot-target files,
-# it does nothing (and needs no network). Needs: apt-get, dpkg-deb, cpio, gzip.
+# it does nothing (and needs no network). Needs: apt-get, dpkg-deb, cpio, gzip, flock.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,12 +21,18 @@ src=$repo/scripts/boot-target
 # without modules.dep (measured order, docs/vm-boot.md). Keep in sync with the loop in scripts/boot-target/init.
 modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net)
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip sha256sum; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip sha256sum flock; do
   command -v "$tool" >/dev/null || { echo "build-boot-target: $tool not found" >&2; exit 1; }
 done
 
 # The cloud flavour is about half the size of the generic one and has everything a VM needs; the metapackage names
 # the current ABI's image package (linux-image-<abi>-cloud-amd64), which is what we download.
+# Test files run in parallel and each makes sure the target exists: one builder at a time, the others wait and then
+# find it up to date.
+mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
+
 meta=${PXEBOX_KERNEL_META:-linux-image-cloud-amd64}
 kpkg=$(apt-cache depends --important "$meta" 2>/dev/null | awk '$1 == "Depends:" { print $2; exit }')
 if [ -z "$kpkg" ]; then
