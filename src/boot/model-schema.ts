@@ -47,6 +47,15 @@ const BindToLeaseSchema = Type.Boolean({
 })
 
 /**
+ * pxebox extension: install once. After the machine calls `/v1/machines/<mac>/installed`, `/ipxe` answers with a
+ * local-disk boot instead of this profile's installer until an operator re-arms it, so a reinstall loop cannot happen
+ * whatever the boot order. Default false.
+ */
+const BootOnceSchema = Type.Boolean({
+  description: 'after the machine reports installed (/v1/machines/<mac>/installed), /ipxe boots the local disk until re-armed',
+})
+
+/**
  * A profile in config.yaml (`profiles: {<id>: <profile>}`). `id`, when given, must equal the map key.
  * A profile without `boot` is valid: Flatcar's installed-stage profile only serves Ignition.
  */
@@ -58,6 +67,7 @@ export const ProfileSchema = Type.Object(
     ignition: Type.Optional(TemplateNameSchema),
     generic: Type.Optional(TemplateNameSchema),
     bind_to_lease: Type.Optional(BindToLeaseSchema),
+    boot_once: Type.Optional(BootOnceSchema),
   },
   { additionalProperties: false },
 )
@@ -100,6 +110,8 @@ export const MatchboxProfileFileSchema = Type.Object(
     cloud_id: Type.Optional(Type.String()),
     /** pxebox extension (Matchbox has no such field); see BindToLeaseSchema. */
     bind_to_lease: Type.Optional(BindToLeaseSchema),
+    /** pxebox extension; see BootOnceSchema. */
+    boot_once: Type.Optional(BootOnceSchema),
   },
   { additionalProperties: false },
 )

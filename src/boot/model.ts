@@ -18,6 +18,8 @@ export interface Profile {
   readonly generic?: string
   /** Serve Ignition/generic/metadata only to the IP pxebox has seen the requesting MAC use (config `bind_to_lease`). */
   readonly bindToLease: boolean
+  /** Install once (config `boot_once`): after the machine's installed callback, `/ipxe` boots the local disk. */
+  readonly bootOnce: boolean
   /** Where it was defined: `config.yaml profiles.x` or a file path. */
   readonly source: string
 }
@@ -110,7 +112,7 @@ export function profileFromConfig(id: string, input: ProfileInput, source: strin
   if (input.id !== undefined && input.id !== id) {
     return { ok: false, errors: [`${source}: id "${input.id}" differs from its key "${id}"`] }
   }
-  return buildProfile(id, input.name, input.boot, input.ignition, input.generic, input.bind_to_lease ?? false, source)
+  return buildProfile(id, input.name, input.boot, input.ignition, input.generic, input.bind_to_lease ?? false, source, input.boot_once ?? false)
 }
 
 /**
@@ -121,7 +123,7 @@ export function profileFromMatchbox(file: MatchboxProfileFile, source: string): 
   const boot = file.boot?.kernel ? { kernel: file.boot.kernel, initrd: file.boot.initrd, args: file.boot.args } : undefined
   const ignition = file.ignition_id === '' ? undefined : file.ignition_id
   const generic = file.generic_id === '' ? undefined : file.generic_id
-  return buildProfile(file.id, file.name, boot, ignition, generic, file.bind_to_lease ?? false, source)
+  return buildProfile(file.id, file.name, boot, ignition, generic, file.bind_to_lease ?? false, source, file.boot_once ?? false)
 }
 
 const SAFE_TEMPLATE_NAME = /^[A-Za-z0-9_@:-][A-Za-z0-9._@:-]*$/
@@ -134,6 +136,7 @@ function buildProfile(
   generic: string | undefined,
   bindToLease: boolean,
   source: string,
+  bootOnce: boolean,
 ): Checked<Profile> {
   const errors: string[] = []
   let plan: IpxeBootPlan | undefined
@@ -155,6 +158,7 @@ function buildProfile(
       ...(ignition !== undefined ? { ignition } : {}),
       ...(generic !== undefined ? { generic } : {}),
       bindToLease,
+      bootOnce,
       source,
     },
   }

@@ -135,6 +135,8 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
   const out: ConfigData = { ...c }
   out.data_dir = abs(c.data_dir)
+  if (c.api.token_file !== undefined) out.api = { ...c.api, token_file: abs(c.api.token_file) }
+  if (c.api.token !== undefined && c.api.token_file !== undefined) at(['api', 'token_file'], 'give api.token or api.token_file, not both')
   out.assets_dir = abs(c.assets_dir)
   out.tftp = { ...c.tftp, root: abs(c.tftp.root) }
   out.dhcp = {

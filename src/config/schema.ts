@@ -121,6 +121,22 @@ export const HttpSchema = Section(
   'HTTP boot service',
 )
 
+export const ApiSchema = Section(
+  {
+    token: Type.Optional(Type.String({ minLength: 16, description: 'bearer token for /v1 writes (and reads unless open_reads); prefer token_file' })),
+    token_file: Type.Optional(Type.String({ minLength: 1, description: 'file holding the bearer token (first line), e.g. /etc/pxebox/api-token' })),
+    open_reads: Type.Boolean({ default: true, description: 'true: GET /v1/* needs no token; false: reads need the token too' }),
+  },
+  'the /v1 API; without a token, API writes are refused',
+)
+
+export const MachinesSchema = Section(
+  {
+    stuck_after: Type.Integer({ default: 300, minimum: 10, description: 'seconds without boot progress after which a machine is shown as stuck' }),
+  },
+  'machine records and boot timelines (kept in data_dir/machines)',
+)
+
 export const ConfigSchema = Type.Object(
   {
     interface: Type.String({ default: 'auto', minLength: 1, description: 'the PXE VLAN interface; auto = the only non-loopback IPv4 interface' }),
@@ -145,6 +161,8 @@ export const ConfigSchema = Type.Object(
     tracking: TrackingSchema,
     tftp: TftpSchema,
     http: HttpSchema,
+    api: ApiSchema,
+    machines: MachinesSchema,
     profiles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), ProfileSchema, { default: {} }),
     groups: Type.Array(GroupSchema, { default: [] }),
   },
