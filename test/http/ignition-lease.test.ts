@@ -1,7 +1,7 @@
 // bind_to_lease: a bound profile's /ignition, /generic and /metadata go only to an address pxebox saw the MAC use in
 // DHCP traffic (observedAddresses fed with the proxy's boot events); the addressesOf dependency as the tracker will
 // wire it; and the address book's own rules (no trust in HTTP labels, unusable addresses, bounds, ageing).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { buildApp } from '../../src/http/app.js'
@@ -20,7 +20,7 @@ const dhcp = (mac: string | undefined, ip: string, time = '2024-01-01T00:00:00Z'
   detail: { port: 4011 },
 })
 
-async function boundApp(t: Parameters<Parameters<typeof t.test>[1]>[0], addressesOf?: (mac: string) => readonly string[]) {
+async function boundApp(t: Test, addressesOf?: (mac: string) => readonly string[]) {
   const dir = t.testdir({ 'secret.ign': '{"ignition":{"version":"3.4.0"},"passwd":{"users":[{"name":"core","passwordHash":"$y$secret"}]}}', 'env.txt': 'TOKEN={{ .token }}\n' })
   const r = await loadBootState({
     profiles: { bound: { ignition: 'secret.ign', generic: 'env.txt', bind_to_lease: true }, open: { ignition: 'secret.ign' } },
