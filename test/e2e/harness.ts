@@ -253,8 +253,10 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     ])
     await waitForText(site.logPath, /DHCP, IP range/, 10_000, site)
 
-    if (opts.capture !== undefined && opts.capture !== false) {
-      capturePath = typeof opts.capture === 'string' ? resolve(opts.capture) : join(dir, 'dhcp.pcap')
+    if (opts.capture !== undefined && opts.capture !== false && opts.capture !== '' && opts.capture !== '0') {
+      // A string is a path, except '1'/'true' (what an env switch such as PXEBOX_E2E_CAPTURE=1 gives).
+      const toPath = typeof opts.capture === 'string' && opts.capture !== '1' && opts.capture !== 'true'
+      capturePath = toPath ? resolve(opts.capture as string) : join(dir, 'dhcp.pcap')
       // -U: write each packet at once (the file is complete when tcpdump is stopped); -Z root: tcpdump would drop to
       // its own user, which cannot write into our 0700 temp dir.
       const cap = spawn('tcpdump', 'tcpdump', ['-i', 'br0', '-n', '-U', '-Z', 'root', '-w', capturePath, 'udp port 67 or udp port 68 or udp port 4011'])
