@@ -51,6 +51,35 @@ if (role === 'server') {
     })
   })
   process.stdin.resume()
+} else if (role === 'proxy') {
+  const { startProxyDhcp } = await import('../../src/boot/dhcp-service.js')
+  const tracking = await startAddressTracking({
+    interfaceName: args.iface,
+    dataDir: args.dataDir,
+    strayAfterMs: args.strayAfterMs,
+    conflictWindowMs: 120_000,
+    allowedServers: args.allowedServers ?? [],
+    arp: true,
+    listenClientPort: true,
+    evaluateEveryMs: 500,
+  })
+  await tracking.arpReady
+  const svc = await startProxyDhcp({
+    interfaceName: args.iface,
+    address: args.address,
+    pinning: 'auto',
+    httpBaseUrl: `http://${args.address}:8080`,
+    lookup: () => ({ pxe: true, chainloadIpxe: false }),
+    chainloadedRecently: () => false,
+    events: { record() {} },
+    onPacket: tracking.observer,
+  })
+  say({ ready: true })
+  const { createInterface } = await import('node:readline')
+  createInterface({ input: process.stdin }).on('line', (l) => {
+    if (l === 'dump') say({ findings: tracking.tracker.evaluate(), leases: tracking.leases(), machines: tracking.machines() })
+  })
+  process.stdin.on('end', () => void Promise.all([svc.close(), tracking.close()]).then(() => process.exit(0)))
 } else if (role === 'clients') {
   const count: number = args.count
   const base: number = args.base ?? 1
