@@ -11,6 +11,10 @@ import { recentMachines, type HttpContext } from './context.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
 import { statusPage } from './status-page.js'
+import { registerApi, type ApiDeps } from './api/plugin.js'
+import { registerUiRoutes } from './api/ui-routes.js'
+import { statusCounts } from './api/views.js'
+import { createMetrics, registerMetricsRoute, type Metrics } from './metrics.js'
 
 /** What the HTTP service needs. */
 export interface HttpDeps {
@@ -31,6 +35,15 @@ export interface HttpDeps {
    * `bind_to_lease` serve only to those. The daemon wires the address tracker here. Default: none known.
    */
   readonly addressesOf?: (mac: string) => readonly string[]
+  /**
+   * The operator's view: `/v1` API and `/ui/` dashboard (src/http/api/). Absent: neither is served. Its machine
+   * store also answers `installedAt` for boot_once profiles unless that is given.
+   */
+  readonly api?: Omit<ApiDeps, 'store' | 'version'>
+  /** When the machine with this MAC reported installed (boot_once profiles then boot the local disk). */
+  readonly installedAt?: (mac: string) => string | undefined
+  /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
+  readonly metrics?: Metrics
 }
 
 /** Build the app. Does not listen. */
@@ -42,12 +55,19 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   })
+  // Operator's view (issue 9): /metrics always; /v1 and /ui/ when the daemon hands in a machine store.
+  const ownMetrics = deps.metrics ? undefined : createMetrics()
+  const events = deps.events ?? discardEvents
+  const sink: EventSink = ownMetrics ? { record: (e) => (events.record(e), ownMetrics.sink.record(e)) } : events
+  const api = deps.api
+  const installedAt = deps.installedAt ?? (api ? (mac: string) => api.machines.get(mac)?.installed_at : undefined)
   const ctx: HttpContext = {
     store: deps.store,
     assetsDir: deps.assetsDir,
     publicUrl: deps.publicUrl,
     logger,
-    events: deps.events ?? discardEvents,
+    events: sink,
+    ...(installedAt ? { installedAt } : {}),
     addressesOf: deps.addressesOf ?? (() => []),
     bootstrap: bootstrapScript(deps.publicUrl),
     ...recentMachines(),
@@ -56,6 +76,14 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   registerBootRoutes(app, ctx)
   registerAssetRoutes(app, ctx)
   if (deps.firmwareDir !== undefined) registerAssetRoutes(app, ctx, '/firmware/', deps.firmwareDir)
+  const metrics = deps.metrics ?? ownMetrics!
+  registerMetricsRoute(app, metrics)
+  if (api) {
+    const now = api.now ?? Date.now
+    metrics.sources.bootCounts ??= () => statusCounts(api.machines.list(), deps.store.get(), now(), api.stuckAfterMs)
+    registerApi(app, { ...api, store: deps.store, version: deps.version })
+    registerUiRoutes(app)
+  }
   app.setNotFoundHandler((req, reply) => reply.code(404).type('text/plain; charset=utf-8').send(`no such endpoint: ${req.method} ${req.url.split('?')[0]}\n`))
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500

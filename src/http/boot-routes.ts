@@ -12,6 +12,7 @@ import { templateKey, type BootMatch } from '../boot/state.js'
 import { renderGenericFor, renderIgnitionFor, type RenderAnswer } from '../boot/renderers.js'
 import { leaseBindingRefusal } from '../boot/observed-addresses.js'
 import type { HttpContext } from './context.js'
+import { localBootScript } from '../machines/local-boot.js'
 
 const TEXT = 'text/plain; charset=utf-8'
 
@@ -82,6 +83,12 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
     const hit = matchOr404(req, reply, 'ipxe')
     if (!hit) return reply
     const { labels, match } = hit
+    // boot_once: an installed machine boots its disk until an operator re-arms it (src/machines/local-boot.ts).
+    const installedAt = match.profile.bootOnce && labels['mac'] !== undefined ? ctx.installedAt?.(labels['mac']) : undefined
+    if (installedAt !== undefined) {
+      event(req, 'local-boot', 200, 'ok', labels, match, { installed_at: installedAt })
+      return reply.type(TEXT).header('cache-control', 'no-store').send(localBootScript(labels['mac']!, match.profile.id, installedAt))
+    }
     if (!match.profile.boot) {
       return fail(req, reply, 'ipxe', 404, `profile "${match.profile.id}" (group "${match.group.id}") has no boot kernel`, labels, match)
     }

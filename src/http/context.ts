@@ -22,6 +22,8 @@ export interface HttpContext {
   readonly events: EventSink
   /** IPs pxebox has seen a MAC use (for `bind_to_lease`); see HttpDeps.addressesOf. */
   readonly addressesOf: (mac: string) => readonly string[]
+  /** When this MAC reported installed, if it did (boot_once profiles then get a local-disk boot from `/ipxe`). */
+  readonly installedAt?: (mac: string) => string | undefined
   /** The `/boot.ipxe` text (fixed per app). */
   readonly bootstrap: string
   remember(ip: string, mac: string | undefined, match: BootMatch): void

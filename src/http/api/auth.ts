@@ -1,0 +1,50 @@
+/**
+ * `/v1` access: writes need `Authorization: Bearer <api.token>`; reads too unless `api.open_reads`. Boot endpoints
+ * never do (firmware cannot authenticate). Without a configured token, writes are refused outright (403): an
+ * appliance on a shared VLAN must not accept unauthenticated changes because nobody set a password.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+/** What the API needs to check requests; `token()` is read per request so a reload can change it. */
+export interface ApiAuth {
+  /** The bearer token (config api.token or the contents of api.token_file); undefined: writes disabled. */
+  token(): string | undefined
+  /** GETs need no token. */
+  readonly openReads: boolean
+}
+
+/** How a request's credentials compare with the configured token. */
+export type TokenCheck = 'ok' | 'missing' | 'wrong' | 'not-configured'
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+/** Compare the request's bearer token with the configured one in constant time. */
+export function checkToken(req: FastifyRequest, auth: ApiAuth): TokenCheck {
+  const expected = auth.token()
+  const header = req.headers.authorization
+  const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+  if (expected === undefined || expected === '') return m ? 'wrong' : 'not-configured'
+  if (!m) return 'missing'
+  return timingSafeEqual(digest(m[1]!), digest(expected)) ? 'ok' : 'wrong'
+}
+
+/** Answer 401/403 unless the request carries the token. Returns true when it may go on. */
+export function requireToken(req: FastifyRequest, reply: FastifyReply, auth: ApiAuth): boolean {
+  const check = checkToken(req, auth)
+  if (check === 'ok') return true
+  if (check === 'not-configured') {
+    void reply.code(403).send({ error: 'API writes are disabled: set api.token or api.token_file in the config' })
+    return false
+  }
+  void reply
+    .code(401)
+    .header('www-authenticate', 'Bearer realm="pxebox"')
+    .send({ error: check === 'missing' ? 'missing bearer token (Authorization: Bearer <api.token>)' : 'wrong bearer token' })
+  return false
+}
+
+/** Route-level guard for reads: open when `openReads`, else the token. */
+export function requireRead(req: FastifyRequest, reply: FastifyReply, auth: ApiAuth): boolean {
+  return auth.openReads || requireToken(req, reply, auth)
+}

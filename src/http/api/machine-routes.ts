@@ -1,0 +1,174 @@
+/**
+ * `/v1/machines`: the machine list (stuck and failed first), one machine, its timeline, operator labels, re-arm,
+ * forget, and the installed callback.
+ *
+ * The installed callback (`POST` or `GET /v1/machines/<mac>/installed`) is called by the installer or the installed
+ * system, which holds no API token. It is accepted without one only from an IP address pxebox has seen that MAC use
+ * (its DHCP, TFTP or HTTP boot traffic), so another host on the VLAN cannot switch a machine to local boot by knowing
+ * its MAC; with the token it is accepted from anywhere (an operator marking a machine installed by hand). GET is
+ * allowed because an Ignition `storage.files` entry or an iPXE `imgfetch` can only GET.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Static } from '@sinclair/typebox'
+import { normalizeMac } from '../../boot/labels.js'
+import { MachineViewSchema } from '../../machines/model.js'
+import { checkToken } from './auth.js'
+import type { ApiDeps } from './plugin.js'
+import {
+  InstalledSchema,
+  MacParams,
+  MachineListQuery,
+  MachineListSchema,
+  MachinePatchSchema,
+  NoContent,
+  TimelineSchema,
+  responses,
+} from './schemas.js'
+import { sortViews, viewOf } from './views.js'
+
+type MacReq = FastifyRequest<{ Params: Static<typeof MacParams> }>
+
+/** Register the machine routes on the `/v1` plugin instance. */
+export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: () => number): void {
+  const view = (mac: string) => {
+    const r = deps.machines.get(mac)
+    return r && viewOf(r, deps.store.get(), now(), deps.stuckAfterMs)
+  }
+  /** The canonical MAC from the path, or a 400 sent. */
+  const macOf = (req: MacReq, reply: FastifyReply): string | undefined => {
+    const mac = normalizeMac(req.params.mac)
+    if (mac === undefined) void reply.code(400).send({ error: `"${req.params.mac}" is not a MAC address (use 52:54:00:12:34:56)` })
+    return mac
+  }
+  const unknown = (reply: FastifyReply, mac: string) => reply.code(404).send({ error: `no machine ${mac} has been seen` })
+
+  api.get<{ Querystring: Static<typeof MachineListQuery> }>(
+    '/machines',
+    {
+      schema: {
+        summary: 'Every machine seen, failed and stuck first',
+        tags: ['machines'],
+        querystring: MachineListQuery,
+        response: responses({ 200: MachineListSchema }, [400, 401]),
+      },
+    },
+    (req) => {
+      const state = deps.store.get()
+      const t = now()
+      const all = deps.machines.list().map((r) => viewOf(r, state, t, deps.stuckAfterMs))
+      const counts: Record<string, number> = {}
+      for (const v of all) counts[v.status] = (counts[v.status] ?? 0) + 1
+      const wanted = req.query.status
+      return {
+        stuck_after_seconds: deps.stuckAfterMs / 1000,
+        counts,
+        machines: sortViews(wanted ? all.filter((v) => v.status === wanted) : all),
+      }
+    },
+  )
+
+  api.get(
+    '/machines/:mac',
+    { schema: { summary: 'One machine: identity, status, current attempt', tags: ['machines'], params: MacParams, response: responses({ 200: MachineViewSchema }, [400, 401, 404]) } },
+    (req: MacReq, reply) => {
+      const mac = macOf(req, reply)
+      if (mac === undefined) return reply
+      return view(mac) ?? unknown(reply, mac)
+    },
+  )
+
+  api.get(
+    '/machines/:mac/timeline',
+    { schema: { summary: "One machine's boot timeline and past attempts", tags: ['machines'], params: MacParams, response: responses({ 200: TimelineSchema }, [400, 401, 404]) } },
+    (req: MacReq, reply) => {
+      const mac = macOf(req, reply)
+      if (mac === undefined) return reply
+      const r = deps.machines.get(mac)
+      if (!r) return unknown(reply, mac)
+      return { mac, boots: r.boots, attempt_started: r.attempt_started, timeline: r.timeline, history: r.history }
+    },
+  )
+
+  api.patch<{ Params: Static<typeof MacParams>; Body: Static<typeof MachinePatchSchema> }>(
+    '/machines/:mac',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Set or remove operator labels (null removes)',
+        tags: ['machines'],
+        params: MacParams,
+        body: MachinePatchSchema,
+        response: responses({ 200: MachineViewSchema }, [400, 401, 403, 404]),
+      },
+    },
+    async (req, reply) => {
+      const mac = macOf(req, reply)
+      if (mac === undefined) return reply
+      if (!(await deps.machines.setLabels(mac, req.body.labels))) return unknown(reply, mac)
+      return view(mac)
+    },
+  )
+
+  api.post(
+    '/machines/:mac/rearm',
+    {
+      config: { access: 'write' },
+      schema: {
+        summary: 'Forget the installed callback: a boot_once profile installs again on next boot',
+        tags: ['machines'],
+        params: MacParams,
+        response: responses({ 200: MachineViewSchema }, [400, 401, 403, 404]),
+      },
+    },
+    async (req: MacReq, reply) => {
+      const mac = macOf(req, reply)
+      if (mac === undefined) return reply
+      if (!(await deps.machines.rearm(mac))) return unknown(reply, mac)
+      req.log.info({ mac }, 'machine re-armed')
+      return view(mac)
+    },
+  )
+
+  api.delete(
+    '/machines/:mac',
+    {
+      config: { access: 'write' },
+      schema: { summary: 'Forget a machine record', tags: ['machines'], params: MacParams, response: responses({ 204: NoContent }, [400, 401, 403, 404]) },
+    },
+    async (req: MacReq, reply) => {
+      const mac = macOf(req, reply)
+      if (mac === undefined) return reply
+      if (!(await deps.machines.forget(mac))) return unknown(reply, mac)
+      return reply.code(204).send()
+    },
+  )
+
+  const installed = async (req: MacReq, reply: FastifyReply) => {
+    const mac = macOf(req, reply)
+    if (mac === undefined) return reply
+    const record = deps.machines.get(mac)
+    const token = checkToken(req, deps.auth)
+    if (token === 'wrong' || (token === 'missing' && record === undefined)) {
+      return reply.code(token === 'wrong' ? 401 : 404).send({ error: token === 'wrong' ? 'wrong bearer token' : `no machine ${mac} has been seen` })
+    }
+    if (token !== 'ok') {
+      if (record === undefined) return unknown(reply, mac)
+      if (!record.ips.includes(req.ip)) {
+        req.log.warn({ mac, ip: req.ip, known: record.ips }, 'installed callback refused: not from the machine')
+        return reply.code(403).send({ error: `${req.ip} is not an address ${mac} was seen using (${record.ips.join(', ') || 'none'}); call from the machine or with the API token` })
+      }
+    }
+    const r = await deps.machines.markInstalled(mac, token === 'ok' ? undefined : req.ip)
+    req.log.info({ mac, ip: req.ip }, 'machine reported installed')
+    return { mac, installed_at: r.installed_at!, boots_local: view(mac)?.boots_local ?? false }
+  }
+  const installedSchema = {
+    summary: 'Installed callback: from the machine itself (no token), or with the token',
+    description: 'After this, a profile with boot_once: true answers /ipxe with a local-disk boot until re-armed.',
+    tags: ['machines'],
+    params: MacParams,
+    response: responses({ 200: InstalledSchema }, [400, 401, 403, 404]),
+  }
+  api.post('/machines/:mac/installed', { config: { access: 'machine' }, schema: installedSchema }, installed)
+  api.get('/machines/:mac/installed', { config: { access: 'machine' }, schema: installedSchema }, installed)
+}

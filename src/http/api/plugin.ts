@@ -1,0 +1,119 @@
+/**
+ * The `/v1` API as one encapsulated fastify plugin: its own Ajv for request validation (unknown keys rejected, no
+ * silent stripping or coercion), response validation against the same schemas before anything is sent (a bug that
+ * would send a malformed machine record becomes a logged 500 instead), JSON errors, bearer-token access per route
+ * (`config.access`), and the route list the OpenAPI document is written from.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from 'fastify'
+import { Ajv, type ValidateFunction } from 'ajv'
+import type { BootState } from '../../boot/state.js'
+import type { BootOverlay } from '../../machines/boot-overlay.js'
+import type { MachineStore } from '../../machines/store.js'
+import { requireRead, requireToken, type ApiAuth } from './auth.js'
+import type { FindingView, LeaseView } from './schemas.js'
+import { registerMachineRoutes } from './machine-routes.js'
+import { registerBootConfigRoutes } from './boot-config-routes.js'
+import { registerTrackingRoutes } from './tracking-routes.js'
+import { registerEventStream } from './events-route.js'
+import { openApiDocument, type DocumentedRoute } from './openapi.js'
+
+/** The address tracker's read side, when it runs (src/leases). */
+export interface TrackingView {
+  leases(): readonly LeaseView[]
+  findings(): readonly FindingView[]
+}
+
+/** What the API needs. */
+export interface ApiDeps {
+  readonly machines: MachineStore
+  /** Current boot state (groups, profiles) for views and boot_once. */
+  readonly store: { get(): BootState }
+  readonly auth: ApiAuth
+  /** No progress for this long makes a machine stuck (config machines.stuck_after, ms here). */
+  readonly stuckAfterMs: number
+  /** API-written groups/profiles; absent: group/profile writes answer 501. */
+  readonly overlay?: BootOverlay
+  /** Leases and findings; absent: `/v1/leases` and `/v1/findings` answer `available: false`. */
+  readonly tracking?: TrackingView
+  /** pxebox version, for the OpenAPI document. */
+  readonly version: string
+  readonly now?: () => number
+}
+
+/** Who may call a route: anyone, readers (token unless open_reads), writers (token), or the machine itself. */
+export type Access = 'open' | 'read' | 'write' | 'machine'
+
+/** Per-route config. */
+export interface ApiRouteConfig {
+  access: Access
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access
+  }
+  /** Documentation keys of a route schema, published in the OpenAPI document (as @fastify/swagger reads them). */
+  interface FastifySchema {
+    summary?: string
+    description?: string
+    tags?: string[]
+    produces?: string[]
+  }
+}
+
+/** Register `/v1` on `app` (loaded with the app's other plugins at `ready()`/`listen()`). */
+export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
+  void app.register(
+    async (api) => {
+      const ajv = new Ajv({ allErrors: true, strict: false })
+      const compiled = new WeakMap<object, ValidateFunction>()
+      const compile = (schema: object): ValidateFunction => {
+        let v = compiled.get(schema)
+        if (!v) compiled.set(schema, (v = ajv.compile(schema)))
+        return v
+      }
+      api.setValidatorCompiler(({ schema }) => compile(schema))
+      api.setSerializerCompiler(({ schema, method, url, httpStatus }) => {
+        const validate = compile(schema)
+        return (data: unknown) => {
+          if (!validate(data)) {
+            throw Object.assign(new Error(`response for ${method} ${url} (${httpStatus}) breaks its schema: ${ajv.errorsText(validate.errors)}`), {
+              statusCode: 500,
+            })
+          }
+          return JSON.stringify(data)
+        }
+      })
+      const routes: DocumentedRoute[] = []
+      api.addHook('onRoute', (r: RouteOptions) => {
+        if (r.method === 'HEAD' || (Array.isArray(r.method) && r.method.length === 1 && r.method[0] === 'HEAD')) return
+        routes.push({ method: r.method, url: r.url, schema: (r.schema ?? {}) as FastifySchema & Record<string, unknown>, access: r.config?.access ?? 'read' })
+      })
+      api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+        const access = req.routeOptions.config.access ?? 'read'
+        if (access === 'open' || access === 'machine') return
+        const ok = access === 'write' ? requireToken(req, reply, deps.auth) : requireRead(req, reply, deps.auth)
+        if (!ok) return reply
+      })
+      api.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
+        if (err.validation) return reply.code(400).send({ error: `${err.validationContext ?? 'request'}: ${err.message}` })
+        const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+        if (status === 500) req.log.error({ err, path: req.url }, 'API request failed')
+        return reply.code(status).send({ error: status === 500 ? 'internal error' : err.message })
+      })
+      api.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no such endpoint: ${req.method} ${req.url.split('?')[0]}` }))
+
+      const now = deps.now ?? Date.now
+      registerMachineRoutes(api, deps, now)
+      registerBootConfigRoutes(api, deps)
+      registerTrackingRoutes(api, deps)
+      registerEventStream(api, deps, now)
+      let doc: string | undefined
+      api.get('/openapi.json', { config: { access: 'open' }, schema: { summary: 'This document (OpenAPI 3.1)', tags: ['meta'] } }, (_req, reply) => {
+        doc ??= JSON.stringify(openApiDocument(routes, deps.version))
+        return reply.type('application/json; charset=utf-8').send(doc)
+      })
+    },
+    { prefix: '/v1' },
+  )
+}

@@ -1,0 +1,56 @@
+/**
+ * The machine records file: written whole with write-temp + fsync + rename + fsync(dir), so after a crash or power
+ * cut it holds either the previous or the new records, never a torn mix (rename(2) is atomic within a file system).
+ * A file that does not parse is moved aside (`machines.json.corrupt-<time>`) and reported, never fatal: losing the
+ * boot history is better than a PXE appliance that will not start during a rack power-on.
+ */
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/** Atomically replace `file` with `data`. */
+export async function writeDurably(file: string, data: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true })
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
+  const fh = await open(tmp, 'w', 0o640)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } catch (err) {
+    await fh.close()
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
+  await fh.close()
+  await rename(tmp, file)
+  const dir = await open(dirname(file), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
+
+/** What reading a JSON state file found. */
+export type JsonRead = { state: 'missing' } | { state: 'ok'; value: unknown } | { state: 'corrupt'; reason: string; movedTo?: string }
+
+/** Read and parse `file`; a file that does not parse is renamed aside so the next write does not destroy evidence. */
+export async function readJsonFile(file: string, now: Date = new Date()): Promise<JsonRead> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' }
+    return { state: 'corrupt', reason: `cannot read: ${(err as Error).message}` }
+  }
+  try {
+    return { state: 'ok', value: JSON.parse(text) as unknown }
+  } catch (err) {
+    const movedTo = `${file}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`
+    try {
+      await rename(file, movedTo)
+      return { state: 'corrupt', reason: (err as Error).message, movedTo }
+    } catch {
+      return { state: 'corrupt', reason: (err as Error).message }
+    }
+  }
+}

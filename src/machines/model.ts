@@ -1,0 +1,118 @@
+/**
+ * Machine records: what pxebox knows about one machine (keyed by the MAC it boots from) and the boot timeline built
+ * from the DHCP, TFTP and HTTP events. The schemas describe both the record kept in `data_dir` and what the API
+ * returns, so a record read back from disk is checked against the same shape it was written in.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+/**
+ * The boot stages in the order a network install passes them. `tftp` covers the first-stage loader however it came
+ * (TFTP, or HTTP for UEFI HTTP boot); `script` is the iPXE script (`/boot.ipxe` or `/ipxe`); `installed` is the
+ * optional callback the installer or the installed system makes.
+ */
+export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'ignition', 'installed'] as const
+
+/** One boot stage. */
+export type Stage = (typeof STAGES)[number]
+
+/** Schema of a stage name. */
+export const StageSchema = Type.Unsafe<Stage>({ type: 'string', enum: [...STAGES] })
+
+/** One thing a machine did, as shown on its timeline. */
+export const TimelineEntrySchema = Type.Object(
+  {
+    time: Type.String({ description: 'ISO 8601' }),
+    source: Type.Unsafe<'dhcp' | 'tftp' | 'http' | 'api'>({ type: 'string', enum: ['dhcp', 'tftp', 'http', 'api'] }),
+    /** The event's step as the service recorded it: offer, ack, file, script, ipxe, kernel, initrd, ignition, ... */
+    step: Type.String(),
+    /** The boot stage this entry reached, when it is one. */
+    stage: Type.Optional(StageSchema),
+    outcome: Type.String({ description: "'ok' or a short failure reason" }),
+    ip: Type.Optional(Type.String()),
+    /** One human line: the file, path or decision. */
+    what: Type.String(),
+  },
+  { additionalProperties: false },
+)
+
+/** A finished (superseded) boot attempt, kept briefly so a reinstall loop is visible. */
+export const PastAttemptSchema = Type.Object(
+  {
+    started: Type.String(),
+    ended: Type.String(),
+    /** Furthest stage reached; absent when none was. */
+    reached: Type.Optional(StageSchema),
+    /** 'ok' or the failure of its last stage entry. */
+    outcome: Type.String(),
+  },
+  { additionalProperties: false },
+)
+
+/** The stored record of one machine. */
+export const MachineRecordSchema = Type.Object(
+  {
+    mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+    uuid: Type.Optional(Type.String()),
+    serial: Type.Optional(Type.String()),
+    hostname: Type.Optional(Type.String()),
+    arch: Type.Optional(Type.String()),
+    nic_vendor: Type.Optional(Type.String()),
+    /** Most recent first, at most 4. */
+    ips: Type.Array(Type.String()),
+    group: Type.Optional(Type.String()),
+    profile: Type.Optional(Type.String()),
+    /** Operator labels (set through the API). */
+    labels: Type.Record(Type.String(), Type.String()),
+    first_seen: Type.String(),
+    last_seen: Type.String(),
+    /** Boot attempts seen (an attempt starts with DHCP, or with an iPXE script after a finished attempt). */
+    boots: Type.Integer({ minimum: 0 }),
+    /** When the current attempt started. */
+    attempt_started: Type.String(),
+    /** The current attempt's entries, oldest first. */
+    timeline: Type.Array(TimelineEntrySchema),
+    /** Time of the last entry that reached a stage. */
+    last_progress: Type.String(),
+    history: Type.Array(PastAttemptSchema),
+    /** Set by the installed callback; cleared by re-arm. A boot_once profile then boots the local disk. */
+    installed_at: Type.Optional(Type.String()),
+    /** Installed callbacks received over the record's life. */
+    installs: Type.Integer({ minimum: 0 }),
+    /** Attempts that fetched an installer kernel after an installed callback: a reinstall loop. */
+    reinstalls: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+
+/** A timeline entry. */
+export type TimelineEntry = Static<typeof TimelineEntrySchema>
+/** A superseded attempt. */
+export type PastAttempt = Static<typeof PastAttemptSchema>
+/** A stored machine record. */
+export type MachineRecord = Static<typeof MachineRecordSchema>
+
+/** Where a machine is, computed at read time from its record, the clock and its profile. */
+export type MachineStatus = 'failed' | 'stuck' | 'booting' | 'done' | 'local-boot' | 'ignored'
+
+/** Status order in the machine list: the ones needing the operator first. */
+export const STATUS_ORDER: readonly MachineStatus[] = ['failed', 'stuck', 'booting', 'ignored', 'local-boot', 'done']
+
+/** A record plus what the operator asks of it: status, current stage, how long since progress. */
+export const MachineViewSchema = Type.Composite([
+  MachineRecordSchema,
+  Type.Object({
+    status: Type.Unsafe<MachineStatus>({ type: 'string', enum: [...STATUS_ORDER] }),
+    /** Furthest stage reached in the current attempt. */
+    stage: Type.Optional(StageSchema),
+    /** The stage this machine's profile ends at (installed for boot_once profiles, else its last download). */
+    final_stage: StageSchema,
+    /** Where it failed or stopped, in words: `kernel: not found`, `no progress after initrd for 12 min`. */
+    summary: Type.String(),
+    seconds_since_progress: Type.Number(),
+    /** boot_once profile and installed: `/ipxe` hands out a local-disk boot. */
+    boots_local: Type.Boolean(),
+  }),
+])
+
+/** A machine as the API and dashboard show it. */
+export type MachineView = Static<typeof MachineViewSchema>

@@ -1,0 +1,258 @@
+/**
+ * The machine store: an EventSink that turns the DHCP, TFTP and HTTP services' boot events into machine records
+ * (identity + timeline) and keeps them in `<data_dir>/machines/machines.json` across restarts.
+ *
+ * Attribution: an event with a MAC goes to that machine, and teaches the store which MAC uses its IP. An event
+ * without one (TFTP from an IP, an asset download) goes to the MAC last seen on that IP, or to the address tracker's
+ * binding for it; failing both it waits (per IP, briefly) until a later event names the MAC for that IP: BIOS PXE
+ * fetches its loader over TFTP before iPXE's `/ipxe?mac=...` says who it was.
+ *
+ * Writes are batched (one durable write per `flushDelayMs` of activity); operator actions (installed, re-arm,
+ * labels, forget) are written before they are acknowledged.
+ */
+import { join } from 'node:path'
+import { Value } from '@sinclair/typebox/value'
+import type { BootEvent, EventSink } from '../events.js'
+import { silentLogger, type Logger } from '../log.js'
+import { MachineRecordSchema, type MachineRecord, type TimelineEntry } from './model.js'
+import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
+import { nicVendor } from './oui.js'
+import { readJsonFile, writeDurably } from './durable-file.js'
+
+/** Options for openMachineStore. */
+export interface MachineStoreOptions {
+  /** Folder for machines.json (the daemon passes `<data_dir>/machines`). Created on first write. */
+  readonly dir: string
+  readonly logger?: Logger
+  /** Clock (ms); tests pass a fake one. */
+  readonly now?: () => number
+  /** The address tracker's MAC for an IP, when it runs: attributes MAC-less events the store cannot place itself. */
+  readonly macForIp?: (ip: string) => string | undefined
+  /** Quiet time before batched event writes go to disk. Default 1000 ms. */
+  readonly flushDelayMs?: number
+  /** Records kept; the least recently seen go first. Default 10,000. */
+  readonly maxMachines?: number
+}
+
+/** Machine records, fed by boot events and changed by operator actions. */
+export interface MachineStore extends EventSink {
+  get(mac: string): MachineRecord | undefined
+  /** Every record, most recently seen first. */
+  list(): MachineRecord[]
+  /** The installed callback: stamp `installed_at` and add an `installed` stage. Creates the record if unknown. */
+  markInstalled(mac: string, ip?: string): Promise<MachineRecord>
+  /** Clear `installed_at`, so a boot_once profile installs again. Undefined when the MAC is unknown. */
+  rearm(mac: string): Promise<MachineRecord | undefined>
+  /** Merge operator labels (a null value removes the label). Undefined when the MAC is unknown. */
+  setLabels(mac: string, labels: Readonly<Record<string, string | null>>): Promise<MachineRecord | undefined>
+  /** Drop a record. */
+  forget(mac: string): Promise<boolean>
+  /** Called with the MAC after every change (events and operator actions). Returns the unsubscribe function. */
+  subscribe(listener: (mac: string) => void): () => void
+  /** Problems found loading the file (corrupt file moved aside, invalid records skipped). */
+  readonly problems: readonly string[]
+  /** Write pending changes now. */
+  flush(): Promise<void>
+  /** Write pending changes and stop the timer. */
+  close(): Promise<void>
+}
+
+/** File format version of machines.json. */
+const FILE_VERSION = 1
+/** MAC-less events wait this long for their IP to be attributed. */
+const PENDING_MS = 10 * 60_000
+const PENDING_PER_IP = 16
+const MAX_PENDING_IPS = 1024
+const MAX_IPS = 8192
+
+/** Open (or create) the store in `opts.dir`. Never throws for a bad file: it is moved aside and reported. */
+export async function openMachineStore(opts: MachineStoreOptions): Promise<MachineStore> {
+  const logger = (opts.logger ?? silentLogger).child({ component: 'machines' })
+  const now = opts.now ?? Date.now
+  const file = join(opts.dir, 'machines.json')
+  const flushDelayMs = opts.flushDelayMs ?? 1000
+  const maxMachines = opts.maxMachines ?? 10_000
+  const machines = new Map<string, MachineRecord>()
+  const macByIp = new Map<string, string>()
+  const pending = new Map<string, { at: number; event: BootEvent }[]>()
+  const listeners = new Set<(mac: string) => void>()
+  const problems: string[] = []
+
+  const loaded = await readJsonFile(file, new Date(now()))
+  if (loaded.state === 'corrupt') {
+    problems.push(`${file} is corrupt (${loaded.reason})${loaded.movedTo ? `; moved to ${loaded.movedTo}` : ''}; starting with no machine records`)
+  } else if (loaded.state === 'ok') {
+    const data = loaded.value as { version?: unknown; machines?: unknown }
+    if (data?.version !== FILE_VERSION || !Array.isArray(data.machines)) {
+      problems.push(`${file}: expected {"version": ${FILE_VERSION}, "machines": [...]}; ignoring its contents`)
+    } else {
+      data.machines.forEach((m: unknown, i) => {
+        if (Value.Check(MachineRecordSchema, m)) {
+          machines.set(m.mac, m)
+          if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
+        } else {
+          const first = [...Value.Errors(MachineRecordSchema, m)][0]
+          problems.push(`${file}: machines[${i}] skipped: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`)
+        }
+      })
+    }
+  }
+  for (const p of problems) logger.error(p)
+  if (machines.size > 0) logger.info({ machines: machines.size }, 'machine records loaded')
+
+  let dirty = false
+  let timer: NodeJS.Timeout | undefined
+  let writing: Promise<void> = Promise.resolve()
+  const write = (): Promise<void> => {
+    if (timer) clearTimeout(timer)
+    timer = undefined
+    writing = writing.then(async () => {
+      if (!dirty) return
+      dirty = false
+      const body = JSON.stringify({ version: FILE_VERSION, machines: [...machines.values()] })
+      try {
+        await writeDurably(file, body)
+      } catch (err) {
+        dirty = true
+        logger.warn({ err, file }, 'cannot write machine records; will retry')
+      }
+    })
+    return writing
+  }
+  const changed = (mac: string) => {
+    dirty = true
+    if (!timer) {
+      timer = setTimeout(() => void write(), flushDelayMs)
+      timer.unref()
+    }
+    for (const l of listeners) {
+      try {
+        l(mac)
+      } catch (err) {
+        logger.warn({ err }, 'machine listener failed')
+      }
+    }
+  }
+
+  const recordFor = (mac: string, time: string): MachineRecord => {
+    let r = machines.get(mac)
+    if (!r) {
+      r = newRecord(mac, time, nicVendor(mac))
+      machines.set(mac, r)
+      if (machines.size > maxMachines) evictOldest()
+    }
+    return r
+  }
+  const evictOldest = () => {
+    let oldest: MachineRecord | undefined
+    for (const r of machines.values()) if (!oldest || r.last_seen < oldest.last_seen) oldest = r
+    if (oldest) machines.delete(oldest.mac)
+  }
+  const learnIp = (ip: string, mac: string) => {
+    if (ip === '0.0.0.0') return
+    macByIp.delete(ip)
+    macByIp.set(ip, mac)
+    if (macByIp.size > MAX_IPS) macByIp.delete(macByIp.keys().next().value!)
+  }
+
+  const apply = (mac: string, event: BootEvent) => {
+    const r = recordFor(mac, event.time)
+    applyEntry(r, entryFromEvent(event), identityFromEvent(event))
+  }
+
+  const record = (event: BootEvent) => {
+    const mac = event.mac ?? (event.ip !== undefined ? (macByIp.get(event.ip) ?? opts.macForIp?.(event.ip)) : undefined)
+    if (mac === undefined) {
+      if (event.ip === undefined || event.ip === '0.0.0.0') return
+      const list = pending.get(event.ip) ?? []
+      const t = now()
+      list.push({ at: t, event })
+      if (list.length > PENDING_PER_IP) list.shift()
+      pending.set(event.ip, list)
+      if (pending.size > MAX_PENDING_IPS) pending.delete(pending.keys().next().value!)
+      return
+    }
+    if (event.mac !== undefined && event.ip !== undefined) learnIp(event.ip, mac)
+    const waiting = event.ip !== undefined ? pending.get(event.ip) : undefined
+    if (waiting) {
+      pending.delete(event.ip!)
+      const cutoff = now() - PENDING_MS
+      for (const w of waiting) if (w.at >= cutoff) apply(mac, w.event)
+    }
+    apply(mac, event)
+    changed(mac)
+  }
+
+  const operatorEntry = (step: string, stage: TimelineEntry['stage'], what: string, ip?: string): TimelineEntry => ({
+    time: new Date(now()).toISOString(),
+    source: 'api',
+    step,
+    ...(stage !== undefined ? { stage } : {}),
+    outcome: 'ok',
+    ...(ip !== undefined ? { ip } : {}),
+    what,
+  })
+
+  return {
+    record(event) {
+      try {
+        record(event)
+      } catch (err) {
+        // EventSink contract: never throw into a protocol server.
+        logger.warn({ err, event }, 'boot event not recorded')
+      }
+    },
+    get: (mac) => machines.get(mac),
+    list: () => [...machines.values()].sort((a, b) => (a.last_seen < b.last_seen ? 1 : a.last_seen > b.last_seen ? -1 : 0)),
+    async markInstalled(mac, ip) {
+      const entry = operatorEntry('installed', 'installed', 'installed callback', ip)
+      const r = recordFor(mac, entry.time)
+      applyEntry(r, entry)
+      r.installed_at = entry.time
+      r.installs += 1
+      if (ip !== undefined) learnIp(ip, mac)
+      changed(mac)
+      await write()
+      return r
+    },
+    async rearm(mac) {
+      const r = machines.get(mac)
+      if (!r) return undefined
+      applyEntry(r, operatorEntry('rearm', undefined, r.installed_at ? `re-armed (was installed ${r.installed_at})` : 're-armed'))
+      delete r.installed_at
+      changed(mac)
+      await write()
+      return r
+    },
+    async setLabels(mac, labels) {
+      const r = machines.get(mac)
+      if (!r) return undefined
+      for (const [k, v] of Object.entries(labels)) {
+        if (v === null) delete r.labels[k]
+        else r.labels[k] = v
+      }
+      changed(mac)
+      await write()
+      return r
+    },
+    async forget(mac) {
+      const had = machines.delete(mac)
+      if (had) {
+        changed(mac)
+        await write()
+      }
+      return had
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    problems,
+    flush: write,
+    async close() {
+      await write()
+      if (timer) clearTimeout(timer)
+      timer = undefined
+    },
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Building a machine's boot timeline from boot events, and reading it: which stage it reached, whether it failed,
+ * finished or stopped. Pure functions over a MachineRecord; the store (store.ts) owns attribution and persistence.
+ *
+ * Attempts: a machine boots many times. A new attempt starts when DHCP (or, with DHCP not seen, an iPXE script)
+ * arrives after the current attempt already got past the boot script, or after a long silence. The chainload
+ * pattern (ROM DHCP -> TFTP iPXE -> iPXE's own DHCP -> script) therefore stays one attempt.
+ */
+import type { BootEvent } from '../events.js'
+import { STAGES, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
+
+/** Entries kept per attempt; a machine retrying a missing file should not grow its record without bound. */
+export const MAX_ENTRIES = 80
+/** Past attempts kept per machine: enough to see a reinstall loop. */
+export const MAX_HISTORY = 10
+/** Silence after which any boot-start event opens a new attempt. */
+const NEW_ATTEMPT_AFTER_MS = 30 * 60_000
+
+const stageIndex = (s: Stage | undefined): number => (s === undefined ? -1 : STAGES.indexOf(s))
+
+/** Map an HTTP event step to its stage. `asset`, `metadata` and `generic` are shown but reach no stage. */
+const HTTP_STAGES: Readonly<Record<string, Stage>> = {
+  script: 'script',
+  ipxe: 'script',
+  'local-boot': 'script',
+  firmware: 'tftp',
+  kernel: 'kernel',
+  initrd: 'initrd',
+  ignition: 'ignition',
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?')
+  return q >= 0 ? path.slice(0, q) : path
+}
+
+/** One timeline entry for a boot event. */
+export function entryFromEvent(e: BootEvent): TimelineEntry {
+  const d = e.detail
+  let stage: Stage | undefined
+  let what: string
+  let outcome = e.outcome
+  if (e.kind === 'dhcp') {
+    if (e.step === 'offer' || e.step === 'ack') stage = 'dhcp'
+    const facts = [str(d.arch_label) ?? (d.arch !== undefined ? `arch ${String(d.arch)}` : undefined), str(d.client_class)].filter(Boolean)
+    what = `${e.step}${str(d.boot_file) ? ` ${String(d.boot_file)}` : ''}${facts.length ? ` (${facts.join(', ')})` : ''}`
+  } else if (e.kind === 'tftp') {
+    stage = 'tftp'
+    const file = str(d.file) ?? '?'
+    // UEFI asks for the size first and aborts that transfer on purpose (tsize probe); it is not a failure.
+    if (d.tsize_probe === true) {
+      outcome = 'ok'
+      what = `${file} (size probe)`
+    } else what = `${file}${typeof d.bytes === 'number' ? ` ${d.bytes} bytes` : ''}`
+  } else {
+    stage = HTTP_STAGES[e.step]
+    const path = str(d.path) ?? e.step
+    what = `${e.step === 'local-boot' ? 'local disk boot via ' : ''}${pathOnly(path)}${typeof d.status === 'number' ? ` ${d.status}` : ''}`
+  }
+  return {
+    time: e.time,
+    source: e.kind,
+    step: e.step,
+    ...(stage !== undefined ? { stage } : {}),
+    outcome,
+    ...(e.ip !== undefined && e.ip !== '0.0.0.0' ? { ip: e.ip } : {}),
+    what,
+  }
+}
+
+/** Identity facts an event carries: labels from an HTTP query, the arch and group a DHCP decision used. */
+export function identityFromEvent(e: BootEvent): Partial<Pick<MachineRecord, 'uuid' | 'serial' | 'hostname' | 'arch' | 'group' | 'profile'>> {
+  const d = e.detail
+  const out: Partial<Pick<MachineRecord, 'uuid' | 'serial' | 'hostname' | 'arch' | 'group' | 'profile'>> = {}
+  const group = str(d.group)
+  const profile = str(d.profile)
+  if (group) out.group = group
+  if (profile) out.profile = profile
+  if (e.kind === 'dhcp') {
+    const arch = str(d.arch_label)
+    if (arch) out.arch = arch
+  }
+  const path = str(d.path)
+  if (e.kind === 'http' && path?.includes('?')) {
+    const q = new URLSearchParams(path.slice(path.indexOf('?') + 1))
+    for (const key of ['uuid', 'serial', 'hostname', 'arch'] as const) {
+      const v = q.get(key)
+      // iPXE leaves a variable empty when the firmware has no value; SMBIOS placeholders are not identities either.
+      if (v && !/^\$\{/.test(v) && v !== 'To be filled by O.E.M.') out[key] = v
+    }
+  }
+  return out
+}
+
+/** Furthest stage reached with outcome ok in these entries. */
+export function reachedStage(entries: readonly TimelineEntry[]): Stage | undefined {
+  let best: Stage | undefined
+  for (const e of entries) if (e.stage !== undefined && e.outcome === 'ok' && stageIndex(e.stage) > stageIndex(best)) best = e.stage
+  return best
+}
+
+/** A fresh record for a MAC first seen at `time`. */
+export function newRecord(mac: string, time: string, nicVendor: string | undefined): MachineRecord {
+  return {
+    mac,
+    ...(nicVendor !== undefined ? { nic_vendor: nicVendor } : {}),
+    ips: [],
+    labels: {},
+    first_seen: time,
+    last_seen: time,
+    boots: 0,
+    attempt_started: time,
+    timeline: [],
+    last_progress: time,
+    history: [],
+    installs: 0,
+    reinstalls: 0,
+  }
+}
+
+function opensAttempt(r: MachineRecord, entry: TimelineEntry): boolean {
+  if (r.boots === 0) return true
+  const last = r.timeline[r.timeline.length - 1]
+  if (last === undefined) return false
+  const reached = stageIndex(reachedStage(r.timeline))
+  if (entry.stage === 'dhcp' && reached >= stageIndex('script')) return true
+  if (entry.stage === 'script' && entry.step !== 'local-boot' && reached >= stageIndex('kernel')) return true
+  const starts = entry.stage === 'dhcp' || entry.stage === 'tftp' || entry.stage === 'script'
+  return starts && Date.parse(entry.time) - Date.parse(last.time) > NEW_ATTEMPT_AFTER_MS
+}
+
+/** Add one entry (and the identity its event carried) to a record, opening a new attempt when it starts one. */
+export function applyEntry(r: MachineRecord, entry: TimelineEntry, identity: ReturnType<typeof identityFromEvent> = {}): void {
+  if (opensAttempt(r, entry)) {
+    if (r.timeline.length > 0) {
+      const last = r.timeline[r.timeline.length - 1]!
+      const reached = reachedStage(r.timeline)
+      r.history.push({ started: r.attempt_started, ended: last.time, ...(reached ? { reached } : {}), outcome: lastStaged(r.timeline)?.outcome ?? 'ok' })
+      if (r.history.length > MAX_HISTORY) r.history.splice(0, r.history.length - MAX_HISTORY)
+    }
+    r.boots += 1
+    r.timeline = []
+    r.attempt_started = entry.time
+    r.last_progress = entry.time
+  }
+  // A kernel fetched after the machine said it was installed: the installer is running again.
+  if (entry.stage === 'kernel' && entry.outcome === 'ok' && r.installed_at !== undefined && !r.timeline.some((e) => e.stage === 'kernel' && e.outcome === 'ok')) {
+    r.reinstalls += 1
+  }
+  // Keep time order: events attributed late (TFTP by IP) may be older than the newest entry.
+  let at = r.timeline.length
+  while (at > 0 && r.timeline[at - 1]!.time > entry.time) at--
+  r.timeline.splice(at, 0, entry)
+  if (r.timeline.length > MAX_ENTRIES) r.timeline.splice(0, r.timeline.length - MAX_ENTRIES)
+  if (entry.stage !== undefined && entry.outcome === 'ok' && entry.time > r.last_progress) r.last_progress = entry.time
+  if (entry.time > r.last_seen) r.last_seen = entry.time
+  if (entry.ip !== undefined) {
+    r.ips = [entry.ip, ...r.ips.filter((ip) => ip !== entry.ip)].slice(0, 4)
+  }
+  Object.assign(r, identity)
+}
+
+function lastStaged(entries: readonly TimelineEntry[]): TimelineEntry | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.stage !== undefined) return entries[i]
+  return undefined
+}
+
+/** What a machine's profile means for its timeline. */
+export interface ProfileFacts {
+  /** The profile has `boot_once: true`. */
+  readonly bootOnce: boolean
+  /** The last stage a boot of this profile reaches. */
+  readonly finalStage: Stage
+}
+
+/** `3 s`, `4 min`, `2 h 5 min`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
+  if (s < 90) return `${s} s`
+  const m = Math.round(s / 60)
+  if (m < 90) return `${m} min`
+  return `${Math.floor(m / 60)} h ${m % 60} min`
+}
+
+/** Read a record: status, furthest stage and a one-line summary. */
+export function machineView(r: MachineRecord, opts: { now: number; stuckAfterMs: number; profile?: ProfileFacts | undefined }): MachineView {
+  const finalStage = opts.profile?.finalStage ?? 'ignition'
+  const reached = reachedStage(r.timeline)
+  const last = lastStaged(r.timeline)
+  const since = Math.max(0, (opts.now - Date.parse(r.last_progress)) / 1000)
+  const bootsLocal = opts.profile?.bootOnce === true && r.installed_at !== undefined
+  let status: MachineStatus
+  let summary: string
+  const lastEntry = r.timeline[r.timeline.length - 1]
+  if (last === undefined) {
+    if (lastEntry?.source === 'dhcp' && lastEntry.step === 'ignore') {
+      status = 'ignored'
+      summary = `PXE request ignored: ${lastEntry.outcome}`
+    } else {
+      status = since * 1000 > opts.stuckAfterMs ? 'stuck' : 'booting'
+      summary = lastEntry ? `${lastEntry.step}: ${lastEntry.what}` : 'no boot seen yet'
+    }
+  } else if (last.outcome !== 'ok') {
+    status = 'failed'
+    summary = `${last.stage}: ${last.outcome} (${last.what})`
+  } else if (last.step === 'local-boot') {
+    status = 'local-boot'
+    summary = `installed ${r.installed_at ?? ''}; booted from local disk`
+  } else if (reached !== undefined && (reached === 'installed' || stageIndex(reached) >= stageIndex(finalStage))) {
+    status = 'done'
+    summary = reached === 'installed' ? 'installed' : `${reached} fetched; boot handed over`
+  } else if (since * 1000 > opts.stuckAfterMs) {
+    status = 'stuck'
+    summary = `no progress after ${reached ?? 'start'} for ${formatDuration(since)}`
+  } else {
+    status = 'booting'
+    summary = `${reached ?? 'started'} ${formatDuration(since)} ago`
+  }
+  return {
+    ...r,
+    status,
+    ...(reached !== undefined ? { stage: reached } : {}),
+    final_stage: finalStage,
+    summary,
+    seconds_since_progress: Math.round(since),
+    boots_local: bootsLocal,
+  }
+}
