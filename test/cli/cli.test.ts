@@ -59,7 +59,7 @@ t.test('validate: exit 0 on a good config, 2 with every problem on a bad one', a
   t.equal(r.code, 2)
   t.match(r.stderr, `${bad.file}:7:9: dhcp.mode: expected one of "proxy", "authoritative", "off", got "nope"`)
   t.match(r.stderr, `${bad.file}:8:1: bogus: unknown key "bogus"`)
-  t.match(r.stderr, `${bad.file}:12:23: groups[0].selector.mac: bad MAC "xx"`)
+  t.match(r.stderr, `${bad.file}:12:17: groups[0].selector.mac: bad MAC "xx"`)
   const missing = cli(['validate', '--config', '/nonexistent/pxebox.yaml'])
   t.equal(missing.code, 2)
   t.match(missing.stderr, '/nonexistent/pxebox.yaml: cannot read config: file not found')
