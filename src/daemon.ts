@@ -5,12 +5,17 @@
  */
 import { mkdirSync } from 'node:fs'
 import type { Config } from './config/schema.js'
-import { memoryEvents, type EventSink } from './events.js'
+import { join } from 'node:path'
+import type { EventSink } from './events.js'
 import { checkFirmware, type FirmwareReport } from './firmware.js'
 import type { Logger } from './log.js'
 import { InterfaceError, resolvePxeInterface, type PxeInterface } from './net/interfaces.js'
 import { privilegedPortProblem, readPortPrivileges } from './privileges.js'
-import { createBootStore, BootLoadError, type BootStore } from './boot/state.js'
+import { BootLoadError, type BootStore } from './boot/state.js'
+import { openMachineStore } from './machines/store.js'
+import { createBootStoreWithOverlay, openBootOverlay } from './machines/boot-overlay.js'
+import { createMetrics } from './http/metrics.js'
+import { ApiTokenError, readApiToken } from './http/api/auth.js'
 import { bootSourcesOf } from './boot/sources.js'
 import { startHttp, type HttpService } from './boot/http-service.js'
 import { startTftp, type TftpServer } from './tftp/index.js'
@@ -69,34 +74,51 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const firmware = config.tftp.enabled ? checkFirmware(config.tftp.root) : undefined
   if (firmware) logFirmware(firmware, logger)
 
-  const events: EventSink & { events: unknown[] } = memoryEvents()
+  // Operator's view (issue 9): machine records are the event store; metrics count every event.
+  let apiToken: string | undefined
+  try {
+    apiToken = readApiToken(config.api)
+  } catch (err) {
+    if (err instanceof ApiTokenError) throw new StartError(err.code, err.message)
+    throw err
+  }
+  let addressServices: AddressServices | undefined
+  const machines = await openMachineStore({
+    dir: join(config.data_dir, 'machines'),
+    logger,
+    macForIp: (ip) => addressServices?.queries?.leases().find((l) => l.ip === ip)?.mac,
+  })
+  const metrics = createMetrics({ findingCounts: () => addressServices?.queries?.counts() ?? {} })
   const chainload = createChainloadTracker()
   // bind_to_lease: the addresses DHCP traffic shows each MAC using (the address tracker will feed this instead).
   const addresses = observedAddresses()
   const sink: EventSink = {
     record(e) {
-      events.record(e)
+      machines.record(e)
+      metrics.sink.record(e)
       chainload.observe(e)
       addresses.record(e)
     },
   }
   const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-  let store: BootStore
+  let bootSources = bootSourcesOf(config)
+  let store: BootStore | undefined
+  // Groups/profiles written through /v1 live in data_dir/boot and load over config.yaml's.
+  const overlay = await openBootOverlay({ dir: join(config.data_dir, 'boot'), base: () => bootSources, reload: (s) => store!.reload(s), logger })
   try {
-    store = await createBootStore({ ...bootSourcesOf(config), logger })
+    store = await createBootStoreWithOverlay(bootSources, overlay, logger)
   } catch (err) {
     if (err instanceof BootLoadError) throw new StartError(err.code, err.message)
     throw err
   }
 
-  const closers: (() => Promise<void> | void)[] = [() => store.close()]
+  const closers: (() => Promise<void> | void)[] = [() => machines.close(), () => store.close()]
   const closeAll = async () => {
     const results = await Promise.allSettled(closers.reverse().map((c) => c()))
     for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while closing a service')
   }
   const lines: { http?: string; tftp?: string; dhcp?: string } = {}
-  let addressServices: AddressServices | undefined
   let currentLogLevel = config.log_level
   try {
     if (config.http.enabled) {
@@ -110,6 +132,14 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         logger,
         events: sink,
         addressesOf: (mac) => addresses.addressesOf(mac),
+        metrics,
+        api: {
+          machines,
+          auth: { token: () => apiToken, openReads: config.api.open_reads },
+          stuckAfterMs: config.machines.stuck_after * 1000,
+          overlay,
+          tracking: () => addressServices?.queries,
+        },
       })
       closers.push(() => http.close())
       lines.http = `${publicUrl}  (listening on ${http.address})`
@@ -161,13 +191,19 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         profiles: state.profiles.size,
       }) + `\n  ${'tracking'.padEnd(9)}  ${addressServices?.trackingLine ?? 'off'}`,
     async reload(next) {
-      const restart = (['interface', 'address', 'data_dir', 'assets_dir', 'dhcp', 'tftp', 'http'] as const).filter(
+      const restart: string[] = (['interface', 'address', 'data_dir', 'assets_dir', 'dhcp', 'tftp', 'http', 'machines'] as const).filter(
         (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
       )
+      if (next.api.open_reads !== config.api.open_reads) restart.push('api.open_reads')
       if (restart.length) logger.warn({ keys: restart }, 'these config changes take effect after a restart')
-      const result = await store.reload(bootSourcesOf(next))
+      const nextToken = readApiToken(next.api)
+      const previous = bootSources
+      bootSources = bootSourcesOf(next)
+      const result = await store.reload(overlay.merge(bootSources))
+      if (!result.ok) bootSources = previous
+      else apiToken = nextToken
       if (!result.ok) throw new Error(`boot configuration rejected: ${result.errors.join('; ')}`)
-      const applied = ['profiles', 'groups', 'matchbox_dir']
+      const applied = ['profiles', 'groups', 'matchbox_dir', 'api.token']
       if (next.log_level !== currentLogLevel) {
         logger.level = next.log_level
         currentLogLevel = next.log_level

@@ -4,7 +4,7 @@
  */
 import type { EventSink } from '../events.js'
 import type { Logger } from '../log.js'
-import { buildApp } from '../http/app.js'
+import { buildApp, type HttpDeps } from '../http/app.js'
 import { VERSION } from '../version.js'
 import type { BootStore } from './state.js'
 
@@ -21,6 +21,10 @@ export interface HttpServiceOptions {
   events: EventSink
   /** IPs pxebox has seen a MAC use, for `bind_to_lease` profiles (HttpDeps.addressesOf). */
   addressesOf?: (mac: string) => readonly string[]
+  /** The operator's view (/v1, /ui/): machine store, API auth, overlay, tracking (HttpDeps.api). */
+  api?: HttpDeps['api']
+  /** `/metrics` registry fed with every service's events. */
+  metrics?: HttpDeps['metrics']
 }
 
 /** A listening HTTP boot service. */
@@ -40,6 +44,8 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     logger: opts.logger,
     events: opts.events,
     ...(opts.addressesOf !== undefined ? { addressesOf: opts.addressesOf } : {}),
+    ...(opts.api !== undefined ? { api: opts.api } : {}),
+    ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
     version: VERSION,
   })
   try {

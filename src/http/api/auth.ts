@@ -4,6 +4,7 @@
  * appliance on a shared VLAN must not accept unauthenticated changes because nobody set a password.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 /** What the API needs to check requests; `token()` is read per request so a reload can change it. */
@@ -47,4 +48,27 @@ export function requireToken(req: FastifyRequest, reply: FastifyReply, auth: Api
 /** Route-level guard for reads: open when `openReads`, else the token. */
 export function requireRead(req: FastifyRequest, reply: FastifyReply, auth: ApiAuth): boolean {
   return auth.openReads || requireToken(req, reply, auth)
+}
+
+/** Thrown by readApiToken when `api.token_file` cannot be used. */
+export class ApiTokenError extends Error {
+  readonly code = 'PXEBOX_API_TOKEN'
+}
+
+/**
+ * The token from config `api`: `token`, or the first line of `token_file` (as systemd credentials and Kubernetes
+ * secrets are mounted). Undefined when neither is set. Read at start and on reload.
+ */
+export function readApiToken(api: { readonly token?: string | undefined; readonly token_file?: string | undefined }): string | undefined {
+  if (api.token !== undefined) return api.token
+  if (api.token_file === undefined) return undefined
+  let text: string
+  try {
+    text = readFileSync(api.token_file, 'utf8')
+  } catch (err) {
+    throw new ApiTokenError(`api.token_file ${api.token_file} cannot be read: ${(err as Error).message}`)
+  }
+  const token = text.split(/\r?\n/)[0]!.trim()
+  if (token.length < 16) throw new ApiTokenError(`api.token_file ${api.token_file}: the token on its first line must be 16 or more characters`)
+  return token
 }

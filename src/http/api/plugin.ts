@@ -33,8 +33,8 @@ export interface ApiDeps {
   readonly stuckAfterMs: number
   /** API-written groups/profiles; absent: group/profile writes answer 501. */
   readonly overlay?: BootOverlay
-  /** Leases and findings; absent: `/v1/leases` and `/v1/findings` answer `available: false`. */
-  readonly tracking?: TrackingView
+  /** Leases and findings, when tracking runs (it may start after the API); undefined: `available: false`. */
+  readonly tracking?: () => TrackingView | undefined
   /** pxebox version, for the OpenAPI document. */
   readonly version: string
   readonly now?: () => number

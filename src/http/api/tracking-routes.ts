@@ -11,11 +11,17 @@ export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): voi
   api.get(
     '/leases',
     { schema: { summary: 'MAC -> IP bindings seen on the PXE VLAN', tags: ['addresses'], response: responses({ 200: LeaseListSchema }, [401]) } },
-    () => ({ available: deps.tracking !== undefined, leases: [...(deps.tracking?.leases() ?? [])] }),
+    () => {
+      const tracking = deps.tracking?.()
+      return { available: tracking !== undefined, leases: [...(tracking?.leases() ?? [])] }
+    },
   )
   api.get(
     '/findings',
     { schema: { summary: 'Address problems on the PXE VLAN, with evidence', tags: ['addresses'], response: responses({ 200: FindingListSchema }, [401]) } },
-    () => ({ available: deps.tracking !== undefined, findings: [...(deps.tracking?.findings() ?? [])] }),
+    () => {
+      const tracking = deps.tracking?.()
+      return { available: tracking !== undefined, findings: [...(tracking?.findings() ?? [])] }
+    },
   )
 }

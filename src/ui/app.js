@@ -1,0 +1,187 @@
+// pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases.
+// Plain JS, no build. Data from /v1 (token from localStorage when reads need one); live updates from /v1/events.
+'use strict'
+
+const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'ignition', 'installed']
+const STAGE_LABEL = { dhcp: 'DHCP', tftp: 'TFTP', script: 'Script', kernel: 'Kernel', initrd: 'Initrd', ignition: 'Ignition', installed: 'Installed' }
+const STATUS_ORDER = ['failed', 'stuck', 'booting', 'ignored', 'local-boot', 'done']
+const STATUS_COLOR = { failed: 'var(--fail)', stuck: 'var(--stuck)', booting: 'var(--run)', done: 'var(--ok)', 'local-boot': 'var(--ok)', ignored: 'var(--dim)' }
+
+const machines = new Map()
+let stuckAfter = 300
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue
+    if (k === 'class') e.className = v
+    else e.setAttribute(k, v === true ? '' : String(v))
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) e.append(c instanceof Node ? c : String(c))
+  return e
+}
+
+function token() { return localStorage.getItem('pxebox-token') || '' }
+function headers() { return token() ? { authorization: 'Bearer ' + token() } : {} }
+
+async function api(path) {
+  const res = await fetch(path, { headers: headers() })
+  if (res.status === 401 || res.status === 403) {
+    document.getElementById('token-form').hidden = false
+    throw new Error('token needed')
+  }
+  if (!res.ok) throw new Error(path + ': ' + res.status)
+  return res.json()
+}
+
+function ago(iso) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
+  if (s < 90) return s + ' s ago'
+  const m = Math.round(s / 60)
+  return m < 90 ? m + ' min ago' : Math.floor(m / 60) + ' h ' + (m % 60) + ' min ago'
+}
+
+function stepClass(v, stage, i) {
+  const reached = STAGES.indexOf(v.stage)
+  const final = STAGES.indexOf(v.final_stage)
+  const okStages = new Set(v.timeline.filter((e) => e.stage && e.outcome === 'ok').map((e) => e.stage))
+  const staged = v.timeline.filter((e) => e.stage)
+  const last = staged[staged.length - 1]
+  if (v.status === 'failed' && last && last.stage === stage) return 'failed current'
+  if (okStages.has(stage)) return 'reached' + (i === reached ? ' current' : '')
+  if (i < reached) return 'skipped'
+  if (i > final && stage !== 'installed') return 'skipped'
+  if (i === reached + 1 && v.status === 'stuck') return 'stuck current'
+  if (i === reached + 1 && v.status === 'booting') return 'waiting current'
+  if (i > final) return 'skipped'
+  return ''
+}
+
+function stepTitle(v, stage) {
+  const hits = v.timeline.filter((e) => e.stage === stage)
+  if (!hits.length) return STAGE_LABEL[stage] + ': not yet'
+  const e = hits[hits.length - 1]
+  return STAGE_LABEL[stage] + ': ' + e.outcome + ', ' + e.what + ', ' + ago(e.time)
+}
+
+function machineItem(v) {
+  const who = [v.hostname, v.serial && 'serial ' + v.serial, v.nic_vendor, v.arch].filter(Boolean).join(' · ')
+  const where = [v.group && 'group ' + v.group, v.profile && 'profile ' + v.profile, v.ips[0]].filter(Boolean).join(' · ')
+  const labels = Object.entries(v.labels).map(([k, val]) => k + '=' + val).join(' ')
+  const badges = []
+  if (v.reinstalls > 0) badges.push(el('span', { class: 'badge', title: 'the installer ran again after an installed callback' }, 'reinstalled ×' + v.reinstalls))
+  if (v.boots_local) badges.push(el('span', { class: 'badge', title: 'boot_once: /ipxe boots the local disk until re-armed' }, 'installed: local boot'))
+  const steps = el('ol', { class: 'steps', 'aria-label': 'boot progress' },
+    STAGES.map((s, i) => el('li', { class: 'step ' + stepClass(v, s, i), title: stepTitle(v, s), 'data-stage': s }, STAGE_LABEL[s])))
+  const timeline = el('details', {},
+    el('summary', {}, 'timeline (boot ' + v.boots + ', ' + v.timeline.length + ' events)'),
+    el('ol', {}, v.timeline.map((e) => el('li', { class: e.outcome === 'ok' ? '' : 'bad' },
+      new Date(e.time).toLocaleTimeString() + '  ' + e.source + ' ' + e.step + ': ' + e.what + (e.outcome === 'ok' ? '' : ' (' + e.outcome + ')')))))
+  return el('li', { class: 'machine ' + v.status, 'data-mac': v.mac, 'data-status': v.status },
+    el('div', { class: 'head' },
+      el('span', { class: 'status' }, v.status),
+      el('span', { class: 'mac' }, v.mac),
+      who && el('span', { class: 'who' }, who),
+      badges),
+    el('div', { class: 'summary' }, v.summary),
+    steps,
+    el('div', { class: 'meta' }, [where, labels, 'last seen ' + ago(v.last_seen)].filter(Boolean).join(' · ')),
+    timeline)
+}
+
+function sorted() {
+  return [...machines.values()].sort((a, b) =>
+    STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) ||
+    b.seconds_since_progress - a.seconds_since_progress || (a.mac < b.mac ? -1 : 1))
+}
+
+function render() {
+  const list = document.getElementById('machines')
+  const open = new Set([...list.querySelectorAll('details[open]')].map((d) => d.closest('.machine').dataset.mac))
+  const items = sorted().map(machineItem)
+  for (const item of items) if (open.has(item.dataset.mac)) item.querySelector('details').open = true
+  list.replaceChildren(...items)
+  document.getElementById('no-machines').hidden = machines.size > 0
+  const counts = {}
+  for (const v of machines.values()) counts[v.status] = (counts[v.status] || 0) + 1
+  document.getElementById('counts').replaceChildren(...STATUS_ORDER.filter((s) => counts[s]).map((s) =>
+    el('span', { class: 'pill', style: 'background:' + STATUS_COLOR[s], 'data-status': s }, counts[s] + ' ' + s)))
+}
+
+async function loadMachines() {
+  const data = await api('/v1/machines')
+  stuckAfter = data.stuck_after_seconds
+  machines.clear()
+  for (const v of data.machines) machines.set(v.mac, v)
+  render()
+}
+
+async function loadTracking() {
+  const [leases, findings] = await Promise.all([api('/v1/leases'), api('/v1/findings')])
+  const fl = document.getElementById('findings')
+  fl.replaceChildren(...(findings.available
+    ? findings.findings.length ? findings.findings.map((f) => el('li', {}, el('strong', {}, f.kind), ' ' + f.explanation + ' (since ' + ago(f.since) + ')'))
+      : [el('li', { class: 'empty' }, 'None.')]
+    : [el('li', { class: 'empty' }, 'Address tracking is not running.')]))
+  const tb = document.querySelector('#leases tbody')
+  tb.replaceChildren(...(leases.available
+    ? leases.leases.map((l) => el('tr', {}, el('td', { class: 'mac' }, l.mac), el('td', {}, l.ip), el('td', {}, l.state), el('td', {}, ago(l.lastSeen))))
+    : [el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Address tracking is not running.'))]))
+}
+
+// Server-sent events read with fetch so the token can go in a header (EventSource cannot send one).
+async function follow() {
+  const live = document.getElementById('live')
+  for (;;) {
+    try {
+      const res = await fetch('/v1/events', { headers: headers() })
+      if (!res.ok || !res.body) throw new Error('events: ' + res.status)
+      live.className = 'live on'
+      live.textContent = 'live'
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+      let buf = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buf += value
+        let cut
+        while ((cut = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, cut)
+          buf = buf.slice(cut + 2)
+          let type = 'message'
+          let data = ''
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) type = line.slice(7)
+            else if (line.startsWith('data: ')) data += line.slice(6)
+          }
+          if (type === 'machine') machines.set(JSON.parse(data).mac, JSON.parse(data))
+          else if (type === 'forget') machines.delete(JSON.parse(data))
+          else continue
+          render()
+        }
+      }
+    } catch (err) {
+      console.warn(err)
+    }
+    live.className = 'live off'
+    live.textContent = 'reconnecting'
+    await new Promise((r) => setTimeout(r, 3000))
+  }
+}
+
+document.getElementById('token-form').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  localStorage.setItem('pxebox-token', document.getElementById('token').value.trim())
+  document.getElementById('token-form').hidden = true
+  refresh()
+})
+
+function refresh() {
+  loadMachines().catch((e) => console.warn(e))
+  loadTracking().catch((e) => console.warn(e))
+}
+
+refresh()
+follow()
+// Stuck is a matter of time passing: re-read the list (statuses, "ago") every 10 s.
+setInterval(refresh, 10_000)
