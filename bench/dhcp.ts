@@ -1,0 +1,257 @@
+/**
+ * DHCP benchmark: the real pxebox daemon (`dist/src/main.js serve`) vs dnsmasq doing the same job, proxyDHCP and
+ * authoritative, answering 1,000 simulated UEFI PXE clients (copies of OVMF's captured DISCOVER/REQUEST with distinct
+ * chaddr, xid and UUID; bench/lib/dhcp-clients.ts). Prints offers (or full exchanges) per second, p50/p99 latency
+ * and the ratio pxebox/dnsmasq.
+ *
+ * Topology per measurement, built fresh each time: a server namespace (the server alone, binding 67 on `bs0`
+ * 10.213.64.1/20) and a client namespace (`bc0` 10.213.64.2/20, default route on it), joined by a veth; the clients
+ * broadcast from 0.0.0.0:68 to 255.255.255.255:67. Traffic stays inside those two namespaces. Both servers log each
+ * transaction to a file (pxebox at log_level info, dnsmasq's default DHCP logging), as they would in production.
+ * pxebox runs with tracking off and TFTP off (neither is part of answering DHCP; dnsmasq runs with --port=0 and no TFTP).
+ *
+ * Address checks before an offer: dnsmasq pings (and waits up to 3 s for an echo reply), pxebox ARP-probes
+ * (arp_probe_ms, default 500). The main runs turn both off (--no-ping, arp_probe_ms: 0) so they compare DHCP work;
+ * the `probe` run keeps both on for a smaller client count.
+ *
+ * Run (root): bench/dhcp.sh [--clients N] [--concurrency N] [--probe-clients N] [--skip-probe] [--only proxy|authoritative]
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, mkdir, writeFile, readFile, rm } from 'node:fs/promises'
+import { openSync, closeSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { DhcpClientsArgs, DhcpClientsResult } from './lib/dhcp-clients.js'
+import { dnsmasqArgs, pxeboxConfig, NET, type BenchMode } from './lib/dhcp-servers.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const PXEBOX = join(here, '..', 'src', 'main.js')
+const CLIENTS = join(here, 'lib', 'dhcp-clients.js')
+const flag = (name: string): boolean => process.argv.includes(`--${name}`)
+const opt = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
+}
+const CLIENT_COUNT = Number(opt('clients', '1000'))
+const CONCURRENCY = Number(opt('concurrency', '100'))
+const PROBE_CLIENTS = Number(opt('probe-clients', '100'))
+
+const tag = `pxbd${process.pid % 100000}`
+const SERVER_NS = `${tag}s`
+const CLIENT_NS = `${tag}c`
+const children = new Set<ChildProcess>()
+
+function nsDel(ns: string): void {
+  try {
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
+  } catch {
+    // not there
+  }
+}
+function cleanup(): void {
+  for (const c of children) c.kill('SIGKILL')
+  nsDel(SERVER_NS)
+  nsDel(CLIENT_NS)
+}
+process.on('exit', cleanup)
+process.on('SIGINT', () => process.exit(130))
+process.on('SIGTERM', () => process.exit(143))
+
+const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'inherit' })
+
+/** Fresh namespaces and veth for one measurement (ARP caches, sockets and leases all start empty). */
+function makeTopology(): void {
+  nsDel(SERVER_NS)
+  nsDel(CLIENT_NS)
+  for (const ns of [SERVER_NS, CLIENT_NS]) {
+    ip('netns', 'add', ns)
+    ip('-n', ns, 'link', 'set', 'lo', 'up')
+  }
+  ip('-n', CLIENT_NS, 'link', 'add', 'bc0', 'type', 'veth', 'peer', 'name', 'bs0', 'netns', SERVER_NS)
+  ip('-n', CLIENT_NS, 'addr', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'bc0')
+  ip('-n', SERVER_NS, 'addr', 'add', `${NET.server}/${NET.prefix}`, 'dev', 'bs0')
+  ip('-n', CLIENT_NS, 'link', 'set', 'bc0', 'up')
+  ip('-n', SERVER_NS, 'link', 'set', 'bs0', 'up')
+  ip('-n', CLIENT_NS, 'route', 'add', 'default', 'dev', 'bc0')
+}
+
+/** Waits for the kernel's link watch to mark both veth ends running (up to ~1 s after `link set up`): pxebox only sees
+ * an interface once it is IFF_RUNNING. */
+async function linkUp(): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const state = (ns: string, dev: string): string => execFileSync('ip', ['-n', ns, '-o', 'link', 'show', dev]).toString()
+    if (/state UP/.test(state(SERVER_NS, 'bs0')) && /state UP/.test(state(CLIENT_NS, 'bc0'))) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('veth bs0/bc0 did not come up within 5 s')
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // clock ticks, USER_HZ = 100
+  } catch {
+    return NaN
+  }
+}
+
+async function waitForLog(file: string, pattern: RegExp, child: ChildProcess, ms: number): Promise<void> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    const text = await readFile(file, 'utf8').catch(() => '')
+    if (pattern.test(text)) return
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}) before ready:\n${text}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`server not ready after ${ms} ms:\n${await readFile(file, 'utf8').catch(() => '')}`)
+}
+
+/** Starts one server in SERVER_NS with its output to `log`; resolves once it says it serves DHCP. */
+async function startServer(server: 'pxebox' | 'dnsmasq', mode: BenchMode, probe: boolean, work: string): Promise<ChildProcess> {
+  const log = join(work, `${server}.log`)
+  let argv: string[]
+  let ready: RegExp
+  if (server === 'pxebox') {
+    const dataDir = join(work, 'pxebox-data')
+    const assets = join(work, 'assets')
+    await mkdir(assets, { recursive: true })
+    const config = join(work, 'pxebox.yaml')
+    await writeFile(config, pxeboxConfig({ mode, probe, dataDir, assetsDir: assets, ignitionDir: assets }))
+    argv = [process.execPath, PXEBOX, 'serve', '--config', config]
+    ready = /pxebox .* ready/
+  } else {
+    argv = ['dnsmasq', ...dnsmasqArgs({ mode, probe, dir: work, log })]
+    ready = /DHCP, (proxy on subnet|IP range)/
+  }
+  const fd = openSync(log, 'a')
+  const child = spawn('ip', ['netns', 'exec', SERVER_NS, ...argv], { stdio: ['ignore', fd, fd] })
+  closeSync(fd)
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  await waitForLog(log, ready, child, 20_000)
+  return child
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))])
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+}
+
+function runClients(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, CLIENTS, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.add(child)
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    const limit = setTimeout(() => child.kill('SIGKILL'), 60_000 + args.count * 50)
+    child.on('exit', (code) => {
+      clearTimeout(limit)
+      children.delete(child)
+      if (code === 0) resolve(JSON.parse(out.trim()) as DhcpClientsResult)
+      else reject(new Error(`dhcp clients exited ${code}`))
+    })
+  })
+}
+
+interface Row {
+  server: 'pxebox' | 'dnsmasq'
+  label: string
+  exchange: 'offer' | 'dora'
+  result: DhcpClientsResult
+  serverCpuMs: number
+}
+
+/** One measurement: fresh namespaces, the server, a warm-up by other MACs, then `count` clients. */
+async function measure(server: Row['server'], mode: BenchMode, exchange: Row['exchange'], count: number, probe: boolean, label: string): Promise<Row> {
+  const work = await mkdtemp(join(tmpdir(), 'pxebox-bench-dhcp-'))
+  try {
+    makeTopology()
+    await linkUp()
+    const child = await startServer(server, mode, probe, work)
+    process.stderr.write(`${label} ${exchange}: ${server}, ${count} clients...\n`)
+    const timeoutMs = probe ? 12_000 : 10_000
+    // Warm-up (JIT, ARP, socket buffers) with MACs the measured clients never use, so they do not hold addresses.
+    await runClients({ count: Math.min(50, count), concurrency: Math.min(CONCURRENCY, 50), exchange, macPrefix: 'aa', timeoutMs })
+    const cpu0 = cpuMs(child.pid)
+    const result = await runClients({ count, concurrency: Math.min(CONCURRENCY, count), exchange, macPrefix: 'bd', timeoutMs })
+    const serverCpuMs = cpuMs(child.pid) - cpu0
+    await stopServer(child)
+    return { server, label, exchange, result, serverCpuMs }
+  } finally {
+    nsDel(SERVER_NS)
+    nsDel(CLIENT_NS)
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a')
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
+
+/** Rate: answered clients per second of wall time (offers/s, or full DORA exchanges/s). */
+const rate = (r: DhcpClientsResult): number => (r.wallMs > 0 ? (r.answered * 1000) / r.wallMs : 0)
+/** The latency a row is judged by: DISCOVER->OFFER, or DISCOVER->ACK for full exchanges. */
+const lat = (r: DhcpClientsResult) => (r.total ?? r.offer)
+
+function table(rows: Row[]): string {
+  const head = ['server', 'mode', 'exchange', 'clients', 'answered', 'per s', 'p50 ms', 'p99 ms', 'REQ->ACK p50/p99 ms', 'server CPU ms', 'rate pxebox/dnsmasq', 'p50 pxebox/dnsmasq']
+  const lines = [head.join(' | '), head.map(() => '---').join(' | ')]
+  for (const r of rows) {
+    const peer = rows.find((o) => o.server !== r.server && o.label === r.label && o.exchange === r.exchange)
+    const px = r.server === 'pxebox' ? r : peer
+    const dm = r.server === 'dnsmasq' ? r : peer
+    const both = px !== undefined && dm !== undefined
+    const ratioRate = both ? `${f2(rate(px.result) / rate(dm.result))}x` : 'n/a'
+    const ratioP50 = both ? `${f2(lat(px.result).p50 / lat(dm.result).p50)}x` : 'n/a'
+    const res = r.result
+    lines.push(
+      [
+        r.server,
+        r.label,
+        r.exchange === 'offer' ? 'DISCOVER->OFFER' : 'DISCOVER->ACK',
+        String(res.clients),
+        `${res.answered}${res.retransmits ? ` (${res.retransmits} retx)` : ''}${res.naks ? ` (${res.naks} NAK)` : ''}`,
+        f1(rate(res)),
+        f2(lat(res).p50),
+        f2(lat(res).p99),
+        res.ack ? `${f2(res.ack.p50)} / ${f2(res.ack.p99)}` : '',
+        Number.isFinite(r.serverCpuMs) ? String(Math.round(r.serverCpuMs)) : 'n/a',
+        r.server === 'pxebox' ? ratioRate : '',
+        r.server === 'pxebox' ? ratioP50 : '',
+      ].join(' | '),
+    )
+  }
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench/dhcp needs root (network namespaces, port 67)')
+  execFileSync('dnsmasq', ['--version'], { stdio: 'ignore' })
+  const dnsmasqVersion = execFileSync('dnsmasq', ['--version']).toString().split('\n')[0] ?? 'dnsmasq'
+  const only = opt('only', '')
+  const plan: [BenchMode, Row['exchange'], number, boolean, string][] = []
+  if (only !== 'authoritative') plan.push(['proxy', 'offer', CLIENT_COUNT, false, 'proxy'])
+  if (only !== 'proxy') {
+    plan.push(['authoritative', 'offer', CLIENT_COUNT, false, 'authoritative'])
+    plan.push(['authoritative', 'dora', CLIENT_COUNT, false, 'authoritative'])
+    if (!flag('skip-probe')) plan.push(['authoritative', 'offer', PROBE_CLIENTS, true, 'auth+probe'])
+  }
+  const rows: Row[] = []
+  for (const [mode, exchange, count, probe, label] of plan) {
+    for (const server of ['pxebox', 'dnsmasq'] as const) rows.push(await measure(server, mode, exchange, count, probe, label))
+  }
+  console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}`)
+  console.log('per s = answered clients / wall time; latency from the first DISCOVER; rate ratio > 1 and p50 ratio < 1 mean pxebox is faster')
+  console.log('proxy/authoritative: dnsmasq --no-ping, pxebox arp_probe_ms: 0. auth+probe: dnsmasq pings (default), pxebox arp_probe_ms: 500 (default)')
+  console.log('DISCOVER->ACK includes pxebox\'s fsync of the lease log before each ACK (group commit); dnsmasq writes its lease file without fsync')
+  console.log('')
+  console.log(table(rows))
+}
+
+await main()

@@ -1,0 +1,215 @@
+/**
+ * bench/dhcp's client process, run inside the client network namespace with `ip netns exec`: N simulated PXE clients
+ * over one UDP socket bound to 0.0.0.0:68, each a copy of OVMF's real DISCOVER (fixture frame 1) with its own chaddr,
+ * xid and option 97 UUID, broadcast to 255.255.255.255:67. `concurrency` clients are in flight at a time (closed
+ * loop: a client's slot goes to the next one when it is answered or gives up).
+ *
+ * exchange `offer`: DISCOVER -> OFFER. exchange `dora`: then REQUEST (OVMF's frame 4, options 50/54 from the offer)
+ * -> ACK. A client retransmits after `retryMs` (the firmware's 4 s, RFC 2131 section 4.1) and gives up after
+ * `timeoutMs`. Prints one JSON line: counts, wall time and latency percentiles.
+ *
+ * Usage: node dist/bench/lib/dhcp-clients.js '<json DhcpClientsArgs>'
+ */
+import { createSocket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { DhcpMessageType, DhcpOptionCode, decode, encode, ipv4Option, messageType, parseIPv4, type DhcpPacket } from '../../src/dhcp/index.js'
+import { parsePcap } from '../../test/helpers/pcap.js'
+
+/** What the orchestrator passes (as one JSON argument). */
+export interface DhcpClientsArgs {
+  count: number
+  concurrency: number
+  exchange: 'offer' | 'dora'
+  /** First client number; MACs are 02:<prefix>:<n as 3 bytes>, so runs with other bases or prefixes never collide. */
+  base?: number
+  macPrefix?: string
+  retryMs?: number
+  timeoutMs?: number
+}
+
+/** The one JSON line the process prints. */
+export interface DhcpClientsResult {
+  clients: number
+  /** Clients that got an OFFER (and, for dora, an ACK). */
+  answered: number
+  offers: number
+  acks: number
+  naks: number
+  lost: number
+  retransmits: number
+  /** From the first DISCOVER sent to the last answer received. */
+  wallMs: number
+  /** DISCOVER (first send) -> OFFER, ms. */
+  offer: Percentiles
+  /** REQUEST -> ACK, ms (dora only). */
+  ack?: Percentiles
+  /** DISCOVER -> ACK, ms (dora only). */
+  total?: Percentiles
+}
+
+/** Latency summary in ms. */
+export interface Percentiles {
+  n: number
+  p50: number
+  p99: number
+  max: number
+}
+
+const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/dhcp/ovmf-uefi-and-ipxe-bios-with-dnsmasq-proxy.pcap', import.meta.url))
+
+/** Nearest-rank percentiles (0 samples: zeros). */
+export function percentiles(samples: number[]): Percentiles {
+  const s = [...samples].sort((a, b) => a - b)
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? 0
+  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? 0 }
+}
+
+/** OVMF's DISCOVER and REQUEST from the fixture capture (frames 1 and 4), decoded, layout dropped so edits encode. */
+function ovmfTemplates(): { discover: DhcpPacket; request: DhcpPacket } {
+  const frames = parsePcap(readFileSync(FIXTURE))
+  const pick = (frame: number, type: number): DhcpPacket => {
+    const f = frames.find((x) => x.frame === frame)
+    if (f === undefined) throw new Error(`fixture has no frame ${frame}`)
+    const p = decode(f.payload)
+    if (messageType(p) !== type) throw new Error(`fixture frame ${frame} is not DHCP message type ${type}`)
+    delete p.layout
+    return p
+  }
+  return { discover: pick(1, DhcpMessageType.DISCOVER), request: pick(4, DhcpMessageType.REQUEST) }
+}
+
+function macOf(n: number, prefix: string): string {
+  return `02:${prefix}:${[(n >> 16) & 255, (n >> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
+}
+
+/** The template for one client: its chaddr, xid, and a UUID (option 97: type 0 + 16 bytes) ending in its MAC. */
+function forClient(t: DhcpPacket, mac: string, xid: number, edits: Record<number, Buffer> = {}): DhcpPacket {
+  const macBytes = Buffer.from(mac.replace(/:/g, ''), 'hex')
+  const options = t.options.map((o) => {
+    if (edits[o.code] !== undefined) return { code: o.code, data: edits[o.code] as Buffer }
+    if (o.code === DhcpOptionCode.CLIENT_UUID && o.data.length === 17) {
+      const data = Buffer.from(o.data)
+      macBytes.copy(data, 11)
+      return { code: o.code, data }
+    }
+    return o
+  })
+  return { ...t, chaddr: mac, xid, options }
+}
+
+async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
+  const { discover, request } = ovmfTemplates()
+  const retryMs = args.retryMs ?? 4000
+  const timeoutMs = args.timeoutMs ?? 10_000
+  const base = args.base ?? 1
+  const prefix = args.macPrefix ?? 'bd'
+  // Every DISCOVER encoded before the clock starts: the client's own codec time is not the server's.
+  const discovers = Array.from({ length: args.count }, (_, i) => {
+    const mac = macOf(base + i, prefix)
+    const xid = (0x5e000000 + ((base + i) << 4)) >>> 0
+    return { mac, xid, bytes: encode(forClient(discover, mac, xid)) }
+  })
+
+  const socket = createSocket({ type: 'udp4', reuseAddr: true })
+  socket.on('error', (err) => {
+    process.stderr.write(`client socket: ${err.message}\n`)
+  })
+  const waiting = new Map<number, { want: number; resolve: (p: DhcpPacket) => void }>()
+  socket.on('message', (msg) => {
+    let p: DhcpPacket
+    try {
+      p = decode(msg)
+    } catch {
+      return
+    }
+    const w = waiting.get(p.xid)
+    const type = messageType(p)
+    if (w === undefined || p.op !== 2 || (type !== w.want && type !== DhcpMessageType.NAK)) return
+    waiting.delete(p.xid)
+    w.resolve(p)
+  })
+  await new Promise<void>((resolve) => socket.bind(68, '0.0.0.0', () => resolve()))
+  socket.setBroadcast(true)
+  socket.setRecvBufferSize(4 << 20)
+
+  let retransmits = 0
+  let lastAnswer = 0
+  /** Sends `bytes` until a reply of type `want` (or NAK) arrives for `xid`, retransmitting every retryMs. */
+  const exchange = (xid: number, bytes: Buffer, want: number, deadline: number): Promise<DhcpPacket | undefined> =>
+    new Promise((resolve) => {
+      const send = (): void => socket.send(bytes, 67, '255.255.255.255')
+      const retry = setInterval(() => {
+        retransmits++
+        send()
+      }, retryMs)
+      const giveUp = setTimeout(() => finish(undefined), Math.max(0, deadline - performance.now()))
+      const finish = (p: DhcpPacket | undefined): void => {
+        clearInterval(retry)
+        clearTimeout(giveUp)
+        waiting.delete(xid)
+        if (p !== undefined) lastAnswer = performance.now()
+        resolve(p)
+      }
+      waiting.set(xid, { want, resolve: finish })
+      send()
+    })
+
+  const offerMs: number[] = []
+  const ackMs: number[] = []
+  const totalMs: number[] = []
+  let answered = 0
+  let naks = 0
+  let next = 0
+  const one = async (c: { mac: string; xid: number; bytes: Buffer }): Promise<void> => {
+    const t0 = performance.now()
+    const deadline = t0 + timeoutMs
+    const offer = await exchange(c.xid, c.bytes, DhcpMessageType.OFFER, deadline)
+    if (offer === undefined || messageType(offer) !== DhcpMessageType.OFFER) return
+    const t1 = performance.now()
+    offerMs.push(t1 - t0)
+    if (args.exchange === 'offer') {
+      answered++
+      return
+    }
+    const server = ipv4Option(offer, DhcpOptionCode.SERVER_ID)
+    if (server === undefined) return
+    const reqXid = (c.xid + 1) >>> 0
+    const req = encode(forClient(request, c.mac, reqXid, { [DhcpOptionCode.REQUESTED_IP]: parseIPv4(offer.yiaddr), [DhcpOptionCode.SERVER_ID]: parseIPv4(server) }))
+    const t2 = performance.now()
+    const ack = await exchange(reqXid, req, DhcpMessageType.ACK, deadline)
+    if (ack === undefined) return
+    if (messageType(ack) === DhcpMessageType.NAK) {
+      naks++
+      return
+    }
+    const t3 = performance.now()
+    ackMs.push(t3 - t2)
+    totalMs.push(t3 - t0)
+    answered++
+  }
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: Math.min(args.concurrency, args.count) }, async () => {
+      while (next < discovers.length) await one(discovers[next++] as (typeof discovers)[number])
+    }),
+  )
+  socket.close()
+  return {
+    clients: args.count,
+    answered,
+    offers: offerMs.length,
+    acks: ackMs.length,
+    naks,
+    lost: args.count - answered,
+    retransmits,
+    wallMs: (lastAnswer || performance.now()) - start,
+    offer: percentiles(offerMs),
+    ...(args.exchange === 'dora' ? { ack: percentiles(ackMs), total: percentiles(totalMs) } : {}),
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await main(JSON.parse(process.argv[2] ?? '{}') as DhcpClientsArgs)
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
