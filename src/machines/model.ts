@@ -15,14 +15,19 @@ export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'ignition',
 /** One boot stage. */
 export type Stage = (typeof STAGES)[number]
 
+/** One of `values` (a union of literals: checkable by typebox's Value as well as Ajv). */
+function OneOf<T extends string>(values: readonly T[]) {
+  return Type.Union(values.map((v) => Type.Literal(v)))
+}
+
 /** Schema of a stage name. */
-export const StageSchema = Type.Unsafe<Stage>({ type: 'string', enum: [...STAGES] })
+export const StageSchema = OneOf(STAGES)
 
 /** One thing a machine did, as shown on its timeline. */
 export const TimelineEntrySchema = Type.Object(
   {
     time: Type.String({ description: 'ISO 8601' }),
-    source: Type.Unsafe<'dhcp' | 'tftp' | 'http' | 'api'>({ type: 'string', enum: ['dhcp', 'tftp', 'http', 'api'] }),
+    source: OneOf(['dhcp', 'tftp', 'http', 'api'] as const),
     /** The event's step as the service recorded it: offer, ack, file, script, ipxe, kernel, initrd, ignition, ... */
     step: Type.String(),
     /** The boot stage this entry reached, when it is one. */
@@ -101,7 +106,7 @@ export const STATUS_ORDER: readonly MachineStatus[] = ['failed', 'stuck', 'booti
 export const MachineViewSchema = Type.Composite([
   MachineRecordSchema,
   Type.Object({
-    status: Type.Unsafe<MachineStatus>({ type: 'string', enum: [...STATUS_ORDER] }),
+    status: OneOf(STATUS_ORDER),
     /** Furthest stage reached in the current attempt. */
     stage: Type.Optional(StageSchema),
     /** The stage this machine's profile ends at (installed for boot_once profiles, else its last download). */
