@@ -148,7 +148,7 @@ export function e2eUnavailable(extra: string[] = []): string | undefined {
   } catch {
     return '/dev/net/tun is not available (QEMU needs tap devices)'
   }
-  for (const bin of ['ip', 'qemu-system-x86_64', 'dnsmasq', 'cpio', 'apt-get', 'dpkg-deb', ...extra]) {
+  for (const bin of ['ip', 'setpriv', 'qemu-system-x86_64', 'dnsmasq', 'cpio', 'apt-get', 'dpkg-deb', ...extra]) {
     if (!onPath(bin)) return `${bin} not found (see scripts/deps.sh)`
   }
   for (const f of [ovmfCode, ovmfVars]) if (!existsSync(f)) return `${f} not found (Debian package ovmf)`
@@ -211,9 +211,24 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   const ipNs = (args: string[]) => run(undefined, 'ip', ['-n', ns, ...args])
   const ipSite = (args: string[]) => run(undefined, 'ip', ['-n', siteNs, ...args])
 
+  // Last resort when the teardown never ran (uncaught error, process.exit): the processes already die with us
+  // (pdeathsig, lib/proc.ts); drop the namespaces synchronously so the next run starts clean.
+  const onExit = (): void => {
+    if (destroyed) return
+    for (const name of [ns, siteNs]) {
+      try {
+        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' })
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  process.once('exit', onExit)
+
   const destroy = async (): Promise<void> => {
     if (destroyed) return
     destroyed = true
+    process.removeListener('exit', onExit)
     for (const b of backends) await b.stop().catch(() => undefined)
     await Promise.all(procs.map((p) => p.stop(2000)))
     await removeNamespace(ns).catch(() => undefined)

@@ -34,7 +34,11 @@ export interface ManagedProcess {
  * Throws if the process cannot be spawned at all.
  */
 export function spawnManaged(name: string, ns: string | undefined, cmd: string, args: string[], logPath: string): ManagedProcess {
-  const argv = ns === undefined ? [cmd, ...args] : ['ip', 'netns', 'exec', ns, cmd, ...args]
+  // setpriv --pdeathsig KILL (util-linux) execs the program with PR_SET_PDEATHSIG: if the test process dies without
+  // its teardown (tap's per-file timeout, a crash), QEMU and the daemons die with it instead of eating the CPU.
+  // Like `ip netns exec`, setpriv execs, so the PID stays the program's own.
+  const guarded = ['setpriv', '--pdeathsig', 'KILL', '--', cmd, ...args]
+  const argv = ns === undefined ? guarded : ['ip', 'netns', 'exec', ns, ...guarded]
   const fd = openSync(logPath, 'a')
   const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', fd, fd] })
   closeSync(fd)
