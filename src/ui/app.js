@@ -48,7 +48,9 @@ function stepClass(v, stage, i) {
   const staged = v.timeline.filter((e) => e.stage)
   const last = staged[staged.length - 1]
   if (v.status === 'failed' && last && last.stage === stage) return 'failed current'
-  if (okStages.has(stage)) return 'reached' + (i === reached ? ' current' : '')
+  // "current" marks where the machine is now: its failed step, the step it waits for, or its last one when done.
+  const finished = v.status === 'done' || v.status === 'local-boot'
+  if (okStages.has(stage)) return 'reached' + (finished && i === reached ? ' current' : '')
   if (i < reached) return 'skipped'
   if (i > final && stage !== 'installed') return 'skipped'
   if (i === reached + 1 && v.status === 'stuck') return 'stuck current'
@@ -70,7 +72,7 @@ function machineItem(v) {
   const labels = Object.entries(v.labels).map(([k, val]) => k + '=' + val).join(' ')
   const badges = []
   if (v.reinstalls > 0) badges.push(el('span', { class: 'badge', title: 'the installer ran again after an installed callback' }, 'reinstalled ×' + v.reinstalls))
-  if (v.boots_local) badges.push(el('span', { class: 'badge', title: 'boot_once: /ipxe boots the local disk until re-armed' }, 'installed: local boot'))
+  if (v.boots_local) badges.push(el('span', { class: 'badge ok', title: 'boot_once: /ipxe boots the local disk until re-armed' }, 'installed: local boot'))
   const steps = el('ol', { class: 'steps', 'aria-label': 'boot progress' },
     STAGES.map((s, i) => el('li', { class: 'step ' + stepClass(v, s, i), title: stepTitle(v, s), 'data-stage': s }, STAGE_LABEL[s])))
   const timeline = el('details', {},

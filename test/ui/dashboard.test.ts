@@ -1,0 +1,77 @@
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import { bootEvents, operatorApp, TOKEN } from '../api/fixture.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const SCREENSHOT = new URL('../../docs/dashboard.png', import.meta.url).pathname
+
+t.test('dashboard in headless Chromium: current step per machine, stuck first, live updates', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} missing (apt-get install chromium)` }, async (t) => {
+  const o = await operatorApp(t, { token: TOKEN, stuckAfterMs: 300_000 })
+  const now = Date.now()
+  // A small rack: one done through the installed callback, two installing, one stuck after its initrd, one failed.
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 9, now - 600_000, 20))
+  await o.machines.markInstalled('52:54:00:00:09:01', '10.213.9.11')
+  o.feed(bootEvents('52:54:00:00:09:02', '10.213.9.12', 7, now - 40_000))
+  o.feed(bootEvents('52:54:00:00:09:03', '10.213.9.13', 8, now - 1_260_000))
+  o.feed(bootEvents('00:25:90:aa:bb:04', '10.213.9.14', 3, now - 20_000))
+  o.feed([
+    ...bootEvents('3c:fd:fe:00:00:05', '10.213.9.15', 6, now - 120_000),
+    { time: new Date(now - 100_000).toISOString(), kind: 'http', mac: '3c:fd:fe:00:00:05', ip: '10.213.9.15', step: 'kernel', outcome: 'not found', detail: { path: '/assets/fcos/kernel-5', status: 404 } },
+  ])
+  await o.app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (o.app.server.address() as { port: number }).port
+
+  const profile = await mkdtemp(join(tmpdir(), 'pxebox-chromium-'))
+  t.teardown(() => rm(profile, { recursive: true, force: true }))
+  // A fresh profile dir per run (playwright passes it as --user-data-dir).
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1100, height: 1000 },
+  })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  await page.goto(`http://127.0.0.1:${port}/ui/`)
+  await page.locator('.machine').nth(4).waitFor()
+
+  const rows = page.locator('.machine')
+  const order = await rows.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-mac')} ${e.getAttribute('data-status')}`))
+  t.same(order, [
+    '3c:fd:fe:00:00:05 failed',
+    '52:54:00:00:09:03 stuck',
+    '52:54:00:00:09:02 booting',
+    '00:25:90:aa:bb:04 booting',
+    '52:54:00:00:09:01 done',
+  ])
+  const current = async (mac: string) =>
+    page.locator(`.machine[data-mac="${mac}"] .step.current`).evaluateAll((els) => els.map((e) => `${e.getAttribute('data-stage')} ${e.className}`))
+  t.same(await current('3c:fd:fe:00:00:05'), ['kernel step failed current'], 'failed at the kernel')
+  t.same(await current('52:54:00:00:09:03'), ['ignition step stuck current'], 'stuck waiting for Ignition, after the initrd')
+  t.same(await current('52:54:00:00:09:02'), ['initrd step waiting current'], 'kernel fetched, initrd next')
+  t.same(await current('00:25:90:aa:bb:04'), ['script step waiting current'], 'loader fetched over TFTP, script next')
+  t.same(await current('52:54:00:00:09:01'), ['installed step reached current'])
+  t.match(await page.locator('.machine[data-mac="52:54:00:00:09:03"] .summary').textContent(), /no progress after initrd for 2[01] min/)
+  t.match(await page.locator('.machine[data-mac="00:25:90:aa:bb:04"] .who').textContent(), /Supermicro/)
+  t.equal(await page.locator('#counts .pill[data-status="stuck"]').textContent(), '1 stuck')
+  await page.locator('#live.on').waitFor()
+
+  // Live: the booting machine fetches its initrd; the page updates without a reload.
+  o.feed(bootEvents('52:54:00:00:09:02', '10.213.9.12', 8, now - 40_000).slice(7))
+  await page.locator('.machine[data-mac="52:54:00:00:09:02"] .step[data-stage="ignition"].waiting').waitFor({ timeout: 5000 })
+  t.pass('SSE update moved the machine to its next step')
+
+  await page.screenshot({ path: SCREENSHOT, fullPage: true })
+  const narrow = await browser.newPage()
+  await narrow.setViewportSize({ width: 390, height: 844 })
+  await narrow.goto(`http://127.0.0.1:${port}/ui/`)
+  await narrow.locator('.machine').nth(4).waitFor()
+  const width = await narrow.evaluate('document.documentElement.scrollWidth')
+  t.ok((width as number) <= 390, `no horizontal scrolling on a phone-width screen (${String(width)} px)`)
+  t.same(errors, [], 'no script errors')
+})
