@@ -14,7 +14,8 @@
  * (arp_probe_ms, default 500). The main runs turn both off (--no-ping, arp_probe_ms: 0) so they compare DHCP work;
  * the `probe` run keeps both on for a smaller client count.
  *
- * Run (root): bench/dhcp.sh [--clients N] [--concurrency N] [--probe-clients N] [--skip-probe] [--only proxy|authoritative]
+ * Run (root): bench/dhcp.sh [--runs N] [--clients N] [--concurrency N] [--probe-clients N] [--skip-probe] [--only proxy|authoritative]
+ *   [--cpu-prof DIR]: write V8 CPU profiles of the pxebox daemon there (open in Chrome DevTools)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, mkdir, writeFile, readFile, rm } from 'node:fs/promises'
@@ -36,6 +37,7 @@ const opt = (name: string, fallback: string): string => {
 const CLIENT_COUNT = Number(opt('clients', '1000'))
 const CONCURRENCY = Number(opt('concurrency', '100'))
 const PROBE_CLIENTS = Number(opt('probe-clients', '100'))
+const RUNS = Number(opt('runs', '3'))
 
 const tag = `pxbd${process.pid % 100000}`
 const SERVER_NS = `${tag}s`
@@ -121,7 +123,8 @@ async function startServer(server: 'pxebox' | 'dnsmasq', mode: BenchMode, probe:
     await mkdir(assets, { recursive: true })
     const config = join(work, 'pxebox.yaml')
     await writeFile(config, pxeboxConfig({ mode, probe, dataDir, assetsDir: assets, ignitionDir: assets }))
-    argv = [process.execPath, PXEBOX, 'serve', '--config', config]
+    const prof = opt('cpu-prof', '')
+    argv = [process.execPath, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), PXEBOX, 'serve', '--config', config]
     ready = /pxebox .* ready/
   } else {
     argv = ['dnsmasq', ...dnsmasqArgs({ mode, probe, dir: work, log })]
@@ -191,15 +194,59 @@ async function measure(server: Row['server'], mode: BenchMode, exchange: Row['ex
   }
 }
 
+/** What the table shows for one server and job: the median of each figure over the runs. */
+interface Summary {
+  server: Row['server']
+  label: string
+  exchange: Row['exchange']
+  clients: number
+  runs: number
+  /** Fewest answered clients in any run. */
+  answered: number
+  retransmits: number
+  naks: number
+  perSecond: number
+  p50: number
+  p99: number
+  ack?: { p50: number; p99: number }
+  serverCpuMs: number
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+/** Answered clients per second of wall time (offers/s, or full DORA exchanges/s). */
+const rate = (r: DhcpClientsResult): number => (r.wallMs > 0 ? (r.answered * 1000) / r.wallMs : 0)
+/** The latency a row is judged by: DISCOVER->OFFER, or DISCOVER->ACK for full exchanges. */
+const lat = (r: DhcpClientsResult) => r.total ?? r.offer
+
+function summarize(runs: Row[]): Summary {
+  const first = runs[0] as Row
+  const acks = runs.map((r) => r.result.ack).filter((a): a is NonNullable<typeof a> => a !== undefined)
+  return {
+    server: first.server,
+    label: first.label,
+    exchange: first.exchange,
+    clients: first.result.clients,
+    runs: runs.length,
+    answered: Math.min(...runs.map((r) => r.result.answered)),
+    retransmits: Math.max(...runs.map((r) => r.result.retransmits)),
+    naks: Math.max(...runs.map((r) => r.result.naks)),
+    perSecond: median(runs.map((r) => rate(r.result))),
+    p50: median(runs.map((r) => lat(r.result).p50)),
+    p99: median(runs.map((r) => lat(r.result).p99)),
+    ...(acks.length ? { ack: { p50: median(acks.map((a) => a.p50)), p99: median(acks.map((a) => a.p99)) } } : {}),
+    serverCpuMs: median(runs.map((r) => r.serverCpuMs)),
+  }
+}
+
 const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a')
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
 
-/** Rate: answered clients per second of wall time (offers/s, or full DORA exchanges/s). */
-const rate = (r: DhcpClientsResult): number => (r.wallMs > 0 ? (r.answered * 1000) / r.wallMs : 0)
-/** The latency a row is judged by: DISCOVER->OFFER, or DISCOVER->ACK for full exchanges. */
-const lat = (r: DhcpClientsResult) => (r.total ?? r.offer)
-
-function table(rows: Row[]): string {
+function table(rows: Summary[]): string {
   const head = ['server', 'mode', 'exchange', 'clients', 'answered', 'per s', 'p50 ms', 'p99 ms', 'REQ->ACK p50/p99 ms', 'server CPU ms', 'rate pxebox/dnsmasq', 'p50 pxebox/dnsmasq']
   const lines = [head.join(' | '), head.map(() => '---').join(' | ')]
   for (const r of rows) {
@@ -207,23 +254,20 @@ function table(rows: Row[]): string {
     const px = r.server === 'pxebox' ? r : peer
     const dm = r.server === 'dnsmasq' ? r : peer
     const both = px !== undefined && dm !== undefined
-    const ratioRate = both ? `${f2(rate(px.result) / rate(dm.result))}x` : 'n/a'
-    const ratioP50 = both ? `${f2(lat(px.result).p50 / lat(dm.result).p50)}x` : 'n/a'
-    const res = r.result
     lines.push(
       [
         r.server,
         r.label,
         r.exchange === 'offer' ? 'DISCOVER->OFFER' : 'DISCOVER->ACK',
-        String(res.clients),
-        `${res.answered}${res.retransmits ? ` (${res.retransmits} retx)` : ''}${res.naks ? ` (${res.naks} NAK)` : ''}`,
-        f1(rate(res)),
-        f2(lat(res).p50),
-        f2(lat(res).p99),
-        res.ack ? `${f2(res.ack.p50)} / ${f2(res.ack.p99)}` : '',
+        String(r.clients),
+        `${r.answered}${r.retransmits ? ` (${r.retransmits} retx)` : ''}${r.naks ? ` (${r.naks} NAK)` : ''}`,
+        f1(r.perSecond),
+        f2(r.p50),
+        f2(r.p99),
+        r.ack ? `${f2(r.ack.p50)} / ${f2(r.ack.p99)}` : '',
         Number.isFinite(r.serverCpuMs) ? String(Math.round(r.serverCpuMs)) : 'n/a',
-        r.server === 'pxebox' ? ratioRate : '',
-        r.server === 'pxebox' ? ratioP50 : '',
+        r.server === 'pxebox' && both ? `${f2(px.perSecond / dm.perSecond)}x` : '',
+        r.server === 'pxebox' && both ? `${f2(px.p50 / dm.p50)}x` : '',
       ].join(' | '),
     )
   }
@@ -242,14 +286,21 @@ async function main(): Promise<void> {
     plan.push(['authoritative', 'dora', CLIENT_COUNT, false, 'authoritative'])
     if (!flag('skip-probe')) plan.push(['authoritative', 'offer', PROBE_CLIENTS, true, 'auth+probe'])
   }
-  const rows: Row[] = []
+  const rows: Summary[] = []
   for (const [mode, exchange, count, probe, label] of plan) {
-    for (const server of ['pxebox', 'dnsmasq'] as const) rows.push(await measure(server, mode, exchange, count, probe, label))
+    // Runs alternate between the servers, so a burst of load from elsewhere on the machine hits both alike.
+    const runs: Record<string, Row[]> = { pxebox: [], dnsmasq: [] }
+    for (let i = 0; i < (probe ? 1 : RUNS); i++) {
+      for (const server of ['pxebox', 'dnsmasq'] as const) runs[server]?.push(await measure(server, mode, exchange, count, probe, label))
+    }
+    for (const server of ['pxebox', 'dnsmasq'] as const) rows.push(summarize(runs[server] as Row[]))
   }
   console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}`)
+  console.log(`median of ${RUNS} runs per row (auth+probe: 1 run), each run on a freshly started server in fresh namespaces after a 50-client warm-up`)
   console.log('per s = answered clients / wall time; latency from the first DISCOVER; rate ratio > 1 and p50 ratio < 1 mean pxebox is faster')
   console.log('proxy/authoritative: dnsmasq --no-ping, pxebox arp_probe_ms: 0. auth+probe: dnsmasq pings (default), pxebox arp_probe_ms: 500 (default)')
-  console.log('DISCOVER->ACK includes pxebox\'s fsync of the lease log before each ACK (group commit); dnsmasq writes its lease file without fsync')
+  console.log('DISCOVER->ACK: both are durable before the ACK: pxebox appends to its lease log and fsyncs (group commit, concurrent ACKs share one fsync); dnsmasq 2.90 writes its lease file and fsyncs it before each ACK, one ACK at a time (strace: fsync, then sendmsg)')
+  console.log('server CPU ms: user+system time of the server process during the measured clients (/proc, 10 ms ticks)')
   console.log('')
   console.log(table(rows))
 }
