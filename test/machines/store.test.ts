@@ -1,0 +1,111 @@
+import t, { type Test } from 'tap'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openMachineStore } from '../../src/machines/store.js'
+import { nicVendor } from '../../src/machines/oui.js'
+import type { BootEvent } from '../../src/events.js'
+import { bootEvents } from '../api/fixture.js'
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-machines-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const M = '52:54:00:00:0a:01'
+
+t.test('records survive a restart: a new store over the same dir reads them back', async (t) => {
+  const dir = await tempDir(t)
+  const a = await openMachineStore({ dir, flushDelayMs: 10_000 })
+  a.record(bootEvents(M, '10.213.10.1', 9, Date.now() - 60_000)[0]!)
+  for (const e of bootEvents(M, '10.213.10.1', 9, Date.now() - 60_000).slice(1)) a.record(e)
+  await a.setLabels(M, { rack: 'r7' })
+  await a.close()
+  const b = await openMachineStore({ dir })
+  t.same(b.problems, [])
+  const r = b.get(M)!
+  t.same(r, a.get(M), 'identical record')
+  t.equal(r.timeline.length, 9)
+  t.same(r.labels, { rack: 'r7' })
+  t.same(await readdir(dir), ['machines.json'], 'no temp file left behind')
+})
+
+t.test('a corrupt file is moved aside and reported; the store starts empty and writes a good one', async (t) => {
+  const dir = await tempDir(t)
+  await writeFile(join(dir, 'machines.json'), '{"version":1,"machines":[{"mac":')
+  const s = await openMachineStore({ dir })
+  t.equal(s.problems.length, 1)
+  t.match(s.problems[0], /machines\.json is corrupt .*moved to .*machines\.json\.corrupt-/)
+  t.same(s.list(), [])
+  const names = await readdir(dir)
+  t.ok(names.some((n) => n.startsWith('machines.json.corrupt-')), 'evidence kept')
+  await s.markInstalled(M, '10.213.10.1')
+  const again = await openMachineStore({ dir })
+  t.same(again.problems, [])
+  t.ok(again.get(M)!.installed_at)
+})
+
+t.test('invalid records are skipped one by one; a wrong version is ignored whole', async (t) => {
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  await s.markInstalled(M)
+  const file = JSON.parse(await readFile(join(dir, 'machines.json'), 'utf8'))
+  file.machines.push({ mac: 'nope' })
+  await writeFile(join(dir, 'machines.json'), JSON.stringify(file))
+  const b = await openMachineStore({ dir })
+  t.equal(b.list().length, 1)
+  t.match(b.problems[0], /machines\[1\] skipped: \/\w+ /)
+  await writeFile(join(dir, 'machines.json'), JSON.stringify({ version: 9, machines: [] }))
+  const c = await openMachineStore({ dir })
+  t.match(c.problems[0], /expected \{"version": 1/)
+})
+
+t.test('attribution: TFTP by IP waits for the MAC that later uses the IP; tracker fallback; 0.0.0.0 never', async (t) => {
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir, macForIp: (ip) => (ip === '10.213.10.50' ? '52:54:00:00:0a:50' : undefined) })
+  const tftp = (ip: string, time: string): BootEvent => ({ time, kind: 'tftp', ip, step: 'file', outcome: 'ok', detail: { file: 'undionly.kpxe', bytes: 70000 } })
+  const t0 = Date.now() - 10_000
+  // BIOS: the ROM fetches undionly.kpxe over TFTP before anything names its MAC from that IP.
+  s.record(tftp('10.213.10.7', new Date(t0).toISOString()))
+  t.same(s.list(), [], 'not attributed yet')
+  s.record({ time: new Date(t0 + 2000).toISOString(), kind: 'http', mac: M, ip: '10.213.10.7', step: 'ipxe', outcome: 'ok', detail: { path: '/ipxe?mac=52-54-00-00-0a-01', status: 200 } })
+  t.same(s.get(M)!.timeline.map((e) => e.step), ['file', 'ipxe'], 'the waiting TFTP event joined, in time order')
+  s.record(tftp('10.213.10.50', new Date(t0 + 3000).toISOString()))
+  t.equal(s.get('52:54:00:00:0a:50')!.timeline[0]!.step, 'file', 'tracker binding used')
+  s.record({ time: new Date().toISOString(), kind: 'tftp', ip: '0.0.0.0', step: 'file', outcome: 'ok', detail: {} })
+  t.equal(s.list().length, 2)
+})
+
+t.test('record never throws, whatever the event', async (t) => {
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  const weird = [
+    { time: 'not a time', kind: 'http', mac: M, step: 'kernel', outcome: 'ok', detail: {} },
+    { time: new Date().toISOString(), kind: 'dhcp', mac: M, step: 'offer', outcome: 'ok', detail: { arch_label: 7, path: 3 } },
+    { time: new Date().toISOString(), kind: 'http', mac: M, step: 'ipxe', outcome: 'ok', detail: { path: '/ipxe?%zz=1&serial=%' } },
+  ] as unknown as BootEvent[]
+  for (const e of weird) t.doesNotThrow(() => s.record(e))
+})
+
+t.test('attempts: a new DHCP after the script opens a new boot; history keeps the old one; reinstalls counted', async (t) => {
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  const start = Date.now() - 3_600_000
+  for (const e of bootEvents(M, '10.213.10.1', 9, start)) s.record(e)
+  await s.markInstalled(M, '10.213.10.1')
+  for (const e of bootEvents(M, '10.213.10.1', 9, start + 600_000)) s.record(e)
+  const r = s.get(M)!
+  t.equal(r.boots, 2)
+  t.same(r.history.map((h) => [h.reached, h.outcome]), [['installed', 'ok']])
+  t.equal(r.reinstalls, 1, 'the installer kernel was fetched again after the installed callback')
+  t.equal(r.timeline[0]!.step, 'offer')
+})
+
+t.test('NIC vendor from the OUI table', async (t) => {
+  t.equal(nicVendor('52:54:00:12:34:56'), 'QEMU/KVM')
+  t.equal(nicVendor('0c:c4:7a:00:00:01'), 'Supermicro')
+  t.equal(nicVendor('b8:59:9f:00:00:01'), 'Mellanox/NVIDIA')
+  t.equal(nicVendor('02:00:00:00:00:01'), 'locally administered')
+  t.equal(nicVendor('00:00:01:00:00:01'), undefined)
+})
