@@ -82,7 +82,7 @@ export const GroupSchema = Type.Object(
     metadata: Type.Optional(MetadataSchema),
     /** false: pxebox's DHCP side ignores machines of this group. Default true. */
     pxe: Type.Optional(Type.Boolean()),
-    /** Override of the first-stage boot file for UEFI PXE (e.g. snponly.efi for NICs that fail with ipxe.efi). */
+    /** Override of the first-stage boot file for UEFI PXE (e.g. ipxe.efi for its native NIC drivers, instead of the default snponly.efi). */
     boot_file: Type.Optional(Type.String({ minLength: 1, maxLength: 127 })),
     /** true: an iPXE option ROM is first made to chainload pxebox's own iPXE build over TFTP. Default false. */
     chainload_ipxe: Type.Optional(Type.Boolean()),

@@ -72,13 +72,13 @@ if (reason !== undefined) {
     const r = onPxe[0]!
     t.same([r.from, r.port], ['10.213.31.1', 67], 'from our PXE address, source port 67')
     const offer = decode(Buffer.from(r.payload, 'base64'))
-    t.match(offer, { op: 2, xid: 0x11111111, yiaddr: '0.0.0.0', siaddr: '10.213.31.1', file: 'ipxe.efi', chaddr: '52:54:00:e2:e0:01' })
+    t.match(offer, { op: 2, xid: 0x11111111, yiaddr: '0.0.0.0', siaddr: '10.213.31.1', file: 'snponly.efi', chaddr: '52:54:00:e2:e0:01' })
     t.equal(messageType(offer), 2)
     t.equal(vendorClass(offer), 'PXEClient')
     t.equal(getOption(offer.options, 54)?.toString('hex'), '0ad51f01')
     t.equal(getOption(offer.options, 43), undefined)
     const events = lines.filter((l) => 'event' in l).map((l) => l.event as { step: string; detail: Record<string, unknown> })
-    t.same(events.map((e) => [e.step, e.detail.boot_file]), [['offer', 'ipxe.efi']], 'one offer event, nothing for the other LAN')
+    t.same(events.map((e) => [e.step, e.detail.boot_file]), [['offer', 'snponly.efi']], 'one offer event, nothing for the other LAN')
   })
 
   t.test('multi-homed and pinning unavailable: refuses to start and says why', async (t) => {

@@ -72,8 +72,8 @@ t.test('OVMF UEFI x64 DISCOVER (frame 1): BINL offer, no 43, like dnsmasq (frame
   checkProxyInvariants(t, req(1), d.reply, 2)
   t.equal(getOption(d.reply.options, 43), undefined, 'no option 43 (edk2#6944)')
   t.equal(vendorClass(d.reply), 'PXEClient')
-  t.equal(d.reply.file, 'ipxe.efi')
-  t.match(d, { step: 'offer', via: 'tftp', bootFile: 'ipxe.efi', facts: { arch: 7, archLabel: 'x86_64', clientClass: 'pxe-efi', group: 'g1' } })
+  t.equal(d.reply.file, 'snponly.efi')
+  t.match(d, { step: 'offer', via: 'tftp', bootFile: 'snponly.efi', facts: { arch: 7, archLabel: 'x86_64', clientClass: 'pxe-efi', group: 'g1' } })
   t.same(seen, [{ mac: '52:54:00:e2:e0:01', uuid: '2e1f3c8d-0000-0040-8000-525400e2e001', arch: 'x86_64' }])
   const dnsmasq = decode(frame(frames, 3).payload)
   t.same(
@@ -163,7 +163,7 @@ function withArch(arch: number, vc = `PXEClient:Arch:${String(arch).padStart(5, 
 t.test('boot file table by option 93, and unknown architectures ignored', async (t) => {
   const { ctx } = context()
   const got = [0, 6, 7, 9, 10, 11].map((a) => reply(decideProxyReply(withArch(a), 'dhcp', ctx)).bootFile)
-  t.same(got, ['undionly.kpxe', 'i386/ipxe.efi', 'ipxe.efi', 'ipxe.efi', 'arm32/snp.efi', 'arm64/snponly.efi'])
+  t.same(got, ['undionly.kpxe', 'i386/ipxe.efi', 'snponly.efi', 'snponly.efi', 'arm32/snp.efi', 'arm64/snponly.efi'])
   t.same([0, 6, 15, 7, 9, 16, 10, 18, 11, 19].map(archLabel), ['i386', 'i386', 'i386', 'x86_64', 'x86_64', 'x86_64', 'arm32', 'arm32', 'arm64', 'arm64'])
   t.equal(bootFileForArch(0, 'snponly.efi'), 'undionly.kpxe', 'the override never reaches a BIOS client')
   t.equal(bootFileForArch(11, 'snponly.efi'), 'snponly.efi')
@@ -175,7 +175,7 @@ t.test('boot file table by option 93, and unknown architectures ignored', async 
 t.test('UEFI HTTP boot: http:// URL to the EFI binary, option 60 HTTPClient, no 43', async (t) => {
   const { ctx } = context()
   for (const [arch, file] of [
-    [16, 'ipxe.efi'],
+    [16, 'snponly.efi'],
     [19, 'arm64/snponly.efi'],
     [15, 'i386/ipxe.efi'],
   ] as const) {
@@ -188,7 +188,7 @@ t.test('UEFI HTTP boot: http:// URL to the EFI binary, option 60 HTTPClient, no 
   const custom = reply(
     decideProxyReply(withArch(16, 'HTTPClient'), 'dhcp', { ...ctx, firmwareBaseUrl: 'http://10.213.0.1:8080/fw/' }),
   )
-  t.equal(custom.bootFile, 'http://10.213.0.1:8080/fw/ipxe.efi')
+  t.equal(custom.bootFile, 'http://10.213.0.1:8080/fw/snponly.efi')
   t.match(decideProxyReply(withArch(7, 'HTTPClient'), 'dhcp', ctx), { action: 'ignore', reason: /HTTPClient does not fit architecture 7/ })
 })
 
