@@ -5,8 +5,8 @@
  * and the ratio pxebox/dnsmasq.
  *
  * Topology per measurement, built fresh each time: a server namespace (the server alone, binding 67 on `bs0`
- * 10.213.64.1/20) and a client namespace (`bc0` 10.213.64.2/20, default route on it), joined by a veth; the clients
- * broadcast from 0.0.0.0:68 to 255.255.255.255:67. Traffic stays inside those two namespaces. Both servers log each
+ * 10.213.64.1/20) and a client namespace (`bc0`, no address, default route on it), joined by a veth; the clients
+ * broadcast from 0.0.0.0:68 to 255.255.255.255:67 as firmware does. Traffic stays inside those two namespaces. Both servers log each
  * transaction to a file (pxebox at log_level info, dnsmasq's default DHCP logging), as they would in production.
  * pxebox runs with tracking off and TFTP off (neither is part of answering DHCP; dnsmasq runs with --port=0 and no TFTP).
  *
@@ -62,7 +62,11 @@ process.on('SIGTERM', () => process.exit(143))
 
 const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'inherit' })
 
-/** Fresh namespaces and veth for one measurement (ARP caches, sockets and leases all start empty). */
+/**
+ * Fresh namespaces and veth for one measurement (ARP caches, sockets and leases all start empty). The client end has
+ * no IPv4 address, so DISCOVERs and REQUESTs leave from 0.0.0.0 as firmware's do; the default route gives the
+ * 255.255.255.255 broadcasts a way out.
+ */
 function makeTopology(): void {
   nsDel(SERVER_NS)
   nsDel(CLIENT_NS)
@@ -71,7 +75,6 @@ function makeTopology(): void {
     ip('-n', ns, 'link', 'set', 'lo', 'up')
   }
   ip('-n', CLIENT_NS, 'link', 'add', 'bc0', 'type', 'veth', 'peer', 'name', 'bs0', 'netns', SERVER_NS)
-  ip('-n', CLIENT_NS, 'addr', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'bc0')
   ip('-n', SERVER_NS, 'addr', 'add', `${NET.server}/${NET.prefix}`, 'dev', 'bs0')
   ip('-n', CLIENT_NS, 'link', 'set', 'bc0', 'up')
   ip('-n', SERVER_NS, 'link', 'set', 'bs0', 'up')

@@ -5,7 +5,7 @@
  * loop: a client's slot goes to the next one when it is answered or gives up).
  *
  * exchange `offer`: DISCOVER -> OFFER. exchange `dora`: then REQUEST (OVMF's frame 4, options 50/54 from the offer)
- * -> ACK. A client retransmits after `retryMs` (the firmware's 4 s, RFC 2131 section 4.1) and gives up after
+ * -> ACK; a NAK restarts the client at DISCOVER (counted). A client retransmits after `retryMs` (the firmware's 4 s, RFC 2131 section 4.1) and gives up after
  * `timeoutMs`. Prints one JSON line: counts, wall time and latency percentiles.
  *
  * Usage: node dist/bench/lib/dhcp-clients.js '<json DhcpClientsArgs>'
@@ -21,7 +21,7 @@ export interface DhcpClientsArgs {
   count: number
   concurrency: number
   exchange: 'offer' | 'dora'
-  /** First client number; MACs are 02:<prefix>:<n as 3 bytes>, so runs with other bases or prefixes never collide. */
+  /** First client number; MACs are 02:<prefix>:00:<n as 3 bytes>, so runs with other bases or prefixes never collide. */
   base?: number
   macPrefix?: string
   retryMs?: number
@@ -31,7 +31,7 @@ export interface DhcpClientsArgs {
 /** The one JSON line the process prints. */
 export interface DhcpClientsResult {
   clients: number
-  /** Clients that got an OFFER (and, for dora, an ACK). */
+  /** Clients that got an OFFER (and, for dora, an ACK, possibly after NAKs and new DISCOVERs). */
   answered: number
   offers: number
   acks: number
@@ -42,9 +42,9 @@ export interface DhcpClientsResult {
   wallMs: number
   /** DISCOVER (first send) -> OFFER, ms. */
   offer: Percentiles
-  /** REQUEST -> ACK, ms (dora only). */
+  /** The ACKed REQUEST -> ACK, ms (dora only). */
   ack?: Percentiles
-  /** DISCOVER -> ACK, ms (dora only). */
+  /** First DISCOVER -> ACK, ms (dora only; includes any NAK and restart). */
   total?: Percentiles
 }
 
@@ -79,8 +79,11 @@ function ovmfTemplates(): { discover: DhcpPacket; request: DhcpPacket } {
   return { discover: pick(1, DhcpMessageType.DISCOVER), request: pick(4, DhcpMessageType.REQUEST) }
 }
 
+/** DISCOVER attempts per client (a NAK restarts the exchange); xids are spaced 16 apart per client. */
+const MAX_ATTEMPTS = 8
+
 function macOf(n: number, prefix: string): string {
-  return `02:${prefix}:${[(n >> 16) & 255, (n >> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
+  return `02:${prefix}:00:${[(n >> 16) & 255, (n >> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
 }
 
 /** The template for one client: its chaddr, xid, and a UUID (option 97: type 0 + 16 bytes) ending in its MAC. */
@@ -164,29 +167,35 @@ async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
   const one = async (c: { mac: string; xid: number; bytes: Buffer }): Promise<void> => {
     const t0 = performance.now()
     const deadline = t0 + timeoutMs
-    const offer = await exchange(c.xid, c.bytes, DhcpMessageType.OFFER, deadline)
-    if (offer === undefined || messageType(offer) !== DhcpMessageType.OFFER) return
-    const t1 = performance.now()
-    offerMs.push(t1 - t0)
-    if (args.exchange === 'offer') {
+    // A NAK sends the client back to DISCOVER (RFC 2131 section 3.1 step 5 / 4.4.4), with a fresh xid, as firmware does.
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && performance.now() < deadline; attempt++) {
+      const xid = (c.xid + 2 * attempt) >>> 0
+      const bytes = attempt === 0 ? c.bytes : encode(forClient(discover, c.mac, xid))
+      const offer = await exchange(xid, bytes, DhcpMessageType.OFFER, deadline)
+      if (offer === undefined || messageType(offer) !== DhcpMessageType.OFFER) return
+      const t1 = performance.now()
+      if (attempt === 0) offerMs.push(t1 - t0)
+      if (args.exchange === 'offer') {
+        answered++
+        return
+      }
+      const server = ipv4Option(offer, DhcpOptionCode.SERVER_ID)
+      if (server === undefined) return
+      const reqXid = (xid + 1) >>> 0
+      const req = encode(forClient(request, c.mac, reqXid, { [DhcpOptionCode.REQUESTED_IP]: parseIPv4(offer.yiaddr), [DhcpOptionCode.SERVER_ID]: parseIPv4(server) }))
+      const t2 = performance.now()
+      const ack = await exchange(reqXid, req, DhcpMessageType.ACK, deadline)
+      if (ack === undefined) return
+      if (messageType(ack) === DhcpMessageType.NAK) {
+        naks++
+        continue
+      }
+      const t3 = performance.now()
+      ackMs.push(t3 - t2)
+      totalMs.push(t3 - t0)
       answered++
       return
     }
-    const server = ipv4Option(offer, DhcpOptionCode.SERVER_ID)
-    if (server === undefined) return
-    const reqXid = (c.xid + 1) >>> 0
-    const req = encode(forClient(request, c.mac, reqXid, { [DhcpOptionCode.REQUESTED_IP]: parseIPv4(offer.yiaddr), [DhcpOptionCode.SERVER_ID]: parseIPv4(server) }))
-    const t2 = performance.now()
-    const ack = await exchange(reqXid, req, DhcpMessageType.ACK, deadline)
-    if (ack === undefined) return
-    if (messageType(ack) === DhcpMessageType.NAK) {
-      naks++
-      return
-    }
-    const t3 = performance.now()
-    ackMs.push(t3 - t2)
-    totalMs.push(t3 - t0)
-    answered++
   }
   const start = performance.now()
   await Promise.all(

@@ -7,7 +7,6 @@ import { join } from 'node:path'
 /** The bench network: a /20, so the authoritative range holds 2,000+ addresses (1,000 clients plus warm-up). */
 export const NET = {
   server: '10.213.64.1',
-  client: '10.213.64.2',
   prefix: 20,
   network: '10.213.64.0',
   netmask: '255.255.240.0',
