@@ -14,13 +14,14 @@
  * (arp_probe_ms, default 500). The main runs turn both off (--no-ping, arp_probe_ms: 0) so they compare DHCP work;
  * the `probe` run keeps both on for a smaller client count.
  *
- * Run (root): bench/dhcp.sh [--runs N] [--clients N] [--concurrency N] [--probe-clients N] [--skip-probe] [--only proxy|authoritative]
+ * Run (root): bench/dhcp.sh [--runs N] [--clients N] [--macs scattered|sequential] [--concurrency N]
+ *   [--probe-clients N] [--skip-probe] [--only proxy|authoritative]
  *   [--cpu-prof DIR]: write V8 CPU profiles of the pxebox daemon there (open in Chrome DevTools)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, mkdir, writeFile, readFile, rm } from 'node:fs/promises'
 import { openSync, closeSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tmpdir, loadavg, cpus } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { DhcpClientsArgs, DhcpClientsResult } from './lib/dhcp-clients.js'
@@ -38,6 +39,7 @@ const CLIENT_COUNT = Number(opt('clients', '1000'))
 const CONCURRENCY = Number(opt('concurrency', '100'))
 const PROBE_CLIENTS = Number(opt('probe-clients', '100'))
 const RUNS = Number(opt('runs', '3'))
+const MACS = opt('macs', 'scattered') === 'sequential' ? 'sequential' : 'scattered'
 
 const tag = `pxbd${process.pid % 100000}`
 const SERVER_NS = `${tag}s`
@@ -184,9 +186,9 @@ async function measure(server: Row['server'], mode: BenchMode, exchange: Row['ex
     process.stderr.write(`${label} ${exchange}: ${server}, ${count} clients...\n`)
     const timeoutMs = probe ? 12_000 : 10_000
     // Warm-up (JIT, ARP, socket buffers) with MACs the measured clients never use, so they do not hold addresses.
-    await runClients({ count: Math.min(50, count), concurrency: Math.min(CONCURRENCY, 50), exchange, macPrefix: 'aa', timeoutMs })
+    await runClients({ count: Math.min(50, count), concurrency: Math.min(CONCURRENCY, 50), exchange, macPrefix: 'aa', macs: MACS, timeoutMs })
     const cpu0 = cpuMs(child.pid)
-    const result = await runClients({ count, concurrency: Math.min(CONCURRENCY, count), exchange, macPrefix: 'bd', timeoutMs })
+    const result = await runClients({ count, concurrency: Math.min(CONCURRENCY, count), exchange, macPrefix: 'bd', macs: MACS, timeoutMs })
     const serverCpuMs = cpuMs(child.pid) - cpu0
     await stopServer(child)
     return { server, label, exchange, result, serverCpuMs }
@@ -289,6 +291,7 @@ async function main(): Promise<void> {
     plan.push(['authoritative', 'dora', CLIENT_COUNT, false, 'authoritative'])
     if (!flag('skip-probe')) plan.push(['authoritative', 'offer', PROBE_CLIENTS, true, 'auth+probe'])
   }
+  const loadBefore = loadavg()[0] ?? NaN
   const rows: Summary[] = []
   for (const [mode, exchange, count, probe, label] of plan) {
     // Runs alternate between the servers, so a burst of load from elsewhere on the machine hits both alike.
@@ -298,8 +301,9 @@ async function main(): Promise<void> {
     }
     for (const server of ['pxebox', 'dnsmasq'] as const) rows.push(summarize(runs[server] as Row[]))
   }
-  console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}`)
+  console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID, ${MACS} MACs), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}`)
   console.log(`median of ${RUNS} runs per row (auth+probe: 1 run), each run on a freshly started server in fresh namespaces after a 50-client warm-up`)
+  console.log(`machine: ${cpus().length} CPUs, load average ${f1(loadBefore)} at start, ${f1(loadavg()[0] ?? NaN)} at end (other work on the box slows both servers)`)
   console.log('per s = answered clients / wall time; latency from the first DISCOVER; rate ratio > 1 and p50 ratio < 1 mean pxebox is faster')
   console.log('proxy/authoritative: dnsmasq --no-ping, pxebox arp_probe_ms: 0. auth+probe: dnsmasq pings (default), pxebox arp_probe_ms: 500 (default)')
   console.log('DISCOVER->ACK: both are durable before the ACK: pxebox appends to its lease log and fsyncs (group commit, concurrent ACKs share one fsync); dnsmasq 2.90 writes its lease file and fsyncs it before each ACK, one ACK at a time (strace: fsync, then sendmsg)')

@@ -24,6 +24,8 @@ export interface DhcpClientsArgs {
   /** First client number; MACs are 02:<prefix>:00:<n as 3 bytes>, so runs with other bases or prefixes never collide. */
   base?: number
   macPrefix?: string
+  /** Default scattered (see macOf). */
+  macs?: 'scattered' | 'sequential'
   retryMs?: number
   timeoutMs?: number
 }
@@ -82,7 +84,14 @@ function ovmfTemplates(): { discover: DhcpPacket; request: DhcpPacket } {
 /** DISCOVER attempts per client (a NAK restarts the exchange); xids are spaced 16 apart per client. */
 const MAX_ATTEMPTS = 8
 
-function macOf(n: number, prefix: string): string {
+/**
+ * Client n's MAC. `scattered`: n times an odd constant mod 2^24 (a bijection, so still distinct), so the low bytes
+ * of consecutive clients differ widely, as MACs from mixed batches do. Sequential MACs are the worst case for
+ * dnsmasq, which starts its address search at a hash of the MAC and does not hold offered addresses: neighbours
+ * booting together are offered the same address and all but one get a NAK (see --macs sequential).
+ */
+function macOf(i: number, prefix: string, scattered: boolean): string {
+  const n = scattered ? Math.imul(i, 0x9e3779) & 0xffffff : i
   return `02:${prefix}:00:${[(n >> 16) & 255, (n >> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
 }
 
@@ -109,7 +118,7 @@ async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
   const prefix = args.macPrefix ?? 'bd'
   // Every DISCOVER encoded before the clock starts: the client's own codec time is not the server's.
   const discovers = Array.from({ length: args.count }, (_, i) => {
-    const mac = macOf(base + i, prefix)
+    const mac = macOf(base + i, prefix, args.macs !== 'sequential')
     const xid = (0x5e000000 + ((base + i) << 4)) >>> 0
     return { mac, xid, bytes: encode(forClient(discover, mac, xid)) }
   })
