@@ -14,6 +14,7 @@ const HELP = `pxebox ${VERSION}: one daemon for PXE (proxyDHCP, TFTP, HTTP boot)
 Usage:
   pxebox serve --config FILE      run the daemon (DHCP, TFTP and HTTP, each switchable in config)
   pxebox validate --config FILE   check a config and its groups/profiles; exit 0 if good, else print every problem, exit 2
+  pxebox demo                     (root) boot one UEFI VM through pxebox in a private network namespace and watch it
   pxebox version                  print the version
   pxebox --help                   this text
 
@@ -31,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(VERSION)
     return 0
   }
+  if (command === 'demo') return demo()
   if (command !== 'serve' && command !== 'validate') {
     console.error(`pxebox: unknown command "${command}"\n\n${HELP}`)
     return 2
@@ -51,6 +53,16 @@ async function main(argv: string[]): Promise<number> {
     return 2
   }
   return command === 'validate' ? validate(values.config) : serve(values.config)
+}
+
+/** `pxebox demo`: the namespace, site DHCP server, pxebox and VM are set up by scripts/demo.sh (shared with docs). */
+async function demo(): Promise<number> {
+  const { spawn } = await import('node:child_process')
+  const script = new URL('../../scripts/demo.sh', import.meta.url).pathname
+  const child = spawn('bash', [script], { stdio: 'inherit' })
+  // Ctrl-C reaches the script through the terminal's process group; it cleans up and exits.
+  process.on('SIGINT', () => {})
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)))
 }
 
 async function validate(file: string): Promise<number> {
