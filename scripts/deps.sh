@@ -5,11 +5,13 @@
 # Then `npm ci` for the npm packages (package-lock.json).
 set -euo pipefail
 what=${1:-runtime}
-runtime=(ca-certificates curl iproute2 libcap2-bin ipxe)
+# tcpdump (ARP capture) and arping (RFC 5227 probe, Habets' arping) serve address tracking, with CAP_NET_RAW only.
+runtime=(ca-certificates curl iproute2 libcap2-bin ipxe tcpdump arping)
 # Tests talk to real things: tftp clients, dnsmasq as the site DHCP server, QEMU booting OVMF/SeaBIOS+iPXE,
 # tcpdump for captures, arping/udhcpc for address tracking, nginx/tftpd-hpa as benchmark peers.
-testing=(qemu-system-x86 ovmf ipxe-qemu dnsmasq-base busybox-static cpio tftp-hpa atftp tcpdump arping
-  isc-dhcp-client nginx-light tftpd-hpa python3 g++ make)
+# chromium renders the dashboard for its browser test (driven by playwright-core, no browser download).
+testing=(qemu-system-x86 ovmf ipxe-qemu dnsmasq-base busybox-static cpio tftp-hpa atftp isc-dhcp-client
+  nginx-light tftpd-hpa chromium util-linux gzip python3 g++ make)
 pkgs=("${runtime[@]}")
 [ "$what" = test ] && pkgs+=("${testing[@]}")
 
