@@ -7,7 +7,7 @@
  * EDK2 may still treat an offer with PXEClient and no option 43 as a BINL offer and ask port 4011, which the same
  * server keeps answering (pxe-protocol.md "proxyDHCP").
  */
-import { DhcpMessageType, DhcpOptionCode, parseIPv4, textValue, u8Value, type DhcpOption, type DhcpPacket } from '../dhcp/index.js'
+import { DhcpMessageType, DhcpOptionCode, parseIPv4, replyTo, textValue, u8Value, type DhcpOption, type DhcpPacket } from '../dhcp/index.js'
 import type { PxeBoot } from './proxy-policy.js'
 
 /** RFC 2132 option codes used here that the codec does not name. */
@@ -55,46 +55,23 @@ export function leaseReply(
   if (p.dns.length > 0) options.push({ code: OPT_DNS, data: Buffer.concat(p.dns.map(parseIPv4)) })
   if (hostname !== undefined) options.push({ code: DhcpOptionCode.HOST_NAME, data: textValue(hostname) })
   if (boot !== undefined) options.push(...boot.options)
-  return {
-    op: 2,
-    htype: request.htype,
-    hlen: request.hlen,
-    hops: 0,
-    xid: request.xid,
-    secs: 0,
-    flags: request.flags,
+  return replyTo(request, {
     ciaddr: type === DhcpMessageType.ACK ? request.ciaddr : '0.0.0.0',
     yiaddr,
     siaddr: boot?.siaddr ?? '0.0.0.0',
-    giaddr: request.giaddr,
-    chaddr: request.chaddr,
-    sname: '',
     file: boot?.file ?? '',
     options,
-  }
+  })
 }
 
 /** A NAK (RFC 2131 4.3.2: the client's address is wrong for this network or taken); always broadcast. */
 export function nakReply(request: DhcpPacket, serverAddress: string, message: string): DhcpPacket {
-  return {
-    op: 2,
-    htype: request.htype,
-    hlen: request.hlen,
-    hops: 0,
-    xid: request.xid,
-    secs: 0,
+  return replyTo(request, {
     flags: request.flags | 0x8000,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: request.giaddr,
-    chaddr: request.chaddr,
-    sname: '',
-    file: '',
     options: [
       { code: DhcpOptionCode.MESSAGE_TYPE, data: u8Value(DhcpMessageType.NAK) },
       { code: DhcpOptionCode.SERVER_ID, data: parseIPv4(serverAddress) },
       { code: 56, data: textValue(message) }, // RFC 2132 9.9 message
     ],
-  }
+  })
 }

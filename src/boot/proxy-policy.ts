@@ -37,6 +37,7 @@ import {
   userClasses,
   vendorClass,
   parseIPv4,
+  replyTo,
   type DhcpOption,
   type DhcpPacket,
 } from '../dhcp/index.js'
@@ -274,22 +275,12 @@ export function decideProxyReply(request: DhcpPacket, port: ProxyPort, ctx: Prox
     { code: DhcpOptionCode.SERVER_ID, data: parseIPv4(ctx.serverAddress) },
     ...boot.options,
   ]
-  const reply: DhcpPacket = {
-    op: 2,
-    htype: request.htype,
-    hlen: request.hlen,
-    hops: 0,
-    xid: request.xid,
-    secs: 0,
-    flags: request.flags,
+  const reply = replyTo(request, {
     ciaddr: request.ciaddr,
-    yiaddr: '0.0.0.0', // what makes this a proxy offer: no address is offered
+    // yiaddr stays 0.0.0.0: that is what makes this a proxy offer, no address is offered.
     siaddr: boot.siaddr,
-    giaddr: request.giaddr,
-    chaddr: request.chaddr,
-    sname: '',
     file: boot.file,
     options,
-  }
+  })
   return { action: 'reply', step: port === 'dhcp' ? 'offer' : 'ack', reply, bootFile: boot.bootFile, via: boot.via, facts }
 }

@@ -101,6 +101,30 @@ function chaddrField(chaddr: string): Buffer {
   return out
 }
 
+/**
+ * A BOOTREPLY to `request` (RFC 2131 section 4.3.1, table 3): xid, flags, giaddr and chaddr copied, addresses and
+ * names empty unless `fields` sets them. Every reply pxebox builds (proxy, authoritative, NAK) starts here.
+ */
+export function replyTo(request: DhcpPacket, fields: Partial<Omit<DhcpPacket, 'op' | 'layout'>> & Pick<DhcpPacket, 'options'>): DhcpPacket {
+  return {
+    op: 2,
+    htype: request.htype,
+    hlen: request.hlen,
+    hops: 0,
+    xid: request.xid,
+    secs: 0,
+    flags: request.flags,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: request.giaddr,
+    chaddr: request.chaddr,
+    sname: '',
+    file: '',
+    ...fields,
+  }
+}
+
 /** Decodes one DHCP message. Throws DhcpError (and nothing else) for malformed input. */
 export function decode(buf: Buffer): DhcpPacket {
   if (buf.length < OPTIONS_OFFSET) {

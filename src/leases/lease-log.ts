@@ -14,7 +14,7 @@
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../log.js'
-import { writeFileDurably } from './durable.js'
+import { writeFileDurably } from '../durable-file.js'
 
 /** One lease: `mac` holds `ip` until `expires` (ms since the epoch). */
 export interface LeaseRecord {

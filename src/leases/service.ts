@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../log.js'
 import { startArpCapture, type ArpCapture } from './arp-capture.js'
 import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
-import { writeFileDurably } from './durable.js'
+import { writeFileDurably } from '../durable-file.js'
 import type { Binding, Finding, FindingKind, Machine } from './model.js'
 import { createAddressTracker, type AddressTracker, type TrackerSnapshot } from './tracker.js'
 

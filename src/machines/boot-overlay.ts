@@ -12,7 +12,7 @@ import { Value } from '@sinclair/typebox/value'
 import { silentLogger, type Logger } from '../log.js'
 import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from '../boot/model-schema.js'
 import { createBootStore, loadBootState, BootLoadError, type BootStateOptions, type BootStore, type LoadResult } from '../boot/state.js'
-import { readJsonFile, writeDurably } from './durable-file.js'
+import { readJsonFile, writeFileDurably } from '../durable-file.js'
 
 /** Which overlay folder. */
 export type OverlayKind = 'group' | 'profile'
@@ -121,7 +121,7 @@ export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOve
 
       const path = join(opts.dir, folder(kind), `${id}.json`)
       if (value === undefined) await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)))
-      else await writeDurably(path, `${JSON.stringify(value, null, 2)}\n`)
+      else await writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`)
       if (value === undefined) map.delete(id)
       else map.set(id, value)
       logger.info({ kind, id, action: value === undefined ? 'delete' : 'put' }, 'boot overlay changed')

@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../log.js'
 import { MachineRecordSchema, type MachineRecord, type TimelineEntry } from './model.js'
 import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
-import { readJsonFile, writeDurably } from './durable-file.js'
+import { readJsonFile, writeFileDurably } from '../durable-file.js'
 
 /** Options for openMachineStore. */
 export interface MachineStoreOptions {
@@ -111,7 +111,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       dirty = false
       const body = JSON.stringify({ version: FILE_VERSION, machines: [...machines.values()] })
       try {
-        await writeDurably(file, body)
+        await writeFileDurably(file, body)
       } catch (err) {
         dirty = true
         logger.warn({ err, file }, 'cannot write machine records; will retry')

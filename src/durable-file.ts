@@ -1,14 +1,15 @@
 /**
- * The machine records file: written whole with write-temp + fsync + rename + fsync(dir), so after a crash or power
- * cut it holds either the previous or the new records, never a torn mix (rename(2) is atomic within a file system).
- * A file that does not parse is moved aside (`machines.json.corrupt-<time>`) and reported, never fatal: losing the
- * boot history is better than a PXE appliance that will not start during a rack power-on.
+ * Durable state files in data_dir (machine records, the observed address table, lease log compaction, API overlay):
+ * written whole with write-temp + fsync + rename + fsync(dir), so after a crash or power cut a file holds either the
+ * previous or the new content, never a torn mix (rename(2) is atomic within a file system; the folder fsync makes the
+ * rename itself survive). A file that does not parse is moved aside (`<file>.corrupt-<time>`) and reported, never
+ * fatal: losing some history is better than a PXE appliance that will not start during a rack power-on.
  */
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
-/** Atomically replace `file` with `data`. */
-export async function writeDurably(file: string, data: string): Promise<void> {
+/** Atomically replace `file` with `data`, creating its folder if needed. */
+export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
   await mkdir(dirname(file), { recursive: true })
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
   const fh = await open(tmp, 'w', 0o640)
@@ -22,11 +23,16 @@ export async function writeDurably(file: string, data: string): Promise<void> {
   }
   await fh.close()
   await rename(tmp, file)
-  const dir = await open(dirname(file), 'r')
+  await syncDir(dirname(file))
+}
+
+/** fsync a folder so a rename or a new file in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, 'r')
   try {
-    await dir.sync()
+    await dh.sync()
   } finally {
-    await dir.close()
+    await dh.close()
   }
 }
 
