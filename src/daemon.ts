@@ -90,7 +90,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   })
   const metrics = createMetrics({ findingCounts: () => addressServices?.queries?.counts() ?? {} })
   const chainload = createChainloadTracker()
-  // bind_to_lease: the addresses DHCP traffic shows each MAC using (the address tracker will feed this instead).
+  // bind_to_lease: the addresses DHCP traffic to pxebox shows each MAC using, plus what the address tracker saw
+  // on the VLAN (site server broadcasts, ARP) when tracking runs.
   const addresses = observedAddresses()
   const sink: EventSink = {
     record(e) {
@@ -131,7 +132,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         publicUrl,
         logger,
         events: sink,
-        addressesOf: (mac) => addresses.addressesOf(mac),
+        addressesOf: (mac) => [...new Set([...addresses.addressesOf(mac), ...(addressServices?.queries?.addressesOf(mac) ?? [])])],
         metrics,
         api: {
           machines,
