@@ -3,11 +3,11 @@
  * the marker parser on real console output. Fast; no VM is started here.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { mkdtempSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { parseMarker, qemuArgs, vmKinds, type VmSpec } from './harness.js'
-import { vmPaths } from './lib/qemu.js'
+import { biosBootSector, vmPaths } from './lib/qemu.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pxebox-harness-lib-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -31,6 +31,25 @@ t.test('each boot path gets the firmware and NIC ROM it needs', async (t) => {
     }
     t.equal(args.includes('IPv4PXESupport,string=no'), kind === 'uefi-http', `${kind}: PXE disabled only for HTTP boot`)
   }
+})
+
+t.test('a VM with a local disk keeps the network first and gets a bootable sector', async (t) => {
+  const paths = vmPaths(dir, 9)
+  const args = qemuArgs({ ...vm('bios-ipxe'), disk: { sizeMb: 1, bootMessage: 'LOCAL' } }, paths).join(' ')
+  t.match(args, /virtio-net-pci,[^ ]*,bootindex=1/, 'network first')
+  t.match(args, `file=${paths.disk},format=raw`, 'the disk image')
+  t.match(args, 'virtio-blk-pci,drive=d0,bootindex=2', 'disk second')
+  t.equal(statSync(paths.disk).size, 1024 * 1024, 'sized as asked (sparse)')
+  t.same(readFileSync(paths.disk).subarray(0, 512), biosBootSector('LOCAL'), 'boot sector written')
+  t.notMatch(qemuArgs(vm('bios-ipxe'), vmPaths(dir, 10)).join(' '), 'bootindex', 'no disk: firmware default order')
+  t.equal(vmPaths(dir, 9, 2).tap, paths.tap, 'a reboot keeps the tap')
+  t.not(vmPaths(dir, 9, 2).console, paths.console, 'and gets a console file of its own')
+  const sector = biosBootSector('PXEBOX-LOCAL-DISK booted')
+  t.equal(sector.length, 512)
+  t.same([...sector.subarray(510)], [0x55, 0xaa], 'boot signature')
+  t.ok(sector.includes('\r\nPXEBOX-LOCAL-DISK booted\r\n\0'), 'message at the address the code prints from')
+  t.equal(sector.indexOf('\r\nPXEBOX'), sector.readUInt16LE(10) - 0x7c00, 'mov si points at the message')
+  t.throws(() => biosBootSector('x'.repeat(500)), /too long/)
 })
 
 t.test('marker parsing', async (t) => {

@@ -82,11 +82,24 @@ export interface BootResult {
   timedOut: boolean
   /** Why there is no marker: a console line showing the firmware gave up, a timeout, or QEMU exiting. */
   failure: string | undefined
+  /** The console text that matched `stopOn`, when that ended the boot (then `failure` is undefined). */
+  stoppedOn?: string
   /** Console lines with the ms since QEMU start at which the harness first saw them (100 ms polling). */
   timeline: Array<{ ms: number; line: string }>
   consolePath: string
   /** Last lines of the console and the appliance/site logs: put this in failure messages. */
   diagnostics: string
+}
+
+/** Options of `Lab.bootVm`. */
+export interface BootOptions {
+  /** Give up after this long (default 120 s). */
+  timeoutMs?: number
+  /**
+   * End the boot when the console matches this, without calling it a failure (checked before the failure patterns,
+   * so e.g. SeaBIOS's "No bootable device" can be the expected end of a local-disk boot).
+   */
+  stopOn?: RegExp
 }
 
 /** Options of `createLab`. */
@@ -110,8 +123,11 @@ export interface Lab extends Omit<ApplianceContext, 'machines'> {
   siteLog: string
   /** Start `backend` for `machines` (once per lab). */
   startAppliance(backend: ApplianceBackend, machines: Machine[]): Promise<void>
-  /** Boot one VM (its tap is created here) and wait for its marker; never throws for a failed boot. */
-  bootVm(vm: VmSpec, opts?: { timeoutMs?: number }): Promise<BootResult>
+  /**
+   * Boot one VM and wait for its marker; never throws for a failed boot. The first boot of a MAC creates its tap; a
+   * later boot of the same MAC is the same machine rebooting (same tap, OVMF VARS and disk, a new console file).
+   */
+  bootVm(vm: VmSpec, opts?: BootOptions): Promise<BootResult>
   /** Stop every process by PID, delete both namespaces and the temp dir. Safe to call twice. */
   destroy(): Promise<void>
 }
@@ -200,6 +216,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   const procs: ManagedProcess[] = []
   const backends: ApplianceBackend[] = []
   let vmCount = 0
+  // MAC -> [VM index, boots so far]: a MAC booted again is the same machine rebooting.
+  const vms = new Map<string, [number, number]>()
   let destroyed = false
 
   const spawnIn = (where: string) => (name: string, cmd: string, args: string[]): ManagedProcess => {
@@ -309,15 +327,20 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     },
     async bootVm(vm, bootOpts = {}) {
       const timeoutMs = bootOpts.timeoutMs ?? 120_000
-      const paths = vmPaths(dir, vmCount++)
-      await ipNs(['tuntap', 'add', 'dev', paths.tap, 'mode', 'tap'])
-      await ipNs(['link', 'set', paths.tap, 'master', 'br0', 'up'])
+      const [index, boots] = vms.get(vm.mac) ?? [vmCount++, 0]
+      vms.set(vm.mac, [index, boots + 1])
+      const paths = vmPaths(dir, index, boots)
+      if (boots === 0) {
+        await ipNs(['tuntap', 'add', 'dev', paths.tap, 'mode', 'tap'])
+        await ipNs(['link', 'set', paths.tap, 'master', 'br0', 'up'])
+      }
       const start = Date.now()
       const qemu = spawn(`qemu-${paths.tap}`, 'qemu-system-x86_64', qemuArgs(vm, paths))
       let marker: Marker | undefined
       let msToMarker: number | undefined
       let timedOut = false
       let failure: string | undefined
+      let stoppedOn: string | undefined
       const timeline: Array<{ ms: number; line: string }> = []
       let seen = 0
       for (;;) {
@@ -329,6 +352,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
           break
         }
         if (qemu.exitStatus() !== undefined) break
+        stoppedOn = bootOpts.stopOn === undefined ? undefined : text.match(bootOpts.stopOn)?.[0]
+        if (stoppedOn !== undefined) break
         failure = bootFailure(text)
         if (failure !== undefined) break
         if (Date.now() - start > timeoutMs) {
@@ -345,7 +370,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       addTimeline(timeline, finalText, seen, Date.now() - start)
       if (!marker) marker = parseMarker(finalText)
       const msTotal = Date.now() - start
-      if (!marker && failure === undefined) {
+      if (!marker && failure === undefined && stoppedOn === undefined) {
         failure = timedOut ? `no marker within ${timeoutMs} ms` : `QEMU exited without a marker (${JSON.stringify(qemu.exitStatus())})`
       }
       const logs = backends.flatMap((b) => b.logs())
@@ -357,7 +382,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
         ...logs.map((l) => `--- ${l}\n${tail(l, 20)}`),
         `--- site dhcp\n${tail(siteLog, 10)}`,
       ].join('\n')
-      return { marker, msToMarker, msTotal, timedOut, failure, timeline, consolePath: paths.console, diagnostics }
+      return { marker, msToMarker, msTotal, timedOut, failure, ...(stoppedOn !== undefined ? { stoppedOn } : {}), timeline, consolePath: paths.console, diagnostics }
     },
   }
 }

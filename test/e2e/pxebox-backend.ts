@@ -14,26 +14,39 @@ import { repoRoot, type ApplianceBackend, type ApplianceContext, type Machine } 
 /** Per-machine tweaks of the group pxebox gets (e.g. `chainload_ipxe`, `boot_file`). */
 export type GroupExtras = (m: Machine) => Record<string, unknown>
 
+/** Per-machine tweaks of the profile (e.g. `boot_once: true`); `args` are appended to the kernel command line. */
+export type ProfileExtras = (m: Machine) => { args?: string[]; [key: string]: unknown }
+
+/** What `pxeboxConfig` and `pxeboxBackend` can add to the generated config. */
+export interface PxeboxOptions {
+  extras?: GroupExtras
+  profileExtras?: ProfileExtras
+  /** `api.token`: the bearer token for API writes (re-arm); at least 16 characters. */
+  apiToken?: string
+}
+
 /** The daemon's entry point (exists after `npx tsc -p .`). */
 export function pxeboxMain(): string {
   return join(repoRoot(), 'dist', 'src', 'main.js')
 }
 
 /** The config.yaml data for a lab (plain object; written as YAML by the backend). */
-export function pxeboxConfig(ctx: ApplianceContext, dir: string, extras: GroupExtras = () => ({})): Record<string, unknown> {
+export function pxeboxConfig(ctx: ApplianceContext, dir: string, opts: PxeboxOptions = {}): Record<string, unknown> {
   const profiles: Record<string, unknown> = {}
   const groups: unknown[] = []
   for (const m of ctx.machines) {
+    const { args = [], ...profileExtras } = opts.profileExtras?.(m) ?? {}
     profiles[`e2e-${m.name}`] = {
       boot: {
         kernel: '/assets/vmlinuz',
         // --name: the EFI stub finds its initrd by this name (initrd= below); BIOS ignores both.
         initrd: ['--name initrd.img /assets/initrd.img'],
-        args: ['initrd=initrd.img', 'console=ttyS0', 'quiet', `pxebox.url=${ctx.publicUrl}`],
+        args: ['initrd=initrd.img', 'console=ttyS0', 'quiet', `pxebox.url=${ctx.publicUrl}`, ...args],
       },
       ignition: `${m.name}.ign`,
+      ...profileExtras,
     }
-    groups.push({ id: m.name, profile: `e2e-${m.name}`, selector: { mac: m.mac }, ...extras(m) })
+    groups.push({ id: m.name, profile: `e2e-${m.name}`, selector: { mac: m.mac }, ...opts.extras?.(m) })
   }
   return {
     interface: ctx.iface,
@@ -45,13 +58,14 @@ export function pxeboxConfig(ctx: ApplianceContext, dir: string, extras: GroupEx
     dhcp: { mode: 'proxy', interface_pinning: 'auto' },
     tftp: { enabled: true, root: join(dir, 'firmware') },
     http: { enabled: true, listen: `${ctx.address}:${ctx.httpPort}`, public_url: ctx.publicUrl },
+    ...(opts.apiToken !== undefined ? { api: { token: opts.apiToken } } : {}),
     profiles,
     groups,
   }
 }
 
 /** The pxebox backend; files under `<lab dir>/pxebox/`, daemon log in `<lab dir>/pxebox.log`. */
-export function pxeboxBackend(opts: { extras?: GroupExtras } = {}): ApplianceBackend {
+export function pxeboxBackend(opts: PxeboxOptions = {}): ApplianceBackend {
   const procs: ManagedProcess[] = []
   return {
     name: 'pxebox',
@@ -68,7 +82,7 @@ export function pxeboxBackend(opts: { extras?: GroupExtras } = {}): ApplianceBac
       copyFileSync(ctx.bootTarget.initrd, join(dir, 'assets', 'initrd.img'))
       for (const m of ctx.machines) writeFileSync(join(dir, 'ignition', `${m.name}.ign`), JSON.stringify(m.ignition))
       const config = join(dir, 'config.yaml')
-      writeFileSync(config, stringify(pxeboxConfig(ctx, dir, opts.extras)))
+      writeFileSync(config, stringify(pxeboxConfig(ctx, dir, opts)))
       const daemon = ctx.spawn('pxebox', process.execPath, [main, 'serve', '--config', config])
       procs.push(daemon)
       await waitForText(daemon.logPath, /pxebox \S+ ready/, 20_000, daemon)

@@ -3,7 +3,7 @@
  *
  * Facts measured on these machines are in /work/shared/docs/vm-boot.md (no KVM, OVMF pflash, romfile=, fw_cfg).
  */
-import { copyFileSync, existsSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, openSync, truncateSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -31,6 +31,18 @@ export interface VmSpec {
   mac: string
   /** SMBIOS system UUID: without -uuid, DHCP option 97 is all zeros. */
   uuid: string
+  /**
+   * A local disk (sparse raw file, kept across boots of the same VM), after the network in the boot order: a
+   * boot_once machine's later boots must still go PXE -> pxebox -> local-boot script, then to this disk.
+   */
+  disk?: VmDisk
+}
+
+/** A VM's local disk. */
+export interface VmDisk {
+  sizeMb: number
+  /** Write a BIOS boot sector that prints this line on the console and halts (else the disk is all zeros). */
+  bootMessage?: string
 }
 
 /** Where a VM's files live and which tap it uses. */
@@ -39,6 +51,8 @@ export interface VmPaths {
   console: string
   /** Per-VM OVMF_VARS copy (UEFI kinds only). */
   vars: string
+  /** The VM's raw disk image (only used with `disk`). */
+  disk: string
 }
 
 /** The QEMU argv (without the binary) for one VM; copies OVMF_VARS for the UEFI kinds. */
@@ -60,7 +74,8 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
     '-serial', `file:${paths.console}`,
     '-uuid', vm.uuid,
     '-netdev', `tap,id=n0,ifname=${paths.tap},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${rom}`,
+    // bootindex only with a disk: the network stays first, so every boot asks pxebox what to do.
+    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${rom}${vm.disk === undefined ? '' : ',bootindex=1'}`,
     // A firmware that gives up and resets ends QEMU instead of looping: a failed boot fails fast.
     '-no-reboot',
   ]
@@ -71,6 +86,15 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
       '-drive', `if=pflash,format=raw,unit=1,file=${paths.vars}`,
     )
   }
+  if (vm.disk !== undefined) {
+    if (!existsSync(paths.disk)) {
+      const fd = openSync(paths.disk, 'wx')
+      if (vm.disk.bootMessage !== undefined) writeSync(fd, biosBootSector(vm.disk.bootMessage))
+      closeSync(fd)
+      truncateSync(paths.disk, vm.disk.sizeMb * 1024 * 1024)
+    }
+    args.push('-drive', `file=${paths.disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=2')
+  }
   if (vm.kind === 'uefi-http') {
     args.push(
       '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=no',
@@ -78,6 +102,43 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
     )
   }
   return args
+}
+
+/**
+ * A 512-byte MBR boot sector (16-bit real mode, loaded at 0000:7C00) that prints `message` through the BIOS teletype
+ * call and halts. With graphics=off SeaBIOS sends INT 10h output to the serial console, so the harness sees the line
+ * when the machine really boots its local disk (iPXE `sanboot --drive 0x80`, or the BIOS itself). Hand-assembled:
+ * no assembler is needed on the host.
+ */
+export function biosBootSector(message: string): Buffer {
+  const text = Buffer.from(`\r\n${message}\r\n\0`, 'latin1')
+  const code = Buffer.from([
+    0xea, 0x05, 0x7c, 0x00, 0x00, // 00: jmp 0000:7c05 (some BIOSes enter at 07c0:0000)
+    0x31, 0xc0, //                   05: xor ax, ax
+    0x8e, 0xd8, //                   07: mov ds, ax
+    0xbe, 0x1e, 0x7c, //             09: mov si, 0x7c1e (the text after this code)
+    0xfc, //                         0c: cld
+    0xac, //                         0d: lodsb
+    0x84, 0xc0, //                   0e: test al, al
+    0x74, 0x08, //                   10: jz 0x1a
+    0xb4, 0x0e, //                   12: mov ah, 0x0e (teletype output)
+    0x31, 0xdb, //                   14: xor bx, bx (page 0)
+    0xcd, 0x10, //                   16: int 0x10
+    0xeb, 0xf3, //                   18: jmp 0x0d
+    // Interrupts stay on: SeaBIOS's serial console flushes its output buffer from the timer interrupt (with cli
+    // the last characters never reach the port, measured here).
+    0xfb, //                         1a: sti
+    0xf4, //                         1b: hlt
+    0xeb, 0xfc, //                   1c: jmp 0x1a
+  ])
+  if (code.length + text.length > 446) throw new Error('boot message too long for a boot sector')
+  const sector = Buffer.alloc(512)
+  code.copy(sector, 0)
+  text.copy(sector, code.length)
+  // The boot signature BIOS and iPXE check before jumping to the sector.
+  sector[510] = 0x55
+  sector[511] = 0xaa
+  return sector
 }
 
 /** The fields of a `PXEBOX-MARKER key=value ...` line printed by scripts/boot-target/init. */
@@ -111,12 +172,16 @@ export function parseMarker(consoleText: string): Marker | undefined {
   return marker
 }
 
-/** Console file, VARS copy and tap name for VM number `index` of a lab. */
-export function vmPaths(dir: string, index: number): VmPaths {
+/**
+ * Console file, VARS copy, disk and tap name for VM number `index` of a lab; `boot` > 0 for a later boot of the same
+ * VM (same tap, VARS and disk, a console file of its own).
+ */
+export function vmPaths(dir: string, index: number, boot = 0): VmPaths {
   return {
     tap: `tap${index}`,
-    console: join(dir, `vm${index}-console.log`),
+    console: join(dir, `vm${index}-console${boot > 0 ? `-boot${boot + 1}` : ''}.log`),
     vars: join(dir, `vm${index}-OVMF_VARS.fd`),
+    disk: join(dir, `vm${index}-disk.img`),
   }
 }
 
