@@ -17,12 +17,12 @@ const unavailable = e2eUnavailable(['node', 'curl'])
 if (unavailable !== undefined) {
   t.test('BIOS machines boot through pxebox', { skip: unavailable }, async () => {})
 } else {
-  const direct = testMachine('bios-ipxe', 1, 43)
-  const chained = { ...testMachine('bios-ipxe', 2, 43), name: 'biosipxechain2' }
-  // The "installed system": a disk whose boot sector prints this line, so booting the local disk shows on the console.
+  // The direct path's machine is also the install-once machine (its first boot is that path), which saves a boot.
+  // Its "installed system": a disk whose boot sector prints this line, so booting the local disk shows on the console.
   const localDisk = 'PXEBOX-LOCAL-DISK booted'
-  const once = { ...testMachine('bios-ipxe', 3, 43), name: 'biosipxeonce3', disk: { sizeMb: 16, bootMessage: localDisk } }
-  const machines = [direct, chained, once]
+  const direct = { ...testMachine('bios-ipxe', 1, 43), name: 'biosipxeonce1', disk: { sizeMb: 16, bootMessage: localDisk } }
+  const chained = { ...testMachine('bios-ipxe', 2, 43), name: 'biosipxechain2' }
+  const machines = [direct, chained]
   const token = 'e2e-install-once-token-0123456789'
   let lab: Lab | undefined
   t.before(async () => {
@@ -31,7 +31,7 @@ if (unavailable !== undefined) {
       pxeboxBackend({
         extras: (m) => (m.name === chained.name ? { chainload_ipxe: true } : {}),
         // The boot target acts as the installer: pxebox.installed=1 makes its /init call back when done.
-        profileExtras: (m) => (m.name === once.name ? { boot_once: true, args: ['pxebox.installed=1'] } : {}),
+        profileExtras: (m) => (m.name === direct.name ? { boot_once: true, args: ['pxebox.installed=1'] } : {}),
         apiToken: token,
       }),
       machines,
@@ -41,60 +41,60 @@ if (unavailable !== undefined) {
     await lab?.destroy()
   })
   const noTftp = [{ source: 'tftp' as const }]
-  t.test('bios-ipxe (iPXE ROM) boots via pxebox and fetches its own config', async (t) => {
+  const installSteps = [steps.dhcp, steps.script, steps.kernel, steps.initrd, steps.ignition, { stage: 'installed' as const, source: 'api' as const }]
+
+  t.test('bios-ipxe (iPXE ROM) boots via pxebox, fetches its own config and calls back installed', async (t) => {
     if (lab === undefined) throw new Error('lab not created')
-    assertBooted(t, await lab.bootVm(direct, { timeoutMs: 120_000 }), direct, 'pxebox')
-    await assertTimeline(t, lab, direct.mac, [steps.dhcp, steps.script, steps.kernel, steps.initrd, steps.ignition], { absent: noTftp })
+    const r = await lab.bootVm(direct, { timeoutMs: 120_000 })
+    assertBooted(t, r, direct, 'pxebox')
+    // The installer's callback comes from the machine's own address, without a token.
+    t.equal(r.marker?.fields.installed, 'ok', 'the installer made the installed callback', { diagnostics: r.diagnostics })
+    const view = await assertTimeline(t, lab, direct.mac, installSteps, { absent: noTftp })
+    t.ok(view?.installed_at, 'the record says installed', { record: view })
+    t.equal(view?.boots_local, true, 'pxebox will hand it a local-disk boot next')
   })
+
+  t.test('boot_once: the installed machine boots its local disk, not the installer', async (t) => {
+    if (lab === undefined) throw new Error('lab not created')
+    // Same VM, same disk, network still first: pxebox answers /ipxe with the local-boot script and iPXE's sanboot
+    // hands over to the disk's boot sector.
+    const r = await lab.bootVm(direct, { timeoutMs: 90_000, stopOn: new RegExp(localDisk) })
+    t.comment(`local-disk boot: the disk's boot sector ran after ${r.timeline.find((e) => e.line.includes(localDisk))?.ms ?? 'never'} ms`)
+    const diag = { diagnostics: r.diagnostics }
+    t.ok(r.stoppedOn, 'the machine booted its local disk', diag)
+    t.equal(r.failure, undefined, 'no failure on the way', diag)
+    t.equal(r.marker, undefined, 'the installer did not run again', diag)
+    const lines = r.timeline.map((e) => e.line)
+    t.ok(lines.some((l) => l.includes(`pxebox: ${direct.mac} is installed, booting from local disk`)), "iPXE ran pxebox's local-boot script", diag)
+    t.ok(lines.some((l) => /Booting from SAN device 0x80/.test(l)), 'iPXE booted the first hard disk (sanboot --drive 0x80)', diag)
+    t.notOk(lines.some((l) => /vmlinuz|initrd\.img/.test(l)), 'iPXE downloaded no kernel or initrd', diag)
+    await assertTimeline(t, lab, direct.mac, [steps.dhcp, steps.script, { source: 'http', step: 'local-boot' }], {
+      absent: [steps.kernel, steps.initrd, steps.ignition],
+      status: 'local-boot',
+    })
+  })
+
+  t.test('boot_once: re-armed with the API token, the machine installs again', async (t) => {
+    if (lab === undefined) throw new Error('lab not created')
+    const refused = await applianceRequest(lab, 'POST', `/v1/machines/${direct.mac}/rearm`)
+    t.equal(refused.status, 401, 're-arm without the token is refused', { body: refused.body })
+    const rearmed = await applianceRequest(lab, 'POST', `/v1/machines/${direct.mac}/rearm`, token)
+    t.equal(rearmed.status, 200, 're-arm with the token', { body: rearmed.body })
+    const rearmedView = rearmed.body as { installed_at?: string; boots_local?: boolean }
+    t.equal(rearmedView.installed_at, undefined, 're-arm clears installed_at')
+    t.equal(rearmedView.boots_local, false, 're-armed: no local boot')
+    const r = await lab.bootVm(direct, { timeoutMs: 120_000 })
+    assertBooted(t, r, direct, 'pxebox (re-armed)')
+    const view = await assertTimeline(t, lab, direct.mac, installSteps, { absent: noTftp })
+    t.equal(view?.installs, 2, 'two installed callbacks recorded')
+    t.equal(view?.reinstalls, 0, 'no reinstall loop: the second install was asked for')
+    t.equal(view?.boots, 3, 'three boot attempts recorded')
+  })
+
   t.test('bios-ipxe chainloading pxebox undionly.kpxe boots and fetches its own config', async (t) => {
     if (lab === undefined) throw new Error('lab not created')
     assertBooted(t, await lab.bootVm(chained, { timeoutMs: 120_000 }), chained, 'pxebox')
     // The ROM's DHCP, undionly.kpxe over TFTP, then the chainloaded iPXE's own DHCP before it asks for the script.
     await assertTimeline(t, lab, chained.mac, [steps.dhcp, steps.tftp(/undionly\.kpxe/), steps.dhcp, steps.script, steps.kernel, steps.initrd, steps.ignition])
-  })
-
-  t.test('boot_once: install, call back, boot the local disk, re-arm, install again', async (t) => {
-    if (lab === undefined) throw new Error('lab not created')
-    const installSteps = [steps.dhcp, steps.script, steps.kernel, steps.initrd, steps.ignition, { stage: 'installed' as const, source: 'api' as const }]
-
-    // 1: the installer runs and calls back from the machine's own address (no token).
-    const first = await lab.bootVm(once, { timeoutMs: 120_000 })
-    assertBooted(t, first, once, 'pxebox (boot 1, install)')
-    t.equal(first.marker?.fields.installed, 'ok', 'the installer made the installed callback', { diagnostics: first.diagnostics })
-    const installed = await assertTimeline(t, lab, once.mac, installSteps, { absent: noTftp })
-    t.ok(installed?.installed_at, 'the record says installed', { record: installed })
-    t.equal(installed?.boots_local, true, 'pxebox will hand it a local-disk boot next')
-
-    // 2: same VM, same disk, network still first: pxebox answers /ipxe with the local-boot script and iPXE's
-    // sanboot hands over to the disk's boot sector.
-    const second = await lab.bootVm(once, { timeoutMs: 90_000, stopOn: new RegExp(localDisk) })
-    t.comment(`boot 2 (local disk): disk boot sector ran after ${second.timeline.find((e) => e.line.includes(localDisk))?.ms ?? 'never'} ms`)
-    const diag = { diagnostics: second.diagnostics }
-    t.ok(second.stoppedOn, 'the machine booted its local disk', diag)
-    t.equal(second.failure, undefined, 'no failure on the way', diag)
-    t.equal(second.marker, undefined, 'the installer did not run again', diag)
-    const lines = second.timeline.map((e) => e.line)
-    t.ok(lines.some((l) => l.includes(`pxebox: ${once.mac} is installed, booting from local disk`)), 'iPXE ran pxebox\'s local-boot script', diag)
-    t.ok(lines.some((l) => /Booting from SAN device 0x80/.test(l)), 'iPXE booted the first hard disk (sanboot --drive 0x80)', diag)
-    t.notOk(lines.some((l) => /vmlinuz|initrd\.img/.test(l)), 'iPXE downloaded no kernel or initrd', diag)
-    await assertTimeline(t, lab, once.mac, [steps.dhcp, steps.script, { source: 'http', step: 'local-boot' }], {
-      absent: [steps.kernel, steps.initrd, steps.ignition],
-      status: 'local-boot',
-    })
-
-    // 3: re-arm (an API write: the token is required), and the next boot installs again.
-    const refused = await applianceRequest(lab, 'POST', `/v1/machines/${once.mac}/rearm`)
-    t.equal(refused.status, 401, 're-arm without the token is refused', { body: refused.body })
-    const rearmed = await applianceRequest(lab, 'POST', `/v1/machines/${once.mac}/rearm`, token)
-    t.equal(rearmed.status, 200, 're-arm with the token', { body: rearmed.body })
-    const rearmedView = rearmed.body as { installed_at?: string; boots_local?: boolean }
-    t.equal(rearmedView.installed_at, undefined, 're-arm clears installed_at')
-    t.equal(rearmedView.boots_local, false, 're-armed: no local boot')
-    const third = await lab.bootVm(once, { timeoutMs: 120_000 })
-    assertBooted(t, third, once, 'pxebox (boot 3, re-armed)')
-    const again = await assertTimeline(t, lab, once.mac, installSteps, { absent: noTftp })
-    t.equal(again?.installs, 2, 'two installed callbacks recorded')
-    t.equal(again?.reinstalls, 0, 'no reinstall loop: the second install was asked for')
-    t.ok((again?.boots ?? 0) >= 3, `three boot attempts recorded (${again?.boots})`)
   })
 }
