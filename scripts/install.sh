@@ -22,7 +22,7 @@ http_port() { node -e '
 wait_http() {
   local port=$1
   for _ in $(seq 1 50); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/"; then return 0; fi
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
     sleep 0.2
   done
   return 1
