@@ -116,20 +116,11 @@ export const MatchboxProfileFileSchema = Type.Object(
   { additionalProperties: false },
 )
 
-/** `groups/<id>.json` in a Matchbox data directory (storagepb.RichGroup JSON), plus pxebox's group extras. */
-export const MatchboxGroupFileSchema = Type.Object(
-  {
-    id: IdSchema,
-    name: Type.Optional(Type.String()),
-    profile: IdSchema,
-    selector: Type.Optional(SelectorSchema),
-    metadata: Type.Optional(MetadataSchema),
-    pxe: Type.Optional(Type.Boolean()),
-    boot_file: Type.Optional(Type.String({ minLength: 1, maxLength: 127 })),
-    chainload_ipxe: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-)
+/**
+ * `groups/<id>.json` in a Matchbox data directory (storagepb.RichGroup JSON): the same shape as a config.yaml group
+ * (Matchbox's fields are pxebox's, and pxebox's DHCP extras are accepted there too).
+ */
+export const MatchboxGroupFileSchema = GroupSchema
 
 /** A profile as written in config.yaml. */
 export type ProfileInput = Static<typeof ProfileSchema>
