@@ -22,27 +22,25 @@ import {
   messageType,
   startDhcpServer,
   textOption,
-  type BindToInterface,
   type DhcpPacket,
   type DhcpRequest,
-  type PacketObserver,
 } from '../dhcp/index.js'
-import type { EventSink } from '../events.js'
-import { silentLogger, type Logger } from '../log.js'
+import { silentLogger } from '../log.js'
 import type { ProbeResult } from '../leases/arp-probe.js'
 import { openLeaseLog, type LeaseLog, type LeaseRecord } from '../leases/lease-log.js'
 import { createAddressPool, type AddressPool, type Reservation } from '../leases/pool.js'
 import { leaseReply, nakReply, type LeaseParameters } from './authoritative.js'
-import { decidePxeBoot, decideProxyReply, type DhcpMachineLookup, type ProxyContext } from './proxy-policy.js'
+import { decidePxeBoot, decideProxyReply, type ProxyContext } from './proxy-policy.js'
+import type { ProxyDhcpOptions } from './dhcp-service.js'
 
 /** The lease log's file name inside data_dir. */
 export const LEASE_LOG_FILE = 'leases.log'
 
-/** What the daemon passes in. */
-export interface AuthoritativeDhcpOptions {
-  interfaceName: string
-  address: string
-  pinning: 'auto' | 'off'
+/**
+ * What the daemon passes in: everything the proxy service takes (interface, address, pinning, boot URLs, machine
+ * lookup, events, test hooks) plus the pool, the lease log's folder and the ARP probe.
+ */
+export interface AuthoritativeDhcpOptions extends ProxyDhcpOptions {
   dataDir: string
   range: { start: string; end: string }
   reservations: readonly Reservation[]
@@ -54,21 +52,9 @@ export interface AuthoritativeDhcpOptions {
   declineHoldSeconds: number
   /** The ARP probe; undefined: offer without probing. */
   probe?: (ip: string) => Promise<ProbeResult>
-  httpBaseUrl: string
-  firmwareBaseUrl?: string
-  lookup: DhcpMachineLookup
-  chainloadedRecently: (mac: string) => boolean
-  events: EventSink
-  logger?: Logger
-  /** Every packet received (the address tracker). */
-  onPacket?: PacketObserver
   /** Every reply sent on 67 (the address tracker records our own leases). */
   onReply?: (reply: DhcpPacket) => void
   now?: () => number
-  ports?: { dhcp?: number; pxe?: number; client?: number }
-  broadcastAddress?: string
-  bindToInterface?: BindToInterface
-  listInterfaces?: () => string[]
 }
 
 /** A running authoritative server. */

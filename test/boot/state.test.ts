@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises'
+import { cp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createBootStore, loadBootState, BootLoadError, matchMachine } from '../../src/boot/state.js'
