@@ -67,7 +67,13 @@ export function startArpCapture(opts: ArpCaptureOptions): ArpCapture {
 
   const start = (): void => {
     const args = ['-l', '--immediate-mode', '-n', '-e', '-tt', '-i', opts.interfaceName, 'arp']
-    const c = spawn(opts.command ?? 'tcpdump', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    // A daemon that is SIGKILLed or crashes cannot stop its children, and a tcpdump on a quiet VLAN would live on
+    // forever: util-linux setpriv asks the kernel to kill it with its parent (PR_SET_PDEATHSIG). As root, `-Z root`
+    // stops tcpdump from switching to its own user, which would clear that setting.
+    const [command, argv] = opts.command
+      ? [opts.command, args]
+      : ['setpriv', ['--pdeathsig', 'KILL', '--', 'tcpdump', ...(process.getuid?.() === 0 ? ['-Z', 'root'] : []), ...args]]
+    const c = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = c
     let stderr = ''
     c.on('error', (err) => {
