@@ -31,7 +31,7 @@ import { openLeaseLog, type LeaseLog, type LeaseRecord } from '../leases/lease-l
 import { createAddressPool, type AddressPool, type Reservation } from '../leases/pool.js'
 import { leaseReply, nakReply, type LeaseParameters } from './authoritative.js'
 import { decidePxeBoot, decideProxyReply, type ProxyContext } from './proxy-policy.js'
-import type { ProxyDhcpOptions } from './dhcp-service.js'
+import { dhcpServerOptions, type ProxyDhcpOptions } from './dhcp-service.js'
 
 /** The lease log's file name inside data_dir. */
 export const LEASE_LOG_FILE = 'leases.log'
@@ -210,16 +210,7 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
   let server
   try {
     server = await startDhcpServer(
-      {
-        interfaceName: opts.interfaceName,
-        address: opts.address,
-        pinning: opts.pinning,
-        ...(opts.ports === undefined ? {} : { ports: opts.ports }),
-        ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
-        ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
-        ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
-        ...(opts.onPacket === undefined ? {} : { onPacket: opts.onPacket }),
-      },
+      dhcpServerOptions(opts),
       handle,
       opts.logger ?? silentLogger,
     )

@@ -44,6 +44,20 @@ export interface ProxyDhcpService {
   close(): Promise<void>
 }
 
+/** The socket-level options (interface, pinning, test hooks) both DHCP services hand to startDhcpServer. */
+export function dhcpServerOptions(opts: ProxyDhcpOptions): Parameters<typeof startDhcpServer>[0] {
+  return {
+    interfaceName: opts.interfaceName,
+    address: opts.address,
+    pinning: opts.pinning,
+    ...(opts.ports === undefined ? {} : { ports: opts.ports }),
+    ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
+    ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
+    ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
+    ...(opts.onPacket === undefined ? {} : { onPacket: opts.onPacket }),
+  }
+}
+
 /** Starts proxyDHCP on 67 and 4011; rejects when the sockets cannot be bound or pinning is required but fails. */
 export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpService> {
   const logger = (opts.logger ?? silentLogger).child({ proto: 'dhcp' })
@@ -104,16 +118,7 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
   }
 
   const server = await startDhcpServer(
-    {
-      interfaceName: opts.interfaceName,
-      address: opts.address,
-      pinning: opts.pinning,
-      ...(opts.ports === undefined ? {} : { ports: opts.ports }),
-      ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
-      ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
-      ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
-      ...(opts.onPacket === undefined ? {} : { onPacket: opts.onPacket }),
-    },
+    dhcpServerOptions(opts),
     handle,
     opts.logger ?? silentLogger, // the server adds its own {proto, iface}
   )
