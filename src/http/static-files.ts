@@ -181,6 +181,9 @@ export async function copyRange(path: string, range: ByteRange, out: Writable): 
       if (inFlight) await inFlight
       if (out.destroyed) throw new Error('client went away')
       inFlight = writeChunk(out, bytesRead === buf.length ? buf : buf.subarray(0, bytesRead))
+      // A client reset while the next read runs rejects inFlight before it is awaited; without a handler attached now
+      // that rejection would be unhandled and end the process. The await below still sees it.
+      inFlight.catch(() => undefined)
       pos += bytesRead
     }
     if (inFlight) await inFlight
