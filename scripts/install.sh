@@ -31,7 +31,7 @@ wait_http() {
 if [ -d /run/systemd/system ]; then
   app=/opt/pxebox
   mkdir -p "$app"
-  cp -a package.json package-lock.json dist node_modules firmware assets config systemd "$app"/
+  cp -a package.json package-lock.json dist native node_modules firmware assets config systemd "$app"/
   id pxebox >/dev/null 2>&1 || useradd --system --home-dir /var/lib/pxebox --shell /usr/sbin/nologin pxebox
   ln -sf "$app/dist/src/main.js" /usr/local/bin/pxebox
   install -m 0644 systemd/pxebox.service /etc/systemd/system/pxebox.service

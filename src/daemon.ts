@@ -130,6 +130,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         assetsDir: config.assets_dir,
         ...(config.tftp.enabled ? { firmwareDir: config.tftp.root } : {}),
         publicUrl,
+        sendfile: config.http.sendfile,
         logger,
         events: sink,
         addressesOf: (mac) => [...new Set([...addresses.addressesOf(mac), ...(addressServices?.queries?.addressesOf(mac) ?? [])])],

@@ -117,6 +117,10 @@ export const HttpSchema = Section(
     public_url: Type.Optional(
       Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$', expected: 'an http:// URL machines can reach, e.g. http://10.0.0.2:8080' }),
     ),
+    sendfile: Type.Boolean({
+      default: true,
+      description: 'send /assets/ and /firmware/ bodies with sendfile(2); false copies them through Node (for filesystems where sendfile misbehaves)',
+    }),
   },
   'HTTP boot service',
 )

@@ -10,6 +10,7 @@ import type { BootState } from '../boot/state.js'
 import { recentMachines, type HttpContext } from './context.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
+import { loadSendfile } from './sendfile.js'
 import { statusPage } from './status-page.js'
 import { registerApi, type ApiDeps } from './api/plugin.js'
 import { registerUiRoutes } from './api/ui-routes.js'
@@ -44,6 +45,8 @@ export interface HttpDeps {
   readonly installedAt?: (mac: string) => string | undefined
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
   readonly metrics?: Metrics
+  /** Send asset bodies with sendfile(2) when the native addon is built (src/http/sendfile.ts). Default true. */
+  readonly sendfile?: boolean
 }
 
 /** Build the app. Does not listen. */
@@ -65,6 +68,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     store: deps.store,
     assetsDir: deps.assetsDir,
     publicUrl: deps.publicUrl,
+    ...(deps.sendfile !== false && loadSendfile().addon ? { sendfile: loadSendfile().addon } : {}),
     logger,
     events: sink,
     ...(installedAt ? { installedAt } : {}),

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { answerFor, copyRange, decodeRelativePath, PathError, resolveUnderRoot } from './static-files.js'
 import type { HttpContext } from './context.js'
+import { plainSocketFd, sendfileRange } from './sendfile.js'
 
 /**
  * Register `GET|HEAD <prefix>*` serving files under `root`: `/assets/` from the assets directory (Matchbox's), and
@@ -65,12 +66,16 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, pref
       record(answer.status, 'ok', 0)
       return reply.send()
     }
-    // The body bypasses fastify's stream handling: copyRange reuses its buffers (see static-files.ts).
+    // The body bypasses fastify's stream handling: sendfile(2) when the addon is built and the socket is plain TCP,
+    // else copyRange with its reused buffers (see sendfile.ts and static-files.ts).
     reply.hijack()
     const res = reply.raw
     res.writeHead(answer.status, { ...(reply.getHeaders() as Record<string, string>) })
     try {
-      await copyRange(file.path, answer.range, res)
+      const addon = ctx.sendfile
+      const fd = addon ? plainSocketFd(res.socket) : undefined
+      if (addon && fd !== undefined) await sendfileRange(addon, fd, file.path, answer.range, res)
+      else await copyRange(file.path, answer.range, res)
       res.end()
       record(answer.status, 'ok', bytes)
     } catch (err) {

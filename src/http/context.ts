@@ -5,6 +5,7 @@
 import type { EventSink } from '../events.js'
 import type { Logger } from '../log.js'
 import type { BootMatch, BootState } from '../boot/state.js'
+import type { NativeSendfile } from './sendfile.js'
 
 /** The machine seen last on an IP. */
 export interface RecentMachine {
@@ -18,6 +19,8 @@ export interface HttpContext {
   readonly store: { get(): BootState }
   readonly assetsDir: string
   readonly publicUrl: string
+  /** The sendfile addon when it is built and not turned off; absent: asset bodies are copied (copyRange). */
+  readonly sendfile?: NativeSendfile
   readonly logger: Logger
   readonly events: EventSink
   /** IPs pxebox has seen a MAC use (for `bind_to_lease`); see HttpDeps.addressesOf. */

@@ -1,0 +1,145 @@
+// Asset bodies through sendfile(2) (native/sendfile.c) and through the copy fallback (http.sendfile: false), with real
+// curl over 127.0.0.1: whole files, ranges, keep-alive, slow clients, clients that vanish, files that shrink.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { once } from 'node:events'
+import { promisify } from 'node:util'
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync } from 'node:fs'
+import { readFile, truncate, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { buildApp } from '../../src/http/app.js'
+import { loadBootState } from '../../src/boot/state.js'
+import { memoryEvents } from '../../src/events.js'
+import { loadSendfile } from '../../src/http/sendfile.js'
+
+const run = promisify(execFile)
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+const openFds = () => readdirSync('/proc/self/fd').length
+
+const curlMissing = await run('curl', ['--version']).then(
+  () => false as const,
+  () => 'curl not installed (Debian package curl)',
+)
+
+/**
+ * A slow HTTP/1.1 client: reads 64 KiB, then pauses `pauseMs`, so the server's socket fills and it must wait for it to
+ * drain (curl's --limit-rate lets whole bursts through on loopback). `during` runs once the body has started.
+ */
+async function slowGet(port: number, path: string, pauseMs: number, during?: () => Promise<void>): Promise<{ length: number; body: Buffer }> {
+  const sock = connect(port, '127.0.0.1')
+  await once(sock, 'connect')
+  sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+  const chunks: Buffer[] = []
+  let pending = 0
+  let started = false
+  for await (const chunk of sock) {
+    chunks.push(chunk as Buffer)
+    pending += (chunk as Buffer).length
+    if (!started && during) (started = true), void during()
+    if (pending >= 64 * 1024) {
+      pending = 0
+      sock.pause()
+      await new Promise((r) => setTimeout(r, pauseMs))
+      sock.resume()
+    }
+  }
+  const all = Buffer.concat(chunks)
+  const split = all.indexOf('\r\n\r\n')
+  const length = Number(/content-length: (\d+)/i.exec(all.subarray(0, split).toString('latin1'))?.[1])
+  return { length, body: all.subarray(split + 4) }
+}
+
+async function fetch(url: string, ...args: string[]): Promise<Buffer> {
+  const { stdout } = await run('curl', ['-sf', ...args, url], { encoding: 'buffer', maxBuffer: 64 << 20 })
+  return stdout
+}
+
+t.test('the addon is built and loads (npm run build builds it)', async (t) => {
+  const { addon, reason } = loadSendfile()
+  t.equal(reason, undefined)
+  t.type(addon?.sendfile, 'function')
+  t.throws(() => addon!.dup(-1), /file descriptor/, 'bad input is a JS error, not a crash')
+  await t.rejects(addon!.sendfile(1_000_000, 0, 0, 10), { code: 'EBADF' })
+})
+
+const big = randomBytes(24 * 1024 * 1024 + 123)
+const medium = randomBytes(8 * 1024 * 1024)
+
+for (const mode of ['sendfile', 'copy'] as const) {
+  t.test(`asset bodies, ${mode} path`, { skip: curlMissing }, async (t) => {
+    const assets = t.testdir({})
+    await writeFile(join(assets, 'rootfs.img'), big)
+    await writeFile(join(assets, 'kernel'), medium)
+    const r = await loadBootState({ profiles: {}, groups: [] })
+    if (!r.ok) throw new Error(r.errors.join())
+    const state = r.state
+    const events = memoryEvents()
+    // Count the addon's sendfile jobs, so the test knows which path really carried the bytes.
+    const addon = loadSendfile().addon!
+    const original = addon.sendfile
+    let jobs = 0
+    addon.sendfile = (...a) => (jobs++, original(...a))
+    t.teardown(() => void (addon.sendfile = original))
+    const app = buildApp({ store: { get: () => state }, assetsDir: assets, publicUrl: 'http://127.0.0.1', events, version: 't', sendfile: mode === 'sendfile' })
+    t.teardown(() => app.close())
+    const base = `${await app.listen({ host: '127.0.0.1', port: 0 })}/assets`
+
+    t.test('whole file and a range in the middle are byte-exact', async (t) => {
+      t.equal(sha(await fetch(`${base}/rootfs.img`)), sha(big))
+      const [start, end] = [5_000_001, 20_000_000]
+      t.equal(sha(await fetch(`${base}/rootfs.img`, '-H', `Range: bytes=${start}-${end}`)), sha(big.subarray(start, end + 1)))
+      t.match(events.events.at(-1), { outcome: 'ok', detail: { status: 206, bytes: end - start + 1 } })
+      if (mode === 'sendfile') t.ok(jobs > 0, `sendfile carried the bodies (${jobs} jobs)`)
+      else t.equal(jobs, 0, 'http.sendfile: false copies instead')
+    })
+
+    t.test('two files on one keep-alive connection', async (t) => {
+      const dir = t.testdir({})
+      const { stderr } = await run('curl', ['-sfv', `${base}/kernel`, '-o', join(dir, 'a'), `${base}/rootfs.img`, '-o', join(dir, 'b')], { maxBuffer: 1 << 20 })
+      t.match(stderr, /Re-using existing connection/, 'the second request reused the connection')
+      t.equal(sha(await readFile(join(dir, 'a'))), sha(medium))
+      t.equal(sha(await readFile(join(dir, 'b'))), sha(big))
+    })
+
+    const port = Number(new URL(base).port)
+
+    t.test('a slow client gets the whole file', async (t) => {
+      const before = jobs
+      const { length, body } = await slowGet(port, '/assets/kernel', 2)
+      t.equal(length, medium.length)
+      t.equal(sha(body), sha(medium))
+      // Each time the socket filled, a job came back short and the server waited for the socket to drain.
+      if (mode === 'sendfile') t.ok(jobs - before > 2, `the socket filled and drained (${jobs - before} sendfile jobs)`)
+    })
+
+    t.test('a client that vanishes mid-body: logged as aborted, no descriptor leaks, the next client is served', async (t) => {
+      await fetch(`${base}/kernel`) // descriptors the server keeps anyway (file handles pool, etc.) are open now
+      const before = openFds()
+      for (let i = 0; i < 5; i++) {
+        const sock = connect(Number(new URL(base).port), '127.0.0.1')
+        await once(sock, 'connect')
+        sock.write('GET /assets/rootfs.img HTTP/1.1\r\nHost: x\r\n\r\n')
+        let got = 0
+        for await (const chunk of sock) {
+          got += (chunk as Buffer).length
+          if (got > 256 * 1024) break // leaving the loop destroys the socket: a reset mid-body
+        }
+      }
+      for (let i = 0; i < 50 && events.events.filter((e) => e.outcome === 'aborted').length < 5; i++) await new Promise((r) => setTimeout(r, 100))
+      t.equal(events.events.filter((e) => e.outcome === 'aborted').length, 5)
+      t.equal(sha(await fetch(`${base}/kernel`)), sha(medium))
+      t.equal(openFds(), before, 'every dup()ed socket and file handle was closed')
+    })
+
+    t.test('a file that shrinks underneath: the body is cut short, never passed off as whole', async (t) => {
+      const path = join(assets, 'shrinks.img')
+      await writeFile(path, big)
+      const { length, body } = await slowGet(port, '/assets/shrinks.img', 5, () => truncate(path, 1024 * 1024))
+      t.equal(length, big.length, 'Content-Length announced the whole file')
+      t.ok(body.length < big.length, `the connection closed after ${body.length} bytes`)
+      t.match(events.events.at(-1), { outcome: 'aborted', detail: { path: '/assets/shrinks.img' } })
+    })
+  })
+}
