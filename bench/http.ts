@@ -1,8 +1,9 @@
 /**
  * HTTP boot service benchmark (prints figures, asserts nothing):
  *  1. a 200 MB asset fetched from pxebox and from nginx (same file, loopback, 1 and 8 parallel curl processes);
- *  2. `/ipxe` throughput and latency percentiles with 10 and 10,000 groups (Node keep-alive client, bounded run).
- * Usage: bench/http.sh  (or: node --import <ts loader> bench/http.ts [--size-mb 200] [--seconds 5])
+ *  2. `/ipxe` throughput and latency percentiles with 10 and 10,000 groups: wrk at saturation (1 and 8 connections)
+ *     and a steady ~1,000 req/s (8 connections, 8 ms apart).
+ * Usage: bench/http.sh  (or, after npm run build: node dist/bench/http.js [--size-mb 200] [--rounds 7] [--seconds 5])
  * Server side runs in a child process (`bench/http.ts serve ...`) so client and server do not share an event loop.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -118,44 +119,80 @@ async function curlFetch(url: string, n: number): Promise<number> {
   return bytes / 1e6 / seconds
 }
 
-/** Best of `rounds` (the machine is shared; the best run is the least disturbed). */
-async function best(rounds: number, fn: () => Promise<number>): Promise<number> {
-  let top = 0
-  for (let i = 0; i < rounds; i++) top = Math.max(top, await fn())
-  return top
+/** CPU seconds (user + system) used so far by a process and its threads, from /proc (clock ticks of 100 Hz). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
-/** Keep-alive load on /ipxe: `conns` connections, each sending the next request when the last answered. */
-async function ipxeLoad(address: string, groups: number, conns: number, seconds: number, maxRequests: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: conns })
-  const latencies: number[] = []
-  let non200 = 0
-  const deadline = Date.now() + seconds * 1000
-  let i = 0
-  const worker = async () => {
-    while (Date.now() < deadline && latencies.length < maxRequests) {
-      const n = (i++ * 7919) % groups
-      const path = `/ipxe?mac=${macOf(n).replace(/:/g, '-')}&uuid=&serial=&hostname=&domain=&arch=x86_64&platform=efi`
-      const t0 = process.hrtime.bigint()
-      const status = await new Promise<number>((resolve, reject) => {
-        http
-          .get(`${address}${path}`, { agent }, (res) => {
-            res.resume()
-            res.on('end', () => resolve(res.statusCode ?? 0))
-          })
-          .on('error', reject)
-      })
-      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6)
-      if (status !== 200) non200++
+/** nginx's worker is a child of the master we started; its CPU is what serves the bytes. */
+async function nginxWorkerPid(masterPid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const children = (await readFile(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8')).trim().split(/\s+/)
+  return Number(children[0] ?? masterPid)
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/**
+ * `rounds` fetches from each server, interleaved (pxebox, nginx, pxebox, ...) so both see the same moments of a shared
+ * machine. Reports best and median MB/s, and server CPU per GB served, which noise on a shared machine barely moves.
+ */
+async function compareAssets(rounds: number, n: number, pxe: { url: string; pid: number }, nginx: { url: string; pid: number }) {
+  const result = { pxebox: [] as number[], nginx: [] as number[], cpu: { pxebox: 0, nginx: 0 } }
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, srv] of [['pxebox', pxe], ['nginx', nginx]] as const) {
+      const before = await cpuSeconds(srv.pid)
+      result[name].push(await curlFetch(srv.url, n))
+      result.cpu[name] += await cpuSeconds(srv.pid) - before
     }
   }
-  const start = process.hrtime.bigint()
-  await Promise.all(Array.from({ length: conns }, worker))
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e9
-  agent.destroy()
-  latencies.sort((a, b) => a - b)
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!
-  return { requests: latencies.length, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), max: latencies.at(-1)!, non200 }
+  return result
+}
+
+/** wrk's duration strings (`57.00us`, `1.17ms`, `2.00s`) in milliseconds. */
+function wrkMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v)
+  if (!m) throw new Error(`wrk printed an unexpected duration: ${v}`)
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as 'us' | 'ms' | 's' | 'm']
+}
+
+/**
+ * wrk (C, one thread, so it leaves the server a core) with `conns` keep-alive connections cycling through the generated
+ * MACs (a Lua request hook). Each connection sends its next request as soon as the last is answered (saturation), or
+ * `delayMs` after it (a steady rate of about conns * 1000 / delayMs requests per second, as a rack powering on makes).
+ */
+async function wrkLoad(dir: string, address: string, groups: number, conns: number, seconds: number, delayMs = 0) {
+  const script = join(dir, 'ipxe.lua')
+  await writeFile(
+    script,
+    `local i = 0\nrequest = function()\n  i = i + 1\n  local n = (i * 7919) % ${groups}\n` +
+      `  local mac = string.format("52-54-01-%02x-%02x-%02x", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)\n` +
+      `  return wrk.format("GET", "/ipxe?mac=" .. mac .. "&uuid=&serial=&hostname=&domain=&arch=x86_64&platform=efi")\nend\n` +
+      (delayMs > 0 ? `delay = function()\n  return ${delayMs}\nend\n` : ''),
+  )
+  const out = await new Promise<string>((resolve, reject) => {
+    const c = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', script, address], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let text = ''
+    c.stdout.on('data', (d: Buffer) => (text += d.toString()))
+    c.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))))
+  })
+  const grab = (re: RegExp) => {
+    const m = re.exec(out)
+    if (!m) throw new Error(`cannot read wrk output:\n${out}`)
+    return m[1]!
+  }
+  const requests = Number(grab(/(\d+) requests in/))
+  return {
+    requests,
+    rps: Number(grab(/Requests\/sec:\s+([\d.]+)/)),
+    p50: wrkMs(grab(/ 50%\s+(\S+)/)),
+    p99: wrkMs(grab(/ 99%\s+(\S+)/)),
+    max: wrkMs(grab(/Latency\s+\S+\s+\S+\s+(\S+)/)),
+    non200: /Non-2xx or 3xx responses: (\d+)/.exec(out) ? Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)![1]) : 0,
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -183,26 +220,35 @@ async function main(): Promise<void> {
     // Warm the page cache and both servers once.
     await curlFetch(url(pxe.address), 1)
     await curlFetch(url(nginx.address), 1)
-    console.log('\n## asset download (MB/s aggregate, best of 3, curl processes)')
-    console.log('parallel | pxebox  | nginx   | pxebox/nginx')
+    const rounds = arg('--rounds', 7)
+    console.log(`\n## asset download (MB/s aggregate over ${rounds} interleaved rounds, curl processes; CPU = server CPU ms per GB sent)`)
+    console.log('parallel | pxebox best | nginx best | ratio | pxebox median | nginx median | ratio | pxebox CPU | nginx CPU')
+    const nginxWorker = await nginxWorkerPid(nginx.child.pid!)
     for (const n of [1, 8]) {
-      const p = await best(3, () => curlFetch(url(pxe.address), n))
-      const g = await best(3, () => curlFetch(url(nginx.address), n))
-      console.log(`${String(n).padStart(8)} | ${p.toFixed(0).padStart(7)} | ${g.toFixed(0).padStart(7)} | ${((p / g) * 100).toFixed(0)}%`)
+      const r = await compareAssets(rounds, n, { url: url(pxe.address), pid: pxe.child.pid! }, { url: url(nginx.address), pid: nginxWorker })
+      const gb = (rounds * n * sizeMb) / 1000
+      const [pb, gbest, pm, gm] = [Math.max(...r.pxebox), Math.max(...r.nginx), median(r.pxebox), median(r.nginx)]
+      console.log(
+        `${String(n).padStart(8)} | ${pb.toFixed(0).padStart(11)} | ${gbest.toFixed(0).padStart(10)} | ${((pb / gbest) * 100).toFixed(0).padStart(4)}% | ` +
+          `${pm.toFixed(0).padStart(13)} | ${gm.toFixed(0).padStart(12)} | ${((pm / gm) * 100).toFixed(0).padStart(4)}% | ` +
+          `${((r.cpu.pxebox / gb) * 1000).toFixed(0).padStart(7)} ms | ${((r.cpu.nginx / gb) * 1000).toFixed(0).padStart(6)} ms`,
+      )
     }
     await stop(nginx.child)
     await stop(pxe.child)
 
-    console.log(`\n## /ipxe (keep-alive Node client, ${seconds}s or 200k requests per row)`)
-    console.log('groups | conns | requests | req/s  | p50 ms | p99 ms | max ms | non-200')
+    console.log(`\n## /ipxe, ${seconds}s per row: wrk saturating 1 and 8 keep-alive connections, then 8 connections pausing 8 ms between requests (~1,000 req/s)`)
+    console.log('groups | load         | requests | req/s  | p50 ms | p99 ms | max ms | non-200')
     for (const groups of [10, 10_000]) {
       const s = await startServer(assets, groups)
       children.push(s.child)
-      await ipxeLoad(s.address, groups, 4, 1, 5000) // warm-up (JIT)
-      for (const conns of [1, 8]) {
-        const r = await ipxeLoad(s.address, groups, conns, seconds, 200_000)
+      await wrkLoad(dir, s.address, groups, 4, 1) // warm-up (JIT)
+      const rows: [string, Awaited<ReturnType<typeof wrkLoad>>][] = []
+      for (const conns of [1, 8]) rows.push([`${conns} conn${conns > 1 ? 's' : ''}, max`, await wrkLoad(dir, s.address, groups, conns, seconds)])
+      rows.push(['~1,000 req/s', await wrkLoad(dir, s.address, groups, 8, seconds, 8)])
+      for (const [load, r] of rows) {
         console.log(
-          `${String(s.groups).padStart(6)} | ${String(conns).padStart(5)} | ${String(r.requests).padStart(8)} | ${r.rps.toFixed(0).padStart(6)} | ` +
+          `${String(s.groups).padStart(6)} | ${load.padEnd(12)} | ${String(r.requests).padStart(8)} | ${r.rps.toFixed(0).padStart(6)} | ` +
             `${r.p50.toFixed(2).padStart(6)} | ${r.p99.toFixed(2).padStart(6)} | ${r.max.toFixed(1).padStart(6)} | ${r.non200}`,
         )
       }

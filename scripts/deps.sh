@@ -11,7 +11,7 @@ runtime=(ca-certificates curl iproute2 libcap2-bin ipxe tcpdump arping)
 # tcpdump for captures, arping/udhcpc for address tracking, nginx/tftpd-hpa as benchmark peers.
 # chromium renders the dashboard for its browser test (driven by playwright-core, no browser download).
 testing=(qemu-system-x86 ovmf ipxe-qemu dnsmasq-base busybox-static cpio tftp-hpa atftp isc-dhcp-client
-  nginx-light tftpd-hpa chromium util-linux gzip python3 g++ make)
+  nginx-light wrk tftpd-hpa chromium util-linux gzip python3 g++ make)
 pkgs=("${runtime[@]}")
 [ "$what" = test ] && pkgs+=("${testing[@]}")
 
