@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "pxebox_native",
-      "sources": ["sendfile.c"],
+      "sources": ["addon.c", "sendfile.c", "udp.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]

@@ -1,7 +1,7 @@
 /*
  * sendfile(2) for pxebox's HTTP assets. Node copies every byte of a file through user space twice (read into a
  * buffer, write into the socket); nginx hands the kernel a file range instead. On a 200 MB initrd the copy path
- * reached about half of nginx's throughput with 8 clients, so this is the one thing pxebox does natively.
+ * reached about half of nginx's throughput with 8 clients.
  *
  * Exports (all numbers are plain JS numbers):
  *   dup(fd) -> fd          a private duplicate of a socket's descriptor. Node may close its own descriptor at any
@@ -181,7 +181,7 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-NAPI_MODULE_INIT() {
+napi_value pxebox_sendfile_init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "dup", NAPI_AUTO_LENGTH, js_dup, NULL, &fn);
   napi_set_named_property(env, exports, "dup", fn);

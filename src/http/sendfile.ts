@@ -4,22 +4,15 @@
  * throughput with 8 clients on a 200 MB image. When the addon is not built, or the connection is not a plain TCP socket
  * (inject() in tests, TLS), callers fall back to copyRange in static-files.ts.
  */
-import { existsSync } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import type { ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { loadNative, type NativeAddon } from '../native.js'
 import type { ByteRange } from './static-files.js'
 
-/** The addon's exports (see native/sendfile.c). */
-export interface NativeSendfile {
-  dup(fd: number): number
-  close(fd: number): void
-  sendfile(outFd: number, inFd: number, offset: number, length: number): Promise<number>
-}
+/** The sendfile part of the addon (native/sendfile.c). */
+export type NativeSendfile = Pick<NativeAddon, 'dup' | 'close' | 'sendfile'>
 
 /** Bytes per sendfile job: large enough that thread-pool round trips are rare, small enough to interleave clients. */
 const SENDFILE_JOB = 8 * 1024 * 1024
@@ -29,30 +22,9 @@ const SENDFILE_JOB = 8 * 1024 * 1024
  */
 const DRAIN_PIECE = 64 * 1024
 
-let loaded: { addon?: NativeSendfile; reason?: string } | undefined
-
-/** Where `native/build/Release` is: the nearest folder above this file that has `native/` (src/ and dist/src/ alike). */
-function addonPath(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'native', 'build', 'Release', 'pxebox_native.node')
-    if (existsSync(candidate)) return candidate
-    dir = dirname(dir)
-  }
-  return undefined
-}
-
-/** Load the addon once. `reason` says why it is unavailable (for the start-up log). */
+/** The addon, or why it is unavailable. */
 export function loadSendfile(): { addon?: NativeSendfile; reason?: string } {
-  if (loaded) return loaded
-  if (process.platform !== 'linux') return (loaded = { reason: `sendfile path is Linux-only (this is ${process.platform})` })
-  const path = addonPath()
-  if (path === undefined) return (loaded = { reason: 'native/build/Release/pxebox_native.node not built (npm run build builds it)' })
-  try {
-    return (loaded = { addon: createRequire(import.meta.url)(path) as NativeSendfile })
-  } catch (err) {
-    return (loaded = { reason: `could not load ${path}: ${(err as Error).message}` })
-  }
+  return loadNative()
 }
 
 /** The descriptor of a plain TCP connection, or undefined (inject()'s fake socket, TLS, a closed socket). */

@@ -2,7 +2,7 @@
  * The TFTP listener: takes requests on port 69, applies limits, resolves the file through a handler and starts one
  * transfer per request on a fresh socket bound to the same address (RFC 1350 section 4: a new TID per transfer).
  */
-import { createSocket, type Socket, type RemoteInfo, type SocketType } from 'node:dgram'
+import type { RemoteInfo, SocketType } from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import type { Logger } from '../log.js'
 import { silentLogger } from '../log.js'
@@ -12,6 +12,8 @@ import { negotiate } from './options.js'
 import { createFileHandler, TftpAccessError, type TftpFileHandler, type TftpFile, type VirtualFileRequest } from './files.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
 import { runTransfer, type LossHook, type TransferResult } from './transfer.js'
+import { bindUdp, openTransferSocket, type TransferSocket } from './transfer-socket.js'
+import { loadNative } from '../native.js'
 import { createRateLimiter } from './limits.js'
 
 /** Options for startTftp. Either `fileHandler` or `root` must be given. */
@@ -50,6 +52,8 @@ export interface TftpServerOptions {
   retries?: number
   /** Test hook: return true to drop a packet ('in' = from the client, 'out' = to it). */
   lossHook?: LossHook
+  /** Transfer sockets: 'native' (the addon, when built; the default) or 'dgram' (node:dgram; transfer-socket.ts). */
+  transferSockets?: 'native' | 'dgram'
 }
 
 /** A running TFTP server. */
@@ -66,22 +70,6 @@ export interface TftpServer {
 interface Peer {
   address: string
   port: number
-}
-
-function bindSocket(type: SocketType, address: string, port: number): Promise<Socket> {
-  // An IP-literal lookup that answers synchronously: dgram otherwise defers every send through dns.lookup.
-  const socket = createSocket({ type, lookup: (host, _opts, cb) => cb(null, host, type === 'udp6' ? 6 : 4) })
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      socket.close()
-      reject(err)
-    }
-    socket.once('error', onError)
-    socket.bind({ address, port, exclusive: true }, () => {
-      socket.off('error', onError)
-      resolve(socket)
-    })
-  })
 }
 
 /** Starts the TFTP server. Rejects only when the listening socket cannot be bound. */
@@ -107,7 +95,11 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
   }
   const handler = fileHandler
   const type: SocketType = isIPv6(options.address) ? 'udp6' : 'udp4'
-  const listener = await bindSocket(type, options.address, options.port)
+  const listener = await bindUdp(type, options.address, options.port)
+  if (options.transferSockets !== 'dgram' && loadNative().reason !== undefined) {
+    // Correct either way; node:dgram costs about twice the CPU per packet, which lock-step transfers feel.
+    logger.warn({ reason: loadNative().reason }, 'TFTP transfers use node:dgram: the native addon is unavailable')
+  }
   const port = listener.address().port
   const transfers = new Set<{ abort(): void; done: Promise<unknown> }>()
   let reserved = 0
@@ -153,10 +145,10 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       return
     }
     const negotiated = negotiate(request.options, file.size, { ...limits, ipv6: type === 'udp6' })
-    let socket: Socket
+    let socket: TransferSocket
     let source: BlockSource
     try {
-      socket = await bindSocket(type, options.address, 0)
+      socket = await openTransferSocket(type, options.address, peer, options.transferSockets)
     } catch (err) {
       log.error({ err }, 'TFTP could not open a transfer socket')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Server error')
@@ -175,7 +167,6 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     const timeoutMs = negotiated.timeoutMs ?? initialMs
     const transfer = runTransfer({
       socket,
-      peer,
       source,
       blksize: negotiated.blksize,
       windowsize: negotiated.windowsize,

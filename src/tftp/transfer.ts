@@ -6,10 +6,10 @@
  * two windows later, by which time every send of its previous block has left the socket (sends are FIFO and the later
  * block was acknowledged).
  */
-import type { Socket, RemoteInfo } from 'node:dgram'
 import type { Logger } from '../log.js'
-import { ErrorCode, Opcode, encode, errorPacket, peekOpcode, writeDataHeader, DATA_HEADER, type TftpOption } from './packet.js'
+import { ErrorCode, Opcode, encode, errorPacket, writeDataHeader, DATA_HEADER, type TftpOption } from './packet.js'
 import type { BlockSource } from './reader.js'
+import type { Sender, TransferSocket } from './transfer-socket.js'
 
 /** Why a transfer ended: becomes the event outcome. */
 export type TransferOutcome = 'ok' | 'aborted' | 'timeout' | 'error'
@@ -32,8 +32,8 @@ export type LossHook = (direction: 'in' | 'out', packet: Buffer) => boolean
 
 /** Everything one transfer needs; the socket is already bound and owned by the transfer from now on. */
 export interface TransferOptions {
-  socket: Socket
-  peer: { address: string; port: number }
+  /** Bound and set to the peer; strangers' packets arrive marked as such (transfer-socket.ts). */
+  socket: TransferSocket
   source: BlockSource
   blksize: number
   windowsize: number
@@ -54,7 +54,7 @@ export interface TransferOptions {
  * `abort()` on the returned handle ends it early (server shutdown).
  */
 export function runTransfer(options: TransferOptions): { done: Promise<TransferResult>; abort(): void } {
-  const { socket, peer, source, blksize, logger, lossHook } = options
+  const { socket, source, blksize, logger, lossHook } = options
   const windowsize = Math.max(1, options.windowsize)
   const totalBlocks = Math.floor(source.size / blksize) + 1
   const slotCount = 2 * Math.min(windowsize, totalBlocks)
@@ -74,25 +74,19 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
   let resolveDone!: (r: TransferResult) => void
   const done = new Promise<TransferResult>((resolve) => (resolveDone = resolve))
 
-  /** Sends `length` bytes of `buf` (-1: all of it, for one-off packets). */
-  function send(buf: Buffer, length: number, port = peer.port, address = peer.address): void {
+  /** Sends `length` bytes of `buf` (-1: all of it, for one-off packets) to the peer, or to `stranger`. */
+  function send(buf: Buffer, length: number, stranger?: Sender): void {
     if (length < 0) length = buf.length
     if (lossHook && lossHook('out', length === buf.length ? buf : buf.subarray(0, length))) return
-    // No callback: Node then sends synchronously without a completion round trip; failures reach 'error' below.
-    if (length === buf.length) socket.send(buf, port, address)
-    else socket.send(buf, 0, length, port, address)
+    if (stranger) socket.sendTo(buf, length, stranger)
+    else socket.send(buf, length)
   }
 
   function finish(outcome: TransferOutcome, extra: Partial<TransferResult> = {}): void {
     if (finished) return
     finished = true
     clearTimeout(timer)
-    socket.removeAllListeners('message')
-    try {
-      socket.close()
-    } catch {
-      // already closed by an error
-    }
+    socket.close()
     const acked = outcome === 'ok' ? source.size : Math.min(source.size, Math.max(0, base - 1) * blksize)
     const result: TransferResult = {
       outcome,
@@ -234,19 +228,21 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     pump()
   }
 
-  function onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+  /** `packet` is valid only during the call and may be longer than the datagram (`length`); see transfer-socket.ts. */
+  function onMessage(packet: Buffer, length: number, stranger?: Sender): void {
     if (finished) return
-    if (lossHook && lossHook('in', msg)) return
-    if (rinfo.port !== peer.port || rinfo.address !== peer.address) {
+    if (lossHook && lossHook('in', packet.subarray(0, length))) return
+    if (stranger) {
       // RFC 1350 section 4: a packet from another TID gets ERROR 5 and does not disturb this transfer.
-      logger.debug({ from: `${rinfo.address}:${rinfo.port}` }, 'TFTP packet from an unknown transfer ID')
-      send(errorPacket(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), -1, rinfo.port, rinfo.address)
+      logger.debug({ from: `${stranger.address}:${stranger.port}` }, 'TFTP packet from an unknown transfer ID')
+      send(errorPacket(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), -1, stranger)
       return
     }
-    const opcode = peekOpcode(msg)
-    if (opcode === Opcode.ACK && msg.length >= 4) {
-      onAck(msg.readUInt16BE(2))
-    } else if (opcode === Opcode.ERROR && msg.length >= 4) {
+    const opcode = length >= 2 ? packet.readUInt16BE(0) : 0
+    if (opcode === Opcode.ACK && length >= 4) {
+      onAck(packet.readUInt16BE(2))
+    } else if (opcode === Opcode.ERROR && length >= 4) {
+      const msg = packet.subarray(0, length)
       const code = msg.readUInt16BE(2)
       const end = msg.indexOf(0, 4)
       const message = msg.toString('latin1', 4, end === -1 ? msg.length : end)
@@ -256,7 +252,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
       else logger.info({ code, message, block: base }, 'TFTP client aborted the transfer')
       finish('aborted', { tsizeProbe: probe && options.tsizeRequested, peerError: { code, message } })
     } else {
-      logger.debug({ opcode, packet: msg.toString('base64') }, 'TFTP ignored an unexpected packet')
+      logger.debug({ opcode, packet: packet.toString('base64', 0, length) }, 'TFTP ignored an unexpected packet')
     }
   }
 
@@ -272,8 +268,8 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     timerDelay = timeoutMs
     timer = setTimeout(onTimeout, timeoutMs)
   }
-  socket.on('message', onMessage)
-  socket.on('error', (err) => {
+  socket.onPacket(onMessage)
+  socket.onError((err) => {
     logger.warn({ err }, 'TFTP transfer socket failed')
     finish('error')
   })

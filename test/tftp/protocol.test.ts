@@ -48,195 +48,200 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-t.test('UEFI probe: RRQ tsize, OACK, ERROR 8, RRQ again, full transfer; the probe is logged at debug only', async (t) => {
-  const { server, peer, events, root, lines } = await setup(t)
-  const p = await peer()
-  p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['tsize', '0'], ['blksize', '1468']] }, server.port)
-  const oack = await expectPacket(t, p, 'OACK')
-  t.same(oack.packet, { op: 'oack', options: [['tsize', '1024'], ['blksize', '1468']] }, 'OACK carries the real size')
-  t.not(oack.rinfo.port, server.port, 'the OACK comes from a fresh transfer port')
-  p.send({ op: 'error', code: 8, message: 'User aborted the transfer' }, oack.rinfo.port)
-  p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['blksize', '1468']] }, server.port)
-  const oack2 = await expectPacket(t, p, 'second OACK')
-  t.same(oack2.packet, { op: 'oack', options: [['blksize', '1468']] })
-  p.send({ op: 'ack', block: 0 }, oack2.rinfo.port)
-  const data = await expectPacket(t, p, 'DATA 1')
-  t.equal(data.packet.op, 'data')
-  if (data.packet.op !== 'data') return
-  t.equal(data.packet.block, 1)
-  t.equal(sha256(Buffer.from(data.packet.data)), root.hashes['f1k.bin'], 'one short block holds the whole file')
-  p.send({ op: 'ack', block: 1 }, oack2.rinfo.port)
-  await waitFor(() => events.events.length === 2)
-  t.match(events.events[0], { kind: 'tftp', step: 'file', outcome: 'aborted', ip: '127.0.0.1', detail: { file: 'f1k.bin', tsize_probe: true } })
-  t.match(events.events[1], { outcome: 'ok', detail: { file: 'f1k.bin', bytes: 1024, blksize: 1468, windowsize: 1 } })
-  t.same(
-    lines.filter((l) => l.level >= 30 && l.msg !== 'TFTP server listening'),
-    [],
-    'nothing above debug for a probe and a clean transfer',
-  )
-})
+// Every exchange runs over both transfer socket implementations (src/tftp/transfer-socket.ts).
+for (const transferSockets of ['native', 'dgram'] as const) {
+  t.test(`transfer sockets: ${transferSockets}`, async (t) => {
+    t.test('UEFI probe: RRQ tsize, OACK, ERROR 8, RRQ again, full transfer; the probe is logged at debug only', async (t) => {
+      const { server, peer, events, root, lines } = await setup(t, { transferSockets })
+      const p = await peer()
+      p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['tsize', '0'], ['blksize', '1468']] }, server.port)
+      const oack = await expectPacket(t, p, 'OACK')
+      t.same(oack.packet, { op: 'oack', options: [['tsize', '1024'], ['blksize', '1468']] }, 'OACK carries the real size')
+      t.not(oack.rinfo.port, server.port, 'the OACK comes from a fresh transfer port')
+      p.send({ op: 'error', code: 8, message: 'User aborted the transfer' }, oack.rinfo.port)
+      p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['blksize', '1468']] }, server.port)
+      const oack2 = await expectPacket(t, p, 'second OACK')
+      t.same(oack2.packet, { op: 'oack', options: [['blksize', '1468']] })
+      p.send({ op: 'ack', block: 0 }, oack2.rinfo.port)
+      const data = await expectPacket(t, p, 'DATA 1')
+      t.equal(data.packet.op, 'data')
+      if (data.packet.op !== 'data') return
+      t.equal(data.packet.block, 1)
+      t.equal(sha256(Buffer.from(data.packet.data)), root.hashes['f1k.bin'], 'one short block holds the whole file')
+      p.send({ op: 'ack', block: 1 }, oack2.rinfo.port)
+      await waitFor(() => events.events.length === 2)
+      t.match(events.events[0], { kind: 'tftp', step: 'file', outcome: 'aborted', ip: '127.0.0.1', detail: { file: 'f1k.bin', tsize_probe: true } })
+      t.match(events.events[1], { outcome: 'ok', detail: { file: 'f1k.bin', bytes: 1024, blksize: 1468, windowsize: 1 } })
+      t.same(
+        lines.filter((l) => l.level >= 30 && l.msg !== 'TFTP server listening'),
+        [],
+        'nothing above debug for a probe and a clean transfer',
+      )
+    })
 
-t.test('a packet from a foreign port gets ERROR 5 and the transfer carries on', async (t) => {
-  const { server, peer, events, root } = await setup(t)
-  const a = await peer()
-  const intruder = await peer()
-  a.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [] }, server.port)
-  const d1 = await expectPacket(t, a, 'DATA 1')
-  t.match(d1.packet, { op: 'data', block: 1 }, 'no options: DATA 1 straight away')
-  intruder.send({ op: 'ack', block: 1 }, d1.rinfo.port)
-  const err = await expectPacket(t, intruder, 'ERROR 5')
-  t.match(err.packet, { op: 'error', code: 5, message: 'Unknown transfer ID' })
-  t.equal(err.rinfo.port, d1.rinfo.port, 'ERROR 5 comes from the transfer port')
-  const parts: Buffer[] = []
-  let got = d1
-  for (let block = 1; ; block++) {
-    if (got.packet.op !== 'data') throw new Error('expected DATA')
-    t.equal(got.packet.block, block)
-    parts.push(Buffer.from(got.packet.data))
-    a.send({ op: 'ack', block }, d1.rinfo.port)
-    if (got.packet.data.length < 512) break
-    got = await expectPacket(t, a, `DATA ${block + 1}`)
-  }
-  t.equal(sha256(Buffer.concat(parts)), root.hashes['f1k.bin'], 'the original peer got the whole file')
-  await waitFor(() => events.events.length === 1)
-  t.match(events.events[0], { outcome: 'ok', detail: { blksize: 512, windowsize: 1, bytes: 1024 } })
-})
+    t.test('a packet from a foreign port gets ERROR 5 and the transfer carries on', async (t) => {
+      const { server, peer, events, root } = await setup(t, { transferSockets })
+      const a = await peer()
+      const intruder = await peer()
+      a.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [] }, server.port)
+      const d1 = await expectPacket(t, a, 'DATA 1')
+      t.match(d1.packet, { op: 'data', block: 1 }, 'no options: DATA 1 straight away')
+      intruder.send({ op: 'ack', block: 1 }, d1.rinfo.port)
+      const err = await expectPacket(t, intruder, 'ERROR 5')
+      t.match(err.packet, { op: 'error', code: 5, message: 'Unknown transfer ID' })
+      t.equal(err.rinfo.port, d1.rinfo.port, 'ERROR 5 comes from the transfer port')
+      const parts: Buffer[] = []
+      let got = d1
+      for (let block = 1; ; block++) {
+        if (got.packet.op !== 'data') throw new Error('expected DATA')
+        t.equal(got.packet.block, block)
+        parts.push(Buffer.from(got.packet.data))
+        a.send({ op: 'ack', block }, d1.rinfo.port)
+        if (got.packet.data.length < 512) break
+        got = await expectPacket(t, a, `DATA ${block + 1}`)
+      }
+      t.equal(sha256(Buffer.concat(parts)), root.hashes['f1k.bin'], 'the original peer got the whole file')
+      await waitFor(() => events.events.length === 1)
+      t.match(events.events[0], { outcome: 'ok', detail: { blksize: 512, windowsize: 1, bytes: 1024 } })
+    })
 
-t.test('WRQ gets ERROR 2; netascii and unknown modes are refused', async (t) => {
-  const { server, peer, events } = await setup(t)
-  const p = await peer()
-  p.send({ op: 'wrq', filename: 'upload.bin', mode: 'octet', options: [] }, server.port)
-  t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 2 })
-  p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'netascii', options: [] }, server.port)
-  t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 0, message: /octet/ })
-  p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'mail', options: [] }, server.port)
-  t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 4 })
-  t.same(
-    events.events.map((e) => [e.outcome, e.detail.reason]),
-    [
-      ['refused', 'write request'],
-      ['refused', 'mode netascii'],
-      ['refused', 'mode mail'],
-    ],
-  )
-  t.equal(await p.next(200), undefined, 'no DATA follows a refusal')
-})
+    t.test('WRQ gets ERROR 2; netascii and unknown modes are refused', async (t) => {
+      const { server, peer, events } = await setup(t, { transferSockets })
+      const p = await peer()
+      p.send({ op: 'wrq', filename: 'upload.bin', mode: 'octet', options: [] }, server.port)
+      t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 2 })
+      p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'netascii', options: [] }, server.port)
+      t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 0, message: /octet/ })
+      p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'mail', options: [] }, server.port)
+      t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 4 })
+      t.same(
+        events.events.map((e) => [e.outcome, e.detail.reason]),
+        [
+          ['refused', 'write request'],
+          ['refused', 'mode netascii'],
+          ['refused', 'mode mail'],
+        ],
+      )
+      t.equal(await p.next(200), undefined, 'no DATA follows a refusal')
+    })
 
-t.test('RFC 7440: a gap ACK restarts the window after it; a duplicate ACK is ignored', async (t) => {
-  const { server, peer } = await setup(t, { timeouts: { initialMs: 3000 } })
-  const p = await peer()
-  p.send({ op: 'rrq', filename: 'f1m.bin', mode: 'octet', options: [['blksize', '512'], ['windowsize', '4']] }, server.port)
-  const oack = await expectPacket(t, p, 'OACK')
-  t.same(oack.packet, { op: 'oack', options: [['blksize', '512'], ['windowsize', '4']] })
-  const tid = oack.rinfo.port
-  const blocks = async (n: number) => {
-    const out: number[] = []
-    for (let i = 0; i < n; i++) {
-      const g = await expectPacket(t, p, 'DATA')
-      if (g.packet.op === 'data') out.push(g.packet.block)
-    }
-    return out
-  }
-  p.send({ op: 'ack', block: 0 }, tid)
-  t.same(await blocks(4), [1, 2, 3, 4], 'first window')
-  p.send({ op: 'ack', block: 2 }, tid)
-  t.same(await blocks(4), [3, 4, 5, 6], 'after ACK 2 (3 and 4 lost): resend from 3')
-  p.send({ op: 'ack', block: 2 }, tid)
-  t.equal(await p.next(300), undefined, 'a duplicate ACK 2 sends nothing (no Sorcerer’s Apprentice)')
-  p.send({ op: 'ack', block: 6 }, tid)
-  t.same(await blocks(4), [7, 8, 9, 10], 'ACK at the window end: next window')
-  p.send({ op: 'ack', block: 99 }, tid)
-  t.equal(await p.next(300), undefined, 'an ACK beyond what was sent is ignored')
-  p.send({ op: 'error', code: 0, message: 'done' }, tid)
-})
+    t.test('RFC 7440: a gap ACK restarts the window after it; a duplicate ACK is ignored', async (t) => {
+      const { server, peer } = await setup(t, { transferSockets, timeouts: { initialMs: 3000 } })
+      const p = await peer()
+      p.send({ op: 'rrq', filename: 'f1m.bin', mode: 'octet', options: [['blksize', '512'], ['windowsize', '4']] }, server.port)
+      const oack = await expectPacket(t, p, 'OACK')
+      t.same(oack.packet, { op: 'oack', options: [['blksize', '512'], ['windowsize', '4']] })
+      const tid = oack.rinfo.port
+      const blocks = async (n: number) => {
+        const out: number[] = []
+        for (let i = 0; i < n; i++) {
+          const g = await expectPacket(t, p, 'DATA')
+          if (g.packet.op === 'data') out.push(g.packet.block)
+        }
+        return out
+      }
+      p.send({ op: 'ack', block: 0 }, tid)
+      t.same(await blocks(4), [1, 2, 3, 4], 'first window')
+      p.send({ op: 'ack', block: 2 }, tid)
+      t.same(await blocks(4), [3, 4, 5, 6], 'after ACK 2 (3 and 4 lost): resend from 3')
+      p.send({ op: 'ack', block: 2 }, tid)
+      t.equal(await p.next(300), undefined, 'a duplicate ACK 2 sends nothing (no Sorcerer’s Apprentice)')
+      p.send({ op: 'ack', block: 6 }, tid)
+      t.same(await blocks(4), [7, 8, 9, 10], 'ACK at the window end: next window')
+      p.send({ op: 'ack', block: 99 }, tid)
+      t.equal(await p.next(300), undefined, 'an ACK beyond what was sent is ignored')
+      p.send({ op: 'error', code: 0, message: 'done' }, tid)
+    })
 
-t.test('retransmission backs off and gives up; a missing final ACK is still ok', async (t) => {
-  const { server, peer, events, lines } = await setup(t, { timeouts: { initialMs: 100, maxMs: 1000 }, retries: 3 })
-  const p = await peer()
-  p.send({ op: 'rrq', filename: 'f1m.bin', mode: 'octet', options: [] }, server.port)
-  const times: number[] = []
-  for (;;) {
-    const g = await p.next(1500)
-    if (!g) break
-    if (g.packet.op === 'data') {
-      t.equal(g.packet.block, 1)
-      times.push(performance.now())
-    } else {
-      t.match(g.packet, { op: 'error', code: 0, message: 'Timeout' }, 'the server says why it stops')
-    }
-  }
-  t.equal(times.length, 4, 'DATA 1 once plus 3 retransmissions')
-  const gaps = times.slice(1).map((x, i) => x - (times[i] as number))
-  t.ok(gaps[0]! >= 80 && gaps[1]! > gaps[0]! * 1.5 && gaps[2]! > gaps[1]! * 1.5, `gaps double: ${gaps.map((g) => g.toFixed(0))}`)
-  await waitFor(() => events.events.length === 1)
-  t.match(events.events[0], { outcome: 'timeout', detail: { bytes: 0 } })
-  t.ok(lines.some((l) => l.level === 30 && l.msg === 'TFTP transfer ended' && l.outcome === 'timeout'))
+    t.test('retransmission backs off and gives up; a missing final ACK is still ok', async (t) => {
+      const { server, peer, events, lines } = await setup(t, { transferSockets, timeouts: { initialMs: 100, maxMs: 1000 }, retries: 3 })
+      const p = await peer()
+      p.send({ op: 'rrq', filename: 'f1m.bin', mode: 'octet', options: [] }, server.port)
+      const times: number[] = []
+      for (;;) {
+        const g = await p.next(1500)
+        if (!g) break
+        if (g.packet.op === 'data') {
+          t.equal(g.packet.block, 1)
+          times.push(performance.now())
+        } else {
+          t.match(g.packet, { op: 'error', code: 0, message: 'Timeout' }, 'the server says why it stops')
+        }
+      }
+      t.equal(times.length, 4, 'DATA 1 once plus 3 retransmissions')
+      const gaps = times.slice(1).map((x, i) => x - (times[i] as number))
+      t.ok(gaps[0]! >= 80 && gaps[1]! > gaps[0]! * 1.5 && gaps[2]! > gaps[1]! * 1.5, `gaps double: ${gaps.map((g) => g.toFixed(0))}`)
+      await waitFor(() => events.events.length === 1)
+      t.match(events.events[0], { outcome: 'timeout', detail: { bytes: 0 } })
+      t.ok(lines.some((l) => l.level === 30 && l.msg === 'TFTP transfer ended' && l.outcome === 'timeout'))
 
-  // Now a client that takes every block but never acknowledges the last one.
-  const q = await peer()
-  q.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [] }, server.port)
-  for (let block = 1; block <= 3; block++) {
-    const g = await expectPacket(t, q, `DATA ${block}`)
-    t.match(g.packet, { op: 'data', block })
-    if (block < 3) q.send({ op: 'ack', block }, g.rinfo.port)
-  }
-  await waitFor(() => events.events.length === 2)
-  t.match(events.events[1], { outcome: 'ok', detail: { bytes: 1024, final_ack: false } })
-})
+      // Now a client that takes every block but never acknowledges the last one.
+      const q = await peer()
+      q.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [] }, server.port)
+      for (let block = 1; block <= 3; block++) {
+        const g = await expectPacket(t, q, `DATA ${block}`)
+        t.match(g.packet, { op: 'data', block })
+        if (block < 3) q.send({ op: 'ack', block }, g.rinfo.port)
+      }
+      await waitFor(() => events.events.length === 2)
+      t.match(events.events[1], { outcome: 'ok', detail: { bytes: 1024, final_ack: false } })
+    })
 
-t.test('the timeout option is honoured', async (t) => {
-  const { server, peer } = await setup(t, { timeouts: { initialMs: 5000 } })
-  const p = await peer()
-  p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['timeout', '1']] }, server.port)
-  const first = await expectPacket(t, p, 'OACK')
-  t.same(first.packet, { op: 'oack', options: [['timeout', '1']] })
-  const start = performance.now()
-  const again = await expectPacket(t, p, 'OACK again', 2500)
-  const waited = performance.now() - start
-  t.same(again.packet, first.packet)
-  t.ok(waited > 800 && waited < 1600, `OACK repeated after ${waited.toFixed(0)} ms (asked 1 s, default 5 s)`)
-  p.send({ op: 'error', code: 0, message: 'bye' }, first.rinfo.port)
-})
+    t.test('the timeout option is honoured', async (t) => {
+      const { server, peer } = await setup(t, { transferSockets, timeouts: { initialMs: 5000 } })
+      const p = await peer()
+      p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['timeout', '1']] }, server.port)
+      const first = await expectPacket(t, p, 'OACK')
+      t.same(first.packet, { op: 'oack', options: [['timeout', '1']] })
+      const start = performance.now()
+      const again = await expectPacket(t, p, 'OACK again', 2500)
+      const waited = performance.now() - start
+      t.same(again.packet, first.packet)
+      t.ok(waited > 800 && waited < 1600, `OACK repeated after ${waited.toFixed(0)} ms (asked 1 s, default 5 s)`)
+      p.send({ op: 'error', code: 0, message: 'bye' }, first.rinfo.port)
+    })
 
-t.test('block numbers roll over 65535 -> 0', async (t) => {
-  const { server, events, root } = await setup(t)
-  // 600 KiB at blksize 8 is 76800 blocks: the wire number wraps once.
-  const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'f600k.bin', blksize: 8, windowsize: 32, keepData: false })
-  t.equal(r.sha256, root.hashes['f600k.bin'])
-  t.same(r.oack, { blksize: '8', windowsize: '32' })
-  await waitFor(() => events.events.length === 1)
-  t.match(events.events[0], { outcome: 'ok', detail: { bytes: 600 * 1024, blksize: 8, windowsize: 32 } })
-})
+    t.test('block numbers roll over 65535 -> 0', async (t) => {
+      const { server, events, root } = await setup(t, { transferSockets })
+      // 600 KiB at blksize 8 is 76800 blocks: the wire number wraps once.
+      const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'f600k.bin', blksize: 8, windowsize: 32, keepData: false })
+      t.equal(r.sha256, root.hashes['f600k.bin'])
+      t.same(r.oack, { blksize: '8', windowsize: '32' })
+      await waitFor(() => events.events.length === 1)
+      t.match(events.events[0], { outcome: 'ok', detail: { bytes: 600 * 1024, blksize: 8, windowsize: 32 } })
+    })
 
-t.test('MAC and arch prefixes fall back to the plain file; the MAC goes into the event', async (t) => {
-  const { server, events, root } = await setup(t)
-  await mkdir(join(root.dir, 'x86_64'))
-  const own = randomBytes(700)
-  await writeFile(join(root.dir, 'x86_64', 'f1k.bin'), own)
-  const cases: Array<[string, string, string | undefined]> = [
-    ['01-52-54-00-12-34-56/f1k.bin', root.hashes['f1k.bin']!, '52:54:00:12:34:56'],
-    ['52:54:00:12:34:57/f1k.bin', root.hashes['f1k.bin']!, '52:54:00:12:34:57'],
-    ['arm64/f1k.bin', root.hashes['f1k.bin']!, undefined],
-    ['x86_64/f1k.bin', sha256(own), undefined],
-    ['/52-54-00-aa-bb-cc/x86_64/f1k.bin', sha256(own), '52:54:00:aa:bb:cc'],
-  ]
-  for (const [file, hash, mac] of cases) {
-    const before = events.events.length
-    const r = await tftpGet({ host: '127.0.0.1', port: server.port, file, blksize: 1468 })
-    t.equal(r.sha256, hash, `${file} serves the expected file`)
-    await waitFor(() => events.events.length === before + 1)
-    t.equal(events.events[before]?.mac, mac, `${file}: event MAC ${mac}`)
-  }
-})
+    t.test('MAC and arch prefixes fall back to the plain file; the MAC goes into the event', async (t) => {
+      const { server, events, root } = await setup(t, { transferSockets })
+      await mkdir(join(root.dir, 'x86_64'))
+      const own = randomBytes(700)
+      await writeFile(join(root.dir, 'x86_64', 'f1k.bin'), own)
+      const cases: Array<[string, string, string | undefined]> = [
+        ['01-52-54-00-12-34-56/f1k.bin', root.hashes['f1k.bin']!, '52:54:00:12:34:56'],
+        ['52:54:00:12:34:57/f1k.bin', root.hashes['f1k.bin']!, '52:54:00:12:34:57'],
+        ['arm64/f1k.bin', root.hashes['f1k.bin']!, undefined],
+        ['x86_64/f1k.bin', sha256(own), undefined],
+        ['/52-54-00-aa-bb-cc/x86_64/f1k.bin', sha256(own), '52:54:00:aa:bb:cc'],
+      ]
+      for (const [file, hash, mac] of cases) {
+        const before = events.events.length
+        const r = await tftpGet({ host: '127.0.0.1', port: server.port, file, blksize: 1468 })
+        t.equal(r.sha256, hash, `${file} serves the expected file`)
+        await waitFor(() => events.events.length === before + 1)
+        t.equal(events.events[before]?.mac, mac, `${file}: event MAC ${mac}`)
+      }
+    })
 
-t.test('virtual files from the handler are served as given', async (t) => {
-  const script = Buffer.from('#!ipxe\nchain http://10.213.0.1/boot.ipxe?mac=${mac:hexhyp}\n')
-  const { server } = await setup(t, {
-    virtualFile: (req) => (req.path === 'autoexec.ipxe' ? Buffer.from(`${script}# ${req.mac ?? 'none'}\n`) : undefined),
+    t.test('virtual files from the handler are served as given', async (t) => {
+      const script = Buffer.from('#!ipxe\nchain http://10.213.0.1/boot.ipxe?mac=${mac:hexhyp}\n')
+      const { server } = await setup(t, { transferSockets,
+        virtualFile: (req) => (req.path === 'autoexec.ipxe' ? Buffer.from(`${script}# ${req.mac ?? 'none'}\n`) : undefined),
+      })
+      const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'autoexec.ipxe', tsize: true })
+      t.equal(r.data?.toString(), `${script}# none\n`)
+      t.equal(r.oack?.tsize, String(script.length + 7))
+      const m = await tftpGet({ host: '127.0.0.1', port: server.port, file: '52-54-00-12-34-56/autoexec.ipxe' })
+      t.equal(m.data?.toString(), `${script}# 52:54:00:12:34:56\n`)
+    })
   })
-  const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'autoexec.ipxe', tsize: true })
-  t.equal(r.data?.toString(), `${script}# none\n`)
-  t.equal(r.oack?.tsize, String(script.length + 7))
-  const m = await tftpGet({ host: '127.0.0.1', port: server.port, file: '52-54-00-12-34-56/autoexec.ipxe' })
-  t.equal(m.data?.toString(), `${script}# 52:54:00:12:34:56\n`)
-})
+}

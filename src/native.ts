@@ -1,0 +1,54 @@
+/**
+ * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers), loaded once. It is
+ * optional: `npm run build` builds it with node-gyp, and without it pxebox uses Node's own APIs, slower, after saying
+ * why at start-up.
+ */
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** An opaque socket handle from udpOpen. */
+export type NativeUdpHandle = object & { readonly __brand?: 'udp' }
+
+/** The addon's exports; see native/sendfile.c and native/udp.c for the contracts. */
+export interface NativeAddon {
+  dup(fd: number): number
+  close(fd: number): void
+  sendfile(outFd: number, inFd: number, offset: number, length: number): Promise<number>
+  udpOpen(
+    ipv6: boolean,
+    bindAddress: string,
+    onPacket: (length: number, fromPeer?: boolean, port?: number, address?: string) => void,
+  ): [NativeUdpHandle, number, Buffer]
+  udpSetPeer(handle: NativeUdpHandle, address: string, port: number): void
+  udpSend(handle: NativeUdpHandle, buf: Buffer, length: number): number
+  udpSendTo(handle: NativeUdpHandle, buf: Buffer, length: number, address: string, port: number): number
+  udpClose(handle: NativeUdpHandle): void
+}
+
+let loaded: { addon?: NativeAddon; reason?: string } | undefined
+
+/** `native/build/Release/pxebox_native.node` in the nearest folder above this file that has it (src/ and dist/src/). */
+function addonPath(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'native', 'build', 'Release', 'pxebox_native.node')
+    if (existsSync(candidate)) return candidate
+    dir = dirname(dir)
+  }
+  return undefined
+}
+
+/** Load the addon once. `reason` says why it is unavailable (for the start-up log). */
+export function loadNative(): { addon?: NativeAddon; reason?: string } {
+  if (loaded) return loaded
+  if (process.platform !== 'linux') return (loaded = { reason: `the native addon is Linux-only (this is ${process.platform})` })
+  const path = addonPath()
+  if (path === undefined) return (loaded = { reason: 'native/build/Release/pxebox_native.node is not built (npm run build builds it)' })
+  try {
+    return (loaded = { addon: createRequire(import.meta.url)(path) as NativeAddon })
+  } catch (err) {
+    return (loaded = { reason: `could not load ${path}: ${(err as Error).message}` })
+  }
+}

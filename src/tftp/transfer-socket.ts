@@ -1,0 +1,123 @@
+/**
+ * The socket one TFTP transfer talks through (RFC 1350: a fresh port, the server's TID, per transfer). Two
+ * implementations with one interface:
+ * - native (native/udp.c): reads datagrams into one reused buffer and sends with sendto(2), so a lock-step transfer
+ *   pays for the protocol, not for node:dgram's per-datagram objects. That is what brings lock-step TFTP (every
+ *   BIOS PXE ROM) level with tftpd-hpa and dnsmasq (bench/tftp.sh).
+ * - node:dgram, when the addon is not built.
+ */
+import { createSocket, type Socket, type SocketType } from 'node:dgram'
+import { loadNative, type NativeAddon, type NativeUdpHandle } from '../native.js'
+
+/** Where a datagram came from when it was not the transfer's peer. */
+export interface Sender {
+  address: string
+  port: number
+}
+
+/**
+ * `packet` holds the datagram in its first `length` bytes, and only until the handler returns (the native socket reuses
+ * the buffer). `stranger` is set when the sender is not the peer.
+ */
+export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender) => void
+
+export interface TransferSocket {
+  /** The local port: the server's transfer ID. */
+  readonly port: number
+  /** Sends the first `length` bytes of `buf` to the peer. Never throws; a failure reaches the error handler. */
+  send(buf: Buffer, length: number): void
+  /** Sends to someone else (ERROR 5 to a stranger). */
+  sendTo(buf: Buffer, length: number, to: Sender): void
+  onPacket(handler: PacketHandler): void
+  onError(handler: (err: Error) => void): void
+  /** Idempotent; no handler runs afterwards. */
+  close(): void
+}
+
+/**
+ * Binds a transfer socket on `address` (port chosen by the kernel) for a transfer with `peer`: the native one when the
+ * addon is built, unless `impl` says 'dgram'.
+ */
+export async function openTransferSocket(type: SocketType, address: string, peer: Sender, impl: 'native' | 'dgram' = 'native'): Promise<TransferSocket> {
+  const native = impl === 'native' ? loadNative().addon : undefined
+  return native ? nativeSocket(native, type, address, peer) : dgramSocket(type, address, peer)
+}
+
+/** errno values a send may hit under load: the datagram is lost, and TFTP's retransmission covers a loss. */
+const TRANSIENT = new Set([11 /* EAGAIN */, 105 /* ENOBUFS */, 4 /* EINTR */])
+
+function nativeSocket(native: NativeAddon, type: SocketType, address: string, peer: Sender): TransferSocket {
+  let onPacket: PacketHandler = () => undefined
+  let onError: (err: Error) => void = () => undefined
+  let closed = false
+  const fail = (err: Error) => {
+    // Reported on the next tick, as node:dgram does, so a failed send never re-enters the sender.
+    process.nextTick(() => closed || onError(err))
+  }
+  const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length: number, fromPeer?: boolean, port?: number, from?: string) => {
+    if (length < 0) fail(new Error(`receive failed: errno ${-length}`))
+    else if (fromPeer) onPacket(buffer, length)
+    else onPacket(buffer, length, { address: from!, port: port! })
+  })
+  native.udpSetPeer(handle, peer.address, peer.port)
+  const checked = (err: number) => {
+    if (err !== 0 && !TRANSIENT.has(err)) fail(Object.assign(new Error(`send failed: errno ${err}`), { errno: err }))
+  }
+  return {
+    port,
+    send: (buf, length) => checked(native.udpSend(handle, buf, length)),
+    sendTo: (buf, length, to) => checked(native.udpSendTo(handle, buf, length, to.address, to.port)),
+    onPacket: (h) => void (onPacket = h),
+    onError: (h) => void (onError = h),
+    close() {
+      closed = true
+      native.udpClose(handle as NativeUdpHandle)
+    },
+  }
+}
+
+/** A node:dgram socket bound to address:port (0: the kernel picks); also the server's port-69 listener. */
+export function bindUdp(type: SocketType, address: string, port: number): Promise<Socket> {
+  // An IP-literal lookup that answers synchronously: dgram otherwise defers every send through dns.lookup.
+  const socket = createSocket({ type, lookup: (host, _opts, cb) => cb(null, host, type === 'udp6' ? 6 : 4) })
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      socket.close()
+      reject(err)
+    }
+    socket.once('error', onError)
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError)
+      resolve(socket)
+    })
+  })
+}
+
+async function dgramSocket(type: SocketType, address: string, peer: Sender): Promise<TransferSocket> {
+  const socket = await bindUdp(type, address, 0)
+  let closed = false
+  // No send callback: Node then sends synchronously without a completion round trip; failures reach 'error'.
+  // After close dgram would throw; the contract is a silent drop, as for the native socket.
+  const sendTo = (buf: Buffer, length: number, to: Sender) => {
+    if (closed) return
+    if (length === buf.length) socket.send(buf, to.port, to.address)
+    else socket.send(buf, 0, length, to.port, to.address)
+  }
+  return {
+    port: socket.address().port,
+    send: (buf, length) => sendTo(buf, length, peer),
+    sendTo,
+    onPacket: (h) =>
+      void socket.on('message', (msg, rinfo) => {
+        if (rinfo.port === peer.port && rinfo.address === peer.address) h(msg, msg.length)
+        else h(msg, msg.length, { address: rinfo.address, port: rinfo.port })
+      }),
+    onError: (h) => void socket.on('error', h),
+    close() {
+      if (closed) return
+      closed = true
+      socket.removeAllListeners('message')
+      socket.close()
+    },
+  }
+}

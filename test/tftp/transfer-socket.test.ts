@@ -1,0 +1,85 @@
+// Both transfer socket implementations (native/udp.c and node:dgram) against plain dgram peers, IPv4 and IPv6: the
+// peer's datagrams, a stranger's, sends with a length, close semantics, no descriptor left behind.
+import t from 'tap'
+import { createSocket, type Socket } from 'node:dgram'
+import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
+import { openTransferSocket, type Sender } from '../../src/tftp/transfer-socket.js'
+import { loadNative } from '../../src/native.js'
+
+const openFds = () => readdirSync('/proc/self/fd').length
+
+async function peerSocket(type: 'udp4' | 'udp6', address: string): Promise<Socket> {
+  const s = createSocket(type)
+  s.bind(0, address)
+  await once(s, 'listening')
+  return s
+}
+
+t.test('the native addon is built (npm run build builds it)', async (t) => {
+  t.equal(loadNative().reason, undefined)
+})
+
+for (const impl of ['native', 'dgram'] as const) {
+  for (const [type, address] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+    t.test(`${impl} socket over ${type}`, async (t) => {
+      const before = openFds()
+      const peer = await peerSocket(type, address)
+      const stranger = await peerSocket(type, address)
+      const me: Sender = { address, port: peer.address().port }
+      const sock = await openTransferSocket(type, address, me, impl)
+      const got: { data: string; stranger?: Sender }[] = []
+      let arrived: () => void = () => undefined
+      sock.onPacket((packet, length, from) => {
+        got.push({ data: packet.toString('latin1', 0, length), ...(from ? { stranger: from } : {}) })
+        arrived()
+      })
+      const errors: Error[] = []
+      sock.onError((err) => errors.push(err))
+      const next = () => new Promise<void>((r) => (arrived = r))
+
+      let wait = next()
+      peer.send('ACK from the peer', sock.port, address)
+      await wait
+      t.same(got.at(-1), { data: 'ACK from the peer' }, "the peer's datagram, unmarked")
+      wait = next()
+      stranger.send('hello', sock.port, address)
+      await wait
+      t.same(got.at(-1), { data: 'hello', stranger: { address, port: stranger.address().port } }, "a stranger's, with its address")
+
+      const reply = once(peer, 'message')
+      sock.send(Buffer.from('DATA block and some slack'), 10)
+      t.equal(((await reply)[0] as Buffer).toString(), 'DATA block', 'send honours the length')
+      const error5 = once(stranger, 'message')
+      sock.sendTo(Buffer.from('ERROR 5'), 7, { address, port: stranger.address().port })
+      t.equal(((await error5)[0] as Buffer).toString(), 'ERROR 5')
+
+      sock.close()
+      sock.close()
+      sock.send(Buffer.from('late'), 4) // after close: nothing sent, nothing thrown
+      const count = got.length
+      peer.send('after close', sock.port, address)
+      await new Promise((r) => setTimeout(r, 100))
+      t.equal(got.length, count, 'no packet handler runs after close')
+      t.same(errors, [])
+      peer.close()
+      stranger.close()
+      await new Promise((r) => setTimeout(r, 50)) // the native close completes on the next loop turn
+      t.equal(openFds(), before, 'every descriptor closed')
+    })
+  }
+}
+
+t.test('native: bad arguments are JS errors, not crashes', async (t) => {
+  const addon = loadNative().addon!
+  t.throws(() => addon.udpOpen(false, 'not an address', () => undefined), /not an IP address/)
+  t.throws(() => addon.udpOpen(false, '::1', () => undefined), /not an IP address of that family/)
+  t.throws(() => addon.udpSend({} as never, Buffer.alloc(1), 1), /UDP handle/)
+  const [handle] = addon.udpOpen(false, '127.0.0.1', () => undefined)
+  t.throws(() => addon.udpSend(handle, Buffer.alloc(1), 1), /before udpSetPeer/)
+  t.throws(() => addon.udpSetPeer(handle, '127.0.0.1', 70000), /port/)
+  addon.udpSetPeer(handle, '127.0.0.1', 9)
+  t.throws(() => addon.udpSend(handle, Buffer.alloc(1), 2), /length within it/)
+  addon.udpClose(handle)
+  t.equal(addon.udpSend(handle, Buffer.alloc(1), 1), 9 /* EBADF */, 'a closed socket reports EBADF')
+})
