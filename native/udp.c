@@ -8,12 +8,16 @@
  *
  * Exports:
  *   udpOpen(ipv6, bindAddress, onPacket) -> [handle, port, buffer]
- *       binds an ephemeral port; onPacket(length, fromPeer) for the peer's datagrams, onPacket(length, 0, port,
+ *       binds an ephemeral port; onPacket(length, true, released) for the peer's datagrams, onPacket(length, false, port,
  *       address) for anyone else's (RFC 1350: they get ERROR 5), onPacket(-errno) when receiving fails. The datagram
  *       is in `buffer` (64 KiB) only during the call.
  *   udpSetPeer(handle, address, port)
  *   udpSend(handle, buffer, length) -> 0 or errno          to the peer
  *   udpSendTo(handle, buffer, length, address, port) -> 0 or errno
+ *   udpStage(handle, buffer, length, ackBlock)           lock-step fast path: when the peer's next datagram is exactly
+ *       ACK ackBlock, send buffer[0:length] before calling JS, and pass onPacket(length, true, true). One use; the
+ *       buffer is kept alive until then. udpStage(handle) clears it. In lock-step (every BIOS PXE ROM) this takes
+ *       JS off the round trip: the DATA leaves while JS records the ACK.
  *   udpClose(handle)                                      idempotent; no callback runs after it
  * All run on the JS thread; nothing here blocks (the socket is non-blocking, a full send buffer is a dropped
  * datagram, which TFTP's retransmission covers).
@@ -54,7 +58,18 @@ typedef struct {
   int owners;      /* the uv handle (until its close callback) and the JS handle (until finalized) */
   struct sockaddr_storage peer;
   socklen_t peer_len;
+  /* Lock-step fast path (udpStage): the next DATA packet and the ACK block number that releases it. */
+  napi_ref staged_ref;
+  const char *staged;
+  size_t staged_len;
+  int staged_ack;
 } udp_t;
+
+static void unstage(udp_t *u) {
+  if (u->staged_ref != NULL) napi_delete_reference(u->env, u->staged_ref);
+  u->staged_ref = NULL;
+  u->staged = NULL;
+}
 
 static void release(udp_t *u) {
   if (--u->owners > 0) return;
@@ -67,6 +82,7 @@ static void on_closed(uv_handle_t *handle) {
   close(u->fd);
   napi_handle_scope scope;
   if (napi_open_handle_scope(u->env, &scope) == napi_ok) {
+    unstage(u);
     napi_delete_reference(u->env, u->on_packet);
     napi_delete_reference(u->env, u->buffer_ref);
     napi_async_destroy(u->env, u->async);
@@ -155,8 +171,19 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     napi_value argv[4];
     napi_create_int32(u->env, (int32_t)n, &argv[0]);
     if (u->peer_len != 0 && same_address(&from, &u->peer)) {
+      /*
+       * The ACK the staged DATA waits for (opcode 4, exact block number): send it now, before any JS runs, so the
+       * client's next block is on its way while JS does the bookkeeping. JS learns it was sent from the flag.
+       */
+      const unsigned char *p = (const unsigned char *)u->buffer;
+      int released = 0;
+      if (u->staged != NULL && n == 4 && p[0] == 0 && p[1] == 4 && ((p[2] << 8) | p[3]) == u->staged_ack) {
+        released = sendto(u->fd, u->staged, u->staged_len, 0, (struct sockaddr *)&u->peer, u->peer_len) >= 0;
+        unstage(u);
+      }
       napi_get_boolean(u->env, 1, &argv[1]);
-      call_js(u, 2, argv);
+      napi_get_boolean(u->env, released, &argv[2]);
+      call_js(u, 3, argv);
     } else {
       char text[INET6_ADDRSTRLEN] = "";
       int port = 0;
@@ -338,6 +365,29 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
   return send_common(env, u, argv[1], argv[2], &to, to_len);
 }
 
+static napi_value js_stage(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  udp_t *u = argc >= 1 ? get_handle(env, argv[0]) : NULL;
+  if (u == NULL) return NULL;
+  unstage(u);
+  if (argc < 4 || u->closing) return NULL; /* udpStage(handle): clear */
+  void *data;
+  size_t size;
+  int32_t length, ack;
+  if (napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || napi_get_value_int32(env, argv[2], &length) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &ack) != napi_ok || length < 0 || (size_t)length > size || ack < 0 || ack > 65535) {
+    napi_throw_range_error(env, NULL, "udpStage(handle, buffer, length, ackBlock 0-65535)");
+    return NULL;
+  }
+  if (napi_create_reference(env, argv[1], 1, &u->staged_ref) != napi_ok) return NULL;
+  u->staged = data;
+  u->staged_len = (size_t)length;
+  u->staged_ack = ack;
+  return NULL;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -351,7 +401,7 @@ napi_value pxebox_udp_init(napi_env env, napi_value exports) {
   const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"udpOpen", js_open}, {"udpSetPeer", js_set_peer}, {"udpSend", js_send}, {"udpSendTo", js_send_to}, {"udpClose", js_close}};
+  } fns[] = {{"udpOpen", js_open}, {"udpSetPeer", js_set_peer}, {"udpSend", js_send}, {"udpSendTo", js_send_to}, {"udpStage", js_stage}, {"udpClose", js_close}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);

@@ -19,8 +19,9 @@ export interface NativeAddon {
   udpOpen(
     ipv6: boolean,
     bindAddress: string,
-    onPacket: (length: number, fromPeer?: boolean, port?: number, address?: string) => void,
+    onPacket: (length: number, fromPeer?: boolean, portOrReleased?: number | boolean, address?: string) => void,
   ): [NativeUdpHandle, number, Buffer]
+  udpStage(handle: NativeUdpHandle, buf?: Buffer, length?: number, ackBlock?: number): void
   udpSetPeer(handle: NativeUdpHandle, address: string, port: number): void
   udpSend(handle: NativeUdpHandle, buf: Buffer, length: number): number
   udpSendTo(handle: NativeUdpHandle, buf: Buffer, length: number, address: string, port: number): number

@@ -10,6 +10,8 @@ export interface BlockSource {
   readonly size: number
   /** Copies `length` bytes at `position` into `target` at `offset`; resolves the count copied. */
   fill(position: number, target: Buffer, offset: number, length: number): number | Promise<number>
+  /** True when `fill` of this range would return at once, without starting a read. */
+  inMemory(position: number, length: number): boolean
   close(): Promise<void>
 }
 
@@ -20,6 +22,7 @@ export function memorySource(data: Buffer): BlockSource {
     fill(position, target, offset, length) {
       return data.copy(target, offset, position, Math.min(position + length, data.length))
     },
+    inMemory: () => true,
     async close() {},
   }
 }
@@ -88,16 +91,19 @@ export async function diskSource(content: DiskContent, blockSize: number, minChu
     return copyFrom(current, position, target, offset, length)
   }
 
+  function holds(position: number, length: number): boolean {
+    const c = current
+    return c !== undefined && position >= c.start && position + Math.min(length, content.size - position) <= c.start + c.length
+  }
+
   return {
     size: content.size,
     fill(position, target, offset, length) {
       if (length === 0 || position >= content.size) return 0
-      const c = current
-      if (c && position >= c.start && position + Math.min(length, content.size - position) <= c.start + c.length) {
-        return copyFrom(c, position, target, offset, length)
-      }
+      if (holds(position, length)) return copyFrom(current!, position, target, offset, length)
       return miss(position, target, offset, length)
     },
+    inMemory: (position, length) => length === 0 || position >= content.size || holds(position, length),
     async close() {
       closed = true
       if (ahead) await ahead.catch(() => undefined)

@@ -17,9 +17,10 @@ export interface Sender {
 
 /**
  * `packet` holds the datagram in its first `length` bytes, and only until the handler returns (the native socket reuses
- * the buffer). `stranger` is set when the sender is not the peer.
+ * the buffer). `stranger` is set when the sender is not the peer. `released`: this datagram was the ACK a staged packet
+ * waited for, and that packet has been sent (see stage()).
  */
-export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender) => void
+export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender, released?: boolean) => void
 
 export interface TransferSocket {
   /** The local port: the server's transfer ID. */
@@ -29,6 +30,12 @@ export interface TransferSocket {
   /** Sends to someone else (ERROR 5 to a stranger). */
   sendTo(buf: Buffer, length: number, to: Sender): void
   onPacket(handler: PacketHandler): void
+  /**
+   * Lock-step fast path, native socket only (absent for node:dgram): when the peer's next datagram is exactly ACK
+   * `ackBlock` (16-bit wire number), send the first `length` bytes of `buf` before the handler runs, and call the
+   * handler with `released` set. `buf` must not change until then. One use; stage() with no arguments clears it.
+   */
+  stage?(buf?: Buffer, length?: number, ackBlock?: number): void
   onError(handler: (err: Error) => void): void
   /** Idempotent; no handler runs afterwards. */
   close(): void
@@ -54,10 +61,10 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
     // Reported on the next tick, as node:dgram does, so a failed send never re-enters the sender.
     process.nextTick(() => closed || onError(err))
   }
-  const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length: number, fromPeer?: boolean, port?: number, from?: string) => {
+  const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length, fromPeer, portOrReleased, from) => {
     if (length < 0) fail(new Error(`receive failed: errno ${-length}`))
-    else if (fromPeer) onPacket(buffer, length)
-    else onPacket(buffer, length, { address: from!, port: port! })
+    else if (fromPeer) onPacket(buffer, length, undefined, portOrReleased === true)
+    else onPacket(buffer, length, { address: from!, port: portOrReleased as number })
   })
   native.udpSetPeer(handle, peer.address, peer.port)
   const checked = (err: number) => {
@@ -69,6 +76,7 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
     sendTo: (buf, length, to) => checked(native.udpSendTo(handle, buf, length, to.address, to.port)),
     onPacket: (h) => void (onPacket = h),
     onError: (h) => void (onError = h),
+    stage: (buf, length, ackBlock) => (buf === undefined ? native.udpStage(handle) : native.udpStage(handle, buf, length, ackBlock)),
     close() {
       closed = true
       native.udpClose(handle as NativeUdpHandle)

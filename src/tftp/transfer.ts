@@ -71,6 +71,10 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
   let timeoutMs = options.timeoutMs
   let pumping = false
   let finished = false
+  // Lock-step fast path (TransferSocket.stage): the next block waits in the socket for the ACK that releases it.
+  // Off with the loss hook, whose drops must happen before anything is sent.
+  const canStage = windowsize === 1 && socket.stage !== undefined && lossHook === undefined
+  let staged = false
   let resolveDone!: (r: TransferResult) => void
   const done = new Promise<TransferResult>((resolve) => (resolveDone = resolve))
 
@@ -144,6 +148,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     if (pumping || finished) return
     if (base === 0) {
       send(oackPacket as Buffer, -1)
+      stageNext()
       armTimer()
       return
     }
@@ -168,10 +173,25 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
         cursor = block + 1
       }
       pumping = false
+      stageNext()
       if (!finished) armTimer()
     } catch (err) {
       failRead(err)
     }
+  }
+
+  /**
+   * Lock-step: block `base` is out (or the OACK, when base is 0) and its ACK is awaited; put block base + 1 in its slot
+   * and stage it. Only when it is in memory: staging must not start a disk read that pump() would start again.
+   */
+  function stageNext(): void {
+    if (!canStage || finished) return
+    const next = base + 1
+    if (next > totalBlocks || (base > 0 && cursor !== next)) return
+    if (!source.inMemory((next - 1) * blksize, blksize)) return
+    const length = prepare(next) as number
+    socket.stage!(slots[next % slotCount], length, base & 0xffff)
+    staged = true
   }
 
   function onTimeout(): void {
@@ -198,11 +218,13 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     pump()
   }
 
-  function onAck(wire: number): void {
+  /** `released`: the socket already sent block acked + 1 (stageNext). */
+  function onAck(wire: number, released: boolean): void {
     if (base === 0) {
       if (wire !== 0) return
       base = 1
-      cursor = 1
+      cursor = released ? 2 : 1
+      if (released && highestSent < 1) highestSent = 1
       tries = 0
       timeoutMs = options.timeoutMs
       pump()
@@ -223,14 +245,20 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     }
     // RFC 7440 section 4: the next window starts right after the acknowledged block, whether the ACK ends a window
     // or reports a gap.
-    cursor = base
+    cursor = released ? base + 1 : base
+    if (released && base > highestSent) highestSent = base
     armTimer()
     pump()
   }
 
   /** `packet` is valid only during the call and may be longer than the datagram (`length`); see transfer-socket.ts. */
-  function onMessage(packet: Buffer, length: number, stranger?: Sender): void {
+  function onMessage(packet: Buffer, length: number, stranger?: Sender, released = false): void {
     if (finished) return
+    if (staged && !stranger) {
+      staged = false
+      // Anything else from the peer (an older ACK, ERROR...) is handled here; restaged by the next pump if still due.
+      if (!released) socket.stage!()
+    }
     if (lossHook && lossHook('in', packet.subarray(0, length))) return
     if (stranger) {
       // RFC 1350 section 4: a packet from another TID gets ERROR 5 and does not disturb this transfer.
@@ -240,7 +268,7 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
     }
     const opcode = length >= 2 ? packet.readUInt16BE(0) : 0
     if (opcode === Opcode.ACK && length >= 4) {
-      onAck(packet.readUInt16BE(2))
+      onAck(packet.readUInt16BE(2), released)
     } else if (opcode === Opcode.ERROR && length >= 4) {
       const msg = packet.subarray(0, length)
       const code = msg.readUInt16BE(2)

@@ -70,6 +70,41 @@ for (const impl of ['native', 'dgram'] as const) {
   }
 }
 
+t.test('native: a staged packet leaves on exactly its ACK, once', async (t) => {
+  const peer = await peerSocket('udp4', '127.0.0.1')
+  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, 'native')
+  t.teardown(() => (sock.close(), peer.close()))
+  const seen: { block: number; released: boolean }[] = []
+  let arrived: () => void = () => undefined
+  sock.onPacket((packet, length, _stranger, released) => {
+    seen.push({ block: length >= 4 ? packet.readUInt16BE(2) : -1, released: released === true })
+    arrived()
+  })
+  const ack = (block: number) => {
+    const wait = new Promise<void>((r) => (arrived = r))
+    peer.send(Buffer.from([0, 4, block >> 8, block & 255]), sock.port, '127.0.0.1')
+    return wait
+  }
+  const received: string[] = []
+  peer.on('message', (m: Buffer) => received.push(m.toString('latin1')))
+  sock.stage!(Buffer.from('DATA 8 and slack'), 6, 7)
+  await ack(6) // not the one it waits for
+  await ack(7)
+  await ack(7) // a duplicate: the stage was used up
+  await new Promise((r) => setTimeout(r, 50))
+  t.same(seen, [
+    { block: 6, released: false },
+    { block: 7, released: true },
+    { block: 7, released: false },
+  ])
+  t.same(received, ['DATA 8'], 'sent once, with the staged length')
+  sock.stage!(Buffer.from('DATA 9'), 6, 8)
+  sock.stage!() // cleared
+  await ack(8)
+  await new Promise((r) => setTimeout(r, 50))
+  t.same(received, ['DATA 8'], 'a cleared stage sends nothing')
+})
+
 t.test('native: bad arguments are JS errors, not crashes', async (t) => {
   const addon = loadNative().addon!
   t.throws(() => addon.udpOpen(false, 'not an address', () => undefined), /not an IP address/)
@@ -80,6 +115,7 @@ t.test('native: bad arguments are JS errors, not crashes', async (t) => {
   t.throws(() => addon.udpSetPeer(handle, '127.0.0.1', 70000), /port/)
   addon.udpSetPeer(handle, '127.0.0.1', 9)
   t.throws(() => addon.udpSend(handle, Buffer.alloc(1), 2), /length within it/)
+  t.throws(() => addon.udpStage(handle, Buffer.alloc(4), 4, 70000), /ackBlock/)
   addon.udpClose(handle)
   t.equal(addon.udpSend(handle, Buffer.alloc(1), 1), 9 /* EBADF */, 'a closed socket reports EBADF')
 })
