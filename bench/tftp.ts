@@ -1,7 +1,7 @@
 /**
- * TFTP benchmark: pxebox vs tftpd-hpa vs dnsmasq on the same files with the same client, each server alone in its own
- * network namespace on 127.0.0.1:69 (dnsmasq's TFTP port is fixed at 69). Then the same again behind a UDP relay that
- * adds 1 ms each way (this kernel has no netem).
+ * TFTP benchmark: pxebox vs tftpd-hpa vs dnsmasq on the same files with the same client, in one network namespace,
+ * each server on its own 127.0.0.x:69 (dnsmasq's TFTP port is fixed at 69), measured in turns (see measure()). Then the
+ * same again behind UDP relays that add 1 ms each way (this kernel has no netem).
  *
  * Run (root): bench/tftp.sh [--plain-only|--relay-only] [--skip-large-relay] [--runs-small N] [--runs-large N]
  */
@@ -21,18 +21,18 @@ const opt = (name: string, fallback: string): string => {
 
 interface ServerSpec {
   name: string
-  command: (dir: string, work: string) => string[]
+  command: (dir: string, work: string, address: string) => string[]
 }
 
 const servers: ServerSpec[] = [
-  { name: 'pxebox', command: (dir) => [process.execPath, join(here, 'tftp-serve.js'), '--root', dir, '--address', '127.0.0.1', '--port', '69'] },
+  { name: 'pxebox', command: (dir, _work, addr) => [process.execPath, join(here, 'tftp-serve.js'), '--root', dir, '--address', addr, '--port', '69'] },
   // -L foreground, -s chroot to DIR, -a address:port; forks a child per transfer.
-  { name: 'tftpd-hpa', command: (dir) => ['in.tftpd', '-L', '-s', dir, '-a', '127.0.0.1:69'] },
+  { name: 'tftpd-hpa', command: (dir, _work, addr) => ['in.tftpd', '-L', '-s', dir, '-a', `${addr}:69`] },
   {
     name: 'dnsmasq',
-    command: (dir, work) => [
+    command: (dir, work, addr) => [
       'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--enable-tftp', `--tftp-root=${dir}`,
-      '--listen-address=127.0.0.1', '--bind-interfaces', '--tftp-max=1000', '--user=root', '--group=root',
+      `--listen-address=${addr}`, '--bind-interfaces', '--tftp-max=1000', '--user=root', '--group=root',
       `--pid-file=${join(work, 'dnsmasq.pid')}`, '--quiet-tftp', '--log-facility=/dev/null',
     ],
   },
@@ -93,44 +93,54 @@ function runIn(ns: string, argv: string[]): Promise<string> {
   })
 }
 
-type Results = Record<string, Record<string, { median_ms?: number; wall_ms?: number; windowsize_granted?: number; failed?: number }>>
+type Results = Record<string, Record<string, { median_ms?: number; min_ms?: number; max_ms?: number; wall_ms?: number; windowsize_granted?: number; failed?: number }>>
 
+/**
+ * All three servers in one namespace, each on its own loopback address (127.0.0.1-3, port 69, which dnsmasq cannot
+ * change), and one client process that takes turns: run 1 of every server, then run 2 of every server, and so on. A
+ * busy moment on a shared machine then lands on all servers alike instead of on whichever was being measured.
+ */
 async function measure(dir: string, work: string, relay: boolean): Promise<{ results: Results; relayStats: Record<string, unknown> }> {
-  const results: Results = {}
   const relayStats: Record<string, unknown> = {}
-  for (const [i, spec] of servers.entries()) {
-    const ns = `pxbt-${process.pid % 10000}-${i}`
-    ip('netns', 'add', ns)
-    namespaces.add(ns)
-    try {
-      ip('-n', ns, 'link', 'set', 'lo', 'up')
-      // tftpd-hpa resolves its -a address with AI_ADDRCONFIG, which ignores loopback: without one non-loopback IPv4
-      // address in the namespace it exits (66) at start. A veth pair kept inside the namespace provides one.
-      ip('-n', ns, 'link', 'add', 'bv0', 'type', 'veth', 'peer', 'name', 'bv1')
-      ip('-n', ns, 'addr', 'add', `10.213.${200 + i}.1/24`, 'dev', 'bv0')
-      ip('-n', ns, 'link', 'set', 'bv0', 'up')
-      const server = startIn(ns, spec.command(dir, work))
-      let relayProc: ChildProcess | undefined
-      let port = '69'
+  const ns = `pxbt-${process.pid % 10000}`
+  ip('netns', 'add', ns)
+  namespaces.add(ns)
+  const procs: ChildProcess[] = []
+  const relays = new Map<string, ChildProcess>()
+  try {
+    ip('-n', ns, 'link', 'set', 'lo', 'up')
+    // tftpd-hpa resolves its -a address with AI_ADDRCONFIG, which ignores loopback: without one non-loopback IPv4
+    // address in the namespace it exits (66) at start. A veth pair kept inside the namespace provides one.
+    ip('-n', ns, 'link', 'add', 'bv0', 'type', 'veth', 'peer', 'name', 'bv1')
+    ip('-n', ns, 'addr', 'add', '10.213.200.1/24', 'dev', 'bv0')
+    ip('-n', ns, 'link', 'set', 'bv0', 'up')
+    const targets: string[] = []
+    for (const [i, spec] of servers.entries()) {
+      const addr = `127.0.0.${i + 1}`
+      if (i > 0) ip('-n', ns, 'addr', 'add', `${addr}/8`, 'dev', 'lo')
+      procs.push(startIn(ns, spec.command(dir, work, addr)))
+      let target = `${spec.name}=${addr}:69`
       if (relay) {
-        relayProc = startIn(ns, [process.execPath, join(here, 'lib', 'udp-relay.js'), '--listen', '127.0.0.1:6969', '--server', '127.0.0.1:69', '--delay-ms', '1'])
-        port = '6969'
+        const port = 6901 + i
+        relays.set(spec.name, startIn(ns, [process.execPath, join(here, 'lib', 'udp-relay.js'), '--listen', `${addr}:${port}`, '--server', `${addr}:69`, '--delay-ms', '1']))
+        target = `${spec.name}=${addr}:${port}`
       }
-      await new Promise((r) => setTimeout(r, 500))
-      const args = [process.execPath, join(here, 'tftp-measure.js'), '--dir', dir, '--port', port]
-      const small = opt('runs-small', relay ? '5' : '7')
-      const large = relay && flag('skip-large-relay') ? '0' : opt('runs-large', relay ? '1' : '3')
-      args.push('--runs-small', small, '--runs-large', large, '--concurrent', '100')
-      process.stderr.write(`${relay ? 'relay' : 'plain'}: measuring ${spec.name}...\n`)
-      results[spec.name] = JSON.parse(await runIn(ns, args)) as Results[string]
-      if (relayProc) relayStats[spec.name] = JSON.parse((await stop(relayProc)).trim() || '{}')
-      await stop(server)
-    } finally {
-      execFileSync('ip', ['netns', 'del', ns])
-      namespaces.delete(ns)
+      targets.push(target)
     }
+    await new Promise((r) => setTimeout(r, 500))
+    const args = [process.execPath, join(here, 'tftp-measure.js'), '--dir', dir, ...targets.flatMap((t) => ['--target', t])]
+    const small = opt('runs-small', relay ? '5' : '9')
+    const large = relay && flag('skip-large-relay') ? '0' : opt('runs-large', relay ? '1' : '3')
+    args.push('--runs-small', small, '--runs-large', large, '--concurrent', '100')
+    process.stderr.write(`${relay ? 'relay' : 'plain'}: measuring ${servers.map((s) => s.name).join(', ')} in turns...\n`)
+    const results = JSON.parse(await runIn(ns, args)) as Results
+    for (const [name, proc] of relays) relayStats[name] = JSON.parse((await stop(proc)).trim() || '{}')
+    for (const p of procs) await stop(p)
+    return { results, relayStats }
+  } finally {
+    execFileSync('ip', ['netns', 'del', ns])
+    namespaces.delete(ns)
   }
-  return { results, relayStats }
 }
 
 function table(title: string, results: Results): string {
@@ -145,7 +155,8 @@ function table(title: string, results: Results): string {
       if (v === undefined) return 'n/a'
       const extra = r?.windowsize_granted !== undefined && row.includes('w16') ? ` (w=${r.windowsize_granted})` : ''
       const failed = r?.failed ? ` (${r.failed} failed)` : ''
-      return `${v.toFixed(1)} ms${extra}${failed}`
+      const spread = r?.min_ms !== undefined && r.max_ms !== undefined ? ` [${r.min_ms.toFixed(0)}-${r.max_ms.toFixed(0)}]` : ''
+      return `${v.toFixed(1)} ms${spread}${extra}${failed}`
     }
     const others = names.filter((n) => n !== 'pxebox').map(value).filter((v): v is number => v !== undefined)
     const best = Math.min(...others)
@@ -166,11 +177,11 @@ for (const [name, size] of [['f1k.bin', 1024], ['f1m.bin', 1 << 20], ['f40m.bin'
   await chmod(join(dir, name), 0o644)
 }
 try {
-  const header = 'median of sequential runs (blksize 1468 requested, "wN" = windowsize N requested; w=granted), and wall time of 100 concurrent 1 MiB fetches; ratio > 1 means pxebox is faster'
+  const header = 'median [fastest-slowest] of runs taken in turns, server by server (blksize 1468 requested, "wN" = windowsize N requested; w=granted), and wall time of 100 concurrent 1 MiB fetches; ratio > 1 means pxebox is faster'
   console.log(header)
   if (!flag('relay-only')) {
     const { results } = await measure(dir, work, false)
-    console.log(`\n${table('## plain loopback (each server in its own netns)', results)}`)
+    console.log(`\n${table('## plain loopback (one namespace, each server on its own 127.0.0.x)', results)}`)
   }
   if (!flag('plain-only')) {
     const { results, relayStats } = await measure(dir, work, true)
