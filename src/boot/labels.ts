@@ -18,8 +18,35 @@ export type Labels = Readonly<Record<string, string>>
 
 const HEX12 = /^[0-9a-f]{12}$/
 
+/** 0-15 for a hex digit's char code (either case), else -1. */
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48
+  if (code >= 97 && code <= 102) return code - 87
+  if (code >= 65 && code <= 70) return code - 55
+  return -1
+}
+
+/**
+ * The form iPXE sends (`${mac:hexhyp}`) and the canonical one, checked character by character: every `/ipxe` request
+ * carries a MAC, and the regular-expression route below cost ~1.6 µs of the ~80 µs a request takes.
+ */
+function fastMac(s: string): string | undefined {
+  if (s.length !== 17) return undefined
+  const sep = s.charCodeAt(2)
+  if (sep !== 58 && sep !== 45) return undefined // ':' or '-'
+  for (let i = 0; i < 17; i++) {
+    if (i % 3 === 2) {
+      if (s.charCodeAt(i) !== sep) return undefined
+    } else if (hexValue(s.charCodeAt(i)) < 0) return undefined
+  }
+  const lower = s.toLowerCase()
+  return sep === 58 ? lower : lower.replaceAll('-', ':')
+}
+
 /** Parse a 6-byte MAC in colon, hyphen, dot or bare-hex form (any case); returns lowercase colon form or undefined. */
 export function normalizeMac(text: string): string | undefined {
+  const fast = fastMac(text)
+  if (fast !== undefined) return fast
   const s = text.trim().toLowerCase()
   let hex: string
   if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/.test(s)) hex = s.replace(/[:-]/g, '')

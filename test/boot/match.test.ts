@@ -13,10 +13,10 @@ function groups(inputs: GroupInput[]): Group[] {
 }
 
 t.test('MAC forms normalize to lowercase colon form', async (t) => {
-  for (const form of ['52:54:00:AB:cd:EF', '52-54-00-ab-cd-ef', '5254.00ab.cdef', '525400ABCDEF', ' 52:54:00:ab:cd:ef ']) {
+  for (const form of ['52:54:00:AB:cd:EF', '52-54-00-ab-cd-ef', '52-54-00-AB-CD-EF', '5254.00ab.cdef', '525400ABCDEF', ' 52:54:00:ab:cd:ef ']) {
     t.equal(normalizeMac(form), '52:54:00:ab:cd:ef', form)
   }
-  for (const bad of ['52:54:00:ab:cd', '52:54-00:ab:cd:ef', 'zz:54:00:ab:cd:ef', '52:54:00:ab:cd:ef:01', '', '5254.00ab.cdef.0101']) {
+  for (const bad of ['52:54:00:ab:cd', '52:54-00:ab:cd:ef', '52:54:00:ab:cd:eg', '52.54.00.ab.cd.ef', 'zz:54:00:ab:cd:ef', '52:54:00:ab:cd:ef:01', '', '5254.00ab.cdef.0101']) {
     t.equal(normalizeMac(bad), undefined, `rejects ${JSON.stringify(bad)}`)
   }
 })
