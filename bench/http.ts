@@ -104,12 +104,13 @@ async function curlFetch(url: string, n: number): Promise<number> {
   const start = process.hrtime.bigint()
   const runs = Array.from({ length: n }, () =>
     new Promise<number>((resolve, reject) => {
-      const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{size_download} %{http_code}', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const c = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download} %{http_code}', url], { stdio: ['ignore', 'pipe', 'inherit'] })
       let out = ''
       c.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      c.on('exit', () => {
+      // 'close', not 'exit': 'exit' can come before curl's output has been read.
+      c.on('close', (status) => {
         const [bytes, code] = out.split(' ')
-        if (code !== '200') reject(new Error(`curl ${url}: HTTP ${code}`))
+        if (code !== '200') reject(new Error(`curl ${url}: exit ${status}, HTTP ${code}`))
         else resolve(Number(bytes))
       })
     }),
@@ -177,7 +178,7 @@ async function wrkLoad(dir: string, address: string, groups: number, conns: numb
     const c = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', script, address], { stdio: ['ignore', 'pipe', 'inherit'] })
     let text = ''
     c.stdout.on('data', (d: Buffer) => (text += d.toString()))
-    c.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))))
+    c.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))))
   })
   const grab = (re: RegExp) => {
     const m = re.exec(out)
