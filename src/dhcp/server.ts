@@ -129,8 +129,11 @@ export async function startDhcpServer(
   const broadcastAddress = opts.broadcastAddress ?? '255.255.255.255'
   const log = logger.child({ proto: 'dhcp', iface: opts.interfaceName })
 
-  const dhcpSocket = createSocket({ type: 'udp4' })
-  const pxeSocket = createSocket({ type: 'udp4' })
+  // Replies go to IP literals (the client, its relay, or broadcast): a lookup that answers at once spares every send
+  // dgram's default dns.lookup and its deferral to the next tick.
+  const literal = (host: string, _opts: unknown, cb: (err: null, address: string, family: number) => void) => cb(null, host, 4)
+  const dhcpSocket = createSocket({ type: 'udp4', lookup: literal })
+  const pxeSocket = createSocket({ type: 'udp4', lookup: literal })
   let pinned = false
   try {
     await bindSocket(dhcpSocket, dhcpPort)
