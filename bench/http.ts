@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { chmod, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
@@ -122,7 +122,6 @@ async function curlFetch(url: string, n: number): Promise<number> {
 
 /** CPU seconds (user + system) used so far by a process and its threads, from /proc (clock ticks of 100 Hz). */
 async function cpuSeconds(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises')
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
@@ -130,7 +129,6 @@ async function cpuSeconds(pid: number): Promise<number> {
 
 /** nginx's worker is a child of the master we started; its CPU is what serves the bytes. */
 async function nginxWorkerPid(masterPid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises')
   const children = (await readFile(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8')).trim().split(/\s+/)
   return Number(children[0] ?? masterPid)
 }
@@ -205,7 +203,7 @@ async function main(): Promise<void> {
   try {
     await chmod(dir, 0o755)
     const assets = join(dir, 'assets')
-    await import('node:fs/promises').then((fs) => fs.mkdir(join(assets, 'fcos'), { recursive: true, mode: 0o755 }))
+    await mkdir(join(assets, 'fcos'), { recursive: true, mode: 0o755 })
     const file = join(assets, 'fcos', 'rootfs.img')
     const fh = await open(file, 'w', 0o644)
     const chunk = randomBytes(1 << 20)

@@ -80,12 +80,20 @@ static napi_value errno_error(napi_env env, int err, const char *syscall) {
   return error;
 }
 
-static napi_value js_dup(napi_env env, napi_callback_info info) {
+/* The one descriptor argument of dup() and close(); throws and returns 0 when it is missing or not a descriptor. */
+static int fd_argument(napi_env env, napi_callback_info info, int *fd) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "expected a file descriptor");
+    return 0;
+  }
+  return get_fd(env, argv[0], fd);
+}
+
+static napi_value js_dup(napi_env env, napi_callback_info info) {
   int fd;
-  if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
+  if (!fd_argument(env, info, &fd)) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
     napi_throw(env, errno_error(env, errno, "dup"));
@@ -97,11 +105,8 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
+  if (!fd_argument(env, info, &fd)) return NULL;
   /* Linux closes the descriptor even when close() reports EINTR; retrying could close someone else's. */
   close(fd);
   return NULL;

@@ -234,6 +234,21 @@ static int get_port(napi_env env, napi_value v, int *port) {
   return 1;
 }
 
+/* An address and a port argument as a socket address of the socket's family; throws (naming `who`) and returns 0 if not. */
+static int get_sockaddr(napi_env env, udp_t *u, napi_value address_value, napi_value port_value, struct sockaddr_storage *out,
+                        socklen_t *out_len, const char *who) {
+  char address[INET6_ADDRSTRLEN + 1];
+  int port;
+  if (!get_string(env, address_value, address, sizeof address) || !get_port(env, port_value, &port)) return 0;
+  if (!parse_address(u->family, address, port, out, out_len)) {
+    char message[96];
+    snprintf(message, sizeof message, "%s: not an IP address of the socket's family", who);
+    napi_throw_type_error(env, NULL, message);
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value throw_errno(napi_env env, int err, const char *what) {
   char message[160];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
@@ -307,14 +322,8 @@ static napi_value js_set_peer(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char address[INET6_ADDRSTRLEN + 1];
-  int port;
   udp_t *u = argc >= 3 ? get_handle(env, argv[0]) : NULL;
-  if (u == NULL || !get_string(env, argv[1], address, sizeof address) || !get_port(env, argv[2], &port)) return NULL;
-  if (!parse_address(u->family, address, port, &u->peer, &u->peer_len)) {
-    u->peer_len = 0;
-    napi_throw_type_error(env, NULL, "udpSetPeer: not an IP address of the socket's family");
-  }
+  if (u != NULL && !get_sockaddr(env, u, argv[1], argv[2], &u->peer, &u->peer_len, "udpSetPeer")) u->peer_len = 0;
   return NULL;
 }
 
@@ -352,16 +361,10 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char address[INET6_ADDRSTRLEN + 1];
-  int port;
   udp_t *u = argc >= 5 ? get_handle(env, argv[0]) : NULL;
-  if (u == NULL || !get_string(env, argv[3], address, sizeof address) || !get_port(env, argv[4], &port)) return NULL;
   struct sockaddr_storage to;
   socklen_t to_len;
-  if (!parse_address(u->family, address, port, &to, &to_len)) {
-    napi_throw_type_error(env, NULL, "udpSendTo: not an IP address of the socket's family");
-    return NULL;
-  }
+  if (u == NULL || !get_sockaddr(env, u, argv[3], argv[4], &to, &to_len, "udpSendTo")) return NULL;
   return send_common(env, u, argv[1], argv[2], &to, to_len);
 }
 

@@ -5,7 +5,7 @@
 import type { EventSink } from '../events.js'
 import type { Logger } from '../log.js'
 import { buildApp, type HttpDeps } from '../http/app.js'
-import { loadSendfile } from '../http/sendfile.js'
+import { loadNative } from '../native.js'
 import { VERSION } from '../version.js'
 import type { BootStore } from './state.js'
 
@@ -53,7 +53,7 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     version: VERSION,
   })
   if (opts.sendfile !== false) {
-    const { reason } = loadSendfile()
+    const { reason } = loadNative()
     // Still correct without it, at about half of nginx's throughput with several clients (bench/http.sh).
     if (reason !== undefined) opts.logger.warn({ reason }, 'asset bodies are copied through Node: the sendfile addon is unavailable')
   }

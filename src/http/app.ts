@@ -10,7 +10,7 @@ import type { BootState } from '../boot/state.js'
 import { recentMachines, type HttpContext } from './context.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
-import { loadSendfile } from './sendfile.js'
+import { loadNative } from '../native.js'
 import { statusPage } from './status-page.js'
 import { registerApi, type ApiDeps } from './api/plugin.js'
 import { registerUiRoutes } from './api/ui-routes.js'
@@ -64,11 +64,12 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   const sink: EventSink = ownMetrics ? { record: (e) => (events.record(e), ownMetrics.sink.record(e)) } : events
   const api = deps.api
   const installedAt = deps.installedAt ?? (api ? (mac: string) => api.machines.get(mac)?.installed_at : undefined)
+  const sendfile = deps.sendfile === false ? undefined : loadNative().addon
   const ctx: HttpContext = {
     store: deps.store,
     assetsDir: deps.assetsDir,
     publicUrl: deps.publicUrl,
-    ...(deps.sendfile !== false && loadSendfile().addon ? { sendfile: loadSendfile().addon } : {}),
+    ...(sendfile ? { sendfile } : {}),
     logger,
     events: sink,
     ...(installedAt ? { installedAt } : {}),

@@ -8,8 +8,8 @@ import { open } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
-import { loadNative, type NativeAddon } from '../native.js'
-import type { ByteRange } from './static-files.js'
+import type { NativeAddon } from '../native.js'
+import { writeChunk, type ByteRange } from './static-files.js'
 
 /** The sendfile part of the addon (native/sendfile.c). */
 export type NativeSendfile = Pick<NativeAddon, 'dup' | 'close' | 'sendfile'>
@@ -22,22 +22,11 @@ const SENDFILE_JOB = 8 * 1024 * 1024
  */
 const DRAIN_PIECE = 64 * 1024
 
-/** The addon, or why it is unavailable. */
-export function loadSendfile(): { addon?: NativeSendfile; reason?: string } {
-  return loadNative()
-}
-
 /** The descriptor of a plain TCP connection, or undefined (inject()'s fake socket, TLS, a closed socket). */
 export function plainSocketFd(socket: unknown): number | undefined {
   if (!(socket instanceof Socket) || socket instanceof TLSSocket || socket.destroyed) return undefined
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd
   return typeof fd === 'number' && fd >= 0 ? fd : undefined
-}
-
-function write(res: ServerResponse, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    res.write(chunk, (err) => (err ? reject(err) : resolve()))
-  })
 }
 
 /**
@@ -58,7 +47,7 @@ export async function sendfileRange(addon: NativeSendfile, fd: number, path: str
       const { bytesRead } = await fh.read(piece, 0, Math.min(piece.length, end - pos), pos)
       if (bytesRead === 0) throw new Error(`file shrank while sending: ${path}`)
       if (res.destroyed) throw new Error('client went away')
-      await write(res, bytesRead === piece.length ? piece : piece.subarray(0, bytesRead))
+      await writeChunk(res, bytesRead === piece.length ? piece : piece.subarray(0, bytesRead))
       pos += bytesRead
     }
     await writePiece()

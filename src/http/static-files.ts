@@ -151,7 +151,7 @@ export function answerFor(stats: Stats, req: { range?: string; ifNoneMatch?: str
 }
 
 /** Write one chunk and resolve once the socket no longer needs the buffer (the write callback). */
-function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+export function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     out.write(chunk, (err) => (err ? reject(err) : resolve()))
   })

@@ -7,7 +7,7 @@
  * - node:dgram, when the addon is not built.
  */
 import { createSocket, type Socket, type SocketType } from 'node:dgram'
-import { loadNative, type NativeAddon, type NativeUdpHandle } from '../native.js'
+import { loadNative, type NativeAddon } from '../native.js'
 
 /** Where a datagram came from when it was not the transfer's peer. */
 export interface Sender {
@@ -79,7 +79,7 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
     stage: (buf, length, ackBlock) => (buf === undefined ? native.udpStage(handle) : native.udpStage(handle, buf, length, ackBlock)),
     close() {
       closed = true
-      native.udpClose(handle as NativeUdpHandle)
+      native.udpClose(handle)
     },
   }
 }

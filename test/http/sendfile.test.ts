@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
 import { loadBootState } from '../../src/boot/state.js'
 import { memoryEvents } from '../../src/events.js'
-import { loadSendfile } from '../../src/http/sendfile.js'
+import { loadNative } from '../../src/native.js'
 
 const run = promisify(execFile)
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -57,7 +57,7 @@ async function fetch(url: string, ...args: string[]): Promise<Buffer> {
 }
 
 t.test('the addon is built and loads (npm run build builds it)', async (t) => {
-  const { addon, reason } = loadSendfile()
+  const { addon, reason } = loadNative()
   t.equal(reason, undefined)
   t.type(addon?.sendfile, 'function')
   t.throws(() => addon!.dup(-1), /file descriptor/, 'bad input is a JS error, not a crash')
@@ -77,7 +77,7 @@ for (const mode of ['sendfile', 'copy'] as const) {
     const state = r.state
     const events = memoryEvents()
     // Count the addon's sendfile jobs, so the test knows which path really carried the bytes.
-    const addon = loadSendfile().addon!
+    const addon = loadNative().addon!
     const original = addon.sendfile
     let jobs = 0
     addon.sendfile = (...a) => (jobs++, original(...a))
