@@ -65,6 +65,10 @@ export interface FileHandlerOptions {
   cacheMaxTotalBytes?: number
   /** Directory names treated as architecture prefixes (iPXE ${buildarch} and platform names). */
   archPrefixes?: readonly string[]
+  /** How long the root's resolved real path is trusted before it is resolved again (default 1000 ms). */
+  rootRecheckMs?: number
+  /** Clock, for tests (default Date.now). */
+  now?: () => number
 }
 
 /** Default architecture prefixes: iPXE's ${buildarch} values and ${platform} names. */
@@ -146,7 +150,28 @@ export function createFileHandler(options: FileHandlerOptions): TftpFileHandler 
   const cache = new Map<string, CacheEntry>()
   const loading = new Map<string, Promise<Buffer>>()
   let cachedBytes = 0
-  let rootReal: Promise<string> | undefined
+  const rootRecheckMs = options.rootRecheckMs ?? 1000
+  const now = options.now ?? Date.now
+  let rootReal: { path: Promise<string>; at: number } | undefined
+
+  /**
+   * The root's real path, resolved again once it is `rootRecheckMs` old. Operators update firmware by swapping a
+   * symlink (`ln -sfn new root`, atomic); resolving once at start served the old tree until it was deleted, then
+   * nothing (issue 13). One realpath per second costs nothing next to a per-request one; a failed resolution is not
+   * kept, so a root that reappears is found on the next request.
+   */
+  function resolveRoot(): Promise<string> {
+    const t = now()
+    if (rootReal === undefined || t - rootReal.at >= rootRecheckMs) {
+      const path = realpath(options.root)
+      const entry = { path, at: t }
+      rootReal = entry
+      path.catch(() => {
+        if (rootReal === entry) rootReal = undefined
+      })
+    }
+    return rootReal.path
+  }
 
   function remember(path: string, entry: CacheEntry): void {
     const old = cache.get(path)
@@ -209,8 +234,7 @@ export function createFileHandler(options: FileHandlerOptions): TftpFileHandler 
 
   return async (request) => {
     const path = normalizeRequestPath(request.filename)
-    rootReal ??= realpath(options.root)
-    const root = await rootReal
+    const root = await resolveRoot()
     for (const candidate of candidates(path, archPrefixes)) {
       if (options.virtualFile) {
         const req: VirtualFileRequest = { path: candidate.path, peer: request.peer }
