@@ -19,6 +19,11 @@ export interface NegotiationLimits {
   maxBlockSize: number
   /** Operator cap on windowsize. */
   maxWindowSize: number
+  /**
+   * Largest RFC 2349 timeout (seconds) accepted (default 255, the RFC's maximum). The retransmit timer sets how long an
+   * unanswered transfer holds its slot: timeout=255 held one for 25 minutes (issue 13).
+   */
+  maxTimeoutSeconds?: number
   /** Peer is IPv6 (40-byte IP header instead of 20). */
   ipv6?: boolean
 }
@@ -74,8 +79,10 @@ export function negotiate(options: TftpOption[], fileSize: number, limits: Negot
         result.oack.push(['tsize', String(fileSize)])
         break
       case 'timeout':
-        // RFC 2349: 1..255 seconds; the server echoes the value it will use.
-        if (n === undefined || n < 1 || n > 255) break
+        // RFC 2349: 1..255 seconds, and the OACK "must match the value specified by the client": the server cannot
+        // answer a smaller one. Above the cap the option is left out of the OACK (RFC 2347 lets the server omit what
+        // it does not accept) and both sides keep their own timers.
+        if (n === undefined || n < 1 || n > Math.min(255, limits.maxTimeoutSeconds ?? 255)) break
         result.timeoutMs = n * 1000
         result.oack.push(['timeout', String(n)])
         break

@@ -29,6 +29,11 @@ t.test('negotiation table', async (t) => {
     t.match(negotiate(options, 4096, { ...limits, ...extra }), expected, name)
   }
   t.equal(blksizeForMtu(1500), 1468)
+  // RFC 2349: the OACK must carry the client's own timeout, so one above the cap is left out, not lowered.
+  const capped = negotiate([['timeout', '255'], ['blksize', '1024']], 1, { ...limits, maxTimeoutSeconds: 10 })
+  t.same(capped.oack, [['blksize', '1024']], 'timeout above the cap is not acknowledged')
+  t.equal(capped.timeoutMs, undefined, 'and the server keeps its own timer')
+  t.same(negotiate([['timeout', '10']], 1, { ...limits, maxTimeoutSeconds: 10 }).oack, [['timeout', '10']], 'at the cap it is')
   t.equal(blksizeForMtu(1500, true), 1448)
   t.match(negotiate([['blksize', '1468']], 1, { ...limits, ipv6: true }), { blksize: 1448 })
 })
