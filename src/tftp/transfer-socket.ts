@@ -8,6 +8,7 @@
  */
 import { createSocket, type Socket, type SocketType } from 'node:dgram'
 import { loadNative, type NativeAddon } from '../native.js'
+import { guardedSend, sendablePeer } from './send.js'
 
 /** Where a datagram came from when it was not the transfer's peer. */
 export interface Sender {
@@ -27,8 +28,11 @@ export interface TransferSocket {
   readonly port: number
   /** Sends the first `length` bytes of `buf` to the peer. Never throws; a failure reaches the error handler. */
   send(buf: Buffer, length: number): void
-  /** Sends to someone else (ERROR 5 to a stranger). */
-  sendTo(buf: Buffer, length: number, to: Sender): void
+  /**
+   * Sends to someone else (ERROR 5 to a stranger). A courtesy: never throws and never reaches the error handler (a
+   * stranger's spoofed port 0 must not end the transfer); false when the datagram was dropped.
+   */
+  sendTo(buf: Buffer, length: number, to: Sender): boolean
   onPacket(handler: PacketHandler): void
   /**
    * Lock-step fast path, native socket only (absent for node:dgram): when the peer's next datagram is exactly ACK
@@ -73,7 +77,14 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
   return {
     port,
     send: (buf, length) => checked(native.udpSend(handle, buf, length)),
-    sendTo: (buf, length, to) => checked(native.udpSendTo(handle, buf, length, to.address, to.port)),
+    sendTo(buf, length, to) {
+      if (closed || !sendablePeer(to)) return false
+      try {
+        return native.udpSendTo(handle, buf, length, to.address, to.port) === 0
+      } catch {
+        return false // an address the addon cannot parse: nothing to answer
+      }
+    },
     onPacket: (h) => void (onPacket = h),
     onError: (h) => void (onError = h),
     stage: (buf, length, ackBlock) => (buf === undefined ? native.udpStage(handle) : native.udpStage(handle, buf, length, ackBlock)),
@@ -104,17 +115,13 @@ export function bindUdp(type: SocketType, address: string, port: number): Promis
 async function dgramSocket(type: SocketType, address: string, peer: Sender): Promise<TransferSocket> {
   const socket = await bindUdp(type, address, 0)
   let closed = false
-  // No send callback: Node then sends synchronously without a completion round trip; failures reach 'error'.
-  // After close dgram would throw; the contract is a silent drop, as for the native socket.
-  const sendTo = (buf: Buffer, length: number, to: Sender) => {
-    if (closed) return
-    if (length === buf.length) socket.send(buf, to.port, to.address)
-    else socket.send(buf, 0, length, to.port, to.address)
-  }
+  const ignore = () => undefined
   return {
     port: socket.address().port,
-    send: (buf, length) => sendTo(buf, length, peer),
-    sendTo,
+    // No send callback for the peer: Node then sends synchronously without a completion round trip; failures reach
+    // 'error'. After close the contract is a silent drop, as for the native socket.
+    send: (buf, length) => void (closed || guardedSend(socket, buf, peer, length)),
+    sendTo: (buf, length, to) => !closed && guardedSend(socket, buf, to, length, ignore),
     onPacket: (h) =>
       void socket.on('message', (msg, rinfo) => {
         if (rinfo.port === peer.port && rinfo.address === peer.address) h(msg, msg.length)
