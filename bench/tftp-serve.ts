@@ -15,8 +15,8 @@ const server = await startTftp({
   address: arg('address', '127.0.0.1'),
   port: Number(arg('port', '69')),
   root: arg('root'),
-  // Every benchmark client is 127.0.0.1; the C servers have no per-client rate limit either.
-  limits: { maxTransfers: 1000, maxRequestsPerClientPerSecond: 100_000 },
+  // Every benchmark client is 127.0.0.1; the C servers have no per-client rate limit or transfer share either.
+  limits: { maxTransfers: 1000, maxRequestsPerClientPerSecond: 100_000, maxTransfersPerClient: 1000 },
 })
 process.stderr.write(`pxebox tftp listening on ${server.address}:${server.port}\n`)
 process.on('SIGTERM', () => void server.close().then(() => process.exit(0)))

@@ -154,7 +154,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         mtu: iface.mtu,
         maxBlockSize: config.tftp.max_block_size,
         maxWindowSize: config.tftp.max_window_size,
-        limits: { maxTransfers: config.tftp.max_transfers, maxRequestsPerClientPerSecond: config.tftp.max_requests_per_client_per_second },
+        limits: {
+          maxTransfers: config.tftp.max_transfers,
+          maxRequestsPerClientPerSecond: config.tftp.max_requests_per_client_per_second,
+          maxTransfersPerClient: config.tftp.max_transfers_per_client,
+          maxClientTimeoutSeconds: config.tftp.max_client_timeout,
+        },
         logger: logger.child({ proto: 'tftp' }),
         events: sink,
       })

@@ -102,6 +102,17 @@ export const TftpSchema = Section(
     max_window_size: Type.Integer({ default: 32, minimum: 1, maximum: 256, description: 'cap on the negotiated windowsize (RFC 7440)' }),
     max_transfers: Type.Integer({ default: 500, minimum: 1, description: 'concurrent transfers; more are refused with ERROR 0' }),
     max_requests_per_client_per_second: Type.Integer({ default: 20, minimum: 1 }),
+    max_transfers_per_client: Type.Integer({
+      default: 8,
+      minimum: 1,
+      description: 'concurrent transfers per client IP, so one client cannot hold every slot; more are refused with ERROR 0',
+    }),
+    max_client_timeout: Type.Integer({
+      default: 10,
+      minimum: 1,
+      maximum: 255,
+      description: 'largest RFC 2349 timeout (seconds) a client may ask for; a larger one is not acknowledged and the server keeps its own',
+    }),
   },
   'TFTP service',
 )

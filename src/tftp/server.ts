@@ -11,10 +11,12 @@ import { ErrorCode, Opcode, decode, errorPacket, peekOpcode, type RequestPacket 
 import { negotiate } from './options.js'
 import { createFileHandler, TftpAccessError, type TftpFileHandler, type TftpFile, type VirtualFileRequest } from './files.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
-import { runTransfer, type LossHook, type TransferResult } from './transfer.js'
+import { runTransfer, type LossHook, type TransferHandle, type TransferResult } from './transfer.js'
 import { bindUdp, openTransferSocket, type TransferSocket } from './transfer-socket.js'
 import { loadNative } from '../native.js'
-import { createRateLimiter } from './limits.js'
+import { createRateLimiter, createSlotQuota } from './limits.js'
+import { guardedSend, sendablePeer } from './send.js'
+import { createLogGate } from '../log-limit.js'
 
 /** Options for startTftp. Either `fileHandler` or `root` must be given. */
 export interface TftpServerOptions {
@@ -35,7 +37,16 @@ export interface TftpServerOptions {
     maxTransfers?: number
     /** New requests per client IP per second; more are refused with ERROR 0 (default 20). */
     maxRequestsPerClientPerSecond?: number
+    /** Concurrent transfers per client IP; more are refused with ERROR 0 (default 8). */
+    maxTransfersPerClient?: number
+    /** Largest RFC 2349 timeout a client may ask for, seconds; larger ones are not acknowledged (default 10). */
+    maxClientTimeoutSeconds?: number
   }
+  /**
+   * Refusal log lines (and drops) let through per window; the rest are counted into one summary line per window
+   * (defaults 20 per 10 s; log-limit.ts).
+   */
+  refusalLog?: { maxPerWindow?: number; windowMs?: number }
   /** Interface MTU bounding blksize (default 1500). */
   mtu?: number
   /** Cap on negotiated blksize (default 1468). */
@@ -63,7 +74,10 @@ export interface TftpServer {
   readonly port: number
   /** Transfers in progress. */
   activeTransfers(): number
-  /** Stops listening, aborts transfers in progress and waits for them to end. */
+  /**
+   * Stops taking requests, ends each transfer in progress with ERROR 0 "Server shutting down" to its client, waits
+   * for them to end, then closes the listener.
+   */
   close(): Promise<void>
 }
 
@@ -72,16 +86,31 @@ interface Peer {
   port: number
 }
 
+/** What the peer of every transfer in progress is told when the server stops. */
+const SHUTDOWN_MESSAGE = 'Server shutting down'
+
 /** Starts the TFTP server. Rejects only when the listening socket cannot be bound. */
 export async function startTftp(options: TftpServerOptions): Promise<TftpServer> {
   const logger = (options.logger ?? silentLogger).child({ proto: 'tftp' })
   const events = options.events ?? discardEvents
   const maxTransfers = options.limits?.maxTransfers ?? 500
   const rate = createRateLimiter(options.limits?.maxRequestsPerClientPerSecond ?? 20, 1000)
+  // A PXE client has one or two transfers open (UEFI's tsize probe, then the fetch; iPXE fetches one file at a time).
+  // 8 leaves room for probes a rebooting client abandoned, which hold their slot until they time out (~40 s).
+  const perClient = createSlotQuota(options.limits?.maxTransfersPerClient ?? 8)
+  const refusals = createLogGate({
+    ...options.refusalLog,
+    onSummary: (s) =>
+      logger.warn(
+        { suppressed: s.suppressed, clients: s.sources, reasons: s.kinds },
+        `TFTP suppressed ${s.suppressed} refusal log lines from ${s.sources}${s.sourcesCapped ? '+' : ''} clients in the last ${s.windowMs / 1000} s`,
+      ),
+  })
   const limits = {
     mtu: options.mtu ?? 1500,
     maxBlockSize: options.maxBlockSize ?? 1468,
     maxWindowSize: options.maxWindowSize ?? 32,
+    maxTimeoutSeconds: options.limits?.maxClientTimeoutSeconds ?? 10,
   }
   const initialMs = options.timeouts?.initialMs ?? 2000
   const maxMs = options.timeouts?.maxMs ?? 8000
@@ -101,19 +130,56 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     logger.warn({ reason: loadNative().reason }, 'TFTP transfers use node:dgram: the native addon is unavailable')
   }
   const port = listener.address().port
-  const transfers = new Set<{ abort(): void; done: Promise<unknown> }>()
+  const transfers = new Set<TransferHandle>()
+  // Requests being served (file lookup, then the transfer): close() waits for them before closing the listener.
+  const serving = new Set<Promise<void>>()
   let reserved = 0
   let closing = false
+  let closed: Promise<void> | undefined
+
+  async function shutdown(): Promise<void> {
+    closing = true
+    rate.stop()
+    // RFC 1350 section 7: an ERROR ends a transfer; without one the client retries into silence until it gives up.
+    for (const t of transfers) t.abort(SHUTDOWN_MESSAGE)
+    // Requests still looking up their file see `closing` and are refused through the listener, so it closes last.
+    await Promise.all([...serving])
+    await new Promise<void>((resolve) => listener.close(() => resolve()))
+    refusals.stop()
+  }
 
   function record(peer: Peer, outcome: string, detail: Record<string, unknown>, mac?: string): void {
     const event = { time: new Date().toISOString(), kind: 'tftp' as const, ip: peer.address, step: 'file', outcome, detail }
     events.record(mac === undefined ? event : { ...event, mac })
   }
 
+  /**
+   * Whether to write a refusal (or drop) line: through the gate, so a flood of them costs one summary line per
+   * window. Lines below the log level never reach it and so never use up the window's budget.
+   */
+  function admitRefusal(level: 'debug' | 'info' | 'warn' | 'error', peer: Peer, reason: string): boolean {
+    return logger.isLevelEnabled(level) && refusals.admit(peer.address, reason)
+  }
+
+  function logRefusal(level: 'debug' | 'info' | 'warn', peer: Peer, reason: string, fields: Record<string, unknown>, msg: string): void {
+    if (admitRefusal(level, peer, reason)) logger[level]({ peer: peer.address, ...fields }, msg)
+  }
+
+  /**
+   * A datagram that cannot be answered (source port 0) or whose answer could not be sent. Counted (the event feeds
+   * the outcome counter in /metrics) without the peer's address: a spoofed source must not land in a machine's
+   * timeline.
+   */
+  function drop(peer: Peer, reason: string, packet?: Buffer): void {
+    logRefusal('debug', peer, reason, { port: peer.port, ...(packet ? { packet: packet.toString('base64') } : {}) }, 'TFTP dropped a datagram')
+    events.record({ time: new Date().toISOString(), kind: 'tftp', step: 'file', outcome: 'dropped', detail: { reason } })
+  }
+
+  /** The listener's only send path: never throws (send.ts), an unsendable answer is a counted drop. */
   function refuse(peer: Peer, code: number, message: string): void {
     const packet = errorPacket(code, message)
     if (options.lossHook && options.lossHook('out', packet)) return
-    listener.send(packet, peer.port, peer.address)
+    if (!guardedSend(listener, packet, peer)) drop(peer, 'unsendable reply')
   }
 
   async function openSource(file: TftpFile, blksize: number): Promise<BlockSource> {
@@ -128,18 +194,23 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       file = Buffer.isBuffer(found) ? { name: request.filename, size: found.length, content: found } : found
     } catch (err) {
       if (err instanceof TftpAccessError) {
-        log.warn({ reason: err.message }, 'TFTP request refused')
+        if (admitRefusal('warn', peer, 'access')) log.warn({ reason: err.message }, 'TFTP request refused')
         refuse(peer, ErrorCode.ACCESS_VIOLATION, 'Access violation')
         record(peer, 'refused', { file: request.filename, reason: err.message })
       } else {
-        log.error({ err }, 'TFTP file handler failed')
+        if (admitRefusal('error', peer, 'handler failed')) log.error({ err }, 'TFTP file handler failed')
         refuse(peer, ErrorCode.NOT_DEFINED, 'Internal error')
         record(peer, 'error', { file: request.filename, reason: 'handler failed' })
       }
       return
     }
+    if (closing) {
+      refuse(peer, ErrorCode.NOT_DEFINED, SHUTDOWN_MESSAGE)
+      record(peer, 'refused', { file: request.filename, reason: 'shutting down' })
+      return
+    }
     if (!file) {
-      log.info('TFTP file not found')
+      if (admitRefusal('info', peer, 'not found')) log.info('TFTP file not found')
       refuse(peer, ErrorCode.FILE_NOT_FOUND, 'File not found')
       record(peer, 'not-found', { file: request.filename })
       return
@@ -162,6 +233,13 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       log.error({ err }, 'TFTP could not open the file')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Read error')
       record(peer, 'error', { file: file.name, reason: 'open' }, file.mac)
+      return
+    }
+    if (closing) {
+      socket.close()
+      await source.close().catch(() => undefined)
+      refuse(peer, ErrorCode.NOT_DEFINED, SHUTDOWN_MESSAGE)
+      record(peer, 'refused', { file: file.name, reason: 'shutting down' }, file.mac)
       return
     }
     const timeoutMs = negotiated.timeoutMs ?? initialMs
@@ -198,48 +276,61 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
 
   function onRequest(request: RequestPacket, peer: Peer): void {
     if (request.op === 'wrq') {
-      logger.info({ peer: peer.address, file: request.filename }, 'TFTP write request refused')
+      logRefusal('info', peer, 'write request', { file: request.filename }, 'TFTP write request refused')
       refuse(peer, ErrorCode.ACCESS_VIOLATION, 'Write requests are not supported')
       record(peer, 'refused', { file: request.filename, reason: 'write request' })
       return
     }
     if (!rate.allow(peer.address)) {
-      logger.warn({ peer: peer.address, file: request.filename }, 'TFTP request refused: client over its request rate')
+      logRefusal('warn', peer, 'rate limit', { file: request.filename }, 'TFTP request refused: client over its request rate')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Too many requests, try again later')
       record(peer, 'refused', { file: request.filename, reason: 'rate limit' })
       return
     }
     const mode = request.mode.toLowerCase()
     if (mode !== 'octet') {
-      logger.info({ peer: peer.address, file: request.filename, mode }, 'TFTP request refused: mode')
+      logRefusal('info', peer, 'mode', { file: request.filename, mode }, 'TFTP request refused: mode')
       if (mode === 'netascii') refuse(peer, ErrorCode.NOT_DEFINED, 'Only octet mode is supported, please retry in octet')
       else refuse(peer, ErrorCode.ILLEGAL_OPERATION, `Unknown transfer mode '${request.mode}'`)
       record(peer, 'refused', { file: request.filename, reason: `mode ${mode}` })
       return
     }
     if (reserved >= maxTransfers) {
-      logger.warn({ peer: peer.address, file: request.filename, maxTransfers }, 'TFTP request refused: server busy')
+      logRefusal('warn', peer, 'max transfers', { file: request.filename, maxTransfers }, 'TFTP request refused: server busy')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Server busy, try again later')
       record(peer, 'refused', { file: request.filename, reason: 'max transfers' })
       return
     }
-    // Reserve the slot before any await so a burst cannot overshoot the limit.
+    // Reserve the slots before any await so a burst cannot overshoot the limits.
+    if (!perClient.tryAcquire(peer.address)) {
+      logRefusal('warn', peer, 'client quota', { file: request.filename }, 'TFTP request refused: client holds its share of transfers')
+      refuse(peer, ErrorCode.NOT_DEFINED, 'Too many transfers from this client, try again later')
+      record(peer, 'refused', { file: request.filename, reason: 'client quota' })
+      return
+    }
     reserved++
-    serve(request, peer, Date.now())
+    const served: Promise<void> = serve(request, peer, Date.now())
       .catch((err: unknown) => logger.error({ err, peer: peer.address }, 'TFTP transfer crashed'))
-      .finally(() => reserved--)
+      .finally(() => {
+        reserved--
+        perClient.release(peer.address)
+        serving.delete(served)
+      })
+    serving.add(served)
   }
 
   listener.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     if (closing) return
     if (options.lossHook && options.lossHook('in', msg)) return
     const peer = { address: rinfo.address, port: rinfo.port }
+    // Nothing can answer source port 0 (issue 13: answering it once crashed the daemon), so do no work for it.
+    if (!sendablePeer(peer)) return drop(peer, 'source port 0', msg)
     try {
       const packet = decode(msg)
       if (packet.op === 'rrq' || packet.op === 'wrq') onRequest(packet, peer)
       else logger.debug({ peer: `${peer.address}:${peer.port}`, op: packet.op }, 'TFTP ignored a non-request on the listener')
     } catch (err) {
-      logger.debug({ err, peer: `${peer.address}:${peer.port}`, packet: msg.toString('base64') }, 'TFTP dropped a bad packet')
+      logRefusal('debug', peer, 'malformed', { err, port: peer.port, packet: msg.toString('base64') }, 'TFTP dropped a bad packet')
       // A broken request still deserves an answer, so the client fails fast instead of retrying into silence.
       const opcode = peekOpcode(msg)
       if (opcode === Opcode.RRQ || opcode === Opcode.WRQ) {
@@ -254,13 +345,6 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     address: options.address,
     port,
     activeTransfers: () => reserved,
-    async close() {
-      closing = true
-      rate.stop()
-      await new Promise<void>((resolve) => listener.close(() => resolve()))
-      const pending = [...transfers]
-      for (const t of pending) t.abort()
-      await Promise.all(pending.map((t) => t.done))
-    },
+    close: () => (closed ??= shutdown()),
   }
 }

@@ -49,11 +49,19 @@ export interface TransferOptions {
   lossHook?: LossHook
 }
 
-/**
- * Runs one transfer to its end. Never rejects: socket, read and peer failures all become a TransferResult.
- * `abort()` on the returned handle ends it early (server shutdown).
- */
-export function runTransfer(options: TransferOptions): { done: Promise<TransferResult>; abort(): void } {
+/** A running transfer. */
+export interface TransferHandle {
+  /** Resolves when the transfer has ended and its socket and file are closed. */
+  done: Promise<TransferResult>
+  /**
+   * Ends the transfer early. With `message`, the peer first gets ERROR 0 carrying it (RFC 1350 section 7: an error
+   * terminates the transfer), so a client sees why instead of retrying into silence (server shutdown).
+   */
+  abort(message?: string): void
+}
+
+/** Runs one transfer to its end. Never rejects: socket, read and peer failures all become a TransferResult. */
+export function runTransfer(options: TransferOptions): TransferHandle {
   const { socket, source, blksize, logger, lossHook } = options
   const windowsize = Math.max(1, options.windowsize)
   const totalBlocks = Math.floor(source.size / blksize) + 1
@@ -303,5 +311,12 @@ export function runTransfer(options: TransferOptions): { done: Promise<TransferR
   })
   pump()
 
-  return { done, abort: () => finish('aborted') }
+  return {
+    done,
+    abort(message) {
+      if (finished) return
+      if (message !== undefined) send(errorPacket(ErrorCode.NOT_DEFINED, message), -1)
+      finish('aborted')
+    },
+  }
 }

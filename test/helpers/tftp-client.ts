@@ -34,6 +34,8 @@ export interface GetOptions {
   retries?: number
   /** Keep the bytes (default true); the hash is always computed. */
   keepData?: boolean
+  /** Local address to send from (default: any, the kernel picks), e.g. 127.0.0.2 to be a second client. */
+  localAddress?: string
 }
 
 /** What was fetched. */
@@ -61,7 +63,7 @@ export async function tftpGet(opts: GetOptions): Promise<GetResult> {
   const type = opts.host.includes(':') ? 'udp6' : 'udp4'
   // Synchronous lookup for IP literals: sends go out at once, so the final ACK is on the wire before close().
   const socket = createSocket({ type, lookup: (host, _o, cb) => cb(null, host, type === 'udp6' ? 6 : 4) })
-  await new Promise<void>((resolve) => socket.bind(0, resolve))
+  await new Promise<void>((resolve) => socket.bind(0, opts.localAddress, resolve))
   const started = performance.now()
   const hash = createHash('sha256')
   const chunks: Buffer[] = []

@@ -10,10 +10,10 @@ import { randomRoot } from './lib.js'
 t.test('200 concurrent 1 MiB transfers', async (t) => {
   const root = await randomRoot({ 'f1m.bin': 1 << 20 })
   const events = memoryEvents()
-  // Every client is 127.0.0.1 here, so the per-client rate limit is lifted for this test.
+  // Every client is 127.0.0.1 here, so the per-client rate limit and transfer share are lifted for this test.
   const server = await startTftp({
     address: '127.0.0.1', port: 0, root: root.dir, events,
-    limits: { maxTransfers: 500, maxRequestsPerClientPerSecond: 1000 }, timeouts: { initialMs: 500 },
+    limits: { maxTransfers: 500, maxRequestsPerClientPerSecond: 1000, maxTransfersPerClient: 500 }, timeouts: { initialMs: 500 },
   })
   t.teardown(async () => {
     await server.close()

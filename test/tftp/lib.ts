@@ -52,6 +52,24 @@ export async function have(program: string): Promise<boolean> {
   return (await run('sh', ['-c', `command -v ${program}`])).code === 0
 }
 
+/**
+ * Sends `payload` in one UDP datagram from source port 0 to `host:port`, as a hostile client spoofing it would: a raw
+ * socket (python3, root) writes the UDP header itself, since no UDP socket can send from port 0. With `netns`, from
+ * inside that namespace.
+ */
+export async function sendFromPortZero(host: string, port: number, payload: Buffer, netns?: string): Promise<void> {
+  const script = [
+    'import socket, struct, sys',
+    'host, port, data = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])',
+    's = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)',
+    // Source port 0, destination, length, checksum 0 (none, RFC 768); the kernel adds the IP header.
+    "s.sendto(struct.pack('!HHHH', 0, port, 8 + len(data), 0) + data, (host, 0))",
+  ].join('\n')
+  const argv = ['python3', '-c', script, host, String(port), payload.toString('hex')]
+  const r = netns === undefined ? await run(argv[0]!, argv.slice(1)) : await run('ip', ['netns', 'exec', netns, ...argv])
+  if (r.code !== 0) throw new Error(`raw send failed: ${r.stderr}`)
+}
+
 /** A seeded PRNG (mulberry32), so loss patterns repeat run to run. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0
