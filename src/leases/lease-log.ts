@@ -7,14 +7,23 @@
  * fsyncs, not one each. The server sends its ACK only after the append's fsync resolved, so a crash or `kill -9`
  * at any moment loses no acknowledged lease: either the line is complete on disk, or no ACK went out.
  *
- * Recovery: a line is a record only when it ends in a newline and parses. A torn last line (the crash hit mid-write;
- * it was never ACKed) and any corrupt line are reported with the file and byte offset and dropped, never fatal.
+ * Full disk: write(2) may write only part of a batch (tmpfs or ext4 at ENOSPC cut a line to one byte). Every byte is
+ * checked: short writes are continued, and a write that fails (ENOSPC, EIO) rejects the whole batch, so no ACK goes
+ * out, and the file is truncated back to the last fully written batch, so a torn fragment never glues itself to the
+ * next record. If even the truncation fails, the next batch retries it before writing.
+ *
+ * Recovery: a line is a record only when it ends in a newline and parses with every field valid (a MAC, a dotted quad
+ * through the one IPv4 parser in ipv4.ts, finite times). A torn last line (the crash hit mid-write; it was never ACKed)
+ * and any corrupt line are reported with the file and byte offset and dropped, never fatal. A corrupt line that
+ * contains a record start (`{"mac":`) is resynced there, so a torn fragment left by an older build does not take the
+ * complete record appended after it down with it.
  * On open, and when the log grows well past the live table, it is compacted: the live records are written to a temp
  * file, fsynced and renamed over the log (durable.ts), which also removes any torn tail.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../log.js'
 import { writeFileDurably } from '../durable-file.js'
+import { ipToInt } from './ipv4.js'
 
 /** One lease: `mac` holds `ip` until `expires` (ms since the epoch). */
 export interface LeaseRecord {
@@ -40,19 +49,41 @@ export interface LeaseLog {
   readonly leases: ReadonlyMap<string, LeaseRecord>
   /** What the loader dropped at open. */
   readonly problems: readonly LeaseLogProblem[]
-  /** Appends and fsyncs; resolves only when the record is durable. */
+  /**
+   * Appends and fsyncs; resolves only when every byte of the record is durable, rejects (the caller sends no ACK)
+   * when any write or the fsync failed, e.g. ENOSPC.
+   */
   append(record: LeaseRecord): Promise<void>
   close(): Promise<void>
 }
 
+/** Longest hostname (RFC 1035: 255 octets) and UUID text a record may carry. */
+const MAX_TEXT = 255
+
+const optionalText = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v.length <= MAX_TEXT)
+
+/** Every field checked: a hand-edited or corrupted line with ip 999.999.999.999 must not reach the pool. */
 const isRecord = (v: unknown): v is LeaseRecord => {
   const r = v as LeaseRecord
   return (
     typeof r === 'object' && r !== null &&
     typeof r.mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(r.mac) &&
-    typeof r.ip === 'string' && /^\d{1,3}(\.\d{1,3}){3}$/.test(r.ip) &&
-    Number.isFinite(r.expires) && Number.isFinite(r.at)
+    typeof r.ip === 'string' && ipToInt(r.ip) !== undefined &&
+    Number.isSafeInteger(r.expires) && r.expires >= 0 && Number.isSafeInteger(r.at) && r.at >= 0 &&
+    optionalText(r.uuid) && optionalText(r.hostname)
   )
+}
+
+/** JSON.stringify writes `mac` first: where a record starts. */
+const RECORD_START = '{"mac":'
+
+const parseRecord = (text: string): LeaseRecord | undefined => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return isRecord(value) ? value : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Reads a log's text into the latest record per MAC, listing what it had to drop. Pure, for tests and tools. */
@@ -68,14 +99,15 @@ export function parseLeaseLog(buf: Buffer): { leases: Map<string, LeaseRecord>; 
     }
     const line = buf.toString('utf8', pos, nl)
     if (line.trim() !== '') {
-      let value: unknown
-      try {
-        value = JSON.parse(line)
-      } catch {
-        value = undefined
+      const record = parseRecord(line)
+      if (record !== undefined) leases.set(record.mac, record)
+      else {
+        problems.push({ offset: pos, reason: 'corrupt record (not a valid lease JSON line)' })
+        // Resync: a torn fragment followed by a whole record on the same line; keep the record.
+        const start = line.lastIndexOf(RECORD_START)
+        const tail = start > 0 ? parseRecord(line.slice(start)) : undefined
+        if (tail !== undefined) leases.set(tail.mac, tail)
       }
-      if (isRecord(value)) leases.set(value.mac, value)
-      else problems.push({ offset: pos, reason: 'corrupt record (not a lease JSON line)' })
     }
     pos = nl + 1
   }
@@ -103,10 +135,42 @@ export async function openLeaseLog(file: string, opts: { logger?: Logger; compac
   }
   await compact()
   let fh: FileHandle = await open(file, 'a')
+  /** Bytes of the log known to be whole records: a failed batch is truncated back to here. */
+  let goodSize = (await fh.stat()).size
+  let torn = false
   let appended = 0
   const compactAfter = opts.compactAfter ?? 10_000
 
-  let queue: { text: string; resolve: () => void; reject: (err: Error) => void }[] = []
+  /** Writes every byte of `data` (write(2) may write less than asked: continue), then fdatasync. */
+  const writeAll = async (data: Buffer): Promise<void> => {
+    if (torn) {
+      await fh.truncate(goodSize)
+      torn = false
+    }
+    let done = 0
+    try {
+      while (done < data.length) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done)
+        if (bytesWritten <= 0) throw Object.assign(new Error(`lease log ${file}: write returned ${bytesWritten}`), { code: 'EIO' })
+        done += bytesWritten
+      }
+      await fh.datasync()
+      goodSize += data.length
+    } catch (err) {
+      torn = done > 0 || torn
+      if (torn) {
+        try {
+          await fh.truncate(goodSize)
+          torn = false
+        } catch {
+          // Retried before the next batch (truncating frees space, so on a full disk it normally succeeds).
+        }
+      }
+      throw err
+    }
+  }
+
+  let queue: { record: LeaseRecord; resolve: () => void; reject: (err: Error) => void }[] = []
   let flushing = false
   let closed = false
   const flush = async (): Promise<void> => {
@@ -115,11 +179,13 @@ export async function openLeaseLog(file: string, opts: { logger?: Logger; compac
       const batch = queue
       queue = []
       try {
-        await fh.write(batch.map((b) => b.text).join(''))
-        await fh.datasync()
+        await writeAll(Buffer.from(batch.map((b) => line(b.record)).join('')))
+        // Only durable records enter the table: a compaction must never write a lease that was never ACKed.
+        for (const b of batch) leases.set(b.record.mac, b.record)
         for (const b of batch) b.resolve()
       } catch (err) {
         for (const b of batch) b.reject(err as Error)
+        continue
       }
       appended += batch.length
       if (appended > compactAfter + 4 * leases.size) {
@@ -130,7 +196,13 @@ export async function openLeaseLog(file: string, opts: { logger?: Logger; compac
         } catch (err) {
           log.warn({ err }, 'lease log compaction failed; appending to the old log')
         }
-        fh = await open(file, 'a')
+        try {
+          fh = await open(file, 'a')
+          goodSize = (await fh.stat()).size
+        } catch (err) {
+          // The closed handle makes every later append reject: no ACK without a durable lease.
+          log.error({ err }, `cannot reopen the lease log ${file}; leases cannot be granted`)
+        }
       }
     }
     flushing = false
@@ -142,9 +214,8 @@ export async function openLeaseLog(file: string, opts: { logger?: Logger; compac
     problems,
     append(record) {
       if (closed) return Promise.reject(new Error('lease log is closed'))
-      leases.set(record.mac, record)
       return new Promise<void>((resolve, reject) => {
-        queue.push({ text: line(record), resolve, reject })
+        queue.push({ record, resolve, reject })
         if (!flushing) void flush()
       })
     },

@@ -76,3 +76,17 @@ t.test('pool: reservation, sticky address, requested, skip bad and held, exhaust
   now += 70_000
   t.same(pool.choose({ mac: '02:00:00:00:00:03' }), { ip: '10.0.0.10', known: false }, 'bad time over, hold over: .10 first')
 })
+
+t.test('every field is validated on load: ip 999.999.999.999, a bad MAC, negative or fractional times are dropped', async (t) => {
+  const bad = [rec(1, { ip: '999.999.999.999' }), rec(2, { ip: '10.0.0' }), { ...rec(3), mac: '02:00:00:00:00' }, rec(4, { expires: -1 }), rec(5, { at: 1.5 }), rec(6, { hostname: 'x'.repeat(300) })]
+  const r = parseLeaseLog(Buffer.from([...bad, rec(7)].map((x) => JSON.stringify(x) + '\n').join('')))
+  t.same([...r.leases.keys()], [rec(7).mac], 'only the valid record is kept')
+  t.equal(r.problems.length, bad.length, 'each invalid record is reported')
+})
+
+t.test('a torn fragment glued to the next whole record (a full disk under an older build) loses only the fragment', async (t) => {
+  const torn = JSON.stringify(rec(1)).slice(0, 1)
+  const r = parseLeaseLog(Buffer.from(JSON.stringify(rec(2)) + '\n' + torn + JSON.stringify(rec(3)) + '\n'))
+  t.same([...r.leases.keys()], [rec(2).mac, rec(3).mac], 'the record after the fragment is kept')
+  t.same(r.problems.map((p) => p.reason), ['corrupt record (not a valid lease JSON line)'], 'the fragment is reported')
+})
