@@ -9,7 +9,11 @@
  *   is tried. OFFER with lease options and, for PXE clients, the boot fields.
  * - REQUEST: for another server (option 54 not ours): forget the offer. Else, if the pool agrees, append the lease
  *   to the log and wait for its fsync BEFORE sending the ACK (no acknowledged lease is ever lost); otherwise NAK.
- * - DECLINE: the client found the address in use: bad for `decline_hold`, the client's lease ends.
+ *   The address is reserved in the pool in the same tick as the check, before the fsync, so a second REQUEST for it
+ *   arriving meanwhile is NAKed, not ACKed too. A failed append (ENOSPC) undoes the reservation and sends nothing.
+ * - DECLINE: the client found the address in use: bad for `decline_hold`, the client's lease ends. Accepted only with
+ *   our server id (option 54) from the client that holds or was offered the address (RFC 2131 4.3.3): DHCP has no
+ *   authentication, and without this check a few spoofed DECLINEs block the whole pool and NAK the holders' renewals.
  * - RELEASE: the lease ends now (the address stays the client's first choice while nobody else takes it).
  */
 import { join } from 'node:path'
@@ -57,8 +61,18 @@ export interface AuthoritativeDhcpOptions extends ProxyDhcpOptions {
   now?: () => number
 }
 
+/** Requests dropped, by reason. */
+export interface AuthoritativeDrops {
+  /** DECLINEs without our server id, or for an address the sender neither holds nor was offered. */
+  decline: number
+  /** REQUESTs not ACKed because the lease could not be written (full disk, I/O error). */
+  leaseWrite: number
+}
+
 /** A running authoritative server. */
 export interface AuthoritativeDhcpService {
+  /** Counted drops (metrics, tests). */
+  readonly drops: Readonly<AuthoritativeDrops>
   readonly pinned: boolean
   readonly ports: { dhcp: number; pxe: number }
   /** Live leases. */
@@ -97,6 +111,10 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
     lookup: opts.lookup,
     chainloadedRecently: opts.chainloadedRecently,
   }
+
+  const drops: AuthoritativeDrops = { decline: 0, leaseWrite: 0 }
+  /** Failed commits since the last good one: the first is an error line, the rest debug, so a full disk logs once. */
+  let failedStreak = 0
 
   const record = (mac: string, ip: string, step: string, outcome: string, detail: Record<string, unknown>): void =>
     opts.events.record({ time: new Date(now()).toISOString(), kind: 'dhcp', mac, ip, step, outcome, detail })
@@ -149,8 +167,22 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
     const t = now()
     const hostname = pool.reservationFor(client)?.hostname ?? textOption(req, DhcpOptionCode.HOST_NAME)
     const lease: LeaseRecord = { mac, ip, expires: t + opts.leaseSeconds * 1000, at: t, ...(uuid === undefined ? {} : { uuid }), ...(hostname === undefined ? {} : { hostname }) }
-    await leaseLog.append(lease) // durable before the ACK leaves
-    pool.commit(lease)
+    const undo = pool.reserve(lease) // same tick as canLease: a concurrent REQUEST for ip now sees it taken
+    try {
+      await leaseLog.append(lease) // every byte durable before the ACK leaves
+    } catch (err) {
+      undo()
+      drops.leaseWrite++
+      failedStreak++
+      const msg = `cannot write the lease of ${ip} to ${mac} to ${leaseLog.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); no ACK sent`
+      if (failedStreak === 1) logger.error({ err, mac, ip, file: leaseLog.file }, `${msg}; further failures are logged at debug until a write succeeds`)
+      else logger.debug({ err, mac, ip, failed: failedStreak }, msg)
+      return undefined
+    }
+    if (failedStreak > 0) {
+      logger.info({ failed: failedStreak, file: leaseLog.file }, `lease log writable again after ${failedStreak} failed commits`)
+      failedStreak = 0
+    }
     const boot = decidePxeBoot(req, 'dhcp', ctx)
     const pxe = boot.action === 'boot' ? boot : undefined
     logger.info({ mac, ip, boot_file: pxe?.bootFile }, 'DHCP ack')
@@ -163,7 +195,13 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
     if (cur === undefined || cur.ip !== ip) return
     const t = now()
     const ended: LeaseRecord = { ...cur, expires: Math.min(cur.expires, t), at: t }
-    await leaseLog.append(ended)
+    try {
+      await leaseLog.append(ended)
+    } catch (err) {
+      // The lease stays as it is on disk; it ends by itself when it expires.
+      logger.warn({ err, mac, ip }, `cannot record the end of the lease of ${ip} (${why}); it ends when it expires`)
+      return
+    }
     pool.commit(ended)
     logger.info({ mac, ip }, `lease ended: ${why}`)
   }
@@ -190,7 +228,13 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
       case DhcpMessageType.DECLINE: {
         const ip = opt50(p)
         const server = ipv4Option(p, DhcpOptionCode.SERVER_ID)
-        if (ip === undefined || (server !== undefined && server !== opts.address)) break
+        const lease = pool.leaseOf(mac)
+        const holds = lease !== undefined && lease.ip === ip && lease.expires > now()
+        if (ip === undefined || server !== opts.address || (!holds && pool.offerOf(mac) !== ip)) {
+          drops.decline++
+          logger.debug({ mac, ip, server }, 'DHCP DECLINE dropped: not our server id, or not an address this client holds or was offered')
+          break
+        }
         pool.markBad(ip, now() + opts.declineHoldSeconds * 1000)
         logger.warn({ mac, ip }, `DHCP DECLINE: ${mac} found ${ip} in use; not offered for ${opts.declineHoldSeconds} s`)
         record(mac, ip, 'decline', 'address in use', { mode: 'authoritative' })
@@ -221,6 +265,7 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
   return {
     pinned: server.pinned,
     ports: server.ports,
+    drops,
     leases: () => pool.active(),
     recovered: { file: leaseLog.file, problems: leaseLog.problems },
     async close() {

@@ -61,6 +61,14 @@ export interface AddressPool {
   canLease(client: PoolClient, ip: string): boolean
   /** Record a durable lease (after the log append). */
   commit(record: LeaseRecord): void
+  /**
+   * Reserve `record.ip` for `record.mac` now, before the log append's fsync, so a second REQUEST for the same address
+   * arriving while the first is being written sees it taken (the check, `canLease`, and this call run in one tick).
+   * Returns the undo for a failed append: it restores the client's previous state unless a later change replaced it.
+   */
+  reserve(record: LeaseRecord): () => void
+  /** The address offered to `mac` and still held for it, if any. */
+  offerOf(mac: string): string | undefined
   /** The client's current record, expired or not. */
   leaseOf(mac: string): LeaseRecord | undefined
   /** Live leases. */
@@ -176,6 +184,31 @@ export function createAddressPool(opts: PoolOptions): AddressPool {
       return inRange(ip) && freeFor(ip, c, t)
     },
     commit,
+    reserve(r) {
+      const before = byMac.get(r.mac)
+      const held = holdOf.get(r.mac)
+      const hold = held === undefined ? undefined : holds.get(held)
+      commit(r)
+      return () => {
+        if (byMac.get(r.mac) !== r) return
+        byMac.delete(r.mac)
+        if (byIp.get(r.ip) === r) byIp.delete(r.ip)
+        if (before !== undefined) {
+          byMac.set(r.mac, before)
+          const other = byIp.get(before.ip)
+          if (other === undefined || other.mac === r.mac) byIp.set(before.ip, before)
+        }
+        if (held !== undefined && hold !== undefined && !holds.has(held)) {
+          holds.set(held, hold)
+          holdOf.set(r.mac, held)
+        }
+      }
+    },
+    offerOf(mac) {
+      const ip = holdOf.get(mac)
+      const h = ip === undefined ? undefined : holds.get(ip)
+      return h !== undefined && h.mac === mac && h.until > now() ? ip : undefined
+    },
     leaseOf: (mac) => byMac.get(mac),
     active() {
       const t = now()
