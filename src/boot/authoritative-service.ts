@@ -67,6 +67,8 @@ export interface AuthoritativeDrops {
   decline: number
   /** REQUESTs not ACKed because the lease could not be written (full disk, I/O error). */
   leaseWrite: number
+  /** Requests whose giaddr no relay can have (src/dhcp/server.ts). */
+  giaddr: number
 }
 
 /** A running authoritative server. */
@@ -112,7 +114,7 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
     chainloadedRecently: opts.chainloadedRecently,
   }
 
-  const drops: AuthoritativeDrops = { decline: 0, leaseWrite: 0 }
+  const drops: Omit<AuthoritativeDrops, 'giaddr'> = { decline: 0, leaseWrite: 0 }
   /** Failed commits since the last good one: the first is an error line, the rest debug, so a full disk logs once. */
   let failedStreak = 0
 
@@ -265,7 +267,9 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
   return {
     pinned: server.pinned,
     ports: server.ports,
-    drops,
+    get drops() {
+      return { ...drops, giaddr: server.drops.giaddr }
+    },
     leases: () => pool.active(),
     recovered: { file: leaseLog.file, problems: leaseLog.problems },
     async close() {

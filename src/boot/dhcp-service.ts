@@ -7,7 +7,7 @@
  * this machine not boot" needs to see it. Ordinary DHCP clients (udhcpc, the site server's own traffic, REQUESTs on
  * 67) only get a debug log line: they are the bulk of DHCP traffic and not boot attempts.
  */
-import { startDhcpServer, type BindToInterface, type DhcpRequest, type PacketObserver } from '../dhcp/index.js'
+import { startDhcpServer, type BindToInterface, type DhcpRequest, type DhcpServerDrops, type PacketObserver } from '../dhcp/index.js'
 import type { EventSink } from '../events.js'
 import { silentLogger, type Logger } from '../log.js'
 import { decideProxyReply, type DhcpMachineLookup, type ProxyDecision } from './proxy-policy.js'
@@ -40,6 +40,8 @@ export interface ProxyDhcpOptions {
 /** A running proxyDHCP service. */
 export interface ProxyDhcpService {
   readonly pinned: boolean
+  /** Counted drops (metrics, tests). */
+  readonly drops: Readonly<DhcpServerDrops>
   readonly ports: { dhcp: number; pxe: number }
   close(): Promise<void>
 }
@@ -123,5 +125,5 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
     handle,
     opts.logger ?? silentLogger, // the server adds its own {proto, iface}
   )
-  return { pinned: server.pinned, ports: server.ports, close: () => server.close() }
+  return { pinned: server.pinned, drops: server.drops, ports: server.ports, close: () => server.close() }
 }

@@ -58,8 +58,16 @@ export interface DhcpServerOptions {
 /** Called with every decoded packet a server receives, whether or not it is answered. */
 export type PacketObserver = (packet: DhcpPacket, meta: { port: DhcpPort; peer: Peer }) => void
 
+/** Packets the server dropped before the handler, by reason. */
+export interface DhcpServerDrops {
+  /** On 67, a giaddr that no relay can have (broadcast, multicast, loopback, 0/8, class E, our own address). */
+  giaddr: number
+}
+
 /** A running server. */
 export interface DhcpServer {
+  /** Counted drops (metrics, tests). */
+  readonly drops: Readonly<DhcpServerDrops>
   /** True when the port 67 socket is pinned to the interface. */
   readonly pinned: boolean
   /** The bound ports (useful when 0 was asked). */
@@ -77,7 +85,8 @@ export class DhcpServerStartError extends Error {
 
 /**
  * Where a reply goes (RFC 2131 section 4.1, PXE spec 2.1 section 2.2.2): on 67, to the relay at giaddr:67 when
- * giaddr is set, else broadcast to port 68 (the client has no address yet; iPXE only accepts offers from port 67).
+ * giaddr is set (the receive loop has dropped giaddrs no relay can have, see usableRelayAddress), else broadcast to
+ * port 68 (the client has no address yet; iPXE only accepts offers from port 67).
  * On 4011, unicast back to the request's source (EDK2 sends from 4011, iPXE from 68), or to ciaddr when the source
  * is unusable.
  */
@@ -94,6 +103,17 @@ export function replyDestination(
   }
   if (request.giaddr !== '0.0.0.0') return { address: request.giaddr, port: ports.dhcp }
   return { address: broadcastAddress, port: ports.client }
+}
+
+/**
+ * True when `giaddr` can be a relay agent's address (RFC 1542 4.1.1: the relay puts the address of the interface the
+ * request came in on). A spoofed giaddr of 255.255.255.255, a multicast group, loopback or our own address would make
+ * us send replies to a broadcast domain or to ourselves (a reflection loop); such requests are dropped.
+ */
+export function usableRelayAddress(giaddr: string, ourAddress: string): boolean {
+  if (giaddr === ourAddress) return false
+  const [a = 0] = giaddr.split('.').map(Number)
+  return a !== 0 && a !== 127 && a < 224 // 0/8 "this network", 127/8 loopback, 224/4 multicast, 240/4 class E + broadcast
 }
 
 function bindSocket(socket: Socket, port: number, address?: string): Promise<void> {
@@ -164,6 +184,7 @@ export async function startDhcpServer(
   }
 
   const boundDhcpPort = dhcpSocket.address().port
+  const drops: DhcpServerDrops = { giaddr: 0 }
   let closing = false
   let resolveClosed: (err: Error | undefined) => void = () => {}
   const closed = new Promise<Error | undefined>((r) => (resolveClosed = r))
@@ -181,6 +202,11 @@ export async function startDhcpServer(
       packet = decode(msg)
     } catch (err) {
       log.debug({ err, peer, port, packet: msg.toString('base64') }, 'dropped malformed DHCP packet')
+      return
+    }
+    if (port === 'dhcp' && packet.giaddr !== '0.0.0.0' && !usableRelayAddress(packet.giaddr, opts.address)) {
+      drops.giaddr++
+      log.debug({ peer, giaddr: packet.giaddr, xid: packet.xid }, 'dropped DHCP packet: giaddr cannot be a relay agent')
       return
     }
     if (opts.onPacket !== undefined) {
@@ -228,6 +254,7 @@ export async function startDhcpServer(
 
   return {
     pinned,
+    drops,
     ports: { dhcp: boundDhcpPort, pxe: pxeSocket.address().port },
     closed,
     close: () => shutdown(),

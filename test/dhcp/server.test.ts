@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram'
 import t from 'tap'
-import { decode, encode, getOption, messageType, startDhcpServer, type DhcpPacket } from '../../src/dhcp/index.js'
+import { decode, encode, getOption, messageType, startDhcpServer, usableRelayAddress, type DhcpPacket } from '../../src/dhcp/index.js'
 import { startProxyDhcp } from '../../src/boot/dhcp-service.js'
 import { memoryEvents } from '../../src/events.js'
 import { captureFrames, frame } from './fixtures.js'
@@ -132,6 +132,41 @@ t.test('a throwing handler is logged and dropped; udhcpc gets nothing; no event 
     events.events.map((e) => [e.step, e.outcome]),
     [['ignore', 'pxe disabled for this machine (group off)']],
     'one ignore event, for the PXE client only',
+  )
+})
+
+t.test('a giaddr no relay can have (broadcast, multicast, loopback, our own address) is dropped and counted, never a destination', async (t) => {
+  const c = await client()
+  const seen: DhcpPacket[] = []
+  const svc = await startProxyDhcp({
+    interfaceName: 'lo',
+    address: '127.0.0.1',
+    pinning: 'auto', // pinned to lo: even the old code's broadcast reply could not leave loopback
+    httpBaseUrl: 'http://127.0.0.1:8080',
+    lookup: () => ({ pxe: true, chainloadIpxe: false }),
+    chainloadedRecently: () => false,
+    events: memoryEvents(),
+    onPacket: (p) => void seen.push(p),
+    ports: { dhcp: 0, pxe: 0, client: c.port },
+    broadcastAddress: '127.0.0.1',
+  })
+  t.teardown(async () => {
+    await svc.close()
+    c.socket.close()
+  })
+  const bad = ['127.0.0.1', '255.255.255.255', '224.0.0.251', '0.1.2.3', '240.0.0.1', '127.0.0.9']
+  for (const giaddr of bad) {
+    const buf = Buffer.from(frame(frames, 1).payload)
+    Buffer.from(giaddr.split('.').map(Number)).copy(buf, 24)
+    await send(c.socket, buf, svc.ports.dhcp)
+  }
+  await new Promise((r) => setTimeout(r, 300))
+  t.same(seen.filter((p) => p.op === 2).map((p) => p.yiaddr), [], 'the server never received its own reply (giaddr = our address made it reply to itself)')
+  t.equal(c.replies.length, 0, 'no reply anywhere')
+  t.equal(svc.drops.giaddr, bad.length, 'each one counted')
+  t.same(
+    ['10.0.0.1', '192.168.1.254', '223.255.255.1', '127.0.0.1', '255.255.255.255', '239.1.1.1', '0.0.0.5', '10.0.0.2'].map((g) => usableRelayAddress(g, '10.0.0.2')),
+    [true, true, true, false, false, false, false, false],
   )
 })
 
