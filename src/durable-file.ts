@@ -5,7 +5,7 @@
  * rename itself survive). A file that does not parse is moved aside (`<file>.corrupt-<time>`) and reported, never
  * fatal: losing some history is better than a PXE appliance that will not start during a rack power-on.
  */
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { access, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 /** Atomically replace `file` with `data`, creating its folder if needed. */
@@ -51,12 +51,31 @@ export async function readJsonFile(file: string, now: Date = new Date()): Promis
   try {
     return { state: 'ok', value: JSON.parse(text) as unknown }
   } catch (err) {
-    const movedTo = `${file}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`
+    const movedTo = await moveCorruptAside(file, now)
+    return { state: 'corrupt', reason: (err as Error).message, ...(movedTo === undefined ? {} : { movedTo }) }
+  }
+}
+
+/**
+ * Renames a state file that does not parse to `<file>.corrupt-<time>` (a `-<n>` suffix if that name is taken), so
+ * the next save does not destroy the evidence and a second corruption never overwrites the first. Returns the new
+ * name, or undefined when the rename failed (the file stays; the caller starts empty either way).
+ */
+export async function moveCorruptAside(file: string, now: Date = new Date()): Promise<string | undefined> {
+  const base = `${file}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`
+  for (let n = 0; n < 100; n++) {
+    const name = n === 0 ? base : `${base}-${n}`
+    const taken = await access(name).then(
+      () => true,
+      () => false,
+    )
+    if (taken) continue
     try {
-      await rename(file, movedTo)
-      return { state: 'corrupt', reason: (err as Error).message, movedTo }
+      await rename(file, name)
+      return name
     } catch {
-      return { state: 'corrupt', reason: (err as Error).message }
+      return undefined
     }
   }
+  return undefined
 }

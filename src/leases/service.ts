@@ -2,16 +2,16 @@
  * The tracking service the daemon starts: an address tracker fed by the DHCP server's packet hook (port 67/4011),
  * a port 68 listener (the site server's broadcast replies) and the ARP capture, evaluated on a timer, persisted in
  * `<data_dir>/observed.json` (write-temp + fsync + rename, every few seconds when something changed, and at stop).
- * A corrupt or unreadable state file is reported, set aside as `observed.json.corrupt`, and tracking starts empty.
+ * A corrupt state file is reported, set aside as `observed.json.corrupt-<time>` (durable-file.ts: a second corruption
+ * never overwrites the first), and tracking starts empty.
  */
-import { readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DhcpPacket, PacketObserver } from '../dhcp/index.js'
 import { silentLogger, type Logger } from '../log.js'
 import { startArpCapture, type ArpCapture } from './arp-capture.js'
 import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
-import { writeFileDurably } from '../durable-file.js'
+import { moveCorruptAside, readJsonFile, writeFileDurably } from '../durable-file.js'
 import type { Binding, Finding, FindingKind, Machine } from './model.js'
 import { createAddressTracker, type AddressTracker, type TrackerSnapshot } from './tracker.js'
 
@@ -22,6 +22,8 @@ export interface TrackingOptions {
   strayAfterMs: number
   conflictWindowMs?: number
   allowedServers: readonly string[]
+  /** Table bounds (config tracking.max_*); the tracker's defaults when absent. */
+  limits?: { maxBindings?: number; maxMacs?: number; maxServers?: number; maxFindings?: number }
   /** Our own server identifier in authoritative mode. */
   ownServers?: readonly string[]
   /** Capture ARP with tcpdump and verify silent leases with arping. */
@@ -77,6 +79,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     strayAfterMs: opts.strayAfterMs,
     ...(opts.conflictWindowMs === undefined ? {} : { conflictWindowMs: opts.conflictWindowMs }),
     allowedServers: opts.allowedServers,
+    ...opts.limits,
     ...(opts.ownServers === undefined ? {} : { ownServers: opts.ownServers }),
     ...(probe === undefined ? {} : { verify: (ip: string) => void probe(ip) }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
@@ -145,21 +148,26 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
 }
 
 async function loadObserved(file: string, tracker: AddressTracker, log: Logger): Promise<void> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, file }, 'cannot read the observed address table; starting empty')
-    return
+  const read = await readJsonFile(file)
+  if (read.state === 'missing') return
+  let reason: string
+  let movedTo: string | undefined
+  if (read.state === 'corrupt') {
+    reason = read.reason
+    movedTo = read.movedTo
+  } else {
+    try {
+      const snap = read.value as TrackerSnapshot
+      if (snap?.version !== 1 || !Array.isArray(snap.bindings)) throw new Error('not a version 1 address table')
+      tracker.restore(snap)
+      log.info({ file, bindings: snap.bindings.length }, 'observed address table loaded')
+      return
+    } catch (err) {
+      // JSON, but not a table restore() can use: the same treatment as text that does not parse.
+      tracker.restore({ version: 1, bindings: [], macSeen: [], uuids: [], servers: [], claims: [] })
+      reason = (err as Error).message
+      movedTo = await moveCorruptAside(file)
+    }
   }
-  try {
-    const snap = JSON.parse(text) as TrackerSnapshot
-    if (snap?.version !== 1 || !Array.isArray(snap.bindings)) throw new Error('not a version 1 address table')
-    tracker.restore(snap)
-    log.info({ file, bindings: snap.bindings.length }, 'observed address table loaded')
-  } catch (err) {
-    const aside = `${file}.corrupt`
-    log.warn({ file, err: (err as Error).message, moved_to: aside }, `observed address table ${file} is corrupt (${(err as Error).message}); set aside, starting empty`)
-    await rename(file, aside).catch(() => undefined)
-  }
+  log.warn({ file, err: reason, moved_to: movedTo }, `observed address table ${file} is corrupt (${reason}); ${movedTo === undefined ? 'left in place' : `moved to ${movedTo}`}, starting empty`)
 }
