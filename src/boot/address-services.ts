@@ -73,6 +73,7 @@ export async function startAddressServices(o: AddressServicesOptions): Promise<A
         strayAfterMs: t.stray_after * 1000,
         conflictWindowMs: t.conflict_window * 1000,
         allowedServers: t.allowed_servers,
+        limits: { maxBindings: t.max_bindings, maxMacs: t.max_macs, maxServers: t.max_servers, maxFindings: t.max_findings },
         ...(authoritative ? { ownServers: [iface.address] } : {}),
         arp: t.arp,
         listenClientPort: !authoritative,

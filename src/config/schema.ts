@@ -90,6 +90,18 @@ export const TrackingSchema = Section(
       default: [],
       description: 'DHCP servers allowed to hand out addresses on the VLAN; empty: the first one seen, a second is reported',
     }),
+    max_bindings: Type.Integer({
+      default: 50_000,
+      minimum: 16,
+      description: 'MAC -> IP bindings (and addresses with claims) kept; the least recently seen are dropped first',
+    }),
+    max_macs: Type.Integer({
+      default: 50_000,
+      minimum: 16,
+      description: 'MACs and UUIDs remembered; MACs without a binding also age out after conflict_window',
+    }),
+    max_servers: Type.Integer({ default: 64, minimum: 1, description: 'DHCP servers listed; more are counted in one summary finding' }),
+    max_findings: Type.Integer({ default: 100, minimum: 1, description: 'findings listed per kind; more are counted in one <kind>:more finding' }),
   },
   'address tracking',
 )

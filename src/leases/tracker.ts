@@ -6,6 +6,18 @@
  *
  * Findings are recomputed from the evidence on every evaluation, so each one clears by itself when its condition
  * ends (the claims age out of the conflict window, the stray MAC shows up again, the rogue server falls silent).
+ *
+ * Every table is bounded, because every entry comes from an unauthenticated packet (200k DISCOVERs from new MACs, or
+ * 50k spoofed ACKs with random server ids, must not grow memory, observed.json and the log without limit):
+ * - MACs seen, their labels and the UUID table: MACs without a binding age out after the conflict window; beyond
+ *   `maxMacs` the least recently seen go first. A UUID keeps at most 16 MACs (a chassis has a few NICs).
+ * - bindings and the per-address claims: at most `maxBindings` each, least recently seen first.
+ * - DHCP servers: at most `maxServers`, silent ones age out; servers beyond the cap are not listed one by one but
+ *   counted in one summary finding.
+ * - findings: at most `maxFindings` per kind; the rest are summarized in one `<kind>:more` finding. Findings already
+ *   listed are kept first, so under a flood the listed set stays stable and the warn log (one line per new finding)
+ *   stays bounded.
+ * Evictions are counted (`evictions`).
  */
 import {
   DhcpMessageType,
@@ -41,8 +53,24 @@ export interface TrackerOptions {
   verifyGraceMs?: number
   now?: () => number
   logger?: Logger
-  /** Bound on bindings kept; the least recently seen go first. */
+  /** Bound on bindings (and on addresses with claims) kept; the least recently seen go first. */
   maxBindings?: number
+  /** Bound on MACs (and UUIDs) remembered; the least recently seen go first. */
+  maxMacs?: number
+  /** Bound on DHCP servers listed; more are counted in one summary finding. */
+  maxServers?: number
+  /** Bound on findings listed per kind; more are counted in one `<kind>:more` finding. */
+  maxFindings?: number
+}
+
+/** Entries dropped to keep the tables bounded, by table. */
+export interface TrackerEvictions {
+  bindings: number
+  claims: number
+  macs: number
+  uuids: number
+  /** Server sightings not recorded because the server table was full. */
+  servers: number
 }
 
 /** Serializable state, for persistence across restarts. */
@@ -105,9 +133,36 @@ export interface AddressTracker {
   restore(s: TrackerSnapshot): void
   /** True when something changed since the last `snapshot()`. */
   readonly dirty: boolean
+  /** Entries dropped to keep the tables bounded, since start. */
+  readonly evictions: Readonly<TrackerEvictions>
 }
 
 const MAX_EVIDENCE = 8
+const MAX_MACS_PER_UUID = 16
+
+/** Re-inserts `key` so a Map's iteration order is least recently touched first (the eviction order). */
+const touch = <K, V>(m: Map<K, V>, key: K, value: V): void => {
+  m.delete(key)
+  m.set(key, value)
+}
+
+/**
+ * Deletes the least recently touched entries once there are more than `max`, down to 7/8 of `max`; returns how many.
+ * In batches because a Map's iteration walks the slots its deletions left until it rehashes: evicting one entry per
+ * insert would walk them all every time (150 us per packet at a 20k cap under a new-MAC flood).
+ */
+const trim = <K, V>(m: Map<K, V>, max: number, onEvict?: (key: K) => void): number => {
+  if (m.size <= max) return 0
+  const low = max - Math.floor(max / 8)
+  let n = 0
+  for (const key of m.keys()) {
+    if (m.size <= low) break
+    m.delete(key)
+    onEvict?.(key)
+    n++
+  }
+  return n
+}
 const iso = (ms: number): string => new Date(ms).toISOString()
 const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`
 
@@ -118,6 +173,12 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   const windowMs = opts.conflictWindowMs ?? Math.max(opts.strayAfterMs, 300_000)
   const graceMs = opts.verifyGraceMs ?? 3000
   const maxBindings = opts.maxBindings ?? 50_000
+  const maxMacs = opts.maxMacs ?? 50_000
+  const maxServers = opts.maxServers ?? 64
+  const maxFindings = opts.maxFindings ?? 100
+  const evictions: TrackerEvictions = { bindings: 0, claims: 0, macs: 0, uuids: 0, servers: 0 }
+  /** Sightings of servers the full table could not list: how many, and the latest. */
+  let unlisted = { count: 0, last: 0, latest: '' }
   const allowed = new Set(opts.allowedServers)
   const own = new Set(opts.ownServers ?? [])
 
@@ -130,27 +191,20 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   let current = new Map<string, Finding>()
   let dirty = false
 
+  const forgetMac = (mac: string): void => void macInfo.delete(mac)
   const seen = (mac: string, t: number): void => {
-    if ((macSeen.get(mac) ?? 0) < t) macSeen.set(mac, t)
+    touch(macSeen, mac, Math.max(macSeen.get(mac) ?? 0, t))
+    if (macSeen.size > maxMacs) evictions.macs += trim(macSeen, maxMacs, forgetMac)
   }
 
   const binding = (mac: string, ip: string, t: number): StoredBinding => {
     const key = `${mac}|${ip}`
-    let b = bindings.get(key)
-    if (b === undefined) {
-      b = { mac, ip, first: t, last: t, dhcp: false, arp: false, state: 'arp' }
-      bindings.set(key, b)
-      if (bindings.size > maxBindings) evictOldest()
-    }
+    const b = bindings.get(key) ?? { mac, ip, first: t, last: t, dhcp: false, arp: false, state: 'arp' }
+    touch(bindings, key, b) // least recently seen first: eviction is O(1), not a scan per new binding
+    if (bindings.size > maxBindings) evictions.bindings += trim(bindings, maxBindings)
     b.last = Math.max(b.last, t)
     dirty = true
     return b
-  }
-
-  const evictOldest = (): void => {
-    let oldest: [string, number] | undefined
-    for (const [k, b] of bindings) if (oldest === undefined || b.last < oldest[1]) oldest = [k, b.last]
-    if (oldest !== undefined) bindings.delete(oldest[0])
   }
 
   const claim = (ip: string, c: Claim): void => {
@@ -159,10 +213,16 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     if (same >= 0) list.splice(same, 1)
     list.push(c)
     if (list.length > 16) list.shift()
-    claims.set(ip, list)
+    touch(claims, ip, list)
+    if (claims.size > maxBindings) evictions.claims += trim(claims, maxBindings)
   }
 
   const serverSeen = (server: string, e: Evidence, t: number): void => {
+    if (!servers.has(server) && servers.size >= maxServers) {
+      evictions.servers++
+      unlisted = { count: unlisted.count + 1, last: t, latest: server }
+      return
+    }
     const s = servers.get(server) ?? { first: t, last: t, evidence: [] }
     s.last = Math.max(s.last, t)
     s.evidence.push(e)
@@ -187,8 +247,10 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
       const vc = vendorClass(p) ?? ''
       if (uuid !== undefined && type === DhcpMessageType.DISCOVER && /^(PXEClient|HTTPClient)/.test(vc)) {
         const macs = uuids.get(uuid) ?? new Map<string, number>()
-        macs.set(mac, t)
-        uuids.set(uuid, macs)
+        touch(macs, mac, t)
+        trim(macs, MAX_MACS_PER_UUID)
+        touch(uuids, uuid, macs)
+        if (uuids.size > maxMacs) evictions.uuids += trim(uuids, maxMacs)
         dirty = true
       }
       const requested = ipv4Option(p, DhcpOptionCode.REQUESTED_IP)
@@ -270,8 +332,53 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     what: c.what,
   })
 
+  /** Ages out what no finding can use any more: unbound MACs, old PXE boots and silent servers past the window. */
+  const prune = (t: number): void => {
+    const bound = new Set<string>()
+    for (const b of bindings.values()) bound.add(b.mac)
+    for (const [mac, at] of macSeen) {
+      if (t - at > windowMs && !bound.has(mac)) {
+        macSeen.delete(mac)
+        macInfo.delete(mac)
+      }
+    }
+    for (const mac of macInfo.keys()) if (!macSeen.has(mac) && !bound.has(mac)) macInfo.delete(mac)
+    for (const [uuid, macs] of uuids) {
+      for (const [mac, at] of macs) if (t - at > windowMs) macs.delete(mac)
+      if (macs.size === 0) uuids.delete(uuid)
+    }
+    for (const [server, s] of servers) if (t - s.last > windowMs) servers.delete(server)
+  }
+
+  /** At most `maxFindings` per kind, those already listed first; the rest become one `<kind>:more` summary. */
+  const bounded = (all: Map<string, Finding>, t: number): Map<string, Finding> => {
+    const out = new Map<string, Finding>()
+    for (const kind of FINDING_KINDS) {
+      const ofKind = [...all.values()].filter((f) => f.kind === kind)
+      if (ofKind.length <= maxFindings) {
+        for (const f of ofKind) out.set(f.id, f)
+        continue
+      }
+      const kept = [...ofKind.filter((f) => current.has(f.id)), ...ofKind.filter((f) => !current.has(f.id))].slice(0, maxFindings)
+      for (const f of kept) out.set(f.id, f)
+      const id = `${kind}:more`
+      out.set(id, {
+        id,
+        kind,
+        macs: [],
+        since: current.get(id)?.since ?? iso(t),
+        explanation:
+          `${ofKind.length - kept.length} more ${kind} findings are not listed (at most ${maxFindings} per kind, ` +
+          'tracking.max_findings): many at once usually means spoofed traffic on the PXE VLAN.',
+        evidence: [],
+      })
+    }
+    return out
+  }
+
   const evaluate = (): Finding[] => {
     const t = now()
+    prune(t)
     const next = new Map<string, Finding>()
     const add = (f: Omit<Finding, 'since'>): void => {
       next.set(f.id, { ...f, since: current.get(f.id)?.since ?? iso(t) })
@@ -365,10 +472,23 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
       add({ id: `rogue-server:${server}`, kind: 'rogue-server', server, macs, explanation, evidence: [...s.evidence] })
     }
 
-    for (const [id, f] of next) if (!current.has(id)) log.warn({ finding: f }, `address finding: ${f.explanation}`)
-    for (const [id, f] of current) if (!next.has(id)) log.info({ finding_id: id, kind: f.kind }, `address finding cleared: ${id}`)
-    current = next
-    return [...next.values()]
+    if (unlisted.count > 0 && t - unlisted.last <= windowMs) {
+      add({
+        id: 'rogue-server:unlisted',
+        kind: 'rogue-server',
+        macs: [],
+        explanation:
+          `${unlisted.count} sightings of DHCP servers beyond the ${maxServers} listed (tracking.max_servers), the latest ` +
+          `${unlisted.latest}: that many server ids at once is spoofed traffic, or a misconfigured relay.`,
+        evidence: [],
+      })
+    } else if (unlisted.count > 0) unlisted = { count: 0, last: 0, latest: '' }
+
+    const listed = bounded(next, t)
+    for (const [id, f] of listed) if (!current.has(id)) log.warn({ finding: f }, `address finding: ${f.explanation}`)
+    for (const [id, f] of current) if (!listed.has(id)) log.info({ finding_id: id, kind: f.kind }, `address finding cleared: ${id}`)
+    current = listed
+    return [...listed.values()]
   }
 
   const toBinding = (b: StoredBinding): Binding => {
@@ -412,13 +532,15 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     },
     snapshot() {
       dirty = false
+      const boundMacs = new Set([...bindings.values()].map((b) => b.mac))
       return {
         version: 1,
         bindings: [...bindings.values()].map((b) => {
           const info = macInfo.get(b.mac)
           return { ...b, ...(info?.hostname === undefined ? {} : { hostname: info.hostname }), ...(info?.uuid === undefined ? {} : { uuid: info.uuid }) }
         }),
-        macSeen: [...macSeen],
+        // Silence is measured only for bound MACs (strays): the rest is not worth a line in observed.json.
+        macSeen: [...macSeen].filter(([mac]) => boundMacs.has(mac)),
         uuids: [...uuids].map(([u, m]) => [u, [...m]]),
         servers: [...servers],
         claims: [...claims],
@@ -427,7 +549,7 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     restore(s) {
       bindings = new Map()
       macInfo = new Map()
-      for (const raw of s.bindings) {
+      for (const raw of s.bindings.slice(-maxBindings)) {
         const { uuid, hostname, ...b } = raw as StoredBinding & { uuid?: string }
         bindings.set(`${b.mac}|${b.ip}`, b)
         const info = macInfo.get(b.mac) ?? {}
@@ -435,17 +557,18 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
         if (hostname !== undefined) info.hostname = hostname
         macInfo.set(b.mac, info)
       }
-      macSeen = new Map(s.macSeen)
-      uuids = new Map(s.uuids.map(([u, m]) => [u, new Map(m)]))
+      macSeen = new Map(s.macSeen.slice(-maxMacs))
+      uuids = new Map(s.uuids.slice(-maxMacs).map(([u, m]) => [u, new Map(m.slice(-MAX_MACS_PER_UUID))]))
       for (const [u, m] of uuids) for (const mac of m.keys()) macInfo.set(mac, { ...macInfo.get(mac), uuid: u })
-      servers = new Map(s.servers)
-      claims = new Map(s.claims)
+      servers = new Map(s.servers.slice(-maxServers))
+      claims = new Map(s.claims.slice(-maxBindings))
       current = new Map()
       dirty = false
     },
     get dirty() {
       return dirty
     },
+    evictions,
   }
 }
 
