@@ -33,6 +33,20 @@ t.test('each boot path gets the firmware and NIC ROM it needs', async (t) => {
   }
 })
 
+t.test('a Secure Boot VM gets the Microsoft-keys OVMF with SMM and a secure pflash', async (t) => {
+  const paths = vmPaths(dir, 11)
+  const args = qemuArgs({ ...vm('uefi-pxe'), secureBoot: true }, paths).join(' ')
+  t.match(args, '-machine q35,graphics=off,smm=on', 'SMM: the variable store is only writable from SMM')
+  t.match(args, '-global driver=cfi.pflash01,property=secure,value=on')
+  t.match(args, '-global ICH9-LPC.disable_s3=1')
+  t.match(args, 'readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd')
+  t.match(args, `unit=1,file=${paths.vars}`)
+  t.same(readFileSync(paths.vars), readFileSync('/usr/share/OVMF/OVMF_VARS_4M.ms.fd'), 'VARS copied from the Microsoft-keys template')
+  const plain = qemuArgs(vm('uefi-pxe'), vmPaths(dir, 12)).join(' ')
+  t.notMatch(plain, /smm=on|secboot|property=secure/, 'other VMs unchanged')
+  t.notMatch(qemuArgs({ ...vm('bios-ipxe'), secureBoot: true }, vmPaths(dir, 13)).join(' '), /smm=on|OVMF/, 'ignored for SeaBIOS')
+})
+
 t.test('a VM with a local disk keeps the network first and gets a bootable sector', async (t) => {
   const paths = vmPaths(dir, 9)
   const args = qemuArgs({ ...vm('bios-ipxe'), disk: { sizeMb: 1, bootMessage: 'LOCAL' } }, paths).join(' ')

@@ -24,6 +24,15 @@ export const ovmfCode = '/usr/share/OVMF/OVMF_CODE.fd'
 /** Template for the per-VM variable store. */
 export const ovmfVars = '/usr/share/OVMF/OVMF_VARS.fd'
 
+/**
+ * Debian's OVMF built with Secure Boot and SMM (4 MB flash layout): the CODE image refuses unsigned EFI binaries once
+ * the VARS hold keys. `OVMF_VARS_4M.ms.fd` has Microsoft's KEK/db enrolled and Secure Boot on, like most vendor
+ * firmware as shipped, so Microsoft-signed shim runs and Debian's unsigned iPXE is refused.
+ */
+export const ovmfSecureBootCode = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd'
+/** Template for a Secure Boot VM's variable store (Microsoft keys enrolled, Secure Boot enforcing). */
+export const ovmfSecureBootVars = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd'
+
 /** One VM to boot. */
 export interface VmSpec {
   kind: VmKind
@@ -36,6 +45,11 @@ export interface VmSpec {
    * boot_once machine's later boots must still go PXE -> pxebox -> local-boot script, then to this disk.
    */
   disk?: VmDisk
+  /**
+   * UEFI kinds only: boot Debian's Secure Boot OVMF with Microsoft keys, enforcing (issue 19). The machine then needs
+   * SMM and a secure pflash, which is what QEMU options the Secure Boot build requires.
+   */
+  secureBoot?: boolean
 }
 
 /** A VM's local disk. */
@@ -60,11 +74,15 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
   const uefi = vm.kind !== 'bios-ipxe'
   // romfile= (empty) removes the iPXE option ROM so the firmware's own network stack boots (EDK2 PXE / HTTP boot).
   const rom = vm.kind === 'uefi-pxe' || vm.kind === 'uefi-http' ? ',romfile=' : ''
+  const secure = uefi && vm.secureBoot === true
   const args = [
     '-accel', 'tcg', // no KVM here (nested, no vmx/svm)
     // graphics=off makes QEMU tell SeaBIOS to use the serial port as its console (fw_cfg etc/sercon-port), so the
     // BIOS path's SeaBIOS and iPXE messages land in the console file too (OVMF uses serial without VGA anyway).
-    '-machine', 'q35,graphics=off',
+    // The Secure Boot OVMF keeps its variable store behind SMM (so an OS cannot rewrite the keys): it needs smm=on
+    // and a pflash that only SMM may write, and it does not support S3 (it stops at start-up if S3 is offered).
+    '-machine', secure ? 'q35,graphics=off,smm=on' : 'q35,graphics=off',
+    ...(secure ? ['-global', 'driver=cfi.pflash01,property=secure,value=on', '-global', 'ICH9-LPC.disable_s3=1'] : []),
     '-m', '512',
     '-smp', '1',
     // -nodefaults: no default NIC, VGA, floppy or CD-ROM, so the firmware has nothing to try before the network and
@@ -80,9 +98,9 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
     '-no-reboot',
   ]
   if (uefi) {
-    if (!existsSync(paths.vars)) copyFileSync(ovmfVars, paths.vars)
+    if (!existsSync(paths.vars)) copyFileSync(secure ? ovmfSecureBootVars : ovmfVars, paths.vars)
     args.push(
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${ovmfCode}`,
+      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${secure ? ovmfSecureBootCode : ovmfCode}`,
       '-drive', `if=pflash,format=raw,unit=1,file=${paths.vars}`,
     )
   }
