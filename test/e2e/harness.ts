@@ -112,6 +112,12 @@ export interface LabOptions {
   capture?: boolean | string
   /** Keep the temp dir after destroy (for debugging); default: env PXEBOX_E2E_KEEP=1. */
   keep?: boolean
+  /**
+   * The site DHCP server also names a boot file and next-server (siaddr) in its offers and ACKs, the classic
+   * `filename`/`next-server` set-up: GRUB takes its TFTP server from the ACK's siaddr (vm-boot.md, "Secure Boot").
+   * `nextServer` defaults to the appliance's address; `byMac` gives single machines another file.
+   */
+  siteBoot?: { file: string; nextServer?: string; byMac?: Record<string, string> }
 }
 
 /** A running lab: namespaces, bridge, site DHCP, optional capture; boots VMs against an appliance. */
@@ -283,6 +289,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       '--interface=eth0', '--bind-interfaces', '--dhcp-authoritative',
       `--dhcp-range=10.213.${net}.100,10.213.${net}.199,255.255.255.0,10m`,
       '--enable-ra', '--dhcp-range=::,constructor:eth0,ra-only',
+      ...siteBootArgs(opts.siteBoot, address),
     ])
     await waitForText(site.logPath, /DHCP, IP range/, 10_000, site)
 
@@ -385,6 +392,19 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       return { marker, msToMarker, msTotal, timedOut, failure, ...(stoppedOn !== undefined ? { stoppedOn } : {}), timeline, consolePath: paths.console, diagnostics }
     },
   }
+}
+
+/** dnsmasq options for LabOptions.siteBoot: a tag per MAC with its own file, the rest get the default file. */
+function siteBootArgs(boot: LabOptions['siteBoot'], address: string): string[] {
+  if (boot === undefined) return []
+  const server = boot.nextServer ?? address
+  const args: string[] = []
+  for (const [i, [mac, file]] of Object.entries(boot.byMac ?? {}).entries()) {
+    args.push(`--dhcp-mac=set:boot${i},${mac}`, `--dhcp-boot=tag:boot${i},${file},,${server}`)
+  }
+  // dnsmasq keeps dhcp-boot entries in reverse order of the command line and uses the first whose tags match; an
+  // untagged one matches every client, so it goes first on the command line and the tagged ones win over it.
+  return [`--dhcp-boot=${boot.file},,${server}`, ...args]
 }
 
 /**
