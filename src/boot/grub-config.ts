@@ -199,21 +199,48 @@ export function renderGrubBootConfig(plan: IpxeBootPlan, machine: GrubMachine, t
 }
 
 /**
- * Install once, GRUB side (the iPXE side is src/machines/local-boot.ts): `exit` returns to shim, which returns to the
- * firmware's boot manager, which tries the next boot option, the local disk.
+ * Where installed systems keep the EFI loader the firmware would boot, tried in order: the removable-media path every
+ * firmware falls back to (Fedora CoreOS and Flatcar install their shim there), then the shims of the common
+ * distributions, then Windows' boot manager.
+ */
+export const LOCAL_EFI_LOADERS: readonly string[] = [
+  '/EFI/BOOT/BOOTX64.EFI',
+  '/EFI/debian/shimx64.efi',
+  '/EFI/ubuntu/shimx64.efi',
+  '/EFI/fedora/shimx64.efi',
+  '/EFI/redhat/shimx64.efi',
+  '/EFI/centos/shimx64.efi',
+  '/EFI/rocky/shimx64.efi',
+  '/EFI/opensuse/shim.efi',
+  '/EFI/Microsoft/Boot/bootmgfw.efi',
+]
+
+/**
+ * Install once, GRUB side (the iPXE side is src/machines/local-boot.ts): find the installed system's EFI loader on
+ * the local disks and chainload it. Not `exit`: Debian's GRUB 2.06 exits
+ * with EFI_SUCCESS whatever status it is given (the "exit takes a return code" patch is Fedora's), and a boot option
+ * that returns EFI_SUCCESS makes EDK2's boot manager stop and open its menu instead of trying the next option (UEFI
+ * spec section 3.1.1; measured: OVMF opened "UiApp", the setup screen, after `exit` and after `exit 1`). Under Secure
+ * Boot the chainloaded binary is verified through shim, so it must be signed (an installed shim is). If no loader is
+ * found, `exit` remains.
  */
 export function renderGrubLocalBootConfig(mac: string, profile: string, installedAt: string): string {
-  return [
+  const lines = [
     grubEcho(`pxebox: ${mac} reported installed at ${installedAt}; profile "${profile}" has boot_once: true.`),
     grubEcho(`pxebox: booting from local disk. To install again: POST /v1/machines/${mac}/rearm`),
-    'exit',
-    '',
-  ].join('\n')
+  ]
+  for (const loader of LOCAL_EFI_LOADERS) {
+    // search sets root to the first filesystem holding the file; a miss leaves root alone and the next one is tried.
+    lines.push(`if search --no-floppy --file --set=root ${grubQuote(loader)}; then chainloader ${grubQuote(loader)}; boot; fi`)
+  }
+  lines.push(grubEcho('pxebox: no EFI loader found on the local disks; returning to firmware'), 'sleep 10', 'exit', '')
+  return lines.join('\n')
 }
 
 /**
  * For a machine pxebox has no boot for (no group matches and no default group, or a profile without kernel): say so
- * on the console, wait long enough to be read, and `exit` to the firmware's next boot option.
+ * on the console, wait long enough to be read, and exit to the firmware (EDK2 then opens its menu: see
+ * renderGrubLocalBootConfig).
  */
 export function renderGrubMessageConfig(lines: readonly string[], pauseSeconds = 10): string {
   return [...lines.map((l) => grubEcho(`pxebox: ${l}`)), `sleep ${Math.max(0, Math.trunc(pauseSeconds))}`, 'exit', ''].join('\n')
