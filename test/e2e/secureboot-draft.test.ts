@@ -13,8 +13,9 @@
  * Needs `npx tsc -p .` first (the TFTP server runs from dist/).
  */
 import t from 'tap'
-import { existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { createLab, e2eUnavailable, repoRoot, testMachine, type ApplianceBackend, type Lab, type Machine } from './harness.js'
 import { waitForText, type ManagedProcess } from './lib/proc.js'
 import { ovmfSecureBootCode, ovmfSecureBootVars } from './lib/qemu.js'
@@ -22,6 +23,9 @@ import { readRecordingLog, type RecordingTftpEntry, type RecordingTftpTable } fr
 import { ensureSignedChain, type SignedChain } from './lib/signed-chain.js'
 import { ipxeDir } from './dnsmasq-reference.js'
 import { assertBooted } from './lib/boot-check.js'
+import { planIpxeBoot } from '../../src/boot/ipxe-script.js'
+import { grubBootstrapConfig, renderGrubBootConfig, renderGrubLocalBootConfig } from '../../src/boot/grub-config.js'
+import { grubConfigSearchNames } from '../../src/boot/grub-config-names.js'
 
 const NET = 49
 
@@ -73,13 +77,33 @@ function signedChainAppliance(chain: SignedChain, grubConfigs: GrubConfigFor): A
   }
 }
 
+/**
+ * An installed system's EFI system partition, as a whole-disk FAT image: Debian's signed shim on the removable-media
+ * path, its signed disk GRUB next to it, and a grub.cfg that prints `PXEBOX-LOCAL-DISK booted` and waits.
+ */
+function installedEsp(chain: SignedChain, path: string): string {
+  if (existsSync(path)) return path
+  const cfg = join(dirname(path), 'esp-grub.cfg')
+  writeFileSync(cfg, 'echo PXEBOX-LOCAL-DISK booted\nsleep 600\n')
+  execFileSync('mkfs.fat', ['-C', `${path}.new`, String(32 * 1024)], { stdio: 'ignore' })
+  const m = (args: string[]) => execFileSync(args[0]!, ['-i', `${path}.new`, ...args.slice(1)], { stdio: 'ignore' })
+  m(['mmd', '::/EFI', '::/EFI/BOOT', '::/EFI/debian'])
+  m(['mcopy', chain.shim, '::/EFI/BOOT/BOOTX64.EFI'])
+  m(['mcopy', chain.diskGrub, '::/EFI/BOOT/grubx64.efi'])
+  // Debian's disk GRUB reads $prefix/grub.cfg (/EFI/debian) and falls back to the one next to itself.
+  m(['mcopy', cfg, '::/EFI/debian/grub.cfg'])
+  m(['mcopy', cfg, '::/EFI/BOOT/grub.cfg'])
+  renameSync(`${path}.new`, path)
+  return path
+}
+
 /** What shim and GRUB ask for, in order (the first shimx64.efi is the firmware's tsize probe). */
 const expectedSignedChainNames = [
   'shimx64.efi', 'shimx64.efi',
   'revocations_sku.efi', 'revocations_sbat.efi', 'shim_certificate_0.efi',
   'grubx64.efi',
   '/grub/x86_64-efi/command.lst', '/grub/x86_64-efi/fs.lst', '/grub/x86_64-efi/crypto.lst', '/grub/x86_64-efi/terminal.lst',
-  '/grub/grub.cfg',
+  '/grub/grub.cfg', '/grub/grub.cfg-01-52-54-00-e2-31-01',
   '/assets/vmlinuz', '/assets/initrd.img',
 ]
 
@@ -88,28 +112,40 @@ function describeTftp(log: readonly RecordingTftpEntry[]): string[] {
   return log.map((e) =>
     e.kind === 'request'
       ? `${String(e.ms).padStart(6)} RRQ ${e.filename} ${e.found ? '' : '(not found)'}`
-      : `${String(e.ms).padStart(6)}   end ${e.file} ${e.outcome} ${e.bytes ?? ''} bytes${e.tsizeProbe ? ' (tsize probe)' : ''}`,
+      : `${String(e.ms).padStart(6)}   end ${e.file} ${e.outcome} ${e.bytes ?? ''} bytes${e.tsizeProbe ? ' (tsize probe)' : ''}` +
+        (e.bytes ? ` blksize ${e.blksize} windowsize ${e.windowsize} in ${e.durationMs} ms` : ''),
   )
 }
 
-/** The probe config used until src/boot/grub-config.ts renders it: shows GRUB's network variables, then boots. */
-const probeConfig: GrubConfigFor = (m, ctx) => ({
-  'grub/grub.cfg': [
-    'echo "pxebox-probe prefix=$prefix root=$root cmdpath=$cmdpath server=$net_default_server mac=$net_default_mac ip=$net_default_ip if=$net_default_interface"',
-    'net_ls_addr',
-    'set pager=0',
-    `linux /assets/vmlinuz console=ttyS0 pxebox.url=${ctx.publicUrl}`,
-    'initrd /assets/initrd.img',
-    'boot',
-    '',
-  ].join('\n'),
-  [`grub/pxebox-machine-${m.mac}`]: '',
-})
+/**
+ * What pxebox will answer (src/boot/grub-config.ts): the bootstrap under `grub/grub.cfg`, and the machine's boot
+ * config under `grub/grub.cfg-01-<mac-dashes>`. The args carry GRUB-special characters and an iPXE variable, so the
+ * kernel's command line shows they arrived literally.
+ */
+const renderedConfigs: GrubConfigFor = (m, ctx) => {
+  const name = grubConfigSearchNames({ mac: m.mac }).find((n) => n.includes('-01-'))!
+  if (m.name === 'sblocal3') {
+    return { 'grub/grub.cfg': grubBootstrapConfig(), [name]: renderGrubLocalBootConfig(m.mac, `e2e-${m.name}`, '2026-11-27T15:00:00.000Z') }
+  }
+  const plan = planIpxeBoot('/assets/vmlinuz', ['--name initrd.img /assets/initrd.img'], [
+    'initrd=initrd.img', 'console=ttyS0', `pxebox.url=${ctx.publicUrl}`, ...quotingArgs,
+  ])
+  if (!plan.ok) throw new Error(plan.errors.join('; '))
+  const config = renderGrubBootConfig(plan.value, { mac: m.mac, uuid: m.uuid }, { publicUrl: ctx.publicUrl, server: ctx.address }, `profile "e2e-${m.name}"`)
+  if (!config.ok) throw new Error(config.errors.join('; '))
+  return {
+    'grub/grub.cfg': grubBootstrapConfig(),
+    [name]: config.value,
+  }
+}
+
+/** Args GRUB must pass through untouched (pxebox fills in ${mac:hexhyp}; the rest is literal). */
+const quotingArgs = ['pxebox.mac=${mac:hexhyp}', "pxebox.q1=a'b;c$d{e}|f&g<h>", 'pxebox.q2=*?[x]#"\\']
 
 const skip =
   process.env.PXEBOX_SECUREBOOT_DRAFT !== '1'
     ? 'draft: set PXEBOX_SECUREBOOT_DRAFT=1 to run'
-    : (e2eUnavailable(['node']) ?? (existsSync(ovmfSecureBootCode) && existsSync(ovmfSecureBootVars) ? undefined : 'Debian package ovmf has no Secure Boot build here'))
+    : (e2eUnavailable(['node', 'mkfs.fat', 'mcopy']) ?? (existsSync(ovmfSecureBootCode) && existsSync(ovmfSecureBootVars) ? undefined : 'Debian package ovmf has no Secure Boot build here'))
 
 if (skip !== undefined) {
   t.test('Secure Boot chain (draft)', { skip }, async () => {})
@@ -117,11 +153,20 @@ if (skip !== undefined) {
   const chain = ensureSignedChain(join(repoRoot(), '.cache', 'secureboot'))
   const signed: Machine = { ...testMachine('uefi-pxe', 1, NET), name: 'sbshim1', secureBoot: true }
   const refused: Machine = { ...testMachine('uefi-pxe', 2, NET), name: 'sbipxe2', secureBoot: true }
-  const backend = signedChainAppliance(chain, probeConfig)
+  // Install once, GRUB side: its config is the local-boot one, and its disk holds an installed system's ESP.
+  const installed: Machine = {
+    ...testMachine('uefi-pxe', 3, NET),
+    name: 'sblocal3',
+    secureBoot: true,
+    disk: { sizeMb: 32, image: installedEsp(chain, join(repoRoot(), '.cache', 'secureboot', 'esp.img')) },
+  }
+  // The same chain on OVMF without Secure Boot: what the Secure Boot firmware itself costs in time.
+  const plain: Machine = { ...testMachine('uefi-pxe', 4, NET), name: 'plainshim4' }
+  const backend = signedChainAppliance(chain, renderedConfigs)
   let lab: Lab | undefined
   t.before(async () => {
     lab = await createLab({ id: 'sbdraft', net: NET, siteBoot: { file: 'shimx64.efi', byMac: { [refused.mac]: 'snponly.efi' } } })
-    await lab.startAppliance(backend, [signed, refused])
+    await lab.startAppliance(backend, [signed, refused, installed, plain])
   })
   t.teardown(() => lab?.destroy())
   t.comment(`signed chain from ${chain.packages.join(', ')}`)
@@ -139,7 +184,11 @@ if (skip !== undefined) {
     const names = tftp.filter((e) => e.kind === 'request').map((e) => (e.kind === 'request' ? e.filename : ''))
     t.same(names, expectedSignedChainNames, 'TFTP names in the order the chain asks for them')
     t.ok(r.timeline.some((e) => /secureboot: Secure boot enabled/.test(e.line)), 'the kernel says Secure Boot is on', { diagnostics: r.diagnostics })
-    t.comment(`time to marker: ${r.msToMarker} ms`)
+    const cmdline = r.timeline.find((e) => /Kernel command line:/.test(e.line))?.line ?? ''
+    t.comment(`kernel command line as GRUB built it: ${cmdline}`)
+    t.match(cmdline, `pxebox.mac=${signed.mac.replace(/:/g, '-')}`, 'pxebox filled in the iPXE variable')
+    const at = (re: RegExp) => r.timeline.find((e) => re.test(e.line))?.ms
+    t.comment(`Secure Boot OVMF: PXE start ${at(/Start PXE over IPv4/)} ms, GRUB ${at(/Welcome to GRUB/)} ms, EFI stub ${at(/EFI stub/)} ms, marker ${r.msToMarker} ms`)
   })
 
   t.test('the same firmware refuses Debian\'s unsigned iPXE', async (t) => {
@@ -157,5 +206,26 @@ if (skip !== undefined) {
     const full = tftp.filter((e) => e.kind === 'transfer' && e.file === 'snponly.efi' && e.outcome === 'ok' && e.bytes === size)
     t.equal(full.length, 1, `snponly.efi was fetched in full (${size} bytes) before the firmware refused it`)
     t.same(tftp.filter((e) => e.kind === 'request').map((e) => (e.kind === 'request' ? e.filename : '')), ['snponly.efi', 'snponly.efi'], 'and nothing after it (first RRQ is the tsize probe)')
+  })
+
+  t.test('install once: the local-boot config chainloads the installed shim from the local disk', async (t) => {
+    const before = backend.tftpLog().length
+    // GRUB finds the installed shim on the disk and chainloads it (verified through the network shim); the disk's
+    // GRUB prints the line. With `exit` instead, OVMF opened its menu ("UiApp"): a failure here.
+    const r = await lab!.bootVm(installed, { timeoutMs: 180_000, stopOn: /PXEBOX-LOCAL-DISK booted|"UiApp"|EFI Internal Shell/ })
+    const tftp = backend.tftpLog().slice(before)
+    t.comment(['TFTP, ms since the server started:', ...describeTftp(tftp)].join('\n'))
+    t.comment(['console:', ...r.timeline.map((e) => `${String(e.ms).padStart(6)} ${e.line}`)].join('\n'))
+    t.ok(r.timeline.some((e) => /booting from local disk/.test(e.line)), 'GRUB showed the local-boot message', { diagnostics: r.diagnostics })
+    t.equal(r.stoppedOn, 'PXEBOX-LOCAL-DISK booted', 'the installed system on the local disk booted, under Secure Boot', { diagnostics: r.diagnostics })
+    t.notOk(tftp.some((e) => e.kind === 'request' && /assets\//.test(e.filename)), 'no kernel or initrd fetched')
+  })
+
+  t.test('the same chain without Secure Boot (firmware cost for comparison)', async (t) => {
+    const r = await lab!.bootVm(plain, { timeoutMs: 240_000 })
+    const at = (re: RegExp) => r.timeline.find((e) => re.test(e.line))?.ms
+    t.comment(`plain OVMF: PXE start ${at(/Start PXE over IPv4/)} ms, GRUB ${at(/Welcome to GRUB/)} ms, marker ${r.msToMarker} ms`)
+    assertBooted(t, r, plain, 'signed chain, Secure Boot off')
+    t.notOk(r.timeline.some((e) => /secureboot: Secure boot enabled/.test(e.line)), 'the kernel sees Secure Boot off')
   })
 }

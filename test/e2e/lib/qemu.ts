@@ -57,6 +57,8 @@ export interface VmDisk {
   sizeMb: number
   /** Write a BIOS boot sector that prints this line on the console and halts (else the disk is all zeros). */
   bootMessage?: string
+  /** Start from a copy of this raw image instead (e.g. an EFI system partition built by the test); sizeMb is ignored. */
+  image?: string
 }
 
 /** Where a VM's files live and which tap it uses. */
@@ -105,7 +107,9 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
     )
   }
   if (vm.disk !== undefined) {
-    if (!existsSync(paths.disk)) {
+    if (!existsSync(paths.disk) && vm.disk.image !== undefined) {
+      copyFileSync(vm.disk.image, paths.disk)
+    } else if (!existsSync(paths.disk)) {
       const fd = openSync(paths.disk, 'wx')
       if (vm.disk.bootMessage !== undefined) writeSync(fd, biosBootSector(vm.disk.bootMessage))
       closeSync(fd)

@@ -41,6 +41,9 @@ async function main(): Promise<void> {
           outcome: e.outcome,
           ...(typeof d.bytes === 'number' ? { bytes: d.bytes } : {}),
           ...(d.tsize_probe === true ? { tsizeProbe: true } : {}),
+          ...(typeof d.blksize === 'number' ? { blksize: d.blksize } : {}),
+          ...(typeof d.windowsize === 'number' ? { windowsize: d.windowsize } : {}),
+          ...(typeof d.duration_ms === 'number' ? { durationMs: d.duration_ms } : {}),
         })
       },
     },

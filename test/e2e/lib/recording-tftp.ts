@@ -20,7 +20,19 @@ export interface RecordingTftpTable {
 /** One line of the log: a request as it arrived, or the end of a transfer as the server's event reported it. */
 export type RecordingTftpEntry =
   | { kind: 'request'; ms: number; peer: string; filename: string; found: boolean }
-  | { kind: 'transfer'; ms: number; peer: string; file: string; outcome: string; bytes?: number; tsizeProbe?: boolean }
+  | {
+      kind: 'transfer'
+      ms: number
+      peer: string
+      file: string
+      outcome: string
+      bytes?: number
+      tsizeProbe?: boolean
+      /** Negotiated block and window size (what each client asks for decides its speed). */
+      blksize?: number
+      windowsize?: number
+      durationMs?: number
+    }
 
 /** Read the log written by this server (complete lines only). */
 export function readRecordingLog(path: string): RecordingTftpEntry[] {

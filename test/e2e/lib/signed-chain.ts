@@ -17,6 +17,8 @@ export interface SignedChain {
   shim: string
   /** grubnetx64.efi.signed: GRUB with the network modules built in, prefix `/grub`, signed by Debian. */
   grub: string
+  /** grubx64.efi.signed: Debian's signed GRUB for disks (prefix /EFI/debian, falls back to grub.cfg next to itself). */
+  diskGrub: string
   /** The packages and versions they came from, for reports. */
   packages: string[]
 }
@@ -47,5 +49,5 @@ export function ensureSignedChain(dir: string): SignedChain {
     packages.push(deb.replace(/\.deb$/, ''))
     paths.push(path)
   }
-  return { shim: paths[0]!, grub: paths[1]!, packages }
+  return { shim: paths[0]!, grub: paths[1]!, diskGrub: join(root, 'usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed'), packages }
 }
