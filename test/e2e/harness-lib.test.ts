@@ -3,7 +3,7 @@
  * the marker parser on real console output. Fast; no VM is started here.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { parseMarker, qemuArgs, vmKinds, type VmSpec } from './harness.js'
@@ -64,6 +64,11 @@ t.test('a VM with a local disk keeps the network first and gets a bootable secto
   t.ok(sector.includes('\r\nPXEBOX-LOCAL-DISK booted\r\n\0'), 'message at the address the code prints from')
   t.equal(sector.indexOf('\r\nPXEBOX'), sector.readUInt16LE(10) - 0x7c00, 'mov si points at the message')
   t.throws(() => biosBootSector('x'.repeat(500)), /too long/)
+  const image = join(dir, 'esp.img')
+  writeFileSync(image, Buffer.from('FAT image stand-in'))
+  const withImage = vmPaths(dir, 14)
+  qemuArgs({ ...vm('uefi-pxe'), disk: { sizeMb: 1, image } }, withImage)
+  t.same(readFileSync(withImage.disk), readFileSync(image), 'a disk image is copied as the VM disk (an ESP for UEFI local boot)')
 })
 
 t.test('marker parsing', async (t) => {
