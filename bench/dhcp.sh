@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 command -v dnsmasq >/dev/null || { echo "dnsmasq not installed (apt-get install dnsmasq-base)" >&2; exit 1; }
 # Other parts of the tree may not type-check yet; tsc still emits, so only insist on our outputs existing.
 npx tsc -p tsconfig.json >/dev/null 2>&1 || true
-for f in dist/bench/dhcp.js dist/bench/lib/dhcp-clients.js dist/bench/lib/dhcp-servers.js dist/src/main.js dist/test/helpers/pcap.js; do
+for f in dist/bench/dhcp.js dist/bench/lib/dhcp-clients.js dist/bench/lib/ovmf-packets.js dist/bench/lib/dhcp-servers.js dist/src/main.js dist/test/helpers/pcap.js; do
   [ -f "$f" ] || { echo "missing $f: build failed" >&2; exit 1; }
 done
 exec node dist/bench/dhcp.js "$@"

@@ -11,10 +11,9 @@
  * Usage: node dist/bench/lib/dhcp-clients.js '<json DhcpClientsArgs>'
  */
 import { createSocket } from 'node:dgram'
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { DhcpMessageType, DhcpOptionCode, decode, encode, ipv4Option, messageType, parseIPv4, type DhcpPacket } from '../../src/dhcp/index.js'
-import { parsePcap } from '../../test/helpers/pcap.js'
+import { forClient, ovmfTemplates } from './ovmf-packets.js'
 
 /** What the orchestrator passes (as one JSON argument). */
 export interface DhcpClientsArgs {
@@ -58,27 +57,11 @@ export interface Percentiles {
   max: number
 }
 
-const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/dhcp/ovmf-uefi-and-ipxe-bios-with-dnsmasq-proxy.pcap', import.meta.url))
-
 /** Nearest-rank percentiles (0 samples: zeros). */
 export function percentiles(samples: number[]): Percentiles {
   const s = [...samples].sort((a, b) => a - b)
   const at = (q: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? 0
   return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? 0 }
-}
-
-/** OVMF's DISCOVER and REQUEST from the fixture capture (frames 1 and 4), decoded, layout dropped so edits encode. */
-function ovmfTemplates(): { discover: DhcpPacket; request: DhcpPacket } {
-  const frames = parsePcap(readFileSync(FIXTURE))
-  const pick = (frame: number, type: number): DhcpPacket => {
-    const f = frames.find((x) => x.frame === frame)
-    if (f === undefined) throw new Error(`fixture has no frame ${frame}`)
-    const p = decode(f.payload)
-    if (messageType(p) !== type) throw new Error(`fixture frame ${frame} is not DHCP message type ${type}`)
-    delete p.layout
-    return p
-  }
-  return { discover: pick(1, DhcpMessageType.DISCOVER), request: pick(4, DhcpMessageType.REQUEST) }
 }
 
 /** DISCOVER attempts per client (a NAK restarts the exchange); xids are spaced 16 apart per client. */
@@ -93,21 +76,6 @@ const MAX_ATTEMPTS = 8
 function macOf(i: number, prefix: string, scattered: boolean): string {
   const n = scattered ? Math.imul(i, 0x9e3779) & 0xffffff : i
   return `02:${prefix}:00:${[(n >> 16) & 255, (n >> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`
-}
-
-/** The template for one client: its chaddr, xid, and a UUID (option 97: type 0 + 16 bytes) ending in its MAC. */
-function forClient(t: DhcpPacket, mac: string, xid: number, edits: Record<number, Buffer> = {}): DhcpPacket {
-  const macBytes = Buffer.from(mac.replace(/:/g, ''), 'hex')
-  const options = t.options.map((o) => {
-    if (edits[o.code] !== undefined) return { code: o.code, data: edits[o.code] as Buffer }
-    if (o.code === DhcpOptionCode.CLIENT_UUID && o.data.length === 17) {
-      const data = Buffer.from(o.data)
-      macBytes.copy(data, 11)
-      return { code: o.code, data }
-    }
-    return o
-  })
-  return { ...t, chaddr: mac, xid, options }
 }
 
 async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
