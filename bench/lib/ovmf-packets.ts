@@ -1,6 +1,7 @@
 /**
  * Real firmware's DHCP packets for the benches' simulated clients: OVMF's DISCOVER and REQUEST from the fixture
- * capture, and copies of them with another client's chaddr, xid and option 97 UUID.
+ * capture, and copies of them with another client's chaddr, xid and option 97 UUID. Also the capture's proxyDHCP
+ * boot-server REQUEST to 4011 and the site server's OFFER, for bench/abuse's valid client and spoofed replies.
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -9,8 +10,20 @@ import { parsePcap } from '../../test/helpers/pcap.js'
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/dhcp/ovmf-uefi-and-ipxe-bios-with-dnsmasq-proxy.pcap', import.meta.url))
 
-/** OVMF's DISCOVER and REQUEST from the fixture capture (frames 1 and 4), decoded, layout dropped so edits encode. */
-export function ovmfTemplates(): { discover: DhcpPacket; request: DhcpPacket } {
+/** The fixture's packets, decoded, layout dropped so edits encode. */
+export interface OvmfTemplates {
+  /** Frame 1: OVMF's DISCOVER, broadcast from 0.0.0.0:68. */
+  discover: DhcpPacket
+  /** Frame 4: OVMF's REQUEST to the site server (options 50 and 54). */
+  request: DhcpPacket
+  /** Frame 6: OVMF's REQUEST to the proxyDHCP boot server on 4011, from its leased address (ciaddr set). */
+  pxeRequest: DhcpPacket
+  /** Frame 2: the site server's (dnsmasq's) OFFER. */
+  siteOffer: DhcpPacket
+}
+
+/** OVMF's and the site server's packets from the fixture capture (see OvmfTemplates). */
+export function ovmfTemplates(): OvmfTemplates {
   const frames = parsePcap(readFileSync(FIXTURE))
   const pick = (frame: number, type: number): DhcpPacket => {
     const f = frames.find((x) => x.frame === frame)
@@ -20,7 +33,12 @@ export function ovmfTemplates(): { discover: DhcpPacket; request: DhcpPacket } {
     delete p.layout
     return p
   }
-  return { discover: pick(1, DhcpMessageType.DISCOVER), request: pick(4, DhcpMessageType.REQUEST) }
+  return {
+    discover: pick(1, DhcpMessageType.DISCOVER),
+    request: pick(4, DhcpMessageType.REQUEST),
+    pxeRequest: pick(6, DhcpMessageType.REQUEST),
+    siteOffer: pick(2, DhcpMessageType.OFFER),
+  }
 }
 
 /** The template for one client: its chaddr, xid, and a UUID (option 97: type 0 + 16 bytes) ending in its MAC. */
