@@ -10,6 +10,8 @@ import type { LogCounts } from './lib/log-watch.js'
 /** One sample of pxebox, every few seconds: where it stood at `t` and what its log grew by since the last sample. */
 export interface Sample {
   t: number
+  /** Shown beside the row, e.g. for the sample taken once the floods had stopped. */
+  note?: string
   rssMb: number
   cpuMs: number
   log: LogCounts
@@ -142,7 +144,7 @@ export function report(d: RunData): string[] {
   for (const s of d.samples) {
     pending = { lines: pending.lines + s.log.lines, bytes: pending.bytes + s.log.bytes, warn: pending.warn + s.log.warn, error: pending.error + s.log.error }
     if (!shown.has(s)) continue
-    out.push(`  ${s.t.toFixed(0).padStart(5)} | ${(Number.isFinite(s.rssMb) ? s.rssMb.toFixed(0) : 'gone').padStart(8)} | ${int(pending.lines).padStart(9)} | ${mb(pending.bytes).padStart(9)} | ${int(pending.warn).padStart(10)} | ${int(pending.error)}`)
+    out.push(`  ${s.t.toFixed(0).padStart(5)} | ${(Number.isFinite(s.rssMb) ? s.rssMb.toFixed(0) : 'gone').padStart(8)} | ${int(pending.lines).padStart(9)} | ${mb(pending.bytes).padStart(9)} | ${int(pending.warn).padStart(10)} | ${int(pending.error)}${s.note === undefined ? '' : `   (${s.note})`}`)
     pending = { lines: 0, bytes: 0, warn: 0, error: 0 }
   }
   const rss = d.samples.map((s) => s.rssMb).filter(Number.isFinite)

@@ -402,7 +402,8 @@ async function main(): Promise<number> {
   const elapsed = (): number => (performance.now() - clock) / 1000
   pxebox.startClock(clock)
   const samples: Sample[] = []
-  const sample = (): void => void samples.push({ t: elapsed(), rssMb: rssMb(pxebox.pid), cpuMs: cpuMs(pxebox.pid), log: log.poll() })
+  const sample = (note?: string): void =>
+    void samples.push({ t: elapsed(), rssMb: rssMb(pxebox.pid), cpuMs: cpuMs(pxebox.pid), log: log.poll(), ...(note === undefined ? {} : { note }) })
   sample()
   const start = (name: string, n: string, argv: string[]) => {
     const child = startIn(children, n, [process.execPath, ...argv], 'pipe')
@@ -441,7 +442,7 @@ async function main(): Promise<number> {
   const ranS = elapsed()
   await stop(client.child, 2000)
   await Promise.all(flooders.map((f) => stop(f.child, 10_000)))
-  if (pxebox.death() === undefined) sample() // where pxebox stands once the floods are gone
+  if (pxebox.death() === undefined) sample('the floods had stopped')
   const records = client
     .out()
     .split('\n')

@@ -19,7 +19,7 @@ export interface LogWatch {
   poll(): LogCounts
   /** Counts since the watch started. */
   total(): LogCounts
-  /** The `n` most frequent warn messages (pino's `msg`, addresses and numbers masked), with their counts. */
+  /** The `n` most frequent warn messages (pino's `msg`, MACs, addresses and numbers masked), with their counts. */
   topWarnings(n: number): [string, number][]
   /** The last `n` lines read (for a post-mortem). */
   tail(n: number): string[]
@@ -27,7 +27,7 @@ export interface LogWatch {
 
 const WARN = /"level":40[,}]/
 const ERROR = /"level":(50|60)[,}]/
-const MSG = /"msg":"((?:[^"\\]|\\.){0,120})/
+const MSG = /"msg":"((?:[^"\\]|\\.)*)"/
 const TAIL_KEEP = 40
 
 /** Watches `file` from its first byte (start the watch before the daemon writes; the file may not exist yet). */
@@ -61,7 +61,11 @@ export function watchLog(file: string): LogWatch {
             if (WARN.test(line)) {
               counts.warn++
               // Addresses and numbers vary per line ("a second DHCP server 10.213.1.2"): the message's kind is the rest.
-              const msg = (MSG.exec(line)?.[1] ?? '(no msg)').replace(/\d+(\.\d+){3}/g, '<ip>').replace(/\d+/g, 'N')
+              const msg = (MSG.exec(line)?.[1] ?? '(no msg)')
+                .replace(/\b([0-9a-f]{2}[:-]){5}[0-9a-f]{2}\b/gi, '<mac>')
+                .replace(/\d+(\.\d+){3}/g, '<ip>')
+                .replace(/\d+/g, 'N')
+                .slice(0, 120)
               warnings.set(msg, (warnings.get(msg) ?? 0) + 1)
             } else if (ERROR.test(line)) counts.error++
           }
