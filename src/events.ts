@@ -13,7 +13,12 @@ export interface BootEvent {
   /** ISO 8601 time the event happened. */
   time: string
   kind: BootEventKind
-  /** Canonical lowercase colon MAC when known. */
+  /**
+   * Canonical lowercase colon MAC when known. Only a `dhcp` event's MAC comes off the wire (the chaddr of a packet
+   * pxebox received); an `http` event's is the request's `mac=` query label and a `tftp` event's a `<mac>/` path
+   * prefix, both whatever the requester claims. Anything that grants trust (bind_to_lease, the tokenless installed
+   * callback) must take identity from DHCP events or the address tracker, never from the other kinds (issue 13).
+   */
   mac?: string
   /** The peer's IP address when known. */
   ip?: string

@@ -62,7 +62,10 @@ export const MachineRecordSchema = Type.Object(
     hostname: Type.Optional(Type.String()),
     arch: Type.Optional(Type.String()),
     nic_vendor: Type.Optional(Type.String()),
-    /** Most recent first, at most 4. */
+    /**
+     * Addresses of traffic attributed to this MAC, most recent first, at most 4. For display only: HTTP `mac=` labels
+     * and TFTP `<mac>/` prefixes are claims, so these grant no trust (the installed callback checks the wire).
+     */
     ips: Type.Array(Type.String()),
     group: Type.Optional(Type.String()),
     profile: Type.Optional(Type.String()),

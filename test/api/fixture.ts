@@ -15,6 +15,7 @@ import { createBootStoreWithOverlay, openBootOverlay, type BootOverlay } from '.
 import type { BootStateOptions, BootStore } from '../../src/boot/state.js'
 import type { BootEvent, EventSink } from '../../src/events.js'
 import { silentLogger } from '../../src/log.js'
+import { observedAddresses } from '../../src/boot/observed-addresses.js'
 
 export const PUBLIC = 'http://10.213.9.2:8080'
 export const TOKEN = 'test-token-0123456789abcdef'
@@ -70,10 +71,13 @@ export async function operatorApp(
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
   const machines = await openMachineStore({ dir: join(dataDir, 'machines'), flushDelayMs: 50, ...(opts.now ? { now: opts.now } : {}) })
   const metrics = createMetrics()
+  // As the daemon: DHCP events teach which addresses a MAC uses (the installed callback's and bind_to_lease's evidence).
+  const addresses = observedAddresses()
   const sink: EventSink = {
     record(e) {
       machines.record(e)
       metrics.sink.record(e)
+      addresses.record(e)
     },
   }
   const token = opts.token
@@ -82,6 +86,7 @@ export async function operatorApp(
     assetsDir: join(dir, 'assets'),
     publicUrl: PUBLIC,
     events: sink,
+    addressesOf: (mac) => addresses.addressesOf(mac),
     version: '9.9.9',
     metrics,
     api: {

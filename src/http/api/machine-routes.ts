@@ -4,13 +4,17 @@
  *
  * The installed callback (`POST` or `GET /v1/machines/<mac>/installed`) is called by the installer or the installed
  * system, which holds no API token. It is accepted without one only from an IP address pxebox has seen that MAC use
- * (its DHCP, TFTP or HTTP boot traffic), so another host on the VLAN cannot switch a machine to local boot by knowing
- * its MAC; with the token it is accepted from anywhere (an operator marking a machine installed by hand). GET is
- * allowed because an Ignition `storage.files` entry or an iPXE `imgfetch` can only GET.
+ * on the wire (`deps.addressesOf`: DHCP from that address with that chaddr, or the address tracker's bindings), so
+ * another host on the VLAN cannot switch a machine to local boot by knowing its MAC. The record's `ips` are NOT that
+ * evidence: they include addresses of HTTP requests whose `mac=` query label merely claimed the MAC (and TFTP
+ * `<mac>/` path prefixes), so `GET /ipxe?mac=VICTIM` from an attacker would otherwise have qualified the attacker's
+ * address. With the token the callback is accepted from anywhere (an operator marking a machine installed by hand).
+ * GET is allowed because an Ignition `storage.files` entry or an iPXE `imgfetch` can only GET.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Static } from '@sinclair/typebox'
 import { normalizeMac } from '../../boot/labels.js'
+import { plainIpv4 } from '../../boot/observed-addresses.js'
 import { MachineViewSchema } from '../../machines/model.js'
 import { checkToken } from './auth.js'
 import type { ApiDeps } from './plugin.js'
@@ -153,12 +157,16 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
     }
     if (token !== 'ok') {
       if (record === undefined) return unknown(reply, mac)
-      if (!record.ips.includes(req.ip)) {
-        req.log.warn({ mac, ip: req.ip, known: record.ips }, 'installed callback refused: not from the machine')
-        return reply.code(403).send({ error: `${req.ip} is not an address ${mac} was seen using (${record.ips.join(', ') || 'none'}); call from the machine or with the API token` })
+      const ip = plainIpv4(req.ip)
+      const seen = deps.addressesOf(mac)
+      if (!seen.includes(ip)) {
+        req.log.warn({ mac, ip, seen }, 'installed callback refused: not from the machine')
+        return reply.code(403).send({
+          error: `${ip} is not an address pxebox has seen ${mac} use in DHCP (${seen.join(', ') || 'none'}); call from the machine or with the API token`,
+        })
       }
     }
-    const r = await deps.machines.markInstalled(mac, token === 'ok' ? undefined : req.ip)
+    const r = await deps.machines.markInstalled(mac, token === 'ok' ? undefined : plainIpv4(req.ip))
     req.log.info({ mac, ip: req.ip }, 'machine reported installed')
     return { mac, installed_at: r.installed_at!, boots_local: view(mac)?.boots_local ?? false }
   }

@@ -35,6 +35,11 @@ export interface ApiDeps {
   readonly overlay?: BootOverlay
   /** Leases and findings, when tracking runs (it may start after the API); undefined: `available: false`. */
   readonly tracking?: () => TrackingView | undefined
+  /**
+   * IPv4 addresses pxebox has seen a MAC use on the wire (DHCP chaddr from that address, the address tracker's
+   * bindings), most recent first: the only evidence the tokenless installed callback accepts (HttpDeps.addressesOf).
+   */
+  readonly addressesOf: (mac: string) => readonly string[]
   /** pxebox version, for the OpenAPI document. */
   readonly version: string
   readonly now?: () => number
