@@ -138,6 +138,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         api: {
           machines,
           auth: { token: () => apiToken, openReads: config.api.open_reads },
+          maxEventStreams: config.api.max_event_streams,
           stuckAfterMs: config.machines.stuck_after * 1000,
           overlay,
           tracking: () => addressServices?.queries,
@@ -202,6 +203,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
       )
       if (next.api.open_reads !== config.api.open_reads) restart.push('api.open_reads')
+      if (next.api.max_event_streams !== config.api.max_event_streams) restart.push('api.max_event_streams')
       if (restart.length) logger.warn({ keys: restart }, 'these config changes take effect after a restart')
       const nextToken = readApiToken(next.api)
       const previous = bootSources

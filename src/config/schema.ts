@@ -153,6 +153,12 @@ export const ApiSchema = Section(
     token: Type.Optional(Type.String({ minLength: 16, description: 'bearer token for /v1 writes (and reads unless open_reads); prefer token_file' })),
     token_file: Type.Optional(Type.String({ minLength: 1, description: 'file holding the bearer token (first line), e.g. /etc/pxebox/api-token' })),
     open_reads: Type.Boolean({ default: true, description: 'true: GET /v1/* needs no token; false: reads need the token too' }),
+    max_event_streams: Type.Integer({
+      default: 64,
+      minimum: 1,
+      maximum: 10_000,
+      description: '/v1/events streams (dashboards) open at once; one more is answered 503',
+    }),
   },
   'the /v1 API; without a token, API writes are refused',
 )

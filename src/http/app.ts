@@ -40,7 +40,7 @@ export interface HttpDeps {
    * The operator's view: `/v1` API and `/ui/` dashboard (src/http/api/). Absent: neither is served. Its machine
    * store also answers `installedAt` for boot_once profiles unless that is given.
    */
-  readonly api?: Omit<ApiDeps, 'store' | 'version' | 'addressesOf'>
+  readonly api?: Omit<ApiDeps, 'store' | 'version' | 'addressesOf' | 'publishEventStats'>
   /** When the machine with this MAC reported installed (boot_once profiles then boot the local disk). */
   readonly installedAt?: (mac: string) => string | undefined
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
@@ -86,7 +86,13 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   if (api) {
     const now = api.now ?? Date.now
     metrics.sources.bootCounts ??= () => statusCounts(api.machines.list(), deps.store.get(), now(), api.stuckAfterMs)
-    registerApi(app, { ...api, store: deps.store, version: deps.version, addressesOf: ctx.addressesOf })
+    registerApi(app, {
+      ...api,
+      store: deps.store,
+      version: deps.version,
+      addressesOf: ctx.addressesOf,
+      publishEventStats: (stats) => (metrics.sources.eventStreams = stats),
+    })
     registerUiRoutes(app)
   }
   app.setNotFoundHandler((req, reply) => reply.code(404).type('text/plain; charset=utf-8').send(`no such endpoint: ${req.method} ${req.url.split('?')[0]}\n`))

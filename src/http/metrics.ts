@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { BootEvent, EventSink } from '../events.js'
+import type { EventFanoutStats } from './api/event-fanout.js'
 
 /** Scrape-time sources; each is optional. */
 export interface MetricsSources {
@@ -15,6 +16,8 @@ export interface MetricsSources {
   bootCounts?: () => Readonly<Record<string, number>>
   /** Address findings by kind. */
   findingCounts?: () => Readonly<Record<string, number>>
+  /** The `/v1/events` fan-out: open streams, queued bytes, refusals and drops. */
+  eventStreams?: () => EventFanoutStats
 }
 
 /** A registry and the EventSink that feeds its counters. */
@@ -68,6 +71,35 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     collect() {
       this.reset()
       for (const [kind, n] of Object.entries(out.sources.findingCounts?.() ?? {})) this.set({ kind }, n)
+    },
+  })
+  new Gauge({
+    name: 'pxebox_event_streams',
+    help: 'Open /v1/events streams',
+    registers: [registry],
+    collect() {
+      this.set(out.sources.eventStreams?.().streams ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'pxebox_event_stream_queued_bytes',
+    help: 'Bytes written to /v1/events streams and not yet taken by their sockets',
+    registers: [registry],
+    collect() {
+      this.set(out.sources.eventStreams?.().queuedBytes ?? 0)
+    },
+  })
+  new Counter({
+    name: 'pxebox_event_streams_ended_total',
+    help: '/v1/events streams pxebox refused (limit reached) or closed (slow_reader, write_error)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const stats = out.sources.eventStreams?.()
+      this.reset()
+      if (!stats) return
+      this.inc({ reason: 'refused' }, stats.refused)
+      for (const [reason, n] of Object.entries(stats.dropped)) this.inc({ reason }, n)
     },
   })
   out.sink = {

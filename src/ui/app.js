@@ -134,12 +134,16 @@ async function loadTracking() {
 // Server-sent events read with fetch so the token can go in a header (EventSource cannot send one).
 async function follow() {
   const live = document.getElementById('live')
+  let connected = false
   for (;;) {
     try {
       const res = await fetch('/v1/events', { headers: headers() })
       if (!res.ok || !res.body) throw new Error('events: ' + res.status)
       live.className = 'live on'
       live.textContent = 'live'
+      // After a reconnect (pxebox closes streams that fall behind) the list is reloaded: that is the resync.
+      if (connected) await loadMachines()
+      connected = true
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
       let buf = ''
       for (;;) {
@@ -158,6 +162,7 @@ async function follow() {
           }
           if (type === 'machine') machines.set(JSON.parse(data).mac, JSON.parse(data))
           else if (type === 'forget') machines.delete(JSON.parse(data))
+          else if (type === 'resync') { await loadMachines(); continue }
           else continue
           render()
         }

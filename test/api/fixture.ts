@@ -55,7 +55,7 @@ export interface OperatorApp {
 /** Build the app over a fresh temp dir (or `dir`, to reopen the same data_dir). */
 export async function operatorApp(
   t: Test,
-  opts: { token?: string; openReads?: boolean; stuckAfterMs?: number; dir?: string; now?: () => number } = {},
+  opts: { token?: string; openReads?: boolean; stuckAfterMs?: number; dir?: string; now?: () => number; maxEventStreams?: number; maxEventQueuedBytes?: number } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
   if (!opts.dir) t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -95,6 +95,8 @@ export async function operatorApp(
       stuckAfterMs: opts.stuckAfterMs ?? 300_000,
       overlay,
       ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.maxEventStreams !== undefined ? { maxEventStreams: opts.maxEventStreams } : {}),
+      ...(opts.maxEventQueuedBytes !== undefined ? { maxEventQueuedBytes: opts.maxEventQueuedBytes } : {}),
     },
   })
   t.teardown(async () => {

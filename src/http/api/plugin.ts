@@ -15,6 +15,7 @@ import { registerMachineRoutes } from './machine-routes.js'
 import { registerBootConfigRoutes } from './boot-config-routes.js'
 import { registerTrackingRoutes } from './tracking-routes.js'
 import { registerEventStream } from './events-route.js'
+import type { EventFanoutStats } from './event-fanout.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
 
 /** The address tracker's read side, when it runs (src/leases). */
@@ -40,6 +41,12 @@ export interface ApiDeps {
    * bindings), most recent first: the only evidence the tokenless installed callback accepts (HttpDeps.addressesOf).
    */
   readonly addressesOf: (mac: string) => readonly string[]
+  /** `/v1/events` streams open at once (config api.max_event_streams); default 64. */
+  readonly maxEventStreams?: number
+  /** Bytes one event stream may have queued before it is closed as a slow reader; default 256 KiB (tests lower it). */
+  readonly maxEventQueuedBytes?: number
+  /** Handed the event fan-out's stats once the plugin loads (buildApp: for /metrics). */
+  readonly publishEventStats?: (stats: () => EventFanoutStats) => void
   /** pxebox version, for the OpenAPI document. */
   readonly version: string
   readonly now?: () => number
@@ -112,7 +119,8 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       registerMachineRoutes(api, deps, now)
       registerBootConfigRoutes(api, deps)
       registerTrackingRoutes(api, deps)
-      registerEventStream(api, deps, now)
+      const fanout = registerEventStream(api, deps, now)
+      deps.publishEventStats?.(() => fanout.stats())
       let doc: string | undefined
       api.get('/openapi.json', { config: { access: 'open' }, schema: { summary: 'This document (OpenAPI 3.1)', tags: ['meta'] } }, (_req, reply) => {
         doc ??= JSON.stringify(openApiDocument(routes, deps.version))
