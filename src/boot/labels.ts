@@ -82,6 +82,13 @@ export function uuidForms(uuid: string): string[] {
   return swapped === uuid ? [uuid] : [uuid, swapped]
 }
 
+/**
+ * Bounds on what one request may present (issue 13 item 9: 10,000 requests with 4,000-character labels made
+ * machines.json 125 MB). Values longer than this are dropped (named in `dropped`): no selector or template needs more;
+ * a MAC is 17, a UUID 36, an SMBIOS string at most 64 bytes in practice. Labels past `MAX_LABELS` are dropped too.
+ */
+export const LABEL_LIMITS = { maxNameLength: 64, maxValueLength: 256, maxLabels: 32 } as const
+
 /** Result of reading labels from a request: the labels and what was dropped, for the log. */
 export interface LabelParse {
   labels: Labels
@@ -95,15 +102,24 @@ export interface LabelParse {
 export function labelsFromQuery(query: unknown): LabelParse {
   const labels: Record<string, string> = {}
   const dropped: string[] = []
+  let count = 0
   if (query === null || typeof query !== 'object') return { labels, dropped }
   for (const [rawKey, rawValue] of Object.entries(query as Record<string, unknown>)) {
     const value = Array.isArray(rawValue) ? rawValue[0] : rawValue
     if (typeof value !== 'string' || value === '') continue
     const key = rawKey.toLowerCase()
-    if (key === '' || key.length > 64 || key in labels) continue
+    if (key === '' || key in labels) continue
+    if (key.length > LABEL_LIMITS.maxNameLength || count >= LABEL_LIMITS.maxLabels) {
+      if (dropped.length < LABEL_LIMITS.maxLabels) dropped.push(`${key.slice(0, 64)}=${value.slice(0, 64)}`)
+      continue
+    }
     const normalized = normalizeLabelValue(key, value)
-    if (normalized === undefined) dropped.push(`${key}=${value.slice(0, 64)}`)
-    else labels[key] = normalized
+    if (normalized === undefined) {
+      if (dropped.length < LABEL_LIMITS.maxLabels) dropped.push(`${key}=${value.slice(0, 64)}`)
+    } else {
+      labels[key] = normalized
+      count++
+    }
   }
   return { labels, dropped }
 }
@@ -112,7 +128,7 @@ export function labelsFromQuery(query: unknown): LabelParse {
 export function normalizeLabels(input: Record<string, string | undefined>): Labels {
   const labels: Record<string, string> = {}
   for (const [rawKey, value] of Object.entries(input)) {
-    if (value === undefined || value === '') continue
+    if (value === undefined || value === '' || rawKey.length > LABEL_LIMITS.maxNameLength) continue
     const normalized = normalizeLabelValue(rawKey.toLowerCase(), value)
     if (normalized !== undefined) labels[rawKey.toLowerCase()] = normalized
   }
@@ -120,11 +136,13 @@ export function normalizeLabels(input: Record<string, string | undefined>): Labe
 }
 
 /**
- * Canonical form of one label value; undefined when a mac is not a MAC. A uuid that does not parse is kept
+ * Canonical form of one label value; undefined when a mac is not a MAC or the value is longer than
+ * `LABEL_LIMITS.maxValueLength`. A uuid that does not parse is kept
  * lowercased (it can only match a selector written the same way, which load-time validation forbids).
  */
 export function normalizeLabelValue(key: string, value: string): string | undefined {
   if (key === 'mac') return normalizeMac(value)
+  if (value.length > LABEL_LIMITS.maxValueLength) return undefined
   if (key === 'uuid') return normalizeUuid(value) ?? value.toLowerCase()
-  return value.length > 1024 ? undefined : value
+  return value
 }

@@ -53,6 +53,14 @@ export const PastAttemptSchema = Type.Object(
   { additionalProperties: false },
 )
 
+/**
+ * Bounds on one stored record (issue 13 item 9), stated in config.example.yaml: identity values a request claims
+ * (uuid, serial, hostname, arch) longer than `identityLength` are not stored; a timeline line is cut at `whatLength`;
+ * a record holds at most `labels` operator labels of at most `labelValueLength` characters. With MAX_ENTRIES timeline
+ * entries and MAX_HISTORY past attempts that keeps a record under ~40 KB whatever clients send.
+ */
+export const RECORD_LIMITS = { identityLength: 128, whatLength: 256, labels: 32, labelValueLength: 256 } as const
+
 /** The stored record of one machine. */
 export const MachineRecordSchema = Type.Object(
   {

@@ -14,8 +14,8 @@ import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import type { BootEvent, EventSink } from '../events.js'
 import { silentLogger, type Logger } from '../log.js'
-import { MachineRecordSchema, type MachineRecord, type TimelineEntry } from './model.js'
-import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
+import { MachineRecordSchema, RECORD_LIMITS, type MachineRecord, type TimelineEntry } from './model.js'
+import { applyEntry, boundRecord, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
 import { readJsonFile, writeFileDurably } from '../durable-file.js'
 
@@ -30,7 +30,7 @@ export interface MachineStoreOptions {
   readonly macForIp?: (ip: string) => string | undefined
   /** Quiet time before batched event writes go to disk. Default 1000 ms. */
   readonly flushDelayMs?: number
-  /** Records kept; the least recently seen go first. Default 10,000. */
+  /** Records kept, at load as well as at run time; the least recently seen go first. Default 10,000. */
   readonly maxMachines?: number
 }
 
@@ -43,7 +43,10 @@ export interface MachineStore extends EventSink {
   markInstalled(mac: string, ip?: string): Promise<MachineRecord>
   /** Clear `installed_at`, so a boot_once profile installs again. Undefined when the MAC is unknown. */
   rearm(mac: string): Promise<MachineRecord | undefined>
-  /** Merge operator labels (a null value removes the label). Undefined when the MAC is unknown. */
+  /**
+   * Merge operator labels (a null value removes the label). Undefined when the MAC is unknown; throws
+   * MachineLabelError (changing nothing) when the result would break RECORD_LIMITS.
+   */
   setLabels(mac: string, labels: Readonly<Record<string, string | null>>): Promise<MachineRecord | undefined>
   /** Drop a record. */
   forget(mac: string): Promise<boolean>
@@ -57,6 +60,12 @@ export interface MachineStore extends EventSink {
   close(): Promise<void>
 }
 
+/** Thrown by setLabels when the change would break RECORD_LIMITS; nothing is changed. */
+export class MachineLabelError extends Error {
+  readonly code = 'PXEBOX_MACHINE_LABELS'
+  override readonly name = 'MachineLabelError'
+}
+
 /** File format version of machines.json. */
 const FILE_VERSION = 1
 /** MAC-less events wait this long for their IP to be attributed. */
@@ -64,6 +73,8 @@ const PENDING_MS = 10 * 60_000
 const PENDING_PER_IP = 16
 const MAX_PENDING_IPS = 1024
 const MAX_IPS = 8192
+/** Invalid records named one by one at load; the rest are counted (a bad file must not flood the log). */
+const MAX_LISTED_PROBLEMS = 20
 
 /** Open (or create) the store in `opts.dir`. Never throws for a bad file: it is moved aside and reported. */
 export async function openMachineStore(opts: MachineStoreOptions): Promise<MachineStore> {
@@ -78,6 +89,8 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   const listeners = new Set<(mac: string) => void>()
   const problems: string[] = []
 
+  /** Records were cut or dropped at load: write the file back in its bounded form. */
+  let reduced = false
   const loaded = await readJsonFile(file, new Date(now()))
   if (loaded.state === 'corrupt') {
     problems.push(`${file} is corrupt (${loaded.reason})${loaded.movedTo ? `; moved to ${loaded.movedTo}` : ''}; starting with no machine records`)
@@ -86,21 +99,34 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     if (data?.version !== FILE_VERSION || !Array.isArray(data.machines)) {
       problems.push(`${file}: expected {"version": ${FILE_VERSION}, "machines": [...]}; ignoring its contents`)
     } else {
+      let trimmed = 0
+      let invalid = 0
       data.machines.forEach((m: unknown, i) => {
         if (Value.Check(MachineRecordSchema, m)) {
+          if (boundRecord(m)) trimmed++
           machines.set(m.mac, m)
-          if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
-        } else {
+        } else if (++invalid <= MAX_LISTED_PROBLEMS) {
           const first = [...Value.Errors(MachineRecordSchema, m)][0]
           problems.push(`${file}: machines[${i}] skipped: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`)
         }
       })
+      if (invalid > MAX_LISTED_PROBLEMS) problems.push(`${file}: ${invalid - MAX_LISTED_PROBLEMS} more invalid records skipped`)
+      if (trimmed > 0) problems.push(`${file}: ${trimmed} records held values over the record limits; cut to them`)
+      // The cap applies to what was on disk too: a file from a larger cap, or grown by hand, must not load whole.
+      if (machines.size > maxMachines) {
+        const byAge = [...machines.values()].sort((a, b) => (a.last_seen < b.last_seen ? -1 : a.last_seen > b.last_seen ? 1 : 0))
+        const drop = byAge.slice(0, machines.size - maxMachines)
+        for (const r of drop) machines.delete(r.mac)
+        problems.push(`${file}: ${drop.length} least recently seen records dropped to keep ${maxMachines} (the record cap)`)
+      }
+      for (const m of machines.values()) if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
+      reduced = trimmed > 0 || machines.size < data.machines.length
     }
   }
   for (const p of problems) logger.error(p)
   if (machines.size > 0) logger.info({ machines: machines.size }, 'machine records loaded')
 
-  let dirty = false
+  let dirty = reduced
   let timer: NodeJS.Timeout | undefined
   let writing: Promise<void> = Promise.resolve()
   const write = (): Promise<void> => {
@@ -227,10 +253,15 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     async setLabels(mac, labels) {
       const r = machines.get(mac)
       if (!r) return undefined
+      const next = { ...r.labels }
       for (const [k, v] of Object.entries(labels)) {
-        if (v === null) delete r.labels[k]
-        else r.labels[k] = v
+        if (v === null) delete next[k]
+        else if (v.length > RECORD_LIMITS.labelValueLength) throw new MachineLabelError(`label "${k}" is ${v.length} characters; at most ${RECORD_LIMITS.labelValueLength}`)
+        else next[k] = v
       }
+      const count = Object.keys(next).length
+      if (count > RECORD_LIMITS.labels) throw new MachineLabelError(`a machine holds at most ${RECORD_LIMITS.labels} labels; this would make ${count}`)
+      r.labels = next
       changed(mac)
       await write()
       return r

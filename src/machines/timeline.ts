@@ -7,7 +7,7 @@
  * pattern (ROM DHCP -> TFTP iPXE -> iPXE's own DHCP -> script) therefore stays one attempt.
  */
 import type { BootEvent } from '../events.js'
-import { STAGES, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
+import { RECORD_LIMITS, STAGES, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
 
 /** Entries kept per attempt; a machine retrying a missing file should not grow its record without bound. */
 export const MAX_ENTRIES = 80
@@ -31,6 +31,11 @@ const HTTP_STAGES: Readonly<Record<string, Stage>> = {
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+/** A timeline line cut to RECORD_LIMITS.whatLength (a request path can be kilobytes long). */
+function clip(what: string): string {
+  return what.length > RECORD_LIMITS.whatLength ? `${what.slice(0, RECORD_LIMITS.whatLength - 1)}…` : what
 }
 
 function pathOnly(path: string): string {
@@ -66,9 +71,9 @@ export function entryFromEvent(e: BootEvent): TimelineEntry {
     source: e.kind,
     step: e.step,
     ...(stage !== undefined ? { stage } : {}),
-    outcome,
+    outcome: clip(outcome),
     ...(e.ip !== undefined && e.ip !== '0.0.0.0' ? { ip: e.ip } : {}),
-    what,
+    what: clip(what),
   }
 }
 
@@ -90,10 +95,51 @@ export function identityFromEvent(e: BootEvent): Partial<Pick<MachineRecord, 'uu
     for (const key of ['uuid', 'serial', 'hostname', 'arch'] as const) {
       const v = q.get(key)
       // iPXE leaves a variable empty when the firmware has no value; SMBIOS placeholders are not identities either.
-      if (v && !/^\$\{/.test(v) && v !== 'To be filled by O.E.M.') out[key] = v
+      // Longer values are not identities but an attempt to grow the record (issue 13 item 9).
+      if (v && v.length <= RECORD_LIMITS.identityLength && !/^\$\{/.test(v) && v !== 'To be filled by O.E.M.') out[key] = v
     }
   }
   return out
+}
+
+/**
+ * Apply RECORD_LIMITS to a record read back from disk (written by an older pxebox, or edited): over-long identity
+ * values are removed, timeline lines cut, surplus labels dropped. Returns whether anything changed.
+ */
+export function boundRecord(r: MachineRecord): boolean {
+  let changed = false
+  for (const key of ['uuid', 'serial', 'hostname', 'arch'] as const) {
+    if ((r[key]?.length ?? 0) > RECORD_LIMITS.identityLength) {
+      delete r[key]
+      changed = true
+    }
+  }
+  for (const e of r.timeline) {
+    if (e.what.length > RECORD_LIMITS.whatLength || e.outcome.length > RECORD_LIMITS.whatLength) {
+      e.what = clip(e.what)
+      e.outcome = clip(e.outcome)
+      changed = true
+    }
+  }
+  const labels = Object.entries(r.labels)
+  const kept = labels.filter(([, v]) => v.length <= RECORD_LIMITS.labelValueLength).slice(0, RECORD_LIMITS.labels)
+  if (kept.length !== labels.length) {
+    r.labels = Object.fromEntries(kept)
+    changed = true
+  }
+  if (r.timeline.length > MAX_ENTRIES) {
+    r.timeline.splice(0, r.timeline.length - MAX_ENTRIES)
+    changed = true
+  }
+  if (r.history.length > MAX_HISTORY) {
+    r.history.splice(0, r.history.length - MAX_HISTORY)
+    changed = true
+  }
+  if (r.ips.length > 4) {
+    r.ips = r.ips.slice(0, 4)
+    changed = true
+  }
+  return changed
 }
 
 /** Furthest stage reached with outcome ok in these entries. */

@@ -16,6 +16,7 @@ import type { Static } from '@sinclair/typebox'
 import { normalizeMac } from '../../boot/labels.js'
 import { plainIpv4 } from '../../boot/observed-addresses.js'
 import { MachineViewSchema } from '../../machines/model.js'
+import { MachineLabelError } from '../../machines/store.js'
 import { checkToken } from './auth.js'
 import type { ApiDeps } from './plugin.js'
 import {
@@ -108,7 +109,12 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
     async (req, reply) => {
       const mac = macOf(req, reply)
       if (mac === undefined) return reply
-      if (!(await deps.machines.setLabels(mac, req.body.labels))) return unknown(reply, mac)
+      try {
+        if (!(await deps.machines.setLabels(mac, req.body.labels))) return unknown(reply, mac)
+      } catch (err) {
+        if (err instanceof MachineLabelError) return reply.code(400).send({ error: err.message })
+        throw err
+      }
       return view(mac)
     },
   )

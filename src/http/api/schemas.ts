@@ -48,7 +48,10 @@ export const TimelineSchema = Type.Object(
 /** PATCH /v1/machines/:mac: set labels (null removes one). */
 export const MachinePatchSchema = Type.Object(
   {
-    labels: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,63}$' }), Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+    labels: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,63}$' }), Type.Union([Type.String({ maxLength: 256 }), Type.Null()]), {
+      maxProperties: 32,
+      description: 'a machine holds at most 32 labels of at most 256 characters',
+    }),
   },
   { additionalProperties: false },
 )
