@@ -110,11 +110,19 @@ function render() {
     el('span', { class: 'pill', style: 'background:' + STATUS_COLOR[s], 'data-status': s }, counts[s] + ' ' + s)))
 }
 
+// The list comes in pages (at most 1,000 machines each); follow next_offset to the end.
 async function loadMachines() {
-  const data = await api('/v1/machines')
-  stuckAfter = data.stuck_after_seconds
+  const all = []
+  let offset = 0
+  for (;;) {
+    const data = await api('/v1/machines?limit=1000&offset=' + offset)
+    stuckAfter = data.stuck_after_seconds
+    all.push(...data.machines)
+    if (data.next_offset === undefined) break
+    offset = data.next_offset
+  }
   machines.clear()
-  for (const v of data.machines) machines.set(v.mac, v)
+  for (const v of all) machines.set(v.mac, v)
   render()
 }
 

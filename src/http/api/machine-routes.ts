@@ -21,6 +21,7 @@ import { checkToken } from './auth.js'
 import type { ApiDeps } from './plugin.js'
 import {
   InstalledSchema,
+  MACHINE_PAGE,
   MacParams,
   MachineListQuery,
   MachineListSchema,
@@ -47,27 +48,44 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
   }
   const unknown = (reply: FastifyReply, mac: string) => reply.code(404).send({ error: `no machine ${mac} has been seen` })
 
+  /**
+   * Paged (issue 13 item 12): serializing and checking 10,000 full views took 0.62 s of event loop per request, and
+   * four such requests delayed DHCP offers. A page is at most MACHINE_PAGE.maxLimit views; the statuses every
+   * record needs for `counts` and the order are cheap next to that.
+   */
   api.get<{ Querystring: Static<typeof MachineListQuery> }>(
     '/machines',
     {
       schema: {
-        summary: 'Every machine seen, failed and stuck first',
+        summary: 'Machines seen, failed and stuck first, one page at a time',
+        description: `Pages of at most ${MACHINE_PAGE.maxLimit} (default ${MACHINE_PAGE.defaultLimit}); follow next_offset until it is absent.`,
         tags: ['machines'],
         querystring: MachineListQuery,
         response: responses({ 200: MachineListSchema }, [400, 401]),
       },
     },
-    (req) => {
+    (req, reply) => {
+      const limit = req.query.limit === undefined ? MACHINE_PAGE.defaultLimit : Number(req.query.limit)
+      const offset = req.query.offset === undefined ? 0 : Number(req.query.offset)
+      if (limit < 1 || limit > MACHINE_PAGE.maxLimit) {
+        return reply.code(400).send({ error: `limit must be 1 to ${MACHINE_PAGE.maxLimit} (got ${limit}); page with offset` })
+      }
       const state = deps.store.get()
       const t = now()
       const all = deps.machines.list().map((r) => viewOf(r, state, t, deps.stuckAfterMs))
       const counts: Record<string, number> = {}
       for (const v of all) counts[v.status] = (counts[v.status] ?? 0) + 1
       const wanted = req.query.status
+      const matching = sortViews(wanted ? all.filter((v) => v.status === wanted) : all)
+      const end = offset + limit
       return {
         stuck_after_seconds: deps.stuckAfterMs / 1000,
         counts,
-        machines: sortViews(wanted ? all.filter((v) => v.status === wanted) : all),
+        total: matching.length,
+        offset,
+        limit,
+        ...(end < matching.length ? { next_offset: end } : {}),
+        machines: matching.slice(offset, end),
       }
     },
   )

@@ -17,19 +17,37 @@ export const MacParams = Type.Object({ mac: Type.String({ minLength: 12, maxLeng
 /** `:id` of a group or profile. */
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) })
 
-/** GET /v1/machines */
+/** `GET /v1/machines` page size when `limit` is not given, and the largest `limit` accepted. */
+export const MACHINE_PAGE = { defaultLimit: 200, maxLimit: 1000 } as const
+
+/** GET /v1/machines: one page of the list, in the dashboard's order. */
 export const MachineListSchema = Type.Object(
   {
     stuck_after_seconds: Type.Number(),
+    /** Every machine by status, whatever the page and filter. */
     counts: Type.Record(Type.String(), Type.Integer()),
+    /** Machines matching the filter (all pages). */
+    total: Type.Integer({ minimum: 0 }),
+    offset: Type.Integer({ minimum: 0 }),
+    limit: Type.Integer({ minimum: 1 }),
+    /** `offset` of the next page; absent on the last page. */
+    next_offset: Type.Optional(Type.Integer({ minimum: 0 })),
     machines: Type.Array(MachineViewSchema),
   },
   { additionalProperties: false },
 )
 
-/** GET /v1/machines query: filter by status. */
+const DIGITS = '^[0-9]{1,9}$'
+
+/** GET /v1/machines query: filter by status, page with offset and limit. */
 export const MachineListQuery = Type.Object(
-  { status: Type.Optional(Type.String({ description: 'failed, stuck, booting, ignored, local-boot or done' })) },
+  {
+    status: Type.Optional(Type.String({ description: 'failed, stuck, booting, ignored, local-boot or done' })),
+    offset: Type.Optional(Type.String({ pattern: DIGITS, description: 'machines to skip (from next_offset of the previous page); default 0' })),
+    limit: Type.Optional(
+      Type.String({ pattern: DIGITS, description: `machines per page, 1 to ${MACHINE_PAGE.maxLimit}; default ${MACHINE_PAGE.defaultLimit}` }),
+    ),
+  },
   { additionalProperties: false },
 )
 
