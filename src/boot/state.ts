@@ -23,6 +23,11 @@ export interface BootSources {
   readonly groups: readonly GroupInput[]
   /** How errors name config.yaml; default `config.yaml`. */
   readonly configName?: string
+  /**
+   * Where an entry really came from when it is not config.yaml: the API overlay merges its own groups (appended,
+   * `index` counts from 0 over `groups`) and profiles into these sources and names its files here. Undefined: config.yaml.
+   */
+  readonly entrySource?: (kind: 'group' | 'profile', id: string, index: number) => string | undefined
 }
 
 /** Everything loadBootState needs. */
@@ -87,13 +92,13 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
     else groups.set(g.id, g)
   }
 
-  for (const [id, input] of Object.entries(opts.profiles)) {
-    const r = profileFromConfig(id, input, `${configName} profiles.${id}`)
+  Object.entries(opts.profiles).forEach(([id, input], i) => {
+    const r = profileFromConfig(id, input, opts.entrySource?.('profile', id, i) ?? `${configName} profiles.${id}`)
     if (r.ok) addProfile(r.value)
     else errors.push(...r.errors)
-  }
+  })
   opts.groups.forEach((input, i) => {
-    const r = groupFromConfig(input, `${configName} groups[${i}]`)
+    const r = groupFromConfig(input, opts.entrySource?.('group', input.id, i) ?? `${configName} groups[${i}]`)
     if (r.ok) addGroup(r.value)
     else errors.push(...r.errors)
   })

@@ -40,7 +40,7 @@ export interface HttpDeps {
    * The operator's view: `/v1` API and `/ui/` dashboard (src/http/api/). Absent: neither is served. Its machine
    * store also answers `installedAt` for boot_once profiles unless that is given.
    */
-  readonly api?: Omit<ApiDeps, 'store' | 'version' | 'addressesOf' | 'publishEventStats'>
+  readonly api?: Omit<ApiDeps, 'store' | 'version' | 'addressesOf' | 'assetsDir' | 'publishEventStats'>
   /** When the machine with this MAC reported installed (boot_once profiles then boot the local disk). */
   readonly installedAt?: (mac: string) => string | undefined
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
@@ -91,6 +91,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
       store: deps.store,
       version: deps.version,
       addressesOf: ctx.addressesOf,
+      assetsDir: deps.assetsDir,
       publishEventStats: (stats) => (metrics.sources.eventStreams = stats),
     })
     registerUiRoutes(app)

@@ -85,10 +85,15 @@ export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOve
   }
   for (const p of problems) logger.error(`boot overlay file skipped: ${p}`)
 
+  // API-written entries name their own file (issue 13 item 13: they said config.yaml, where no operator finds them).
   const merge = (base: BootStateOptions, g = groups, p = profiles): BootStateOptions => ({
     ...base,
     profiles: { ...base.profiles, ...Object.fromEntries(p) },
     groups: [...base.groups, ...g.values()],
+    entrySource: (kind, id, index) => {
+      const own = kind === 'group' ? index >= base.groups.length : p.has(id)
+      return own ? `API (${join(opts.dir, folder(kind), `${id}.json`)})` : base.entrySource?.(kind, id, index)
+    },
   })
   const inBase = (kind: OverlayKind, id: string): boolean => {
     const base = opts.base()

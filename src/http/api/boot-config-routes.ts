@@ -8,11 +8,33 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from '../../boot/model-schema.js'
 import type { OverlayEdit, OverlayKind } from '../../machines/boot-overlay.js'
+import { planIpxeBoot } from '../../boot/ipxe-script.js'
 import type { ApiDeps } from './plugin.js'
 import { GroupViewSchema, IdParams, NoContent, ProfileViewSchema, responses } from './schemas.js'
 import { groupView, profileView } from './views.js'
 
 type IdReq = { Params: Static<typeof IdParams> }
+
+/**
+ * Why a profile's kernel or initrd URL would not be served, or undefined. The script makes a root-relative path
+ * absolute with the public URL (ipxe-script.ts), and pxebox serves files only under `/assets/` (assets_dir) and
+ * `/firmware/`; any other root-relative path (`/etc/passwd`, `/assets/../x`) would be a 404 at boot time, found only
+ * when a machine fails. Absolute URLs (another server) and iPXE variables (`${base}/x`) are the author's business,
+ * as in config.yaml.
+ */
+export function bootUrlProblem(what: string, url: string, assetsDir: string | undefined): string | undefined {
+  if (!url.startsWith('/') || url.startsWith('//')) return undefined
+  const path = url.split(/[?#]/)[0]!
+  const segments = path.split('/')
+  let decoded: string[]
+  try {
+    decoded = segments.map((seg) => decodeURIComponent(seg))
+  } catch {
+    decoded = segments
+  }
+  if ((path.startsWith('/assets/') || path.startsWith('/firmware/')) && !decoded.some((seg) => seg === '..' || seg === '.' || seg.includes('/'))) return undefined
+  return `${what} "${url}" is not a file pxebox serves: a root-relative path must be under /assets/ (${assetsDir ? `files in ${assetsDir}` : 'assets_dir'}), without ".." segments; or give an absolute URL (http://host/...)`
+}
 
 /** Register group and profile routes on the `/v1` plugin instance. */
 export function registerBootConfigRoutes(api: FastifyInstance, deps: ApiDeps): void {
@@ -82,6 +104,13 @@ export function registerBootConfigRoutes(api: FastifyInstance, deps: ApiDeps): v
       if (!deps.overlay) return noOverlay(reply)
       if (req.body.id !== undefined && req.body.id !== req.params.id) {
         return reply.code(400).send({ error: `body id "${req.body.id}" differs from the path's "${req.params.id}"` })
+      }
+      const boot = req.body.boot
+      if (boot) {
+        const plan = planIpxeBoot(boot.kernel, boot.initrd ?? [], boot.args ?? [])
+        const urls = plan.ok ? [['kernel', plan.value.kernel] as const, ...plan.value.initrds.map((i) => ['initrd', i.url] as const)] : []
+        const problems = urls.flatMap(([what, url]) => bootUrlProblem(what, url, deps.assetsDir) ?? [])
+        if (problems.length > 0) return reply.code(400).send({ error: problems[0]!, errors: problems })
       }
       const edit = await deps.overlay.putProfile(req.params.id, req.body)
       if (!edit.ok) return refuse(reply, edit)

@@ -17,6 +17,7 @@ import { registerTrackingRoutes } from './tracking-routes.js'
 import { registerEventStream } from './events-route.js'
 import type { EventFanoutStats } from './event-fanout.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
+import { MAX_BODY_BYTES, parseJsonBody } from './json-body.js'
 
 /** The address tracker's read side, when it runs (src/leases). */
 export interface TrackingView {
@@ -47,6 +48,8 @@ export interface ApiDeps {
   readonly maxEventQueuedBytes?: number
   /** Handed the event fan-out's stats once the plugin loads (buildApp: for /metrics). */
   readonly publishEventStats?: (stats: () => EventFanoutStats) => void
+  /** Where `/assets/` files live (config assets_dir), named when a profile's kernel path is refused. */
+  readonly assetsDir?: string
   /** pxebox version, for the OpenAPI document. */
   readonly version: string
   readonly now?: () => number
@@ -94,6 +97,15 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
             })
           }
           return JSON.stringify(data)
+        }
+      })
+      // Bodies are bounded in size and nesting before validation or loading recurse into them (json-body.ts).
+      api.removeContentTypeParser('application/json')
+      api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => {
+        try {
+          done(null, parseJsonBody(body as string))
+        } catch (err) {
+          done(err as Error, undefined)
         }
       })
       const routes: DocumentedRoute[] = []
