@@ -3,9 +3,10 @@
  * `ignition/` and `generic/` templates profiles name. Matchbox reads these files on every request; pxebox reads them
  * once per (re)load and keeps the result in memory.
  */
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { readConfigFile } from '../config/read-file.js'
 import { MatchboxGroupFileSchema, MatchboxProfileFileSchema, type MatchboxGroupFile, type MatchboxProfileFile } from './model-schema.js'
 
 /** One parsed, schema-valid file and where it came from. */
@@ -54,12 +55,9 @@ async function jsonFiles(dir: string): Promise<string[]> {
   }
 }
 
-/** Read a small text file, refusing directories and anything over MAX_FILE_BYTES. */
+/** Read a small text file: a regular file only (never a FIFO or device) of at most MAX_FILE_BYTES. */
 export async function readSmallFile(path: string): Promise<string> {
-  const info = await stat(path)
-  if (!info.isFile()) throw new Error('not a regular file')
-  if (info.size > MAX_FILE_BYTES) throw new Error(`${info.size} bytes is over the ${MAX_FILE_BYTES}-byte limit`)
-  return readFile(path, 'utf8')
+  return readConfigFile(path, MAX_FILE_BYTES)
 }
 
 async function readJsonFiles<T>(dir: string, validate: ValidateFunction<T>, errors: string[]): Promise<SourcedFile<T>[]> {

@@ -3,29 +3,37 @@
  * defaults filled) -> normalize (canonical MACs, absolute paths) -> check referenced folders exist -> freeze.
  * Every problem is collected and reported at once, each with file:line:column, key path and what was expected.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
-import { LineCounter, parseDocument, type Document } from 'yaml'
+import { isAlias, LineCounter, parseDocument, visit, type Document } from 'yaml'
 import { normalizeMac } from '../boot/labels.js'
 import { ConfigError, pathToString, type ConfigProblem } from './errors.js'
 import { positionOf } from './positions.js'
-import { ConfigSchema, type Config, type ConfigData } from './schema.js'
+import { readConfigFileSync } from './read-file.js'
+import { ConfigSchema, MAX_CONFIG_GROUPS, MAX_CONFIG_PROFILES, type Config, type ConfigData } from './schema.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true })
 // `expected` is our own annotation: the human wording used when a `pattern` does not match.
 ajv.addKeyword({ keyword: 'expected', schemaType: 'string' })
 const validateSchema = ajv.compile(ConfigSchema)
 
+/**
+ * The yaml library's guard against alias bombs ("billion laughs": nine aliases of nine aliases of ... expanding to
+ * 10^9 nodes): expanding aliases stops once uses x nodes per use pass this. The library's default (100) refuses a
+ * config that names one profile anchor from 101 groups; 10,000 allows that and still stops a bomb within
+ * milliseconds.
+ */
+export const MAX_ALIAS_COUNT = 10_000
+
 /** Load and validate a config file. Throws ConfigError listing every problem. */
 export function loadConfig(file: string): Config {
   const abs = resolve(file)
   let text: string
   try {
-    text = readFileSync(abs, 'utf8')
+    text = readConfigFileSync(abs)
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-    throw new ConfigError([{ file: abs, line: 0, column: 0, path: '', message: `cannot read config: ${reason}` }])
+    throw new ConfigError([{ file: abs, line: 0, column: 0, path: '', message: `cannot read config: ${(err as Error).message}` }])
   }
   return parseConfig(text, abs)
 }
@@ -41,7 +49,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   if (doc.errors.length > 0) throw new ConfigError(problems)
 
-  const raw: unknown = doc.toJS() ?? {}
+  const raw: unknown = toPlain(doc, lc, file) ?? {}
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping of keys (interface:, dhcp:, ...) at the top level' }])
   }
@@ -50,6 +58,15 @@ export function parseConfig(text: string, file: string): Config {
     const pos = positionOf(doc, lc, path)
     problems.push({ file, line: pos.line, column: pos.column, path: pathToString(path), message })
   }
+  // Counted before the schema runs: 150,000 groups would otherwise give 150,000 findings (and reach the matcher).
+  if (Array.isArray(data.groups) && data.groups.length > MAX_CONFIG_GROUPS) {
+    at(['groups'], `${data.groups.length} groups, the limit is ${MAX_CONFIG_GROUPS} (put a larger fleet in matchbox_dir or write it through the API)`)
+  }
+  const profiles = data.profiles
+  if (profiles !== null && typeof profiles === 'object' && Object.keys(profiles).length > MAX_CONFIG_PROFILES) {
+    at(['profiles'], `${Object.keys(profiles).length} profiles, the limit is ${MAX_CONFIG_PROFILES}`)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
   const schemaOk = validateSchema(data)
   if (!schemaOk) {
     const errors = validateSchema.errors ?? []
@@ -70,6 +87,31 @@ export function parseConfig(text: string, file: string): Config {
 }
 
 type Report = (path: (string | number)[], message: string) => void
+
+/**
+ * The document as plain data, with aliases expanded under MAX_ALIAS_COUNT. An alias bomb, or nesting deeper than the
+ * stack, is a config problem (exit 2, file:line:col of the first alias), not a crash of `validate` or of a reload.
+ */
+function toPlain(doc: Document, lc: LineCounter, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+  } catch (err) {
+    if (!(err instanceof ReferenceError) && !(err instanceof RangeError)) throw err
+    let first: number | undefined
+    visit(doc, {
+      Alias(_key, node) {
+        if (isAlias(node) && node.range) first = node.range[0]
+        return visit.BREAK
+      },
+    })
+    const { line, col } = first === undefined ? { line: 1, col: 1 } : lc.linePos(first)
+    const message =
+      err instanceof ReferenceError
+        ? `YAML aliases expand too far (over ${MAX_ALIAS_COUNT} nodes through *aliases: an alias bomb?); write the values out or use fewer aliases`
+        : 'YAML nested too deeply to read'
+    throw new ConfigError([{ file, line, column: col, path: '', message }])
+  }
+}
 
 /** Every `groups[].selector.mac` must be a MAC in some form; tolerant of shapes the schema rejects. */
 function checkSelectorMacs(data: Record<string, unknown>, at: Report): void {

@@ -4,8 +4,8 @@
  * appliance on a shared VLAN must not accept unauthenticated changes because nobody set a password.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { readConfigFileSync } from '../../config/read-file.js'
 
 /** What the API needs to check requests; `token()` is read per request so a reload can change it. */
 export interface ApiAuth {
@@ -64,7 +64,8 @@ export function readApiToken(api: { readonly token?: string | undefined; readonl
   if (api.token_file === undefined) return undefined
   let text: string
   try {
-    text = readFileSync(api.token_file, 'utf8')
+    // A regular file of at most 64 KiB: a token file pointed at a FIFO or /dev/zero must not stall a reload.
+    text = readConfigFileSync(api.token_file, 64 * 1024)
   } catch (err) {
     throw new ApiTokenError(`api.token_file ${api.token_file} cannot be read: ${(err as Error).message}`)
   }

@@ -4,9 +4,10 @@
  * chosen like Butane (./dataurl.ts); fields pxebox does not translate are errors naming the field and its line.
  * The output is validated against the target Ignition spec before it is returned.
  */
-import { readFile, realpath } from 'node:fs/promises'
+import { realpath } from 'node:fs/promises'
 import { resolve, sep, join } from 'node:path'
 import { LineCounter, parseDocument, isAlias, isMap, isSeq, isScalar, Scalar, type Document, type Node } from 'yaml'
+import { readConfigFileBytes } from '../../config/read-file.js'
 import { pathToString, type IgnitionError, type PathSegment } from '../errors.js'
 import type { IgnitionConfig } from '../schema.js'
 import { checkAgainstVersion } from '../validate.js'
@@ -110,12 +111,16 @@ async function readLocal(ctx: Ctx, local: string, path: PathSegment[], offset: n
       err(ctx, 'butane-local', path, offset, `local file "${local}" resolves outside the files directory; refused`)
       return undefined
     }
-    return await readFile(realWanted)
+    // A regular file only, capped: a FIFO in the files folder would otherwise stall this render (and every reload).
+    return await readConfigFileBytes(realWanted, MAX_LOCAL_BYTES)
   } catch (e) {
-    err(ctx, 'butane-local', path, offset, `cannot read local file "${local}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+    err(ctx, 'butane-local', path, offset, `cannot read local file "${local}": ${(e as NodeJS.ErrnoException).code ?? ''} (${(e as Error).message})`)
     return undefined
   }
 }
+
+/** Largest `contents.local` file embedded: it travels as a data URL inside the Ignition answer. */
+const MAX_LOCAL_BYTES = 16 * 1024 * 1024
 
 /** Translate a mapping according to `fields`; returns the Ignition object (keys camelCase). */
 function convertObject(ctx: Ctx, fields: Readonly<Record<string, import('./fields.js').FieldSpec>>, node: unknown, yamlPath: PathSegment[], ignPath: PathSegment[]): { [k: string]: Json } | undefined {
