@@ -4,10 +4,10 @@
  * one that calls process.exit. Exit codes: 0 ok, 1 runtime failure, 2 bad usage / bad config / missing privileges.
  */
 import { parseArgs } from 'node:util'
-import { ConfigError } from './config/errors.js'
-import { loadConfig } from './config/load.js'
-import { createLogger } from './log.js'
 import { VERSION } from './version.js'
+// Everything else (the config loader with its compiled schema, pino, fastify) is imported where it is used, after
+// `serve` has installed its signal handlers: those imports take 100+ ms, and a signal before the handlers exist gets
+// the default action (SIGHUP kills the process).
 
 const HELP = `pxebox ${VERSION}: one daemon for PXE (proxyDHCP, TFTP, HTTP boot)
 
@@ -79,7 +79,26 @@ async function validate(file: string): Promise<number> {
   return 2
 }
 
+/**
+ * `pxebox serve`. Signal handlers come first, before anything is loaded (issue 14 item 4, issue 15): until they
+ * exist, SIGHUP's default action kills the process (`systemctl reload` or logrotate right after a start), and as
+ * PID 1 in a container SIGTERM and SIGHUP have no default action at all, so they were lost.
+ * - SIGHUP during start-up is remembered and applied once started; afterwards each SIGHUP schedules a reload off
+ *   the handler, and SIGHUPs during a reload coalesce into one more reload after it.
+ * - SIGTERM/SIGINT during start-up stop as soon as whatever was started is closed (exit 0); afterwards they stop at
+ *   once, a reload in progress notwithstanding.
+ */
 async function serve(file: string): Promise<number> {
+  let stopSignal: string | undefined
+  let hupDuringStart = false
+  let onStop = (signal: string): void => void (stopSignal ??= signal)
+  let onHup = (): void => void (hupDuringStart = true)
+  process.on('SIGTERM', () => onStop('SIGTERM'))
+  process.on('SIGINT', () => onStop('SIGINT'))
+  process.on('SIGHUP', () => onHup())
+
+  const { ConfigError } = await import('./config/errors.js')
+  const { loadConfig } = await import('./config/load.js')
   let config
   try {
     config = loadConfig(file)
@@ -90,9 +109,16 @@ async function serve(file: string): Promise<number> {
     }
     throw err
   }
+  if (stopSignal !== undefined) return 0
+  const { createLogger } = await import('./log.js')
   const logger = createLogger(config.log_level)
   const { startDaemon, StartError } = await import('./daemon.js')
-  let daemon
+  if (stopSignal !== undefined) {
+    logger.info({ signal: stopSignal }, 'stopped before start')
+    logger.flush()
+    return 0
+  }
+  let daemon: Awaited<ReturnType<typeof startDaemon>>
   try {
     daemon = await startDaemon(config, logger)
   } catch (err) {
@@ -104,7 +130,7 @@ async function serve(file: string): Promise<number> {
     }
     throw err
   }
-  console.log(daemon.banner())
+  if (stopSignal === undefined) console.log(daemon.banner())
 
   return new Promise<number>((done) => {
     let stopping = false
@@ -131,9 +157,8 @@ async function serve(file: string): Promise<number> {
         },
       )
     }
-    process.on('SIGTERM', () => stop('SIGTERM'))
-    process.on('SIGINT', () => stop('SIGINT'))
-    process.on('SIGHUP', () => {
+
+    const reloadOnce = async (): Promise<void> => {
       let next
       try {
         next = loadConfig(file)
@@ -142,11 +167,41 @@ async function serve(file: string): Promise<number> {
         logger.error({ problems, detail: (err as Error).message }, 'SIGHUP: new config rejected, the old one keeps serving')
         return
       }
-      daemon.reload(next).then(
-        (r) => logger.info({ ...r }, 'SIGHUP: config reloaded'),
-        (err: unknown) => logger.error({ err }, 'SIGHUP: reload failed, the old config keeps serving'),
-      )
-    })
+      try {
+        const r = await daemon.reload(next)
+        logger.info({ ...r }, 'SIGHUP: config reloaded')
+      } catch (err) {
+        logger.error({ err }, 'SIGHUP: reload failed, the old config keeps serving')
+      }
+    }
+    let reloading = false
+    let again = false
+    const reload = (): void => {
+      if (stopping) return
+      if (reloading) {
+        again = true
+        return
+      }
+      reloading = true
+      // Off the handler: the handler only schedules, so a slow read can never sit between a signal and the next one.
+      setImmediate(() => {
+        void (async () => {
+          do {
+            again = false
+            await reloadOnce()
+          } while (again && !stopping)
+          reloading = false
+        })()
+      })
+    }
+
+    onStop = stop
+    onHup = reload
+    if (stopSignal !== undefined) stop(stopSignal)
+    else if (hupDuringStart) {
+      logger.info('SIGHUP during start-up: reloading now')
+      reload()
+    }
   })
 }
 
