@@ -8,8 +8,9 @@ import { extname } from 'node:path'
 import { formatIgnitionError, type IgnitionError } from './errors.js'
 import type { IgnitionConfig } from './schema.js'
 import { configForRequestedVersion } from './serve-version.js'
-import { hasTemplateMarkers, lintTemplate, parseTemplate, renderTemplate, templateReferences, type ParsedTemplate } from './template.js'
-import { translateButane } from './butane/translate.js'
+import { substituteJson, substituteYaml } from './escape.js'
+import { hasTemplateMarkers, lintTemplate, parseTemplate, renderTemplateParts, templateReferences, type ParsedTemplate } from './template.js'
+import { translateButane, translateButaneDocument } from './butane/translate.js'
 import { validateIgnition } from './validate.js'
 import type { IgnitionVersion } from './version.js'
 
@@ -123,7 +124,8 @@ export async function renderIgnition(
     asIs = prepared.json
   } else {
     const tpl = prepared as TemplatePrepared
-    const rendered = renderTemplate(tpl.template, {
+    // Values go into the parsed JSON/YAML as values (./escape.ts): request labels are attacker-controlled.
+    const rendered = renderTemplateParts(tpl.template, {
       metadata: request.metadata,
       labels: request.labels,
       ...(request.selector !== undefined ? { selector: request.selector } : {}),
@@ -131,16 +133,22 @@ export async function renderIgnition(
     })
     if (!rendered.ok) return { ok: false, error: { kind: 'missing-key', message: `${prepared.file}: ${rendered.error.message}` } }
     const file = `${prepared.file} (rendered)`
+    let text: string | undefined
+    if (prepared.kind === 'template-ign') {
+      const json = substituteJson(rendered.parts)
+      if (!json.ok) return { ok: false, error: { kind: 'invalid', message: `${file}: ${json.message}` } }
+      text = json.text
+    }
     const result =
-      prepared.kind === 'template-ign'
-        ? validateIgnition(rendered.text, { file })
-        : await translateButane(rendered.text, { file, ...(tpl.filesDir ? { filesDir: tpl.filesDir } : {}) })
+      text !== undefined
+        ? validateIgnition(text, { file })
+        : await butaneOf(rendered.parts, { file, ...(tpl.filesDir ? { filesDir: tpl.filesDir } : {}) })
     if (!result.ok) {
       return { ok: false, error: { kind: 'invalid', message: result.errors.map(formatIgnitionError).join('; '), errors: result.errors } }
     }
     if ('version' in result) {
       ;({ config, version } = result)
-      asIs = rendered.text
+      asIs = text
     } else {
       config = result.ignition
       version = result.target.ignition
@@ -150,6 +158,11 @@ export async function renderIgnition(
   if (!served.ok) return { ok: false, error: { kind: 'version', message: `${prepared.file}: ${served.message}` } }
   const json = served.converted || asIs === undefined ? JSON.stringify(served.config) : asIs
   return { ok: true, json, version: served.version }
+}
+
+function butaneOf(parts: Parameters<typeof substituteYaml>[0], opts: Parameters<typeof translateButane>[1]): ReturnType<typeof translateButane> {
+  const { doc, lines } = substituteYaml(parts)
+  return translateButaneDocument(doc, lines, opts)
 }
 
 /**

@@ -7,7 +7,11 @@
  *   {{ if .x }} ... {{ else }} ... {{ end }}   (Go truthiness: false, 0, "", empty list/map and missing are false)
  * No functions, pipelines or variables, and no HTML escaping (text/template does none). A reference to a key the
  * data lacks is an error ("missing-key"), never `<no value>`: a machine must not receive a half-rendered config.
+ * `renderTemplate` pastes values in as text (generic files, whose format pxebox cannot know); Ignition and Butane
+ * templates use `renderTemplateParts`, which keeps the values apart so ./escape.ts can put each one into the parsed
+ * JSON/YAML as a value, never as structure (request labels are attacker-controlled: issue 13 item 8).
  */
+import { randomBytes } from 'node:crypto'
 
 /** A parsed template: a tree of text, references and conditionals. */
 export interface ParsedTemplate {
@@ -171,12 +175,63 @@ function truthy(v: unknown): boolean {
 }
 
 /** Scalars print as text; lists and maps print as JSON (Go would print `map[...]`, useless in a config). */
-function show(v: unknown): string {
+export function templateValueText(v: unknown): string {
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v)
 }
 
-/** Render with the given data; the first reference to a missing key stops rendering with a typed error. */
+/** Render with the given data, values pasted in as text; the first reference to a missing key stops rendering. */
 export function renderTemplate(template: ParsedTemplate, data: TemplateData): { ok: true; text: string } | { ok: false; error: MissingKeyError } {
+  const r = walkTemplate(template, data, (v) => templateValueText(v))
+  return r.ok ? { ok: true, text: r.text } : r
+}
+
+/**
+ * A render with every value kept apart: `text` is the template's own output with a marker where each value goes
+ * (`marker(i)` for `values[i]`; markers are lowercase letters and digits, so they survive any JSON or YAML scalar
+ * style unchanged, and carry a random part the template's text does not contain).
+ */
+export interface TemplateParts {
+  readonly text: string
+  readonly values: readonly unknown[]
+  /** Matches every marker in `text`; group 1 is the value's index. Global: reset `lastIndex` or use `replace`. */
+  readonly markers: RegExp
+}
+
+/** renderTemplate, keeping values apart for format-aware substitution (./escape.ts). */
+export function renderTemplateParts(template: ParsedTemplate, data: TemplateData): { ok: true; parts: TemplateParts } | { ok: false; error: MissingKeyError } {
+  const own = templateText(template)
+  let prefix: string
+  do prefix = `pxv${randomBytes(8).toString('hex')}n`
+  while (own.includes(prefix))
+  const values: unknown[] = []
+  const r = walkTemplate(template, data, (v) => {
+    values.push(v)
+    return `${prefix}${values.length - 1}e`
+  })
+  if (!r.ok) return r
+  return { ok: true, parts: { text: r.text, values, markers: new RegExp(`${prefix}(\\d+)e`, 'g') } }
+}
+
+function templateText(template: ParsedTemplate): string {
+  let out = ''
+  const walk = (nodes: readonly TemplateNode[]): void => {
+    for (const n of nodes) {
+      if (n.kind === 'text') out += n.text
+      else if (n.kind === 'if') {
+        walk(n.then)
+        walk(n.else)
+      }
+    }
+  }
+  walk(template.nodes)
+  return out
+}
+
+function walkTemplate(
+  template: ParsedTemplate,
+  data: TemplateData,
+  emit: (value: unknown) => string,
+): { ok: true; text: string } | { ok: false; error: MissingKeyError } {
   const ctx = templateContext(data)
   let out = ''
   const walk = (nodes: readonly TemplateNode[]): MissingKeyError | undefined => {
@@ -188,7 +243,7 @@ export function renderTemplate(template: ParsedTemplate, data: TemplateData): { 
           const key = '.' + n.path.join('.')
           return { kind: 'missing-key', key, line: n.line, col: n.col, message: `template references ${key} at line ${n.line}:${n.col}, which this machine's group and request do not provide` }
         }
-        out += show(v)
+        out += emit(v)
       } else {
         const failed = walk(truthy(lookup(ctx, n.cond.path)) ? n.then : n.else)
         if (failed) return failed

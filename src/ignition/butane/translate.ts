@@ -272,7 +272,14 @@ function originOf(origin: Map<string, number>, path: PathSegment[]): number | un
  */
 export async function translateButane(text: string, opts: TranslateOptions): Promise<ButaneTranslation> {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  return translateButaneDocument(parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false }), lines, opts)
+}
+
+/**
+ * translateButane on a document already parsed (with `lines` as its LineCounter): a rendered template, whose
+ * values were put into the parsed tree (../escape.ts) rather than into the text.
+ */
+export async function translateButaneDocument(doc: Document.Parsed, lines: LineCounter, opts: TranslateOptions): Promise<ButaneTranslation> {
   const base = { file: opts.file, lines, errors: [] as IgnitionError[] }
   if (doc.errors.length > 0) {
     for (const e of doc.errors) err(base, 'yaml-syntax', [], e.pos[0], `invalid YAML: ${e.message.split('\n')[0]}`)
