@@ -62,7 +62,7 @@ t.test('two Matchbox files with one id, unknown keys, missing profile, missing i
   t.match(all, /groups\/typo\.json: \/: unknown key "selectors"/)
   t.match(all, /groups\/orphan\.json: group "orphan" names profile "nope", which does not exist/)
   t.match(all, /groups\/broken\.json: .*JSON/)
-  t.match(all, /profiles\/noign\.json: ignition file .*ignition\/missing\.ign: ENOENT/)
+  t.match(all, /profiles\/noign\.json: ignition file .*ignition\/missing\.ign: file not found/)
   t.notMatch(all, /editor/)
 })
 

@@ -1,9 +1,12 @@
 import t from 'tap'
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, formatProblem } from '../../src/config/errors.js'
 import { loadConfig, parseConfig } from '../../src/config/load.js'
+import { MAX_CONFIG_BYTES } from '../../src/config/read-file.js'
+import { MAX_CONFIG_GROUPS } from '../../src/config/schema.js'
 
 /** A folder with firmware/ and assets/ so the folder checks pass unless a test wants them to fail. */
 function workdir(): string {
@@ -148,4 +151,36 @@ t.test('authoritative DHCP and tracking: defaults, normalized reservations, cros
       'config.yaml:11:47: tracking.allowed_servers[0]: expected an IPv4 address such as 10.0.0.1, got "10.0.0.300"',
     ],
   )
+})
+
+/** A billion-laughs config: nine aliases of nine aliases ... of a list of nine strings (9^9 nodes expanded). */
+function aliasBomb(): string {
+  let text = 'profiles: {}\nx-bomb:\n  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+  for (let i = 1; i <= 8; i++) text += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(',')}]\n`
+  return text
+}
+
+t.test('config.yaml that is not a regular file or too large: a clear error at once, never a hang or an OOM (issue 13 item 11)', async (t) => {
+  const dir = workdir()
+  t.throws(() => loadConfig('/dev/zero'), { message: /\/dev\/zero: cannot read config: not a regular file: it is a character device/ })
+  const fifo = join(dir, 'fifo.yaml')
+  execFileSync('mkfifo', [fifo])
+  // Nobody writes to it: open() without O_NONBLOCK would wait here for a writer forever.
+  t.throws(() => loadConfig(fifo), { message: /fifo\.yaml: cannot read config: not a regular file: it is a FIFO \(named pipe\)/ })
+  t.throws(() => loadConfig(dir), { message: /cannot read config: not a regular file: it is a folder/ })
+  const big = join(dir, 'big.yaml')
+  writeFileSync(big, base)
+  truncateSync(big, MAX_CONFIG_BYTES + 1)
+  t.throws(() => loadConfig(big), { message: new RegExp(`big\\.yaml: cannot read config: too large: it is ${MAX_CONFIG_BYTES + 1} bytes, the limit is ${MAX_CONFIG_BYTES} bytes \\(16 MiB\\)`) })
+})
+
+t.test('alias bomb and too many groups: config problems with file:line:col (issue 13 item 13c)', async (t) => {
+  t.same(problems(base + aliasBomb()), [
+    'config.yaml:7:12: YAML aliases expand too far (over 10000 nodes through *aliases: an alias bomb?); write the values out or use fewer aliases',
+  ])
+  // Aliases as operators use them still work: one profile anchor named from 200 groups.
+  const shared = base + 'profiles:\n  p: { boot: { kernel: /k } }\ngroups:\n' + Array.from({ length: 200 }, (_, i) => `  - { id: g${i}, profile: p, selector: &s${i} { mac: "52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}" }, metadata: { m: *s${i} } }\n`).join('')
+  t.same(problems(shared), [])
+  const many = base + 'profiles:\n  p: { boot: { kernel: /k } }\ngroups:\n' + Array.from({ length: MAX_CONFIG_GROUPS + 1 }, (_, i) => `  - { id: g${i}, profile: p }\n`).join('')
+  t.same(problems(many), [`config.yaml:6:1: groups: ${MAX_CONFIG_GROUPS + 1} groups, the limit is ${MAX_CONFIG_GROUPS} (put a larger fleet in matchbox_dir or write it through the API)`])
 })
