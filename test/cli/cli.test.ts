@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { childEnv, PXEBOX_BIN, runPxebox } from '../helpers/daemon.js'
@@ -145,4 +145,109 @@ t.test('firmware checked against its manifest at start: missing and changed file
   t.match(d.stdout(), /firmware\s+.*1 ok, 1 changed, 1 missing/)
   d.child.kill('SIGTERM')
   t.equal(await d.exited, 0)
+})
+
+/** A billion-laughs config: nine aliases of nine aliases ... of a list of nine strings (9^9 nodes expanded). */
+function aliasBomb(): string {
+  let text = 'x-bomb:\n  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+  for (let i = 1; i <= 8; i++) text += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(',')}]\n`
+  return text
+}
+
+t.test('validate: an alias bomb, 10,001 groups and a FIFO are config errors (exit 2), not an unexpected failure or a hang', async (t) => {
+  const bomb = setup(aliasBomb())
+  const b = cli(['validate', '--config', bomb.file])
+  t.equal(b.code, 2, b.stderr)
+  t.match(b.stderr, `${bomb.file}:9:12: YAML aliases expand too far (over 10000 nodes through *aliases: an alias bomb?)`)
+  t.notMatch(b.stderr, /unexpected failure/)
+
+  const groups = Array.from({ length: 10_001 }, (_, i) => `  - { id: g${i}, profile: p }\n`).join('')
+  const many = setup(`profiles:\n  p: { boot: { kernel: /assets/k } }\ngroups:\n${groups}`)
+  const m = cli(['validate', '--config', many.file])
+  t.equal(m.code, 2, m.stderr)
+  t.match(m.stderr, `${many.file}:9:1: groups: 10001 groups, the limit is 10000`)
+
+  const fifo = join(many.dir, 'fifo.yaml')
+  execFileSync('mkfifo', [fifo])
+  const f = cli(['validate', '--config', fifo])
+  t.equal(f.code, 2, f.stderr)
+  t.match(f.stderr, `${fifo}: cannot read config: not a regular file: it is a FIFO (named pipe)`)
+})
+
+/** Resolves once `pid` catches `signal` (its SigCgt mask has the bit): the earliest moment a handler can run. */
+async function caught(pid: number, signal: number): Promise<void> {
+  for (;;) {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0'
+    if ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) return
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+const SIGHUP = 1
+
+/** A config that needs no privileges: HTTP on a free loopback port, DHCP, TFTP and tracking off. */
+function unprivileged(kernel: string): string {
+  return `interface: lo\naddress: 127.0.0.1\ndata_dir: ./data\nassets_dir: ./assets\ndhcp: { mode: off }\ntftp: { enabled: false }\ntracking: { enabled: false }\nhttp: { listen: "127.0.0.1:0" }\nprofiles:\n  p1: { boot: { kernel: ${kernel} } }\ngroups:\n  - { id: g1, profile: p1 }\n`
+}
+
+const BANNER = /^\s+HTTP\s+/m
+
+/**
+ * tap's process-info hook re-adds itself to children's NODE_OPTIONS, and with it a signal-exit handler that
+ * re-raises a signal nobody else listens to yet: a child started plainly would die of an early SIGHUP in tests only.
+ */
+const PLAIN = ['env', '-u', 'NODE_OPTIONS']
+
+t.test('SIGHUP during start-up (50 ms after spawn) is applied once started, and the daemon keeps running', async (t) => {
+  const { file } = setup()
+  writeFileSync(file, unprivileged('/assets/k1'))
+  const d = runPxebox(['serve', '--config', file], { prefix: PLAIN })
+  t.teardown(() => d.kill())
+  await new Promise((r) => setTimeout(r, 50))
+  writeFileSync(file, unprivileged('/assets/k2'))
+  // Node's own bootstrap (before any of pxebox's code runs) can outlast 50 ms on a loaded box; the signal goes as
+  // soon after 50 ms as the process can catch it, which must be before start-up ends.
+  await caught(d.child.pid!, SIGHUP)
+  t.notMatch(d.stdout(), BANNER, 'sent while still starting (no banner yet)')
+  d.child.kill('SIGHUP')
+  await d.waitFor(/SIGHUP during start-up: reloading now/, 30_000)
+  await d.waitFor(/SIGHUP: config reloaded/, 30_000)
+  const port = (await d.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]
+  const script = execFileSync('curl', ['-fsS', '--max-time', '10', `http://127.0.0.1:${port}/ipxe?mac=52:54:00:00:00:01`], { encoding: 'utf8' })
+  t.match(script, /\/assets\/k2/, 'the reloaded profile serves')
+  t.equal(d.child.exitCode, null, 'still running')
+  d.child.kill('SIGTERM')
+  t.equal(await d.exited, 0)
+})
+
+t.test('SIGTERM during start-up stops cleanly: exit 0 once what was started is closed', async (t) => {
+  const { file } = setup()
+  writeFileSync(file, unprivileged('/assets/k1'))
+  const d = runPxebox(['serve', '--config', file], { prefix: PLAIN })
+  t.teardown(() => d.kill())
+  await new Promise((r) => setTimeout(r, 50))
+  await caught(d.child.pid!, SIGHUP)
+  t.notMatch(d.stdout(), BANNER, 'sent while still starting (no banner yet)')
+  d.child.kill('SIGTERM')
+  t.equal(await d.exited, 0, d.stdout() + d.stderr())
+  t.notMatch(d.stdout(), BANNER, 'never announced itself as running')
+})
+
+t.test('as PID 1 of a PID namespace (a container), SIGTERM during start-up still stops it', { skip: !isRoot && 'needs root for a PID namespace' }, async (t) => {
+  const { file } = setup()
+  writeFileSync(file, unprivileged('/assets/k1'))
+  const d = runPxebox(['serve', '--config', file], { prefix: ['unshare', '--pid', '--fork', '--kill-child', ...PLAIN] })
+  t.teardown(() => d.kill())
+  // unshare forks pxebox as PID 1 of the new namespace; signal it directly, as a container runtime does.
+  let pid: number | undefined
+  while (pid === undefined) {
+    const children = readFileSync(`/proc/${d.child.pid}/task/${d.child.pid}/children`, 'utf8').trim()
+    if (children !== '') pid = Number(children.split(' ')[0])
+    else await new Promise((r) => setTimeout(r, 2))
+  }
+  t.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'pxebox is PID 1 in its namespace')
+  await caught(pid, SIGHUP)
+  t.notMatch(d.stdout(), BANNER, 'sent while still starting (no banner yet)')
+  process.kill(pid, 'SIGTERM')
+  t.equal(await d.exited, 0, d.stdout() + d.stderr())
 })
