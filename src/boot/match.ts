@@ -83,14 +83,16 @@ export function buildMatcher(groups: readonly Group[]): { matcher: Matcher; erro
     const indexKey = mostSelective(keys, entries)
     const buckets = new Map<string, Entry[]>()
     for (const entry of entries) {
-      for (const value of entry.accepted.get(indexKey)!) {
+      // A Set, not bucket.includes(): thousands of groups sharing one index value made that quadratic.
+      for (const value of new Set(entry.accepted.get(indexKey)!)) {
         let bucket = buckets.get(value)
         if (bucket === undefined) buckets.set(value, (bucket = []))
-        if (!bucket.includes(entry)) bucket.push(entry)
+        bucket.push(entry)
       }
     }
     for (const bucket of buckets.values()) bucket.sort((a, b) => cmp(a.group.id, b.group.id))
-    errors.push(...findTies(keys, buckets))
+    // No spread: a config with very many ties would overflow the argument stack ("unexpected failure", exit 1).
+    for (const tie of findTies(keys, buckets)) errors.push(tie)
     shapes.push({ keys, indexKey, buckets })
   }
   // Most labels first; within one count, every shape is probed and the smallest id wins.
@@ -162,12 +164,19 @@ function mostSelective(keys: readonly string[], entries: readonly Entry[]): stri
  * Two groups of one shape tie when their accepted values overlap on every label. They can only overlap on the
  * index label if they share a bucket, so comparing within buckets finds every tie.
  */
+/** Ties listed per selector shape; past this the config is plainly broken and listing more only costs time. */
+const MAX_TIES_LISTED = 50
+
 function findTies(keys: readonly string[], buckets: ReadonlyMap<string, Entry[]>): string[] {
   const errors: string[] = []
   const reported = new Set<string>()
   for (const bucket of buckets.values()) {
     for (let i = 0; i < bucket.length; i++) {
       for (let j = i + 1; j < bucket.length; j++) {
+        if (errors.length >= MAX_TIES_LISTED) {
+          errors.push(`more groups tie on selectors ${keys.join(', ')}; the first ${MAX_TIES_LISTED} ties are listed above`)
+          return errors
+        }
         const a = bucket[i]!
         const b = bucket[j]!
         const pair = `${a.group.id}\0${b.group.id}`

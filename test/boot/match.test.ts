@@ -131,3 +131,17 @@ t.test('index: 10,000 groups, lookups correct and not scanning', async (t) => {
   t.equal(matcher.match(normalizeLabels({ mac: '52:54:01:00:27:07', os: 'installed' }))?.id, 'm9991')
   t.equal(matcher.match(normalizeLabels({ mac: '52:54:02:00:00:00' }))?.id, 'default')
 })
+
+t.test('many tied groups: a bounded list of ties, found without a quadratic bucket build', async (t) => {
+  // 20,000 groups with one selector: each bucket.includes() made the build quadratic, and the ties were spread into
+  // push(), which overflows the argument stack for a large enough list.
+  const groups: Group[] = []
+  for (let i = 0; i < 20_000; i++) {
+    const g = groupFromConfig({ id: `g${String(i).padStart(5, '0')}`, profile: 'p', selector: { os: 'flatcar' } } as GroupInput, 'test')
+    if (!g.ok) throw new Error(g.errors.join('; '))
+    groups.push(g.value)
+  }
+  const { errors } = buildMatcher(groups)
+  t.equal(errors.length, 51, '50 ties and one line saying there are more')
+  t.match(errors[50], /more groups tie on selectors os/)
+})
