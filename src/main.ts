@@ -4,7 +4,7 @@
  * one that calls process.exit. Exit codes: 0 ok, 1 runtime failure, 2 bad usage / bad config / missing privileges.
  */
 import { parseArgs } from 'node:util'
-import { VERSION } from './version.js'
+import { VERSION } from './host/version.js'
 // Everything else (the config loader with its compiled schema, pino, fastify) is imported where it is used, after
 // `serve` has installed its signal handlers: those imports take 100+ ms, and a signal before the handlers exist gets
 // the default action (SIGHUP kills the process).
@@ -67,7 +67,7 @@ async function demo(): Promise<number> {
 
 async function validate(file: string): Promise<number> {
   // Loaded on demand so `pxebox version` and `--help` answer without loading fastify and every service.
-  const { validateAll } = await import('./validate.js')
+  const { validateAll } = await import('./daemon/validate.js')
   const { problems, warnings } = await validateAll(file)
   for (const w of warnings) console.error(`warning: ${w}`)
   if (problems.length === 0) {
@@ -110,9 +110,9 @@ async function serve(file: string): Promise<number> {
     throw err
   }
   if (stopSignal !== undefined) return 0
-  const { createLogger } = await import('./log.js')
+  const { createLogger } = await import('./host/log.js')
   const logger = createLogger(config.log_level)
-  const { startDaemon, StartError } = await import('./daemon.js')
+  const { startDaemon, StartError } = await import('./daemon/daemon.js')
   if (stopSignal !== undefined) {
     logger.info({ signal: stopSignal }, 'stopped before start')
     logger.flush()

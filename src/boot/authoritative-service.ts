@@ -29,10 +29,10 @@ import {
   type DhcpPacket,
   type DhcpRequest,
 } from '../dhcp/index.js'
-import { silentLogger } from '../log.js'
-import type { ProbeResult } from '../leases/arp-probe.js'
-import { openLeaseLog, type LeaseLog, type LeaseRecord } from '../leases/lease-log.js'
-import { createAddressPool, type AddressPool, type Reservation } from '../leases/pool.js'
+import { silentLogger } from '../host/log.js'
+import type { ProbeResult } from '../addresses/arp-probe.js'
+import { openLeaseLog, type LeaseLog, type LeaseRecord } from '../addresses/lease-log.js'
+import { createAddressPool, type AddressPool, type Reservation } from '../addresses/pool.js'
 import { leaseReply, nakReply, type LeaseParameters } from './authoritative.js'
 import { decidePxeBoot, decideProxyReply, type ProxyContext } from './proxy-policy.js'
 import { dhcpServerOptions, type ProxyDhcpOptions } from './dhcp-service.js'

@@ -6,7 +6,7 @@
  * The MAC is known at the TFTP layer because such offers name the file with a `<mac>/` prefix (TFTP files.ts maps the
  * prefix to the same file and records the MAC in the transfer event).
  */
-import type { BootEvent } from '../events.js'
+import type { BootEvent } from '../machines/events.js'
 
 /** iPXE first-stage binaries: what counts as "chainloaded". */
 const IPXE_BINARY = /(^|\/)(undionly\.kpxe|undionly\.kkpxe|ipxe\.pxe|ipxe\.efi|snponly\.efi|snp\.efi)$/

@@ -8,8 +8,8 @@
  * 67) only get a debug log line: they are the bulk of DHCP traffic and not boot attempts.
  */
 import { startDhcpServer, type BindToInterface, type DhcpRequest, type DhcpServerDrops, type PacketObserver } from '../dhcp/index.js'
-import type { EventSink } from '../events.js'
-import { silentLogger, type Logger } from '../log.js'
+import type { EventSink } from '../machines/events.js'
+import { silentLogger, type Logger } from '../host/log.js'
 import { decideProxyReply, type DhcpMachineLookup, type ProxyDecision } from './proxy-policy.js'
 
 /** What the daemon passes in (from config and the other services). */

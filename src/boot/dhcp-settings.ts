@@ -1,6 +1,6 @@
 /** What the DHCP side needs from a machine's matched group (config `groups[].pxe`, `boot_file`, `chainload_ipxe`). */
 import type { DhcpMachineSettings } from './proxy-policy.js'
-import type { BootMatch } from './state.js'
+import type { BootMatch } from '../catalog/state.js'
 
 /**
  * DHCP settings for a match result. A machine that matches no group still PXE-boots (it gets iPXE and then a clear

@@ -12,7 +12,7 @@
  *   address, then ever shorter prefixes, uppercase hex: `C0A80A05`, `C0A80A0`, ..., `C`.
  * Each with or without a `grub/` directory in front (the prefix Debian's build uses), and with leading slashes.
  */
-import { normalizeUuid } from './labels.js'
+import { normalizeUuid } from '../catalog/labels.js'
 
 /** What a config file name says about the machine asking. */
 export type GrubConfigIdentity =

@@ -26,7 +26,7 @@
  * writes is expanded by GRUB). A variable pxebox cannot fill is an error, not a silent empty string in a URL.
  */
 import { absoluteUrl, type IpxeBootPlan } from './ipxe-script.js'
-import type { Checked } from './model.js'
+import type { Checked } from '../catalog/model.js'
 
 /** What pxebox knows of the machine a config is for: the values iPXE-style variables in args expand to. */
 export interface GrubMachine {
@@ -216,7 +216,7 @@ export const LOCAL_EFI_LOADERS: readonly string[] = [
 ]
 
 /**
- * Install once, GRUB side (the iPXE side is src/machines/local-boot.ts): find the installed system's EFI loader on
+ * Install once, GRUB side (the iPXE side is src/boot/local-boot.ts): find the installed system's EFI loader on
  * the local disks and chainload it. Not `exit`: Debian's GRUB 2.06 exits
  * with EFI_SUCCESS whatever status it is given (the "exit takes a return code" patch is Fedora's), and a boot option
  * that returns EFI_SUCCESS makes EDK2's boot manager stop and open its menu instead of trying the next option (UEFI

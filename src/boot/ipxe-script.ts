@@ -16,7 +16,7 @@
  * Root-relative kernel/initrd URLs (`/assets/...`) are made absolute with the public URL, so the script works however
  * it was reached (chained, typed at the iPXE prompt, fetched by curl for debugging).
  */
-import type { Checked } from './model.js'
+import type { Checked } from '../catalog/model.js'
 
 /** One initrd as iPXE will load it. */
 export interface PlannedInitrd {

@@ -4,9 +4,9 @@
  * A machine gets a complete, valid config or an error status; never a half-rendered file.
  */
 import { renderIgnition, renderTemplate, requestedIgnitionVersion, type ParsedTemplate, type PreparedIgnition } from '../ignition/index.js'
-import type { Labels } from './labels.js'
-import type { Group } from './model.js'
-import { templateSelector } from './templates.js'
+import type { Labels } from '../catalog/labels.js'
+import type { Group } from '../catalog/model.js'
+import { templateSelector } from '../catalog/templates.js'
 
 /** What a render needs about the request. */
 export interface RenderContext {

@@ -7,10 +7,10 @@ import { existsSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import { isAlias, LineCounter, parseDocument, visit, type Document } from 'yaml'
-import { normalizeMac } from '../boot/labels.js'
+import { normalizeMac } from '../catalog/labels.js'
 import { ConfigError, pathToString, type ConfigProblem } from './errors.js'
 import { positionOf } from './positions.js'
-import { readConfigFileSync } from './read-file.js'
+import { readConfigFileSync } from '../host/read-file.js'
 import { ConfigSchema, MAX_CONFIG_GROUPS, MAX_CONFIG_PROFILES, type Config, type ConfigData } from './schema.js'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true })

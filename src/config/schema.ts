@@ -4,7 +4,7 @@
  * editors (scripts/gen-schema.ts).
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { GroupSchema, ProfileSchema } from '../boot/model-schema.js'
+import { GroupSchema, ProfileSchema } from '../catalog/model-schema.js'
 
 /** A string that must be one of `values`; a plain JSON-schema enum gives Ajv one clear error instead of an anyOf. */
 function StringEnum<T extends string[]>(values: [...T], opts: { default?: T[number]; description?: string } = {}) {

@@ -7,8 +7,8 @@
  * base64) and the packet is dropped. Only a socket error ends the server.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
-import type { Logger } from '../log.js'
-import { silentLogger } from '../log.js'
+import type { Logger } from '../host/log.js'
+import { silentLogger } from '../host/log.js'
 import { isDhcpError } from './errors.js'
 import { decode, encode, type DhcpPacket } from './packet.js'
 import { bindToInterfaceWithSockopt, interfaceIndex, ipv4Interfaces, type BindToInterface } from './pin.js'

@@ -3,14 +3,14 @@
  * endpoints, assets and a status page. Tests use `app.inject()`; the daemon calls `app.listen()`.
  */
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { discardEvents, type EventSink } from '../events.js'
-import { silentLogger, type Logger } from '../log.js'
+import { discardEvents, type EventSink } from '../machines/events.js'
+import { silentLogger, type Logger } from '../host/log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
-import type { BootState } from '../boot/state.js'
+import type { BootState } from '../catalog/state.js'
 import { recentMachines, type HttpContext } from './context.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
-import { loadNative } from '../native.js'
+import { loadNative } from '../host/native.js'
 import { statusPage } from './status-page.js'
 import { registerApi, type ApiDeps } from './api/plugin.js'
 import { registerUiRoutes } from './api/ui-routes.js'

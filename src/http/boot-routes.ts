@@ -4,15 +4,15 @@
  * profile it belongs to, and answers; a miss is a 404 with a one-line reason. Every hit becomes a BootEvent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { BootEvent } from '../events.js'
-import { labelsFromQuery, type Labels } from '../boot/labels.js'
+import type { BootEvent } from '../machines/events.js'
+import { labelsFromQuery, type Labels } from '../catalog/labels.js'
 import { renderIpxeScript } from '../boot/ipxe-script.js'
-import { collectVariables, renderEnvFile } from '../boot/metadata.js'
-import { templateKey, type BootMatch } from '../boot/state.js'
+import { collectVariables, renderEnvFile } from '../catalog/metadata.js'
+import { templateKey, type BootMatch } from '../catalog/state.js'
 import { renderGenericFor, renderIgnitionFor, type RenderAnswer } from '../boot/renderers.js'
-import { leaseBindingRefusal } from '../boot/observed-addresses.js'
+import { leaseBindingRefusal } from '../addresses/observed.js'
 import type { HttpContext } from './context.js'
-import { localBootScript } from '../machines/local-boot.js'
+import { localBootScript } from '../boot/local-boot.js'
 
 const TEXT = 'text/plain; charset=utf-8'
 
@@ -83,7 +83,7 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
     const hit = matchOr404(req, reply, 'ipxe')
     if (!hit) return reply
     const { labels, match } = hit
-    // boot_once: an installed machine boots its disk until an operator re-arms it (src/machines/local-boot.ts).
+    // boot_once: an installed machine boots its disk until an operator re-arms it (src/boot/local-boot.ts).
     const installedAt = match.profile.bootOnce && labels['mac'] !== undefined ? ctx.installedAt?.(labels['mac']) : undefined
     if (installedAt !== undefined) {
       event(req, 'local-boot', 200, 'ok', labels, match, { installed_at: installedAt })

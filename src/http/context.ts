@@ -2,9 +2,9 @@
  * What the HTTP routes share: dependencies plus a small per-app memory of which machine last fetched a script from
  * which IP, so that asset downloads (which carry no labels) can be attributed to a MAC/group in boot events.
  */
-import type { EventSink } from '../events.js'
-import type { Logger } from '../log.js'
-import type { BootMatch, BootState } from '../boot/state.js'
+import type { EventSink } from '../machines/events.js'
+import type { Logger } from '../host/log.js'
+import type { BootMatch, BootState } from '../catalog/state.js'
 import type { NativeSendfile } from './sendfile.js'
 
 /** The machine seen last on an IP. */

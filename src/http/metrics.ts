@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
-import type { BootEvent, EventSink } from '../events.js'
+import type { BootEvent, EventSink } from '../machines/events.js'
 import type { EventFanoutStats } from './api/event-fanout.js'
 
 /** Scrape-time sources; each is optional. */

@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
-import type { NativeAddon } from '../native.js'
+import type { NativeAddon } from '../host/native.js'
 import { writeChunk, type ByteRange } from './static-files.js'
 
 /** The sendfile part of the addon (native/sendfile.c). */

@@ -2,7 +2,7 @@
  * `GET /`: a short human status page (name, version, what is loaded, links). The foundation's smoke test checks it
  * answers; operators open it to see that pxebox is up and which configuration it serves.
  */
-import type { BootState } from '../boot/state.js'
+import type { BootState } from '../catalog/state.js'
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)

@@ -12,12 +12,12 @@
  */
 import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
-import type { BootEvent, EventSink } from '../events.js'
-import { silentLogger, type Logger } from '../log.js'
+import type { BootEvent, EventSink } from './events.js'
+import { silentLogger, type Logger } from '../host/log.js'
 import { MachineRecordSchema, RECORD_LIMITS, type MachineRecord, type TimelineEntry } from './model.js'
 import { applyEntry, boundRecord, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
-import { readJsonFile, writeFileDurably } from '../durable-file.js'
+import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
 
 /** Options for openMachineStore. */
 export interface MachineStoreOptions {

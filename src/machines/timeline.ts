@@ -6,7 +6,7 @@
  * arrives after the current attempt already got past the boot script, or after a long silence. The chainload
  * pattern (ROM DHCP -> TFTP iPXE -> iPXE's own DHCP -> script) therefore stays one attempt.
  */
-import type { BootEvent } from '../events.js'
+import type { BootEvent } from './events.js'
 import { RECORD_LIMITS, STAGES, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
 
 /** Entries kept per attempt; a machine retrying a missing file should not grow its record without bound. */

@@ -4,19 +4,19 @@
  */
 import type { RemoteInfo, SocketType } from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import type { Logger } from '../log.js'
-import { silentLogger } from '../log.js'
-import { discardEvents, type EventSink } from '../events.js'
+import type { Logger } from '../host/log.js'
+import { silentLogger } from '../host/log.js'
+import { discardEvents, type EventSink } from '../machines/events.js'
 import { ErrorCode, Opcode, decode, errorPacket, peekOpcode, type RequestPacket } from './packet.js'
 import { negotiate } from './options.js'
 import { createFileHandler, TftpAccessError, type TftpFileHandler, type TftpFile, type VirtualFileRequest } from './files.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
 import { runTransfer, type LossHook, type TransferHandle, type TransferResult } from './transfer.js'
 import { bindUdp, openTransferSocket, type TransferSocket } from './transfer-socket.js'
-import { loadNative } from '../native.js'
+import { loadNative } from '../host/native.js'
 import { createRateLimiter, createSlotQuota } from './limits.js'
 import { guardedSend, sendablePeer } from './send.js'
-import { createLogGate } from '../log-limit.js'
+import { createLogGate } from '../host/log-limit.js'
 
 /** Options for startTftp. Either `fileHandler` or `root` must be given. */
 export interface TftpServerOptions {

@@ -7,7 +7,7 @@
  * - node:dgram, when the addon is not built.
  */
 import { createSocket, type Socket, type SocketType } from 'node:dgram'
-import { loadNative, type NativeAddon } from '../native.js'
+import { loadNative, type NativeAddon } from '../host/native.js'
 import { guardedSend, sendablePeer } from './send.js'
 
 /** Where a datagram came from when it was not the transfer's peer. */

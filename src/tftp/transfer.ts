@@ -6,7 +6,7 @@
  * two windows later, by which time every send of its previous block has left the socket (sends are FIFO and the later
  * block was acknowledged).
  */
-import type { Logger } from '../log.js'
+import type { Logger } from '../host/log.js'
 import { ErrorCode, Opcode, encode, errorPacket, writeDataHeader, DATA_HEADER, type TftpOption } from './packet.js'
 import type { BlockSource } from './reader.js'
 import type { Sender, TransferSocket } from './transfer-socket.js'

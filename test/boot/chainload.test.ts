@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createChainloadTracker } from '../../src/boot/chainload.js'
-import type { BootEvent } from '../../src/events.js'
+import type { BootEvent } from '../../src/machines/events.js'
 
 const tftp = (mac: string | undefined, file: string, outcome = 'ok'): BootEvent => ({
   time: new Date(0).toISOString(),

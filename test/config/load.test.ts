@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, formatProblem } from '../../src/config/errors.js'
 import { loadConfig, parseConfig } from '../../src/config/load.js'
-import { MAX_CONFIG_BYTES } from '../../src/config/read-file.js'
+import { MAX_CONFIG_BYTES } from '../../src/host/read-file.js'
 import { MAX_CONFIG_GROUPS } from '../../src/config/schema.js'
 
 /** A folder with firmware/ and assets/ so the folder checks pass unless a test wants them to fail. */

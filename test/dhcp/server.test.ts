@@ -2,7 +2,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import t from 'tap'
 import { decode, encode, getOption, messageType, startDhcpServer, usableRelayAddress, type DhcpPacket } from '../../src/dhcp/index.js'
 import { startProxyDhcp } from '../../src/boot/dhcp-service.js'
-import { memoryEvents } from '../../src/events.js'
+import { memoryEvents } from '../../src/machines/events.js'
 import { captureFrames, frame } from './fixtures.js'
 import { mutate, rng } from './mutate.js'
 

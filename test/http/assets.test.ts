@@ -6,8 +6,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
-import { loadBootState } from '../../src/boot/state.js'
-import { memoryEvents } from '../../src/events.js'
+import { loadBootState } from '../../src/catalog/state.js'
+import { memoryEvents } from '../../src/machines/events.js'
 
 const run = promisify(execFile)
 

@@ -3,9 +3,9 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
-import { loadBootState, type BootState } from '../../src/boot/state.js'
-import { memoryEvents } from '../../src/events.js'
-import type { GroupInput, ProfileInput } from '../../src/boot/model-schema.js'
+import { loadBootState, type BootState } from '../../src/catalog/state.js'
+import { memoryEvents } from '../../src/machines/events.js'
+import type { GroupInput, ProfileInput } from '../../src/catalog/model-schema.js'
 
 const PUBLIC = 'http://10.213.0.2:8080'
 

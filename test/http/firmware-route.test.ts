@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
-import { loadBootState } from '../../src/boot/state.js'
-import { memoryEvents } from '../../src/events.js'
+import { loadBootState } from '../../src/catalog/state.js'
+import { memoryEvents } from '../../src/machines/events.js'
 
 t.test('/firmware/ serves the TFTP root for UEFI HTTP boot clients, with HEAD and the firmware step', async (t) => {
   const fw = mkdtempSync(join(tmpdir(), 'pxebox-fw-'))

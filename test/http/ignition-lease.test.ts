@@ -5,9 +5,9 @@ import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { buildApp } from '../../src/http/app.js'
-import { loadBootState } from '../../src/boot/state.js'
-import { leaseBindingRefusal, observedAddresses, plainIpv4 } from '../../src/boot/observed-addresses.js'
-import { memoryEvents, type BootEvent } from '../../src/events.js'
+import { loadBootState } from '../../src/catalog/state.js'
+import { leaseBindingRefusal, observedAddresses, plainIpv4 } from '../../src/addresses/observed.js'
+import { memoryEvents, type BootEvent } from '../../src/machines/events.js'
 
 const MAC = '52:54:00:0b:0b:01'
 const dhcp = (mac: string | undefined, ip: string, time = '2024-01-01T00:00:00Z'): BootEvent => ({

@@ -8,10 +8,10 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { buildApp } from '../../src/http/app.js'
-import { createBootStore, loadBootState } from '../../src/boot/state.js'
-import { bootSourcesOf } from '../../src/boot/sources.js'
+import { createBootStore, loadBootState } from '../../src/catalog/state.js'
+import { bootSourcesOf } from '../../src/config/boot-sources.js'
 import { loadConfig } from '../../src/config/load.js'
-import { memoryEvents } from '../../src/events.js'
+import { memoryEvents } from '../../src/machines/events.js'
 
 const EXAMPLES = new URL('../../examples/ignition/', import.meta.url).pathname
 const PUBLIC = 'http://10.0.0.2:8080'

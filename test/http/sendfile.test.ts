@@ -10,9 +10,9 @@ import { readFile, truncate, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
-import { loadBootState } from '../../src/boot/state.js'
-import { memoryEvents } from '../../src/events.js'
-import { loadNative } from '../../src/native.js'
+import { loadBootState } from '../../src/catalog/state.js'
+import { memoryEvents } from '../../src/machines/events.js'
+import { loadNative } from '../../src/host/native.js'
 
 const run = promisify(execFile)
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MachineLabelError, openMachineStore } from '../../src/machines/store.js'
 import { RECORD_LIMITS } from '../../src/machines/model.js'
-import { bootEvents, operatorApp, TOKEN } from '../api/fixture.js'
+import { bootEvents, operatorApp, TOKEN } from '../http/api/fixture.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-limits-'))

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openMachineStore } from '../../src/machines/store.js'
 import { nicVendor } from '../../src/machines/oui.js'
-import type { BootEvent } from '../../src/events.js'
-import { bootEvents } from '../api/fixture.js'
+import type { BootEvent } from '../../src/machines/events.js'
+import { bootEvents } from '../http/api/fixture.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-machines-'))

@@ -6,7 +6,7 @@ import t from 'tap'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/events.js'
+import { memoryEvents } from '../../src/machines/events.js'
 import { randomRoot, run, sha256, have } from './lib.js'
 
 const files = { 'f1k.bin': 1024, 'f1m.bin': 1 << 20, 'f40m.bin': 40 << 20 }

@@ -3,7 +3,7 @@
  */
 import t from 'tap'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/events.js'
+import { memoryEvents } from '../../src/machines/events.js'
 import { tftpGet } from '../helpers/tftp-client.js'
 import { randomRoot } from './lib.js'
 

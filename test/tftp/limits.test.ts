@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/events.js'
+import { memoryEvents } from '../../src/machines/events.js'
 import { UdpPeer, tftpGet } from '../helpers/tftp-client.js'
 import { randomRoot, captureLogger } from './lib.js'
 

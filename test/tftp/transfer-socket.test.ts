@@ -5,7 +5,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
 import { openTransferSocket, type Sender } from '../../src/tftp/transfer-socket.js'
-import { loadNative } from '../../src/native.js'
+import { loadNative } from '../../src/host/native.js'
 
 const openFds = () => readdirSync('/proc/self/fd').length
 

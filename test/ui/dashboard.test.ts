@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
-import { bootEvents, operatorApp, TOKEN } from '../api/fixture.js'
+import { bootEvents, operatorApp, TOKEN } from '../http/api/fixture.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 // The committed docs/dashboard.png is refreshed only on request, so a test run leaves the work tree clean.

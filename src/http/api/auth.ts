@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { readConfigFileSync } from '../../config/read-file.js'
+import { readConfigFileSync } from '../../host/read-file.js'
 
 /** What the API needs to check requests; `token()` is read per request so a reload can change it. */
 export interface ApiAuth {

@@ -1,13 +1,13 @@
 /**
  * `/v1/groups` and `/v1/profiles`: read everything the boot store holds (config.yaml, Matchbox directory, API
- * overlay); create, replace and delete the API's own entries (src/machines/boot-overlay.ts), which the boot store
+ * overlay); create, replace and delete the API's own entries (src/catalog/overlay.ts), which the boot store
  * reloads at once. A change that would not load (a group naming a missing profile, a duplicate selector) is refused
  * with the loader's reasons and nothing is written.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from '../../boot/model-schema.js'
-import type { OverlayEdit, OverlayKind } from '../../machines/boot-overlay.js'
+import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from '../../catalog/model-schema.js'
+import type { OverlayEdit, OverlayKind } from '../../catalog/overlay.js'
 import { planIpxeBoot } from '../../boot/ipxe-script.js'
 import type { ApiDeps } from './plugin.js'
 import { GroupViewSchema, IdParams, NoContent, ProfileViewSchema, responses } from './schemas.js'

@@ -13,8 +13,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Static } from '@sinclair/typebox'
-import { normalizeMac } from '../../boot/labels.js'
-import { plainIpv4 } from '../../boot/observed-addresses.js'
+import { normalizeMac } from '../../catalog/labels.js'
+import { plainIpv4 } from '../../addresses/observed.js'
 import { MachineViewSchema } from '../../machines/model.js'
 import { MachineLabelError } from '../../machines/store.js'
 import { checkToken } from './auth.js'

@@ -6,8 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from 'fastify'
 import { Ajv, type ValidateFunction } from 'ajv'
-import type { BootState } from '../../boot/state.js'
-import type { BootOverlay } from '../../machines/boot-overlay.js'
+import type { BootState } from '../../catalog/state.js'
+import type { BootOverlay } from '../../catalog/overlay.js'
 import type { MachineStore } from '../../machines/store.js'
 import { requireRead, requireToken, type ApiAuth } from './auth.js'
 import type { FindingView, LeaseView } from './schemas.js'
@@ -19,7 +19,7 @@ import type { EventFanoutStats } from './event-fanout.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
 import { MAX_BODY_BYTES, parseJsonBody } from './json-body.js'
 
-/** The address tracker's read side, when it runs (src/leases). */
+/** The address tracker's read side, when it runs (src/addresses). */
 export interface TrackingView {
   leases(): readonly LeaseView[]
   findings(): readonly FindingView[]

@@ -123,7 +123,7 @@ export const ProfileViewSchema = Type.Object(
   { additionalProperties: false },
 )
 
-/** One MAC -> IP binding from the address tracker (src/leases Binding). */
+/** One MAC -> IP binding from the address tracker (src/addresses Binding). */
 export const LeaseSchema = Type.Object({
   mac: Type.String(),
   ip: Type.String(),
@@ -138,7 +138,7 @@ export const LeaseSchema = Type.Object({
   machine: Type.String(),
 })
 
-/** A problem the address tracker sees (src/leases Finding). */
+/** A problem the address tracker sees (src/addresses Finding). */
 export const FindingSchema = Type.Object({
   id: Type.String(),
   kind: Type.String(),

@@ -3,8 +3,8 @@
  * profile), boot-store groups and profiles into their JSON shapes.
  */
 import type { Static } from '@sinclair/typebox'
-import type { BootState } from '../../boot/state.js'
-import type { Group, Profile } from '../../boot/model.js'
+import type { BootState } from '../../catalog/state.js'
+import type { Group, Profile } from '../../catalog/model.js'
 import { STATUS_ORDER, type MachineRecord, type MachineView, type Stage } from '../../machines/model.js'
 import { machineView, type ProfileFacts } from '../../machines/timeline.js'
 import type { GroupViewSchema, ProfileViewSchema } from './schemas.js'

@@ -7,7 +7,7 @@
 import { realpath } from 'node:fs/promises'
 import { resolve, sep, join } from 'node:path'
 import { LineCounter, parseDocument, isAlias, isMap, isSeq, isScalar, Scalar, type Document, type Node } from 'yaml'
-import { readConfigFileBytes } from '../../config/read-file.js'
+import { readConfigFileBytes } from '../../host/read-file.js'
 import { pathToString, type IgnitionError, type PathSegment } from '../errors.js'
 import type { IgnitionConfig } from '../schema.js'
 import { checkAgainstVersion } from '../validate.js'

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, readFileSync, statSync } from 'node:fs'
 import { startTftp } from '../../../src/tftp/index.js'
-import type { BootEvent } from '../../../src/events.js'
+import type { BootEvent } from '../../../src/machines/events.js'
 import { tableKey, type RecordingTftpEntry, type RecordingTftpTable } from './recording-tftp.js'
 
 async function main(): Promise<void> {

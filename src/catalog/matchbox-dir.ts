@@ -1,0 +1,112 @@
+/**
+ * Reading a Matchbox data directory (`/var/lib/matchbox`): `groups/*.json`, `profiles/*.json`, and the
+ * `ignition/` and `generic/` templates profiles name. Matchbox reads these files on every request; pxebox reads them
+ * once per (re)load and keeps the result in memory.
+ */
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { readConfigFile } from '../host/read-file.js'
+import { MatchboxGroupFileSchema, MatchboxProfileFileSchema, type MatchboxGroupFile, type MatchboxProfileFile } from './model-schema.js'
+
+/** One parsed, schema-valid file and where it came from. */
+export interface SourcedFile<T> {
+  readonly path: string
+  readonly data: T
+}
+
+/** What a Matchbox directory holds; `errors` name the file and the reason. */
+export interface MatchboxDirContents {
+  readonly groups: SourcedFile<MatchboxGroupFile>[]
+  readonly profiles: SourcedFile<MatchboxProfileFile>[]
+  readonly errors: string[]
+  /** Non-fatal notes (e.g. a profile's cloud_id, which pxebox does not serve). */
+  readonly warnings: string[]
+}
+
+/** Largest template or JSON file read; a bigger one is a mistake (an image copied into the wrong folder). */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024
+
+/** Format Ajv errors as one line each: `/selector/mac must be string` or `unknown key "selectors"`. */
+export function formatSchemaErrors(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => {
+    if (e.keyword === 'additionalProperties') {
+      return `${e.instancePath || '/'}: unknown key "${String((e.params as { additionalProperty: string }).additionalProperty)}"`
+    }
+    return `${e.instancePath || '/'}: ${e.message ?? e.keyword}`
+  })
+}
+
+/** Validators are built per read: compiled Ajv functions carry per-call state (`.errors`). */
+function validators(): { group: ValidateFunction<MatchboxGroupFile>; profile: ValidateFunction<MatchboxProfileFile> } {
+  const ajv = new Ajv({ allErrors: true, strict: false })
+  return { group: ajv.compile<MatchboxGroupFile>(MatchboxGroupFileSchema), profile: ajv.compile<MatchboxProfileFile>(MatchboxProfileFileSchema) }
+}
+
+/** JSON file names of a folder, sorted; a missing folder is empty (Matchbox creates them lazily). */
+async function jsonFiles(dir: string): Promise<string[]> {
+  try {
+    const names = await readdir(dir)
+    // Editor droppings (.#x.json, x.json~, .x.json.swp) are not groups.
+    return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+}
+
+/** Read a small text file: a regular file only (never a FIFO or device) of at most MAX_FILE_BYTES. */
+export async function readSmallFile(path: string): Promise<string> {
+  return readConfigFile(path, MAX_FILE_BYTES)
+}
+
+async function readJsonFiles<T>(dir: string, validate: ValidateFunction<T>, errors: string[]): Promise<SourcedFile<T>[]> {
+  const out: SourcedFile<T>[] = []
+  let names: string[]
+  try {
+    names = await jsonFiles(dir)
+  } catch (err) {
+    errors.push(`${dir}: cannot list: ${(err as Error).message}`)
+    return out
+  }
+  for (const name of names) {
+    const path = join(dir, name)
+    let data: unknown
+    try {
+      data = JSON.parse(await readSmallFile(path))
+    } catch (err) {
+      errors.push(`${path}: ${(err as Error).message}`)
+      continue
+    }
+    if (!validate(data)) {
+      errors.push(...formatSchemaErrors(validate.errors).map((e) => `${path}: ${e}`))
+      continue
+    }
+    out.push({ path, data })
+  }
+  return out
+}
+
+/** Read and schema-check every group and profile file of a Matchbox directory. */
+export async function readMatchboxDir(root: string): Promise<MatchboxDirContents> {
+  const errors: string[] = []
+  const warnings: string[] = []
+  try {
+    if (!(await stat(root)).isDirectory()) errors.push(`${root}: not a directory`)
+  } catch (err) {
+    errors.push(`${root}: ${(err as Error).message}`)
+  }
+  if (errors.length > 0) return { groups: [], profiles: [], errors, warnings }
+  const v = validators()
+  const groups = await readJsonFiles(join(root, 'groups'), v.group, errors)
+  const profiles = await readJsonFiles(join(root, 'profiles'), v.profile, errors)
+  for (const p of profiles) {
+    if (p.data.cloud_id) warnings.push(`${p.path}: cloud_id "${p.data.cloud_id}" ignored (Cloud-Config is not served)`)
+  }
+  return { groups, profiles, errors, warnings }
+}
+
+/** The folders whose changes should trigger a reload. */
+export function matchboxWatchDirs(root: string): string[] {
+  return [root, join(root, 'groups'), join(root, 'profiles'), join(root, 'ignition'), join(root, 'generic')]
+}

@@ -1,0 +1,164 @@
+/**
+ * Groups and profiles written through the API: kept in `<data_dir>/boot/groups/<id>.json` and
+ * `<data_dir>/boot/profiles/<id>.json` (one file each, in config.yaml's group/profile shape, which for groups is
+ * Matchbox's), merged over config.yaml's own when the boot store loads. A change is trial-loaded with everything
+ * else first (a group naming a missing profile is refused with the loader's message, nothing written), then written
+ * durably, then the boot store reloads. Entries config.yaml defines are refused: the config file stays the truth for
+ * what it names, and a SIGHUP would otherwise silently undo an API write.
+ */
+import { readdir, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Value } from '@sinclair/typebox/value'
+import { silentLogger, type Logger } from '../host/log.js'
+import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from './model-schema.js'
+import { createBootStore, loadBootState, BootLoadError, type BootStateOptions, type BootStore, type LoadResult } from './state.js'
+import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
+
+/** Which overlay folder. */
+export type OverlayKind = 'group' | 'profile'
+
+/** The answer to an edit: done (with loader warnings) or refused with an HTTP-like status and reasons. */
+export type OverlayEdit = { ok: true; warnings: string[] } | { ok: false; status: 404 | 409 | 422; errors: string[] }
+
+/** API-written groups and profiles. */
+export interface BootOverlay {
+  /** `base` (config.yaml sources) plus the overlay's groups and profiles. */
+  merge(base: BootStateOptions): BootStateOptions
+  /** True when `id` was written through the API (and so may be changed or deleted through it). */
+  has(kind: OverlayKind, id: string): boolean
+  putGroup(group: GroupInput): Promise<OverlayEdit>
+  putProfile(id: string, profile: ProfileInput): Promise<OverlayEdit>
+  remove(kind: OverlayKind, id: string): Promise<OverlayEdit>
+  /** Files skipped at load (bad JSON, bad shape, name not matching id). */
+  readonly problems: readonly string[]
+}
+
+/** Options for openBootOverlay. */
+export interface BootOverlayOptions {
+  /** `<data_dir>/boot`. */
+  readonly dir: string
+  /** The current config.yaml sources (changes on SIGHUP). */
+  readonly base: () => BootStateOptions
+  /** Load merged sources into the running boot store. */
+  readonly reload: (sources: BootStateOptions) => Promise<LoadResult>
+  readonly logger?: Logger
+}
+
+/** Ids become file names: a safe alphabet, no leading dot. */
+export const OVERLAY_ID = /^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,199}$/
+
+const folder = (kind: OverlayKind) => (kind === 'group' ? 'groups' : 'profiles')
+
+/** Read the overlay folders. Bad files are reported in `problems` and skipped, never fatal. */
+export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOverlay> {
+  const logger = (opts.logger ?? silentLogger).child({ component: 'boot-overlay' })
+  const groups = new Map<string, GroupInput>()
+  const profiles = new Map<string, ProfileInput>()
+  const problems: string[] = []
+
+  for (const kind of ['group', 'profile'] as const) {
+    const dir = join(opts.dir, folder(kind))
+    let names: string[] = []
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${dir}: ${(err as Error).message}`)
+    }
+    for (const name of names) {
+      const path = join(dir, name)
+      const read = await readJsonFile(path)
+      const id = name.slice(0, -'.json'.length)
+      if (read.state !== 'ok') {
+        if (read.state === 'corrupt') problems.push(`${path}: ${read.reason}${read.movedTo ? ` (moved to ${read.movedTo})` : ''}`)
+        continue
+      }
+      const schema = kind === 'group' ? GroupSchema : ProfileSchema
+      const value = read.value as { id?: unknown }
+      if (!Value.Check(schema, value)) {
+        const first = [...Value.Errors(schema, value)][0]
+        problems.push(`${path}: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`)
+      } else if (value.id !== id) {
+        problems.push(`${path}: id "${String(value.id)}" does not match the file name`)
+      } else if (kind === 'group') groups.set(id, value as GroupInput)
+      else profiles.set(id, value as ProfileInput)
+    }
+  }
+  for (const p of problems) logger.error(`boot overlay file skipped: ${p}`)
+
+  // API-written entries name their own file (issue 13 item 13: they said config.yaml, where no operator finds them).
+  const merge = (base: BootStateOptions, g = groups, p = profiles): BootStateOptions => ({
+    ...base,
+    profiles: { ...base.profiles, ...Object.fromEntries(p) },
+    groups: [...base.groups, ...g.values()],
+    entrySource: (kind, id, index) => {
+      const own = kind === 'group' ? index >= base.groups.length : p.has(id)
+      return own ? `API (${join(opts.dir, folder(kind), `${id}.json`)})` : base.entrySource?.(kind, id, index)
+    },
+  })
+  const inBase = (kind: OverlayKind, id: string): boolean => {
+    const base = opts.base()
+    return kind === 'group' ? base.groups.some((g) => g.id === id) : Object.hasOwn(base.profiles, id)
+  }
+
+  // Edits run one at a time: each trial-loads against the result of the previous one.
+  let queue: Promise<unknown> = Promise.resolve()
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn)
+    queue = run.catch(() => undefined)
+    return run
+  }
+
+  const edit = (kind: OverlayKind, id: string, value: GroupInput | ProfileInput | undefined): Promise<OverlayEdit> =>
+    serial(async () => {
+      if (!OVERLAY_ID.test(id)) return { ok: false, status: 422, errors: [`id "${id}" may only use letters, digits, '.', '_', '@' and '-' and not start with '.'`] }
+      if (inBase(kind, id)) {
+        return { ok: false, status: 409, errors: [`${kind} "${id}" is defined in ${opts.base().configName ?? 'config.yaml'}; change it there (API writes only manage their own entries)`] }
+      }
+      const map = (kind === 'group' ? groups : profiles) as Map<string, GroupInput | ProfileInput>
+      if (value === undefined && !map.has(id)) return { ok: false, status: 404, errors: [`no API-managed ${kind} "${id}"`] }
+      const nextGroups = new Map(groups)
+      const nextProfiles = new Map(profiles)
+      const target = (kind === 'group' ? nextGroups : nextProfiles) as Map<string, GroupInput | ProfileInput>
+      if (value === undefined) target.delete(id)
+      else target.set(id, value)
+      const trial = await loadBootState(merge(opts.base(), nextGroups, nextProfiles))
+      if (!trial.ok) return { ok: false, status: 422, errors: trial.errors }
+
+      const path = join(opts.dir, folder(kind), `${id}.json`)
+      if (value === undefined) await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)))
+      else await writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`)
+      if (value === undefined) map.delete(id)
+      else map.set(id, value)
+      logger.info({ kind, id, action: value === undefined ? 'delete' : 'put' }, 'boot overlay changed')
+      const loaded = await opts.reload(merge(opts.base()))
+      // Between the trial and now a watched Matchbox file may have changed; the store then keeps its last good state.
+      if (!loaded.ok) return { ok: false, status: 422, errors: loaded.errors }
+      return { ok: true, warnings: loaded.warnings }
+    })
+
+  return {
+    merge: (base) => merge(base),
+    has: (kind, id) => (kind === 'group' ? groups : profiles).has(id),
+    putGroup: (group) => edit('group', group.id, group),
+    putProfile: (id, profile) => edit('profile', id, { ...profile, id }),
+    remove: (kind, id) => edit(kind, id, undefined),
+    problems,
+  }
+}
+
+/**
+ * Create the daemon's boot store over config.yaml plus the overlay. When the overlay no longer loads with the
+ * config (a SIGHUP-edited config.yaml now defines the same id, or dropped a profile an API group names), pxebox
+ * starts on the config alone and says so: the overlay files stay for the operator to fix.
+ */
+export async function createBootStoreWithOverlay(base: BootStateOptions, overlay: BootOverlay, logger: Logger): Promise<BootStore> {
+  try {
+    return await createBootStore({ ...overlay.merge(base), logger })
+  } catch (err) {
+    if (!(err instanceof BootLoadError)) throw err
+    const alone = await loadBootState(base)
+    if (!alone.ok) throw err
+    logger.error({ errors: err.errors }, 'API-written groups/profiles (data_dir/boot) do not load with config.yaml; starting without them')
+    return createBootStore({ ...base, logger })
+  }
+}

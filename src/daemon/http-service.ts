@@ -1,0 +1,77 @@
+/**
+ * Starts the HTTP boot service: the fastify app from src/http/ with the daemon's boot store, listening on
+ * `http.listen`. Kept apart from buildApp so tests can inject() without sockets.
+ */
+import type { EventSink } from '../machines/events.js'
+import type { Logger } from '../host/log.js'
+import { buildApp, type HttpDeps } from '../http/app.js'
+import { loadNative } from '../host/native.js'
+import { VERSION } from '../host/version.js'
+import type { BootStore } from '../catalog/state.js'
+
+/** Options for startHttp. */
+export interface HttpServiceOptions {
+  host: string
+  port: number
+  store: BootStore
+  assetsDir: string
+  /** The TFTP root, also served at /firmware/ for UEFI HTTP boot; absent when TFTP is off. */
+  firmwareDir?: string
+  publicUrl: string
+  logger: Logger
+  events: EventSink
+  /** IPs pxebox has seen a MAC use, for `bind_to_lease` profiles (HttpDeps.addressesOf). */
+  addressesOf?: (mac: string) => readonly string[]
+  /** The operator's view (/v1, /ui/): machine store, API auth, overlay, tracking (HttpDeps.api). */
+  api?: HttpDeps['api']
+  /** `/metrics` registry fed with every service's events. */
+  metrics?: HttpDeps['metrics']
+  /** `http.sendfile`: send asset bodies with sendfile(2) when the addon is built. */
+  sendfile?: boolean
+}
+
+/** A listening HTTP boot service. */
+export interface HttpService {
+  /** `host:port` actually bound (port 0 resolves to the chosen port). */
+  readonly address: string
+  close(): Promise<void>
+}
+
+/** Build the app and listen. Rejects with the listen error (EADDRINUSE, EACCES...) for the daemon to explain. */
+export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> {
+  const app = buildApp({
+    store: opts.store,
+    assetsDir: opts.assetsDir,
+    ...(opts.firmwareDir !== undefined ? { firmwareDir: opts.firmwareDir } : {}),
+    publicUrl: opts.publicUrl,
+    logger: opts.logger,
+    events: opts.events,
+    ...(opts.addressesOf !== undefined ? { addressesOf: opts.addressesOf } : {}),
+    ...(opts.api !== undefined ? { api: opts.api } : {}),
+    ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
+    ...(opts.sendfile !== undefined ? { sendfile: opts.sendfile } : {}),
+    version: VERSION,
+  })
+  if (opts.sendfile !== false) {
+    const { reason } = loadNative()
+    // Still correct without it, at about half of nginx's throughput with several clients (bench/http.sh).
+    if (reason !== undefined) opts.logger.warn({ reason }, 'asset bodies are copied through Node: the sendfile addon is unavailable')
+  }
+  try {
+    await app.listen({ host: opts.host, port: opts.port })
+  } catch (err) {
+    await app.close()
+    Object.assign(err as object, { address: opts.host, port: opts.port })
+    throw err
+  }
+  const bound = app.server.address()
+  const address = typeof bound === 'object' && bound ? `${bound.address}:${bound.port}` : `${opts.host}:${opts.port}`
+  return {
+    address,
+    close: async () => {
+      // Keep-alive connections from iPXE or curl must not hold the stop past SIGTERM's 2 s promise.
+      app.server.closeAllConnections()
+      await app.close()
+    },
+  }
+}
