@@ -132,7 +132,7 @@ t.test('authoritative DHCP and tracking: defaults, normalized reservations, cros
     { mac: '52:54:00:ab:cd:ef', address: '10.0.0.10', hostname: 'n1' },
     { uuid: '8d3c1f2e-0000-4000-8000-525400e2e001', address: '10.0.0.11' },
   ])
-  t.same(c.tracking, { enabled: true, arp: true, stray_after: 600, conflict_window: 900, allowed_servers: [] })
+  t.same(c.tracking, { enabled: true, arp: true, stray_after: 600, conflict_window: 900, allowed_servers: [], max_bindings: 50_000, max_macs: 50_000, max_servers: 64, max_findings: 100 })
 
   t.same(problems(base + 'dhcp:\n  mode: authoritative\n'), ['config.yaml:5:3: dhcp.mode: authoritative mode needs dhcp.range: { start, end } (the addresses to hand out)'])
   t.same(
