@@ -14,7 +14,8 @@
  *   of them). It is set anyway for iPXE builds that have one.
  * - snponly.efi sees only the NIC it was loaded from (net1 empty); ipxe.efi sees every NIC. `${net0/chip}` is "SNP"
  *   under UEFI, the driver name ("virtio-net") from the BIOS ROM; `${memsize}` is empty in all of them.
- * - `chain --replace --autofree` back to the same server ran 30 rounds in a row without growing (no nesting).
+ * - `chain --replace --autofree` back to the same server ran 30 rounds in a row, and the holding script itself 3
+ *   rounds (report, sleep, poll) on each build; --replace makes the next script take this one's place, not nest.
  */
 import type { Labels } from './labels.js'
 
@@ -69,8 +70,10 @@ export function chainBackQuery(labels: Labels): { query: string; dropped: string
       dropped.push(key)
       continue
     }
-    // Spaces as %20 (iPXE keeps %20 escaped); everything else in the set above is literal and free of `${`.
-    parts.push(`${key}=${value.replace(/ /g, '%20')}`)
+    // Spaces as %20 (iPXE keeps %20 escaped); everything else in the set above is literal and free of `${`. iPXE
+    // escapes ':' as %3A, so the MAC goes in the hyphen form the bootstrap's ${mac:hexhyp} uses (labels.ts reads both).
+    const text = key === 'mac' ? value.replace(/:/g, '-') : value
+    parts.push(`${key}=${text.replace(/ /g, '%20')}`)
   }
   return { query: parts.join('&'), dropped }
 }

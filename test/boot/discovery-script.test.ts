@@ -35,7 +35,7 @@ t.test('golden: the holding script for a machine with labels from the bootstrap'
       ':poll',
       'echo pxebox: asking again in 10 s',
       'sleep 10',
-      'chain --replace --autofree http://10.213.47.1:8080/ipxe?mac=52:54:00:e2:2f:01&uuid=8d3c1f2e-0000-4000-8000-525400e22f01&serial=SN-4711%20A&arch=x86_64&platform=efi || goto poll',
+      'chain --replace --autofree http://10.213.47.1:8080/ipxe?mac=52-54-00-e2-2f-01&uuid=8d3c1f2e-0000-4000-8000-525400e22f01&serial=SN-4711%20A&arch=x86_64&platform=efi || goto poll',
       '',
     ].join('\n'),
   )
@@ -60,7 +60,7 @@ t.test('hostile label values never reach the script: only round-trippable ones a
     model: 'Pr\u00fcfstand',
   }
   const { query, dropped } = chainBackQuery(labels)
-  t.equal(query, 'mac=52:54:00:e2:2f:01&rack=row%201')
+  t.equal(query, 'mac=52-54-00-e2-2f-01&rack=row%201')
   t.strictSame(dropped.sort(), ['bad key', 'domain', 'hostname', 'model', 'note'])
   const script = holdingScript({ ...input, labels })
   t.notMatch(script, /evil|shell|a&b|line\nbreak|Pr\u00fcf/)

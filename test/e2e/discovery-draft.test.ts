@@ -15,11 +15,15 @@ import { join } from 'node:path'
 import { createLab, e2eUnavailable, repoRoot, testMachine, type Lab, type Machine } from './harness.js'
 import { ipxeDir, referenceDnsmasqArgs } from './dnsmasq-reference.js'
 import { qemuArgs, vmPaths } from './lib/qemu.js'
+import { holdingScript } from '../../src/boot/discovery-script.js'
+import { parseInventoryQuery } from '../../src/boot/inventory.js'
 import { readText, run, sleep, waitForText } from './lib/proc.js'
 
 const net = 47
 const syslogPort = 514
 const loopRounds = 30
+/** Holding scripts each VM gets before /ipxe "assigns" it. */
+const holdRounds = 3
 
 /** Every setting the probe prints, as `PROBE name=[value]`: the ones discovery wants and a few neighbours. */
 const probedSettings = [
@@ -63,6 +67,8 @@ interface DraftVm {
   extra: string[]
   /** A second NIC's MAC, when the VM has one. */
   secondMac?: string
+  /** The SMBIOS serial, when set. */
+  serial?: string
   note: string
 }
 
@@ -77,6 +83,7 @@ const vms: DraftVm[] = [
       '-smbios', `type=1,manufacturer=Probe Systems Inc.,product=${smbiosQemu(hostileProduct)},version=1.0,serial=SN-4711 A,sku=SKU-9,family=Probe Family`,
       '-smbios', 'type=3,manufacturer=Probe Chassis,serial=CH-1,asset=ASSET-0042',
     ],
+    serial: 'SN-4711 A',
     note: 'OVMF PXE -> snponly.efi, SMBIOS type 1 and 3 set',
   },
   {
@@ -88,6 +95,7 @@ const vms: DraftVm[] = [
   {
     machine: testMachine('bios-ipxe', 3, net),
     extra: ['-smbios', 'type=1,manufacturer=Probe Systems Inc.,product=Bios Box,serial=SN-BIOS-3'],
+    serial: 'SN-BIOS-3',
     note: "SeaBIOS + QEMU's iPXE ROM (ipxe-qemu), SMBIOS type 1 set",
   },
 ]
@@ -117,8 +125,15 @@ if (unavailable !== undefined) {
     mkdirSync(tftpRoot, { recursive: true })
     for (const f of ['snponly.efi', 'ipxe.efi']) copyFileSync(realpathSync(join(ipxeDir, f)), join(tftpRoot, f))
     writeFileSync(join(dir, 'probe.ipxe'), probeScript(l.publicUrl, l.address))
+    for (const vm of vms) {
+      const m = vm.machine
+      // The labels /ipxe got from the bootstrap-style chain at the end of the loop (serial with a space on VM 1).
+      const labels = { mac: m.mac, uuid: m.uuid, ...(vm.serial === undefined ? {} : { serial: vm.serial }) }
+      const script = holdingScript({ publicUrl: l.publicUrl, dashboardUrl: `${l.publicUrl}/ui/#machine=${m.mac}`, pollSeconds: 1, syslogAddress: l.address, labels })
+      writeFileSync(join(dir, `holding-${m.mac.replace(/:/g, '-')}.ipxe`), script)
+    }
     const server = l.spawn('probe-http', process.execPath, [
-      join(repoRoot(), 'test', 'e2e', 'lib', 'discovery-probe-server.mjs'), l.address, String(l.httpPort), String(syslogPort), dir, String(loopRounds),
+      join(repoRoot(), 'test', 'e2e', 'lib', 'discovery-probe-server.mjs'), l.address, String(l.httpPort), String(syslogPort), dir, String(loopRounds), String(holdRounds),
     ])
     serverLog = server.logPath
     // The reference dnsmasq, pointed at probe.ipxe; the second VM's MAC gets ipxe.efi (drives every NIC) instead of
@@ -159,7 +174,7 @@ if (unavailable !== undefined) {
       let text = ''
       while (Date.now() - start < 240_000 && qemu.exitStatus() === undefined) {
         text = readText(paths.console)
-        if (/PROBE-DONE|PROBE-REPORT-FAILED|PROBE-LOOP-CHAIN-FAILED/.test(text)) break
+        if (/PROBE-ASSIGNED|PROBE-REPORT-FAILED|PROBE-LOOP-CHAIN-FAILED/.test(text)) break
         await sleep(250)
       }
       const ms = Date.now() - start
@@ -169,7 +184,16 @@ if (unavailable !== undefined) {
       const values = probedValues(text)
       t.comment(`${vm.note} (${vm.machine.mac}), ${ms} ms:\n${JSON.stringify(values, null, 2)}`)
       const log = readText(serverLog).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-      const mine = log.filter((e) => String(e.url ?? '').includes(vm.machine.mac.replace(/:/g, '-')) || e.kind === 'syslog')
+      const hyphenMac = vm.machine.mac.replace(/:/g, '-')
+      // The probe's :uristring report is not valid percent-encoding (see discovery-script.ts): decode where it is.
+      const decoded = (u: string): string => {
+        try {
+          return decodeURIComponent(u)
+        } catch {
+          return u
+        }
+      }
+      const mine = log.filter((e) => decoded(String(e.url ?? '')).replace(/:/g, '-').includes(hyphenMac) || e.kind === 'syslog')
       const report = mine.find((e) => String(e.url ?? '').startsWith('/report?'))
       t.comment(`report request: ${String(report?.url)}`)
       if (report !== undefined) {
@@ -180,6 +204,20 @@ if (unavailable !== undefined) {
       t.ok(text.includes('PROBE-BEGIN'), 'iPXE ran the probe script')
       t.ok(report !== undefined, 'iPXE reported its facts over HTTP')
       t.match(text, /PROBE-DONE/, `the holding loop ran ${loopRounds} rounds of chain --replace`)
+      const polls = mine.filter((e) => String(e.url ?? '').startsWith('/ipxe?')).map((e) => String(e.url))
+      const reports = mine.filter((e) => String(e.url ?? '').startsWith('/discovery/report?')).map((e) => String(e.url))
+      t.comment(`holding: /ipxe requests:\n${polls.join('\n')}\nreports: ${reports.length}, first: ${reports[0]}`)
+      const inventory = reports[0] === undefined ? undefined : parseInventoryQuery(reports[0].slice(reports[0].indexOf('?') + 1))
+      t.comment(`inventory parsed: ${JSON.stringify(inventory, null, 2)}`)
+      t.match(text, new RegExp(`PROBE-ASSIGNED after ${holdRounds} holding scripts`), 'the holding script polled /ipxe until it was assigned')
+      t.equal(reports.length, holdRounds, 'each holding script reported the inventory')
+      t.equal(new Set(polls.slice(1)).size, 1, 'every poll presented the same labels')
+      t.equal(inventory?.facts.mac, vm.machine.mac)
+      t.equal(inventory?.facts.uuid, vm.machine.uuid)
+      if (vm.serial !== undefined) t.equal(inventory?.facts.serial, vm.serial)
+      t.strictSame(inventory?.problems, [], 'the report parses without problems')
+      const holdingText = text.slice(text.indexOf('pxebox: this machine'))
+      t.comment(`holding script on the console:\n${holdingText.slice(0, 1200)}`)
     })
   }
 

@@ -5,7 +5,11 @@
  *
  *   GET /probe.ipxe            the probe script (file <root>/probe.ipxe, written by the test)
  *   GET /report?<facts>        the facts iPXE sent; answers the holding loop's first round
- *   GET /loop.ipxe?round=N     round N of the loop (sleep 0, chain back) until N = ROUNDS, then PROBE-DONE
+ *   GET /loop.ipxe?round=N     round N of the loop (sleep 0, chain back) until N = ROUNDS, then PROBE-DONE and a
+ *                              chain to /ipxe as pxebox's bootstrap does
+ *   GET /ipxe?mac=M...         the holding script <root>/holding-M.ipxe (written by the test from discovery-script.ts)
+ *                              for the first HOLD requests of that MAC, then a script printing PROBE-ASSIGNED
+ *   GET /discovery/report?...  the holding script's inventory report: 200, empty body
  *
  * Plain JavaScript, like reference-http-server.mjs: it runs as its own process inside the lab's namespace
  * (`node discovery-probe-server.mjs ADDR HTTP_PORT SYSLOG_PORT ROOT ROUNDS`).
@@ -15,8 +19,11 @@ import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-const [address = '127.0.0.1', httpPort = '8080', syslogPort = '514', root = '.', roundsText = '3'] = process.argv.slice(2)
+const [address = '127.0.0.1', httpPort = '8080', syslogPort = '514', root = '.', roundsText = '3', holdText = '3'] = process.argv.slice(2)
 const rounds = Number(roundsText)
+const hold = Number(holdText)
+/** /ipxe requests per MAC so far. */
+const polls = new Map()
 const base = `http://${address}:${httpPort}`
 
 /** The loop step pxebox's holding script would take: wait, then ask again with the same identity. */
@@ -36,7 +43,16 @@ const server = createServer((req, res) => {
     body =
       round < rounds
         ? ['#!ipxe', `echo PROBE-LOOP ${round}`, 'sleep 0', loopTo(round + 1), ''].join('\n')
-        : ['#!ipxe', `echo PROBE-DONE rounds=${round}`, 'sleep 600', ''].join('\n')
+        : ['#!ipxe', `echo PROBE-DONE rounds=${round}`, `chain ${base}/ipxe?mac=\${mac:hexhyp}&uuid=\${uuid}&serial=\${serial:uristring}`, ''].join('\n')
+  } else if (url.pathname === '/ipxe') {
+    // The bootstrap sends ${mac:hexhyp}, the holding script's poll the canonical colon form.
+    const mac = (url.searchParams.get('mac') ?? '').replace(/:/g, '-')
+    const n = (polls.get(mac) ?? 0) + 1
+    polls.set(mac, n)
+    if (n <= hold && /^[0-9a-f-]{17}$/.test(mac)) body = readFileSync(join(root, `holding-${mac}.ipxe`), 'utf8')
+    else body = ['#!ipxe', `echo PROBE-ASSIGNED after ${n - 1} holding scripts`, 'sleep 600', ''].join('\n')
+  } else if (url.pathname === '/discovery/report') {
+    body = ''
   }
   if (body === undefined) {
     res.writeHead(404, { 'content-type': 'text/plain', 'content-length': '10' }).end('not found\n')
