@@ -14,6 +14,7 @@ import { isIPv6 } from 'node:net'
 import type { Logger } from '../log.js'
 import { silentLogger } from '../log.js'
 import { decode, defaultMaxLineBytes, type SyslogMessage } from './message.js'
+import { readSocketDrops } from './kernel-drops.js'
 import { createKeyedTokenBuckets, createTokenBucket, type TokenBucketLimits } from './rate-limit.js'
 
 /** Called with every accepted line and the sender's address (IPv4-mapped IPv6 addresses given as plain IPv4). */
@@ -58,6 +59,11 @@ export interface SyslogServer {
   readonly counters: Readonly<SyslogCounters>
   /** How many source addresses have a rate-limit bucket now. */
   readonly trackedSources: number
+  /**
+   * Datagrams the kernel dropped because the socket buffer was full (never seen, so not in `counters`); reads /proc on
+   * each call, for a metrics scrape. Undefined where /proc is not available.
+   */
+  kernelDrops(): number | undefined
   /** Resolves when the server has stopped: undefined after close(), the error after a socket error. */
   readonly closed: Promise<Error | undefined>
   close(): Promise<void>
@@ -179,6 +185,7 @@ export async function startSyslogServer(
     get trackedSources() {
       return perSource.size
     },
+    kernelDrops: () => readSocketDrops(bound.address, bound.port),
     closed,
     close: () => shutdown(),
   }

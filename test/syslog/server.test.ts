@@ -60,6 +60,7 @@ t.test(`util-linux logger -n -d lines arrive parsed (${'logger'})`, async (t) =>
   t.match(c, { format: 'rfc3164', facility: 1, severity: 5, app: 'pxebox-test', procId: /^\d+$/, message: 'rfc3164 line' })
   t.match(a?.timestamp, /^\d{4}-\d\d-\d\dT/)
   t.ok(got.every((g) => g.source === '127.0.0.1'), 'the source address is handed on')
+  t.equal(server.kernelDrops(), 0, 'nothing dropped by the kernel')
   t.strictSame(server.counters, {
     received: 3,
     accepted: 3,
