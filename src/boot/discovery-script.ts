@@ -17,7 +17,7 @@
  * - `chain --replace --autofree` back to the same server ran 30 rounds in a row, and the holding script itself 3
  *   rounds (report, sleep, poll) on each build; --replace makes the next script take this one's place, not nest.
  */
-import type { Labels } from './labels.js'
+import type { Labels } from '../catalog/labels.js'
 
 /** What the holding script needs; every value is checked, since it ends up inside an iPXE script. */
 export interface HoldingScriptInput {

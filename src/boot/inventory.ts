@@ -8,7 +8,7 @@
  * The raw query string, not a parsed object: form decoding turns `+` into a space, and the first of a repeated
  * parameter must win the same way everywhere.
  */
-import { normalizeMac, normalizeUuid } from './labels.js'
+import { normalizeMac, normalizeUuid } from '../catalog/labels.js'
 
 /** One network interface as iPXE numbers them (net0, net1, ...). */
 export interface NicFact {

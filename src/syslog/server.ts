@@ -11,8 +11,8 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import type { Logger } from '../log.js'
-import { silentLogger } from '../log.js'
+import type { Logger } from '../host/log.js'
+import { silentLogger } from '../host/log.js'
 import { decode, defaultMaxLineBytes, type SyslogMessage } from './message.js'
 import { readSocketDrops } from './kernel-drops.js'
 import { createKeyedTokenBuckets, createTokenBucket, type TokenBucketLimits } from './rate-limit.js'
