@@ -25,8 +25,9 @@
  * them in from what it knows of the machine before quoting (inside single quotes `$` is literal: nothing a profile
  * writes is expanded by GRUB). A variable pxebox cannot fill is an error, not a silent empty string in a URL.
  */
-import { absoluteUrl, type IpxeBootPlan } from './ipxe-script.js'
-import type { Checked } from '../catalog/model.js'
+import type { BootPlan } from '../catalog/boot-plan.js'
+import type { Checked } from '../catalog/checked.js'
+import { absoluteUrl } from './ipxe-script.js'
 
 /** What pxebox knows of the machine a config is for: the values iPXE-style variables in args expand to. */
 export interface GrubMachine {
@@ -164,7 +165,7 @@ const INITRD_ARG = /^initrd=(.*)$/
  * GRUB hands the initrds to the kernel itself, and the stub would look for a file of that name and fail.
  * iPXE-only initrd options (`--timeout`) and trailing words have no GRUB meaning and are left out.
  */
-export function renderGrubBootConfig(plan: IpxeBootPlan, machine: GrubMachine, target: GrubTarget, label: string): Checked<string> {
+export function renderGrubBootConfig(plan: BootPlan, machine: GrubMachine, target: GrubTarget, label: string): Checked<string> {
   const errors: string[] = []
   const kernel = grubAssetPath(plan.kernel, target.publicUrl)
   if (!kernel.ok) errors.push(...kernel.errors)

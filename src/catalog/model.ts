@@ -4,14 +4,15 @@
  */
 import type { GroupInput, MatchboxGroupFile, MatchboxProfileFile, ProfileInput, SelectorValue } from './model-schema.js'
 import { normalizeMac, normalizeUuid } from './labels.js'
-import { planIpxeBoot, type IpxeBootPlan } from '../boot/ipxe-script.js'
+import { planBoot, type BootPlan } from './boot-plan.js'
+import type { Checked } from './checked.js'
 
 /** What a machine boots and is provisioned with. */
 export interface Profile {
   readonly id: string
   readonly name?: string
   /** The checked iPXE boot plan; absent for profiles that only serve Ignition/generic (Flatcar's installed stage). */
-  readonly boot?: IpxeBootPlan
+  readonly boot?: BootPlan
   /** Ignition template file name (under the ignition directory). */
   readonly ignition?: string
   /** Generic template file name (under the generic directory). */
@@ -38,9 +39,6 @@ export interface Group {
   readonly chainloadIpxe: boolean
   readonly source: string
 }
-
-/** A value or the error messages explaining why there is none. */
-export type Checked<T> = { ok: true; value: T } | { ok: false; errors: string[] }
 
 /**
  * Normalize a selector: lowercase names (two spellings of one name are an error), canonical mac/uuid values,
@@ -139,9 +137,9 @@ function buildProfile(
   bootOnce: boolean,
 ): Checked<Profile> {
   const errors: string[] = []
-  let plan: IpxeBootPlan | undefined
+  let plan: BootPlan | undefined
   if (boot !== undefined) {
-    const planned = planIpxeBoot(boot.kernel, boot.initrd ?? [], boot.args ?? [])
+    const planned = planBoot(boot.kernel, boot.initrd ?? [], boot.args ?? [])
     if (planned.ok) plan = planned.value
     else errors.push(...planned.errors)
   }

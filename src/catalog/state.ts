@@ -12,7 +12,7 @@ import { groupFromConfig, groupFromMatchbox, profileFromConfig, profileFromMatch
 import { buildMatcher, type Matcher } from './match.js'
 import { matchboxWatchDirs, readMatchboxDir, readSmallFile } from './matchbox-dir.js'
 import { normalizeLabels, type Labels } from './labels.js'
-import { urlBasename } from '../boot/ipxe-script.js'
+import { urlBasename } from './boot-plan.js'
 import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFile } from './templates.js'
 
 export { templateKey } from './templates.js'

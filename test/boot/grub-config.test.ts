@@ -3,7 +3,7 @@
  * local-boot and unknown-machine configs, and every config file name GRUB and distributions try.
  */
 import t from 'tap'
-import { planIpxeBoot, type IpxeBootPlan } from '../../src/boot/ipxe-script.js'
+import { planBoot, type BootPlan } from '../../src/catalog/boot-plan.js'
 import {
   expandIpxeVariables,
   grubAssetPath,
@@ -16,8 +16,8 @@ import {
 } from '../../src/boot/grub-config.js'
 import { grubConfigIdentity, grubConfigSearchNames, ipMatchesGrubHex } from '../../src/boot/grub-config-names.js'
 
-function plan(kernel: string, initrd: string[], args: string[]): IpxeBootPlan {
-  const r = planIpxeBoot(kernel, initrd, args)
+function plan(kernel: string, initrd: string[], args: string[]): BootPlan {
+  const r = planBoot(kernel, initrd, args)
   if (!r.ok) throw new Error(r.errors.join('; '))
   return r.value
 }
@@ -25,7 +25,7 @@ function plan(kernel: string, initrd: string[], args: string[]): IpxeBootPlan {
 const machine: GrubMachine = { mac: '52:54:00:a1:00:01', uuid: '8d3c1f2e-0000-4000-8000-525400a10001', ip: '10.0.0.101' }
 const target = { publicUrl: 'http://10.0.0.2:8080', server: '10.0.0.2' }
 
-function render(p: IpxeBootPlan, m: GrubMachine = machine, tg: { publicUrl: string; server?: string } = target): string {
+function render(p: BootPlan, m: GrubMachine = machine, tg: { publicUrl: string; server?: string } = target): string {
   const r = renderGrubBootConfig(p, m, tg, 'profile "x"')
   if (!r.ok) throw new Error(r.errors.join('; '))
   return r.value
@@ -139,7 +139,7 @@ t.test('quoting: no arg can inject a GRUB command or expand a GRUB variable', as
     t.equal(lines[2], `linux (tftp,10.0.0.2)/assets/k 'x'\\'';reboot;echo '\\''' '$(reboot)' '$root' 'a"; reboot; "' '}{' '\\'`)
   }
   const nl = renderGrubBootConfig({ kernel: '/assets/k', initrds: [], args: ['}\nmenuentry x {'] }, machine, target, 'p')
-  t.notOk(nl.ok, 'a newline in an arg (which planIpxeBoot already refuses) is refused here too')
+  t.notOk(nl.ok, 'a newline in an arg (which planBoot already refuses) is refused here too')
   const label = renderGrubBootConfig({ kernel: '/assets/k', initrds: [], args: [] }, machine, target, 'profile "a\nreboot"')
   t.ok(label.ok && label.value.includes(`echo 'pxebox: 52:54:00:a1:00:01: profile "a?reboot"'`), 'a label from config cannot break the echo line')
 })

@@ -1,38 +1,16 @@
 import t from 'tap'
-import { absoluteUrl, bootstrapScript, planIpxeBoot, renderIpxeScript, urlBasename } from '../../src/boot/ipxe-script.js'
+import { planBoot } from '../../src/catalog/boot-plan.js'
+import { absoluteUrl, bootstrapScript, renderIpxeScript } from '../../src/boot/ipxe-script.js'
 
 function plan(kernel: string, initrd: string[], args: string[]) {
-  const r = planIpxeBoot(kernel, initrd, args)
+  const r = planBoot(kernel, initrd, args)
   if (!r.ok) throw new Error(r.errors.join('; '))
   return r.value
 }
 
-t.test('initrd naming rules', async (t) => {
-  t.same(plan('/k', ['/a/initrd.img'], []).args, ['initrd=initrd.img'], 'basename when unnamed')
-  t.same(plan('/k', ['-n main /a/i.img'], ['initrd=main', 'x']).args, ['initrd=main', 'x'], 'explicit name already referenced: nothing added')
-  t.same(plan('/k', ['--name=main /a/i.img', '/b/fw.cpio'], ['quiet']).args, ['initrd=main', 'initrd=fw.cpio', 'quiet'], 'added in initrd order before args')
-  t.same(plan('/k', ['/a/i.img'], ['initrd=main']).initrds[0]?.name, 'main', 'stale initrd= binds to first unnamed initrd')
-  t.same(plan('/k', [], ['initrd=main']).args, ['initrd=main'], 'no initrds: args untouched')
-  t.same(plan('/k', ['/a/i.img'], ['', '  ', 'quiet']).args, ['initrd=i.img', 'quiet'], 'blank args dropped')
+t.test('boot script', async (t) => {
   const p = plan('/k', ['--timeout 5000 --name main http://x/i.img?v=1 extra'], [])
-  t.same(p.initrds[0], { name: 'main', url: 'http://x/i.img?v=1', options: ['--timeout', '5000'], rest: ['extra'] })
   t.equal(renderIpxeScript(p, 'http://s'), '#!ipxe\nkernel http://s/k initrd=main\ninitrd --timeout 5000 --name main http://x/i.img?v=1 extra\nboot\n')
-})
-
-t.test('bad boot values are load errors', async (t) => {
-  const cases: [string, string[], string[], RegExp][] = [
-    ['/k', [], ['a\nchain http://evil/'], /contains a line break/],
-    ['/k arg', [], [], /must be a single URL/],
-    ['/k', ['--name'], [], /--name needs a value/],
-    ['/k', ['--name x'], [], /has no URL/],
-    ['/k', ['/a/i.img', '/b/i.img'], [], /two initrds are both named "i.img"/],
-    ['/k', ['http://x/dir/'], [], /has no usable name/],
-  ]
-  for (const [kernel, initrd, args, re] of cases) {
-    const r = planIpxeBoot(kernel, initrd, args)
-    t.notOk(r.ok, `${kernel} ${initrd} ${args}`)
-    if (!r.ok) t.match(r.errors.join('\n'), re)
-  }
 })
 
 t.test('URLs', async (t) => {
@@ -40,6 +18,5 @@ t.test('URLs', async (t) => {
   t.equal(absoluteUrl('//host/k', 'http://s'), '//host/k')
   t.equal(absoluteUrl('${base}/k', 'http://s'), '${base}/k')
   t.equal(absoluteUrl('tftp://s/k', 'http://s'), 'tftp://s/k')
-  t.equal(urlBasename('http://x/a/b.img?q=/z#f'), 'b.img')
   t.equal(bootstrapScript('http://s:1/'), '#!ipxe\nchain http://s:1/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}\n')
 })

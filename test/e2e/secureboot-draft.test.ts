@@ -23,7 +23,7 @@ import { readRecordingLog, type RecordingTftpEntry, type RecordingTftpTable } fr
 import { ensureSignedChain, type SignedChain } from './lib/signed-chain.js'
 import { ipxeDir } from './dnsmasq-reference.js'
 import { assertBooted } from './lib/boot-check.js'
-import { planIpxeBoot } from '../../src/boot/ipxe-script.js'
+import { planBoot } from '../../src/catalog/boot-plan.js'
 import { grubBootstrapConfig, renderGrubBootConfig, renderGrubLocalBootConfig } from '../../src/boot/grub-config.js'
 import { grubConfigSearchNames } from '../../src/boot/grub-config-names.js'
 
@@ -127,7 +127,7 @@ const renderedConfigs: GrubConfigFor = (m, ctx) => {
   if (m.name === 'sblocal3') {
     return { 'grub/grub.cfg': grubBootstrapConfig(), [name]: renderGrubLocalBootConfig(m.mac, `e2e-${m.name}`, '2026-11-27T15:00:00.000Z') }
   }
-  const plan = planIpxeBoot('/assets/vmlinuz', ['--name initrd.img /assets/initrd.img'], [
+  const plan = planBoot('/assets/vmlinuz', ['--name initrd.img /assets/initrd.img'], [
     'initrd=initrd.img', 'console=ttyS0', `pxebox.url=${ctx.publicUrl}`, ...quotingArgs,
   ])
   if (!plan.ok) throw new Error(plan.errors.join('; '))

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from '../../catalog/model-schema.js'
 import type { OverlayEdit, OverlayKind } from '../../catalog/overlay.js'
-import { planIpxeBoot } from '../../boot/ipxe-script.js'
+import { planBoot } from '../../catalog/boot-plan.js'
 import type { ApiDeps } from './plugin.js'
 import { GroupViewSchema, IdParams, NoContent, ProfileViewSchema, responses } from './schemas.js'
 import { groupView, profileView } from './views.js'
@@ -107,7 +107,7 @@ export function registerBootConfigRoutes(api: FastifyInstance, deps: ApiDeps): v
       }
       const boot = req.body.boot
       if (boot) {
-        const plan = planIpxeBoot(boot.kernel, boot.initrd ?? [], boot.args ?? [])
+        const plan = planBoot(boot.kernel, boot.initrd ?? [], boot.args ?? [])
         const urls = plan.ok ? [['kernel', plan.value.kernel] as const, ...plan.value.initrds.map((i) => ['initrd', i.url] as const)] : []
         const problems = urls.flatMap(([what, url]) => bootUrlProblem(what, url, deps.assetsDir) ?? [])
         if (problems.length > 0) return reply.code(400).send({ error: problems[0]!, errors: problems })
