@@ -9,7 +9,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from '../../catalog/model-schema.js'
 import type { OverlayEdit, OverlayKind } from '../../catalog/overlay.js'
 import { planBoot } from '../../catalog/boot-plan.js'
-import type { ApiDeps } from './plugin.js'
+import type { ApiDeps } from './deps.js'
 import { GroupViewSchema, IdParams, NoContent, ProfileViewSchema, responses } from './schemas.js'
 import { groupView, profileView } from './views.js'
 

@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import type { ApiDeps } from './plugin.js'
+import type { ApiDeps } from './deps.js'
 import { viewOf } from './views.js'
 import { createEventFanout, type EventFanout } from './event-fanout.js'
 import { responses } from './schemas.js'

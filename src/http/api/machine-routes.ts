@@ -18,7 +18,7 @@ import { plainIpv4 } from '../../addresses/observed.js'
 import { MachineViewSchema } from '../../machines/model.js'
 import { MachineLabelError } from '../../machines/store.js'
 import { checkToken } from './auth.js'
-import type { ApiDeps } from './plugin.js'
+import type { ApiDeps } from './deps.js'
 import {
   InstalledSchema,
   MACHINE_PAGE,

@@ -3,7 +3,7 @@
  * multi-NIC boots, rogue DHCP servers). Answer `available: false` with empty lists when tracking is not running.
  */
 import type { FastifyInstance } from 'fastify'
-import type { ApiDeps } from './plugin.js'
+import type { ApiDeps } from './deps.js'
 import { FindingListSchema, LeaseListSchema, responses } from './schemas.js'
 
 /** Register the tracking routes on the `/v1` plugin instance. */

@@ -1,0 +1,54 @@
+/**
+ * What the `/v1` API needs from the rest of pxebox, and the per-route access levels. Kept apart from plugin.ts so
+ * the route files import these types without importing the plugin that registers them (an import cycle).
+ */
+import type { BootState } from '../../catalog/state.js'
+import type { BootOverlay } from '../../catalog/overlay.js'
+import type { MachineStore } from '../../machines/store.js'
+import type { ApiAuth } from './auth.js'
+import type { EventFanoutStats } from './event-fanout.js'
+import type { FindingView, LeaseView } from './schemas.js'
+
+/** The address tracker's read side, when it runs (src/addresses). */
+export interface TrackingView {
+  leases(): readonly LeaseView[]
+  findings(): readonly FindingView[]
+}
+
+/** What the API needs. */
+export interface ApiDeps {
+  readonly machines: MachineStore
+  /** Current boot state (groups, profiles) for views and boot_once. */
+  readonly store: { get(): BootState }
+  readonly auth: ApiAuth
+  /** No progress for this long makes a machine stuck (config machines.stuck_after, ms here). */
+  readonly stuckAfterMs: number
+  /** API-written groups/profiles; absent: group/profile writes answer 501. */
+  readonly overlay?: BootOverlay
+  /** Leases and findings, when tracking runs (it may start after the API); undefined: `available: false`. */
+  readonly tracking?: () => TrackingView | undefined
+  /**
+   * IPv4 addresses pxebox has seen a MAC use on the wire (DHCP chaddr from that address, the address tracker's
+   * bindings), most recent first: the only evidence the tokenless installed callback accepts (HttpDeps.addressesOf).
+   */
+  readonly addressesOf: (mac: string) => readonly string[]
+  /** `/v1/events` streams open at once (config api.max_event_streams); default 64. */
+  readonly maxEventStreams?: number
+  /** Bytes one event stream may have queued before it is closed as a slow reader; default 256 KiB (tests lower it). */
+  readonly maxEventQueuedBytes?: number
+  /** Handed the event fan-out's stats once the plugin loads (buildApp: for /metrics). */
+  readonly publishEventStats?: (stats: () => EventFanoutStats) => void
+  /** Where `/assets/` files live (config assets_dir), named when a profile's kernel path is refused. */
+  readonly assetsDir?: string
+  /** pxebox version, for the OpenAPI document. */
+  readonly version: string
+  readonly now?: () => number
+}
+
+/** Who may call a route: anyone, readers (token unless open_reads), writers (token), or the machine itself. */
+export type Access = 'open' | 'read' | 'write' | 'machine'
+
+/** Per-route config. */
+export interface ApiRouteConfig {
+  access: Access
+}
