@@ -47,8 +47,3 @@ export interface ApiDeps {
 
 /** Who may call a route: anyone, readers (token unless open_reads), writers (token), or the machine itself. */
 export type Access = 'open' | 'read' | 'write' | 'machine'
-
-/** Per-route config. */
-export interface ApiRouteConfig {
-  access: Access
-}
