@@ -23,7 +23,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { silentLogger, type Logger } from '../host/log.js'
 import { writeFileDurably } from '../host/durable-file.js'
-import { ipToInt } from './ipv4.js'
+import { ipToInt } from '../host/ipv4.js'
 
 /** One lease: `mac` holds `ip` until `expires` (ms since the epoch). */
 export interface LeaseRecord {

@@ -8,7 +8,7 @@
  * address it asks for (option 50) when free, then the next never-leased address, then the longest-expired one.
  */
 import type { LeaseRecord } from './lease-log.js'
-import { intToIp, ipToInt } from './ipv4.js'
+import { intToIp, ipToInt } from '../host/ipv4.js'
 
 /** A fixed address for one client, by MAC or by option 97 UUID. */
 export interface Reservation {
