@@ -4,6 +4,7 @@
  * iputils one, whose flags differ: there -D is duplicate detection, here it is display mode). Exit status 0 means
  * at least one reply, 1 none. It needs CAP_NET_RAW only and works in a network namespace.
  */
+import { isIPv4 } from '../host/ipv4.js'
 import { spawn } from 'node:child_process'
 
 /** The probe's verdict: something answered, nothing did, or the probe could not run. */
@@ -44,7 +45,7 @@ export function arpingProbe(opts: ArpProbeOptions): ArpProbe {
     else running--
   }
   return async (ip) => {
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return 'error'
+    if (!isIPv4(ip)) return 'error'
     await slot()
     try {
       return await new Promise<ProbeResult>((resolve) => {

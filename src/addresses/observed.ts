@@ -10,6 +10,7 @@
  * for a broadcast reply, so a machine is known here only once it talks to pxebox from its address (4011); and a host
  * on the VLAN that forges DHCP packets with another machine's chaddr from its own address is believed.
  */
+import { isIPv4 } from '../host/ipv4.js'
 import type { BootEvent, EventSink } from '../machines/events.js'
 
 /** IPs pxebox has seen a MAC use; the interface the HTTP side and `bind_to_lease` depend on. */
@@ -29,16 +30,14 @@ export interface ObservedAddressesOptions {
   now?: () => number
 }
 
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
-
 /** `::ffff:10.0.0.5` (a dual-stack socket's view of an IPv4 peer) -> `10.0.0.5`; other text unchanged. */
 export function plainIpv4(ip: string): string {
-  return ip.toLowerCase().startsWith('::ffff:') && IPV4.test(ip.slice(7)) ? ip.slice(7) : ip
+  return ip.toLowerCase().startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip
 }
 
 /** An address a machine can be said to use: IPv4, not 0.0.0.0 (no lease yet), broadcast, loopback or multicast. */
 function usableAddress(ip: string): boolean {
-  if (!IPV4.test(ip)) return false
+  if (!isIPv4(ip)) return false
   const first = Number(ip.split('.')[0])
   return ip !== '0.0.0.0' && ip !== '255.255.255.255' && first !== 127 && first < 224
 }

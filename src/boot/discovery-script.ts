@@ -17,7 +17,7 @@
  * - `chain --replace --autofree` back to the same server ran 30 rounds in a row, and the holding script itself 3
  *   rounds (report, sleep, poll) on each build; --replace makes the next script take this one's place, not nest.
  */
-import type { Labels } from '../catalog/labels.js'
+import { normalizeUuid, type Labels } from '../catalog/labels.js'
 
 /** What the holding script needs; every value is checked, since it ends up inside an iPXE script. */
 export interface HoldingScriptInput {
@@ -105,7 +105,7 @@ export function holdingScript(input: HoldingScriptInput): string {
   }
   // mac and uuid come normalized from labels.ts (hex, colons, hyphens); anything else is shown as iPXE knows it.
   const mac = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(input.labels.mac ?? '') ? (input.labels.mac as string) : '${mac}'
-  const uuid = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(input.labels.uuid ?? '') ? (input.labels.uuid as string) : '${uuid}'
+  const uuid = input.labels.uuid !== undefined && normalizeUuid(input.labels.uuid) === input.labels.uuid ? input.labels.uuid : '${uuid}'
   const { query } = chainBackQuery(input.labels)
   const poll = `${base}/ipxe${query === '' ? '' : `?${query}`}`
   return [

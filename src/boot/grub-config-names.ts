@@ -12,6 +12,7 @@
  *   address, then ever shorter prefixes, uppercase hex: `C0A80A05`, `C0A80A0`, ..., `C`.
  * Each with or without a `grub/` directory in front (the prefix Debian's build uses), and with leading slashes.
  */
+import { ipToInt } from '../host/ipv4.js'
 import { normalizeUuid } from '../catalog/labels.js'
 
 /** What a config file name says about the machine asking. */
@@ -52,9 +53,9 @@ export function grubConfigIdentity(filename: string): GrubConfigIdentity | undef
 
 /** True when IPv4 `address` starts with the bits an `ip` identity fixes (`C0A8` matches 192.168.x.x). */
 export function ipMatchesGrubHex(address: string, identity: { hex: string }): boolean {
-  const octets = address.split('.').map(Number)
-  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return false
-  const hex = octets.map((o) => o.toString(16).padStart(2, '0')).join('').toUpperCase()
+  const n = ipToInt(address)
+  if (n === undefined) return false
+  const hex = n.toString(16).padStart(8, '0').toUpperCase()
   return hex.startsWith(identity.hex)
 }
 

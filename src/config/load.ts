@@ -7,7 +7,8 @@ import { existsSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import { isAlias, LineCounter, parseDocument, visit, type Document } from 'yaml'
-import { normalizeMac } from '../catalog/labels.js'
+import { normalizeMac, normalizeUuid } from '../catalog/labels.js'
+import { ipToInt } from '../host/ipv4.js'
 import { ConfigError, pathToString, type ConfigProblem } from './errors.js'
 import { positionOf } from './positions.js'
 import { readConfigFileSync } from '../host/read-file.js'
@@ -137,10 +138,7 @@ function checkSelectorMacs(data: Record<string, unknown>, at: Report): void {
 function checkDhcpAddresses(data: Record<string, unknown>, at: Report): void {
   const dhcp = data.dhcp as { mode?: unknown; range?: { start?: unknown; end?: unknown }; reservations?: unknown } | undefined
   if (dhcp === null || typeof dhcp !== 'object') return
-  const num = (ip: unknown): number | undefined => {
-    if (typeof ip !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return undefined
-    return ip.split('.').reduce((n, p) => n * 256 + Number(p), 0)
-  }
+  const num = (ip: unknown): number | undefined => (typeof ip === 'string' ? ipToInt(ip) : undefined)
   if (dhcp.mode === 'authoritative' && dhcp.range === undefined) {
     at(['dhcp', 'mode'], 'authoritative mode needs dhcp.range: { start, end } (the addresses to hand out)')
   }
@@ -186,7 +184,7 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
     reservations: c.dhcp.reservations.map((r) => ({
       ...r,
       ...(r.mac === undefined ? {} : { mac: normalizeMac(r.mac) ?? r.mac }),
-      ...(r.uuid === undefined ? {} : { uuid: canonicalUuid(r.uuid) }),
+      ...(r.uuid === undefined ? {} : { uuid: normalizeUuid(r.uuid) ?? r.uuid }),
     })),
   }
   if (c.matchbox_dir !== undefined) out.matchbox_dir = abs(c.matchbox_dir)
@@ -221,12 +219,6 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
     return { ...g, selector: { ...sel, mac: Array.isArray(sel.mac) ? norm : norm[0]! } }
   })
   return out
-}
-
-/** 8-4-4-4-12 lowercase, the form option 97 getters produce. */
-function canonicalUuid(u: string): string {
-  const h = u.toLowerCase().replace(/-/g, '')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
 
 function schemaProblem(err: ErrorObject, data: unknown, doc: Document, lc: LineCounter, file: string): ConfigProblem {

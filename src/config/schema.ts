@@ -3,6 +3,7 @@
  * misspelt key is reported instead of silently ignored. `config/pxebox.schema.json` is generated from this for
  * editors (scripts/gen-schema.ts).
  */
+import { IPV4_PATTERN } from '../host/ipv4.js'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { GroupSchema, ProfileSchema } from '../catalog/model-schema.js'
 
@@ -16,7 +17,7 @@ function Section<P extends Record<string, TSchema>>(properties: P, description: 
   return Type.Object(properties, { additionalProperties: false, default: {}, description })
 }
 
-const IPV4 = '^((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)$'
+const IPV4 = IPV4_PATTERN
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 

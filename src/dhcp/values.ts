@@ -2,6 +2,7 @@
  * Typed option values: getters that read one option from a decoded packet and reject the wrong size, and builders
  * that turn typed values into option bytes for replies. Getters join split occurrences first (RFC 3396).
  */
+import { ipToInt } from '../host/ipv4.js'
 import { DhcpError } from './errors.js'
 import { DhcpOptionCode, decodeSubOptions, getOption, type DhcpOption } from './options.js'
 
@@ -27,12 +28,11 @@ export function formatIPv4(b: Buffer, offset = 0): string {
 
 /** Parses a dotted quad into 4 bytes; throws ERR_DHCP_ENCODE for anything else. */
 export function parseIPv4(ip: string): Buffer {
-  const parts = ip.split('.')
-  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN))
-  if (bytes.length !== 4 || bytes.some((n) => !(n >= 0 && n <= 255))) {
-    throw new DhcpError('ERR_DHCP_ENCODE', `not an IPv4 address: ${JSON.stringify(ip)}`)
-  }
-  return Buffer.from(bytes)
+  const n = ipToInt(ip)
+  if (n === undefined) throw new DhcpError('ERR_DHCP_ENCODE', `not an IPv4 address: ${JSON.stringify(ip)}`)
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
 }
 
 /** Option 53 (RFC 2132 9.6): the DHCP message type, or undefined for plain BOOTP. */

@@ -1,4 +1,13 @@
-/** IPv4 address arithmetic for pools and subnet checks: dotted quads to 32-bit integers and back. */
+/**
+ * IPv4 addresses: the one parser pxebox has (the DHCP codec, config checks, lease records, the address tracker and the
+ * ARP probe all use it), dotted quads to 32-bit integers and back, and subnet arithmetic for pools.
+ */
+
+/**
+ * The same rule as ipToInt as a JSON-schema pattern (the config schema cannot call code): four decimal octets
+ * 0-255 without leading zeros. test/host/ipv4.test.ts checks that the two agree.
+ */
+export const IPV4_PATTERN = '^((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)$'
 
 /** Parses a dotted quad to an unsigned 32-bit integer; undefined when it is not one. */
 export function ipToInt(ip: string): number | undefined {
@@ -6,12 +15,18 @@ export function ipToInt(ip: string): number | undefined {
   if (parts.length !== 4) return undefined
   let n = 0
   for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined
+    // No leading zeros: `010` is octal to inet_aton and decimal to humans; refuse rather than guess.
+    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return undefined
     const v = Number(p)
     if (v > 255) return undefined
     n = n * 256 + v
   }
   return n
+}
+
+/** True when `ip` is a dotted quad ipToInt accepts. */
+export function isIPv4(ip: string): boolean {
+  return ipToInt(ip) !== undefined
 }
 
 /** Formats an unsigned 32-bit integer as a dotted quad. */
