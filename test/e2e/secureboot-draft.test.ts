@@ -13,14 +13,14 @@
  * Needs `npx tsc -p .` first (the TFTP server runs from dist/).
  */
 import t from 'tap'
-import { existsSync, mkdirSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createLab, e2eUnavailable, repoRoot, testMachine, type ApplianceBackend, type Lab, type Machine } from './harness.js'
 import { waitForText, type ManagedProcess } from './lib/proc.js'
 import { ovmfSecureBootCode, ovmfSecureBootVars } from './lib/qemu.js'
 import { readRecordingLog, type RecordingTftpEntry, type RecordingTftpTable } from './lib/recording-tftp.js'
 import { ensureSignedChain, type SignedChain } from './lib/signed-chain.js'
+import { installedEsp } from './lib/installed-esp.js'
 import { ipxeDir } from './dnsmasq-reference.js'
 import { assertBooted } from './lib/boot-check.js'
 import { planBoot } from '../../src/catalog/boot-plan.js'
@@ -75,26 +75,6 @@ function signedChainAppliance(chain: SignedChain, grubConfigs: GrubConfigFor): A
       return readRecordingLog(logPath)
     },
   }
-}
-
-/**
- * An installed system's EFI system partition, as a whole-disk FAT image: Debian's signed shim on the removable-media
- * path, its signed disk GRUB next to it, and a grub.cfg that prints `PXEBOX-LOCAL-DISK booted` and waits.
- */
-function installedEsp(chain: SignedChain, path: string): string {
-  if (existsSync(path)) return path
-  const cfg = join(dirname(path), 'esp-grub.cfg')
-  writeFileSync(cfg, 'echo PXEBOX-LOCAL-DISK booted\nsleep 600\n')
-  execFileSync('mkfs.fat', ['-C', `${path}.new`, String(32 * 1024)], { stdio: 'ignore' })
-  const m = (args: string[]) => execFileSync(args[0]!, ['-i', `${path}.new`, ...args.slice(1)], { stdio: 'ignore' })
-  m(['mmd', '::/EFI', '::/EFI/BOOT', '::/EFI/debian'])
-  m(['mcopy', chain.shim, '::/EFI/BOOT/BOOTX64.EFI'])
-  m(['mcopy', chain.diskGrub, '::/EFI/BOOT/grubx64.efi'])
-  // Debian's disk GRUB reads $prefix/grub.cfg (/EFI/debian) and falls back to the one next to itself.
-  m(['mcopy', cfg, '::/EFI/debian/grub.cfg'])
-  m(['mcopy', cfg, '::/EFI/BOOT/grub.cfg'])
-  renameSync(`${path}.new`, path)
-  return path
 }
 
 /** What shim and GRUB ask for, in order (the first shimx64.efi is the firmware's tsize probe). */
