@@ -45,8 +45,9 @@ t.test('boot_once end to end by inject: installer, installed callback, local boo
       `echo pxebox: ${MAC} is installed, booting from local disk`,
       'iseq ${platform} efi && goto local_efi ||',
       'sanboot --no-describe --drive 0x80 ||',
-      ':local_efi',
       'exit',
+      ':local_efi',
+      'exit 1',
       '',
     ].join('\n'),
   )
