@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync 
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { parseMarker, qemuArgs, vmKinds, type VmSpec } from './harness.js'
-import { biosBootSector, vmPaths } from './lib/qemu.js'
+import { biosBootSector, bootFailure, vmPaths } from './lib/qemu.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pxebox-harness-lib-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -69,6 +69,25 @@ t.test('a VM with a local disk keeps the network first and gets a bootable secto
   const withImage = vmPaths(dir, 14)
   qemuArgs({ ...vm('uefi-pxe'), disk: { sizeMb: 1, image } }, withImage)
   t.same(readFileSync(withImage.disk), readFileSync(image), 'a disk image is copied as the VM disk (an ESP for UEFI local boot)')
+})
+
+t.test('OVMF without its PXEv6 option only where asked', async (t) => {
+  const v6off = 'IPv6PXESupport,string=no'
+  t.match(qemuArgs({ ...vm('uefi-pxe'), pxeIpv6: false }, vmPaths(dir, 15)).join(' '), v6off, 'uefi-pxe with pxeIpv6: false')
+  t.notMatch(qemuArgs(vm('uefi-pxe'), vmPaths(dir, 16)).join(' '), v6off, 'default: the firmware as shipped')
+  t.notMatch(qemuArgs({ ...vm('bios-ipxe'), pxeIpv6: false }, vmPaths(dir, 17)).join(' '), /fw_cfg/, 'ignored for SeaBIOS')
+})
+
+t.test('failure patterns: UiApp ends a boot; iPXE giving up under UEFI with a disk does not', async (t) => {
+  const uiApp = 'BdsDxe: starting Boot0000 "UiApp" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(462CAA21-7614-4503-836E-8AB6F4662331)\r\n'
+  t.match(bootFailure(uiApp), /UiApp/, 'the setup menu after a boot option returned EFI_SUCCESS')
+  const gaveUp = 'pxebox: 52:54:00:e2:28:01 is installed, booting from local disk\r\nNo more network devices\r\n'
+  const disk = { sizeMb: 1 }
+  t.match(bootFailure(gaveUp), /gave up/, 'no VM given: as before')
+  t.match(bootFailure(gaveUp, { kind: 'uefi-pxe' }), /gave up/, 'UEFI without a disk: nothing left to boot')
+  t.match(bootFailure(gaveUp, { kind: 'bios-ipxe', disk }), /gave up/, 'BIOS: unchanged')
+  t.equal(bootFailure(gaveUp, { kind: 'uefi-pxe', disk }), undefined, 'UEFI with a disk: the boot manager goes on to the next option')
+  t.match(bootFailure(gaveUp + uiApp, { kind: 'uefi-pxe', disk }), /UiApp/, 'and is still caught when it opens its menu')
 })
 
 t.test('marker parsing', async (t) => {

@@ -361,7 +361,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
         if (qemu.exitStatus() !== undefined) break
         stoppedOn = bootOpts.stopOn === undefined ? undefined : text.match(bootOpts.stopOn)?.[0]
         if (stoppedOn !== undefined) break
-        failure = bootFailure(text)
+        failure = bootFailure(text, vm)
         if (failure !== undefined) break
         if (Date.now() - start > timeoutMs) {
           timedOut = true

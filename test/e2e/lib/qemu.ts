@@ -50,6 +50,12 @@ export interface VmSpec {
    * SMM and a secure pflash, which is what QEMU options the Secure Boot build requires.
    */
   secureBoot?: boolean
+  /**
+   * UEFI kinds only: `false` removes OVMF's PXEv6 boot option (fw_cfg IPv6PXESupport=no). The lab has no DHCPv6 boot
+   * server, so that option only waits out its time-out (about 70 s under TCG) whenever the firmware walks past the
+   * PXEv4 option, as install once's UEFI local boot makes it do on the way to the disk.
+   */
+  pxeIpv6?: boolean
 }
 
 /** A VM's local disk. */
@@ -122,6 +128,8 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
       '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=no',
       '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no',
     )
+  } else if (uefi && vm.pxeIpv6 === false) {
+    args.push('-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no')
   }
   return args
 }
@@ -209,16 +217,26 @@ export function vmPaths(dir: string, index: number, boot = 0): VmPaths {
 
 /**
  * Console lines after which this boot cannot succeed any more: stop waiting (saves the full timeout) and say why.
- * OVMF falls through PXE/HTTP boot options to its shell; SeaBIOS/iPXE give up on every boot device.
+ * OVMF falls through PXE/HTTP boot options to its shell, or opens its setup menu (UiApp) when a boot option returns
+ * EFI_SUCCESS (UEFI Boot Manager: the walk through BootOrder stops there); SeaBIOS/iPXE give up on every boot device.
  */
 export const bootFailurePatterns: Array<[RegExp, string]> = [
   [/BdsDxe: (loading|starting) Boot\d+ "EFI Internal Shell"/, 'every network boot option failed (OVMF reached the EFI shell)'],
+  [/BdsDxe: (loading|starting) Boot\d+ "UiApp"/, 'a boot option returned EFI_SUCCESS and OVMF opened its setup menu (UiApp) instead of the next boot option'],
   [/No bootable device/, 'SeaBIOS found no bootable device'],
   [/No more network devices/, 'iPXE gave up on every network device'],
 ]
 
-/** The reason a boot has failed for good, judged from the console text so far; undefined while it may succeed. */
-export function bootFailure(consoleText: string): string | undefined {
-  for (const [re, reason] of bootFailurePatterns) if (re.test(consoleText)) return reason
+/**
+ * The reason a boot has failed for good, judged from the console text so far; undefined while it may succeed.
+ * Under UEFI with a local disk, iPXE giving up ("No more network devices") hands control back to the firmware's boot
+ * manager, which goes on to its next boot option (install once's local boot relies on it): not an end there.
+ */
+export function bootFailure(consoleText: string, vm?: Pick<VmSpec, 'kind' | 'disk'>): string | undefined {
+  const firmwareGoesOn = vm !== undefined && vm.kind !== 'bios-ipxe' && vm.disk !== undefined
+  for (const [re, reason] of bootFailurePatterns) {
+    if (firmwareGoesOn && re.source === 'No more network devices') continue
+    if (re.test(consoleText)) return reason
+  }
   return undefined
 }
