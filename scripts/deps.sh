@@ -10,8 +10,9 @@ runtime=(ca-certificates curl iproute2 libcap2-bin ipxe tcpdump arping)
 # Tests talk to real things: tftp clients, dnsmasq as the site DHCP server, QEMU booting OVMF/SeaBIOS+iPXE,
 # tcpdump for captures, arping/udhcpc for address tracking, nginx/tftpd-hpa as benchmark peers.
 # chromium renders the dashboard for its browser test (driven by playwright-core, no browser download).
+# dosfstools and mtools build the EFI system partition of the UEFI install-once and Secure Boot VMs' disks.
 testing=(qemu-system-x86 ovmf ipxe-qemu dnsmasq-base busybox-static cpio tftp-hpa atftp isc-dhcp-client
-  nginx-light wrk tftpd-hpa chromium util-linux gzip python3 g++ make)
+  nginx-light wrk tftpd-hpa chromium util-linux gzip python3 g++ make dosfstools mtools)
 pkgs=("${runtime[@]}")
 [ "$what" = test ] && pkgs+=("${testing[@]}")
 
