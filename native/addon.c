@@ -1,17 +1,20 @@
 /*
- * pxebox's native addon: the two places where Node's own I/O costs pxebox its speed goals.
+ * pxebox's native addon: the places where Node's own APIs fall short.
  *   sendfile.c  zero-copy HTTP asset bodies (issue 5: 90% of nginx)
  *   udp.c       TFTP transfer sockets without node:dgram's per-datagram overhead (issue 4: lock-step TFTP as fast as
  *               the C servers)
- * Both are optional at run time: without the addon pxebox falls back to Node's APIs and logs why.
+ *   netif.c     interfaces, indexes and addresses from this namespace's kernel, and setsockopt for SO_BINDTOIFINDEX
+ * All optional at run time: without the addon pxebox falls back to Node's APIs and logs why.
  */
 #include <node_api.h>
 
 napi_value pxebox_sendfile_init(napi_env env, napi_value exports);
 napi_value pxebox_udp_init(napi_env env, napi_value exports);
+napi_value pxebox_netif_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   pxebox_sendfile_init(env, exports);
   pxebox_udp_init(env, exports);
+  pxebox_netif_init(env, exports);
   return exports;
 }

@@ -56,6 +56,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     if (err instanceof InterfaceError) throw new StartError(err.code, err.message)
     throw err
   }
+  if (!iface.carrier) {
+    logger.warn({ iface: iface.name }, `interface ${iface.name} is down or has no carrier: serving anyway, answers start when the link comes up`)
+  }
   const httpPort = Number(config.http.listen.split(':').pop())
   const httpHost = config.http.listen.slice(0, config.http.listen.lastIndexOf(':'))
   const ports: Record<string, number> = {}

@@ -1,9 +1,29 @@
 /**
- * The PXE interface: which one, its IPv4 address, MTU and index. Read from `os.networkInterfaces()` and
- * `/sys/class/net`, never guessed from routing (pxe-protocol.md: option 54 must be our address on the PXE VLAN).
+ * The PXE interface: which one, its IPv4 address, MTU, index and whether it has carrier. Asked of this network
+ * namespace's kernel through the native addon (getifaddrs, if_nametoindex, SIOCGIFMTU: native/netif.c), never
+ * guessed from routing (pxe-protocol.md: option 54 must be our address on the PXE VLAN). Two sources are avoided on
+ * purpose: `/sys/class/net` belongs to another namespace in container set-ups that share the host's /sys, and Node's
+ * `os.networkInterfaces()` leaves out every interface that is not RUNNING, so a bridge with no port up, or a cable
+ * unplugged at boot, made pxebox refuse to start although its sockets bind fine and answer once the link comes up.
+ * Without the addon those two are the fallback, with their limits.
  */
 import { readFileSync } from 'node:fs'
-import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
+import { networkInterfaces } from 'node:os'
+import { loadNative } from '../native.js'
+
+/** One network interface of this namespace. */
+export interface LinkInfo {
+  name: string
+  /** The kernel's ifindex; 0 when unknown. */
+  index: number
+  mtu: number
+  /** Administratively up (IFF_UP). */
+  up: boolean
+  /** Carrier: the link is operational (IFF_RUNNING). */
+  running: boolean
+  loopback: boolean
+  ipv4: { address: string; prefix: number }[]
+}
 
 /** The interface pxebox serves on. */
 export interface PxeInterface {
@@ -13,6 +33,8 @@ export interface PxeInterface {
   prefix: number
   mtu: number
   ifindex: number
+  /** False when the link is down or has no carrier: pxebox serves anyway, and answers once it comes up. */
+  carrier: boolean
   /** Other non-loopback interfaces with an IPv4 address: non-empty means a multi-homed box. */
   others: string[]
 }
@@ -23,22 +45,34 @@ export class InterfaceError extends Error {
   override name = 'InterfaceError'
 }
 
-type Table = NodeJS.Dict<NetworkInterfaceInfo[]>
+/** Every interface of this namespace, from the kernel through the addon, else from Node and /sys (running ones only). */
+export function listInterfaces(): LinkInfo[] {
+  const { addon } = loadNative()
+  if (addon !== undefined) return addon.interfaces()
+  const table = networkInterfaces()
+  return Object.entries(table).map(([name, addrs = []]) => ({
+    name,
+    index: Number(readSys(`/sys/class/net/${name}/ifindex`)) || 0,
+    mtu: Number(readSys(`/sys/class/net/${name}/mtu`)) || 1500,
+    // libuv lists only interfaces that are UP and RUNNING.
+    up: true,
+    running: true,
+    loopback: addrs.some((a) => a.internal),
+    ipv4: addrs.filter((a) => a.family === 'IPv4').map((a) => ({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? 24) })),
+  }))
+}
+
+/** Names of the non-loopback interfaces that carry an IPv4 address; more than one means a multi-homed box. */
+export function ipv4InterfaceNames(links: LinkInfo[] = listInterfaces()): string[] {
+  return links.filter((l) => !l.loopback && l.ipv4.length > 0).map((l) => l.name)
+}
 
 /**
  * Resolve `interface` (a name or `auto`) and the optional `address` from config against the interfaces present.
- * `table` and `sysfs` are parameters so tests can describe any box.
+ * `links` is a parameter so tests can describe any box.
  */
-export function resolvePxeInterface(
-  wanted: string,
-  address: string | undefined,
-  table: Table = networkInterfaces(),
-  sysfs: (path: string) => string | null = readSys,
-): PxeInterface {
-  const ipv4 = (name: string) => (table[name] ?? []).filter((a) => a.family === 'IPv4' && !a.internal)
-  const candidates = Object.keys(table).filter((n) => ipv4(n).length > 0)
-  // Loopback is never picked by `auto`, but may be named: a namespace holding only lo is how tests and demos run.
-  const usable = (name: string) => (table[name] ?? []).filter((a) => a.family === 'IPv4' && (!a.internal || name === wanted))
+export function resolvePxeInterface(wanted: string, address: string | undefined, links: LinkInfo[] = listInterfaces()): PxeInterface {
+  const candidates = ipv4InterfaceNames(links)
   let name = wanted
   if (wanted === 'auto') {
     if (candidates.length === 0) throw new InterfaceError('interface: auto found no interface with an IPv4 address; set `interface:` to the PXE VLAN interface')
@@ -48,26 +82,45 @@ export function resolvePxeInterface(
       )
     }
     name = candidates[0]!
-  } else if (!(name in table)) {
-    const known = Object.keys(table).join(', ')
-    throw new InterfaceError(`interface "${name}" does not exist (this box has: ${known}); is the VLAN interface up?`)
   }
-  const addrs = usable(name)
-  let chosen: NetworkInterfaceInfo | undefined
+  // Loopback is never picked by `auto`, but may be named: a namespace holding only lo is how tests and demos run.
+  const link = links.find((l) => l.name === name)
+  if (link === undefined) {
+    const known = links.map((l) => l.name).join(', ')
+    throw new InterfaceError(`interface "${name}" does not exist (this box has: ${known})`)
+  }
+  let chosen: LinkInfo['ipv4'][number] | undefined
   if (address !== undefined) {
-    chosen = addrs.find((a) => a.address === address)
+    chosen = link.ipv4.find((a) => a.address === address)
     if (!chosen) {
-      const have = addrs.map((a) => a.address).join(', ') || 'none'
+      const have = link.ipv4.map((a) => a.address).join(', ') || 'none'
       throw new InterfaceError(`address ${address} is not on interface ${name} (it has: ${have})`)
     }
   } else {
-    chosen = addrs[0]
+    chosen = link.ipv4[0]
     if (!chosen) throw new InterfaceError(`interface ${name} has no IPv4 address; add one or set \`address:\``)
   }
-  const prefix = chosen.cidr ? Number(chosen.cidr.split('/')[1]) : 24
-  const mtu = Number(sysfs(`/sys/class/net/${name}/mtu`) ?? 1500) || 1500
-  const ifindex = Number(sysfs(`/sys/class/net/${name}/ifindex`) ?? 0) || 0
-  return { name, address: chosen.address, prefix, mtu, ifindex, others: candidates.filter((n) => n !== name) }
+  return {
+    name,
+    address: chosen.address,
+    prefix: chosen.prefix,
+    mtu: link.mtu || 1500,
+    ifindex: link.index,
+    carrier: link.up && link.running,
+    others: candidates.filter((n) => n !== name),
+  }
+}
+
+/**
+ * The kernel's index of interface `name`: if_nametoindex(3) through the addon, else `/sys/class/net/<name>/ifindex`.
+ * Throws when there is no such interface.
+ */
+export function interfaceIndex(name: string): number {
+  if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') throw new Error(`bad interface name ${JSON.stringify(name)}`)
+  const { addon } = loadNative()
+  const n = addon !== undefined ? addon.nameToIndex(name) : Number(readSys(`/sys/class/net/${name}/ifindex`))
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`interface ${name} does not exist`)
+  return n
 }
 
 function readSys(path: string): string | null {

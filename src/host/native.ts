@@ -1,5 +1,6 @@
 /**
- * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers), loaded once. It is
+ * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers, interface lookup and
+ * setsockopt), loaded once. It is
  * optional: `npm run build` builds it with node-gyp, and without it pxebox uses Node's own APIs, slower, after saying
  * why at start-up.
  */
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 /** An opaque socket handle from udpOpen. */
 export type NativeUdpHandle = object & { readonly __brand?: 'udp' }
 
-/** The addon's exports; see native/sendfile.c and native/udp.c for the contracts. */
+/** The addon's exports; see native/sendfile.c, native/udp.c and native/netif.c for the contracts. */
 export interface NativeAddon {
   dup(fd: number): number
   close(fd: number): void
@@ -26,6 +27,9 @@ export interface NativeAddon {
   udpSend(handle: NativeUdpHandle, buf: Buffer, length: number): number
   udpSendTo(handle: NativeUdpHandle, buf: Buffer, length: number, address: string, port: number): number
   udpClose(handle: NativeUdpHandle): void
+  interfaces(): { name: string; index: number; mtu: number; up: boolean; running: boolean; loopback: boolean; ipv4: { address: string; prefix: number }[] }[]
+  nameToIndex(name: string): number
+  setsockoptInt(fd: number, level: number, option: number, value: number): void
 }
 
 let loaded: { addon?: NativeAddon; reason?: string } | undefined
