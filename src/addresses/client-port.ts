@@ -6,7 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram'
 import { decode, type DhcpPacket } from '../dhcp/index.js'
-import { bindToInterfaceWithSockopt, interfaceIndex } from '../dhcp/pin.js'
+import { bindToInterfaceNatively, interfaceIndex } from '../dhcp/pin.js'
 import { silentLogger, type Logger } from '../host/log.js'
 
 /** Options: where to listen and where packets go. */
@@ -39,7 +39,7 @@ export async function listenClientPort(opts: ClientPortOptions): Promise<ClientP
   })
   if (opts.pin !== false) {
     try {
-      await bindToInterfaceWithSockopt(socket, interfaceIndex(opts.interfaceName))
+      await bindToInterfaceNatively(socket, interfaceIndex(opts.interfaceName))
     } catch (err) {
       log.debug({ err }, 'port 68 listener not pinned to the interface')
     }

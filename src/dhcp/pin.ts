@@ -2,12 +2,14 @@
  * Pinning the port 67 socket to one interface. Node's dgram cannot bind to a device, and a socket bound to
  * 0.0.0.0:67 (needed to hear broadcasts) hears DISCOVERs from every interface; on a multi-homed box pxebox would
  * then answer PXE clients on networks it does not serve. Linux's SO_BINDTOIFINDEX (5.0+, socket(7)) restricts
- * receive and makes broadcasts leave through that device; it is set through the `sockopt` native addon, which only
- * passes integers (so SO_BINDTODEVICE, which takes a name, is out of reach).
+ * receive and makes broadcasts leave through that device; it is set through the project's native addon
+ * (native/netif.c, setsockoptInt).
  */
 import type { Socket } from 'node:dgram'
-import { readFileSync } from 'node:fs'
-import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
+import { loadNative } from '../host/native.js'
+import { interfaceIndex, ipv4InterfaceNames } from '../host/interfaces.js'
+
+export { interfaceIndex }
 
 /** socket(7): SOL_SOCKET level and SO_BINDTOIFINDEX option number on Linux. */
 export const SOL_SOCKET = 1
@@ -29,31 +31,17 @@ function socketFd(socket: Socket): number {
 }
 
 /**
- * SO_BINDTOIFINDEX through `sockopt`. Must run after bind: libuv creates the OS socket only at bind time
+ * SO_BINDTOIFINDEX through the addon. Must run after bind: libuv creates the OS socket only at bind time
  * (verified here: setting it before bind fails with EBADF). The window between bind and this call is a few
  * microseconds in the same tick; a broadcast from another interface landing in it would be answered once.
  */
-export const bindToInterfaceWithSockopt: BindToInterface = async (socket, ifindex) => {
-  // A variable specifier: `sockopt` ships no types, and a missing native build must surface here, not at load.
-  const specifier = 'sockopt'
-  const mod = (await import(specifier)) as {
-    default?: { setsockopt: (s: unknown, level: number, name: number, value: number) => void }
-    setsockopt?: (s: unknown, level: number, name: number, value: number) => void
-  }
-  const setsockopt = mod.default?.setsockopt ?? mod.setsockopt
-  if (setsockopt === undefined) throw new Error('the sockopt module has no setsockopt')
-  setsockopt({ _handle: { fd: socketFd(socket) } }, SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)
-}
-
-/** The kernel's index of interface `name` (from /sys/class/net/<name>/ifindex); throws when it does not exist. */
-export function interfaceIndex(name: string): number {
-  if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') throw new Error(`bad interface name ${JSON.stringify(name)}`)
-  const n = Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim())
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`interface ${name} has no usable ifindex`)
-  return n
+export const bindToInterfaceNatively: BindToInterface = async (socket, ifindex) => {
+  const { addon, reason } = loadNative()
+  if (addon === undefined) throw new Error(`no native addon (${reason ?? 'not loaded'})`)
+  addon.setsockoptInt(socketFd(socket), SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)
 }
 
 /** Names of the non-loopback interfaces that carry an IPv4 address; more than one means a multi-homed box. */
-export function ipv4Interfaces(table: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string[] {
-  return Object.keys(table).filter((n) => (table[n] ?? []).some((a) => a.family === 'IPv4' && !a.internal))
+export function ipv4Interfaces(): string[] {
+  return ipv4InterfaceNames()
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { isDhcpError } from './errors.js'
 import { decode, encode, type DhcpPacket } from './packet.js'
-import { bindToInterfaceWithSockopt, interfaceIndex, ipv4Interfaces, type BindToInterface } from './pin.js'
+import { bindToInterfaceNatively, interfaceIndex, ipv4Interfaces, type BindToInterface } from './pin.js'
 
 /** Which socket a request came in on: 'dhcp' (67) or 'pxe' (4011). */
 export type DhcpPort = 'dhcp' | 'pxe'
@@ -160,7 +160,7 @@ export async function startDhcpServer(
     dhcpSocket.setBroadcast(true)
     if (opts.pinning === 'auto') {
       try {
-        await (opts.bindToInterface ?? bindToInterfaceWithSockopt)(dhcpSocket, interfaceIndex(opts.interfaceName))
+        await (opts.bindToInterface ?? bindToInterfaceNatively)(dhcpSocket, interfaceIndex(opts.interfaceName))
         pinned = true
       } catch (err) {
         const others = (opts.listInterfaces ?? ipv4Interfaces)().filter((n) => n !== opts.interfaceName)

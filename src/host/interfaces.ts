@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { loadNative } from '../native.js'
+import { loadNative } from './native.js'
 
 /** One network interface of this namespace. */
 export interface LinkInfo {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ip, netnsUnavailable, NetnsLab, tsNodeArgs } from '../helpers/netns.js'
 import { runPxebox } from '../helpers/daemon.js'
-import { loadNative } from '../../src/native.js'
+import { loadNative } from '../../src/host/native.js'
 
 const SRV = 'xIF-srv'
 const CLI = 'xIF-cli'
