@@ -1,41 +1,72 @@
 #!/usr/bin/env bash
 # Install what pxebox needs on a Debian machine. Run as root.
-#   scripts/deps.sh runtime   what the daemon needs to run
-#   scripts/deps.sh test      plus what the test suite and benchmarks drive (real clients, QEMU, peers)
+#   scripts/deps.sh build     what building the Debian package needs (scripts/install.sh): Node.js >= 20 with npm
+#                             and its headers, and the compiler for the native addon
+#   scripts/deps.sh runtime   what the daemon needs to run from a checkout (the package depends on the same)
+#   scripts/deps.sh test      build and runtime, plus what the test suite and benchmarks drive
 # Then `npm ci` for the npm packages (package-lock.json).
+# Node.js >= 20 is checked before anything is installed: Debian 13 (trixie) has nodejs 20 in main; Debian 12
+# (bookworm) has only 18, and there this script stops and says what to do.
 set -euo pipefail
 what=${1:-runtime}
-# tcpdump (ARP capture) and arping (RFC 5227 probe, Habets' arping) serve address tracking, with CAP_NET_RAW only.
-runtime=(ca-certificates curl iproute2 libcap2-bin ipxe tcpdump arping)
+# The native addon (native/) is compiled by node-gyp: python3, make, g++.
+build=(ca-certificates curl python3 make g++)
+# tcpdump (ARP capture) and arping (RFC 5227 probe, Habets' arping) serve address tracking, with CAP_NET_RAW only;
+# ipxe, shim-signed and grub-efi-amd64-signed are what firmware/fetch.sh copies.
+runtime=(ca-certificates curl iproute2 ipxe tcpdump arping)
 # Tests talk to real things: tftp clients, dnsmasq as the site DHCP server, QEMU booting OVMF/SeaBIOS+iPXE,
 # tcpdump for captures, arping/udhcpc for address tracking, nginx/tftpd-hpa as benchmark peers.
 # chromium renders the dashboard for its browser test (driven by playwright-core, no browser download).
+# debootstrap, systemd-container, podman and runc run the deployment tests (test/deploy/).
 # dosfstools and mtools build the EFI system partition of the UEFI install-once and Secure Boot VMs' disks.
 testing=(qemu-system-x86 ovmf ipxe-qemu dnsmasq-base busybox-static cpio tftp-hpa atftp isc-dhcp-client
-  nginx-light wrk tftpd-hpa chromium util-linux gzip python3 g++ make dosfstools mtools)
-pkgs=("${runtime[@]}")
-[ "$what" = test ] && pkgs+=("${testing[@]}")
+  nginx-light wrk tftpd-hpa chromium util-linux gzip debootstrap systemd-container podman runc iptables dosfstools mtools)
+case "$what" in
+  build) pkgs=("${build[@]}") ;;
+  runtime) pkgs=("${runtime[@]}") ;;
+  test) pkgs=("${build[@]}" "${runtime[@]}" "${testing[@]}") ;;
+  *) echo "deps: unknown set \"$what\" (build, runtime or test)" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
   echo "deps: run as root (apt-get install), e.g. sudo $0 $what" >&2
   exit 2
 fi
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { apt-get -q -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get update >/dev/null
+
+# Node.js: the one on PATH, else the nodejs package apt would install. Checked first, so an unsupported release
+# gets the message before anything is installed.
+major() { sed -E 's/^[0-9]+://; s/^v//; s/[^0-9].*$//' <<<"$1"; }
+if command -v node >/dev/null; then
+  have=$(node --version)
+else
+  have=$(apt-cache policy nodejs | awk '/Candidate:/ { print $2 }')
+fi
+if [ -z "$have" ] || [ "$have" = "(none)" ] || [ "$(major "$have")" -lt 20 ]; then
+  . /etc/os-release 2>/dev/null || true
+  cat >&2 <<MSG
+deps: pxebox needs Node.js 20 or newer; this machine ($PRETTY_NAME) has ${have:-no nodejs}. Nothing was installed.
+  - Debian 13 (trixie) ships nodejs 20 in main: upgrade this machine (or use a Debian 13 one), then rerun; or
+  - install Node.js >= 20 from another source first (its nodejs package, e.g. NodeSource's), then rerun; or
+  - run pxebox as a container, which brings its own Debian 13 and Node 20 (README.md, "Running as a container").
+MSG
+  exit 2
+fi
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-  missing+=(nodejs npm)
+for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+command -v node >/dev/null || missing+=(nodejs)
+if [ "$what" != runtime ]; then
+  # Debian's nodejs has npm and the headers node-gyp compiles against in packages of their own; a nodejs package
+  # from elsewhere (NodeSource's) carries both.
+  command -v npm >/dev/null || missing+=(npm)
+  [ -f /usr/include/node/node_api.h ] || missing+=(libnode-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q -o DPkg::Lock::Timeout=600 >/dev/null
-  apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get install -y --no-install-recommends "${missing[@]}" >/dev/null
 fi
-major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 20 ]; then
-  echo "deps: pxebox needs Node.js 20 or newer, this machine has $(node --version); install Node 20 (e.g. from NodeSource) and rerun" >&2
-  exit 2
-fi
-echo "deps: Debian packages ready ($what)"
+echo "deps: Debian packages ready ($what; Node.js $(node --version))"

@@ -1,52 +1,59 @@
 #!/usr/bin/env bash
-# Install and start pxebox on its default config (config/config.yaml). Run as root from the repository:
+# Build pxebox's Debian package from this checkout and install it with apt, which pulls its dependencies. Run as
+# root from the repository:
 #   sudo bash scripts/install.sh
-# - Debian packages and npm packages, build to dist/, iPXE firmware from Debian (firmware/fetch.sh)
-# - with systemd: copies the app to /opt/pxebox, installs systemd/pxebox.service (user pxebox, capabilities, not root)
-# - without systemd (containers, CI): starts `pxebox serve` in the background, log in /var/log/pxebox.log
-# Either way it waits until the HTTP service answers and prints its URL.
+# - Node.js >= 20 is checked first (scripts/deps.sh): on an older Debian it says what to do and installs nothing
+# - the build tools (scripts/deps.sh build), npm packages, dist/ and the native addon, then
+#   pxebox_<version>_<arch>.deb (scripts/build-deb.sh), installed with `apt-get install ./pxebox_...deb`
+# - with systemd the package's postinst enables and starts the pxebox service; without systemd (containers, CI) this
+#   script starts `pxebox serve` in the background (pid in /run/pxebox.pid, log in /var/log/pxebox.log)
+# Either way it waits until the HTTP service answers and prints its URL. The service reads /etc/pxebox/config.yaml,
+# which upgrades never overwrite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
-bash scripts/deps.sh runtime
+config=/etc/pxebox/config.yaml
+bash scripts/deps.sh build
+# Debian's nodejs has no bundled headers: node-gyp compiles the addon against libnode-dev's (it cannot download them).
+[ -f /usr/include/node/node_api.h ] && export npm_config_nodedir=/usr
 npm ci --no-audit --no-fund --loglevel=error
 npm run -s build
-chmod +x dist/src/main.js
-bash firmware/fetch.sh
-mkdir -p assets
+deb=$(bash scripts/build-deb.sh)
+echo "install: built $deb"
+# --reinstall: installing the same version again (a rerun) still replaces the files; config.yaml stays as edited.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 --reinstall "$deb" >/dev/null
+# Earlier versions of this script installed to /opt/pxebox with a unit in /etc/systemd/system (which would override
+# the package's) and a /usr/local/bin/pxebox link (which would shadow /usr/bin/pxebox).
+if grep -qs /opt/pxebox /etc/systemd/system/pxebox.service; then
+  rm -f /etc/systemd/system/pxebox.service
+  [ -d /run/systemd/system ] && systemctl daemon-reload && systemctl restart pxebox.service
+fi
+[[ "$(readlink /usr/local/bin/pxebox 2>/dev/null)" == */dist/src/main.js ]] && rm -f /usr/local/bin/pxebox
 
-http_port() { node -e '
-  const { loadConfig } = await import(process.argv[1] + "/dist/src/config/load.js")
-  const c = loadConfig(process.argv[2]); console.log(c.http.listen.split(":").pop())' --input-type=module "$1" "$2"; }
+http_port() { /usr/bin/pxebox validate --config "$config" >/dev/null && node -e '
+  const { loadConfig } = await import("/usr/lib/pxebox/dist/src/config/load.js")
+  const c = loadConfig(process.argv[1]); console.log(c.http.listen.split(":").pop())' --input-type=module "$config"; }
 
 wait_http() {
   local port=$1
-  for _ in $(seq 1 50); do
+  for _ in $(seq 1 100); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then return 0; fi
     sleep 0.2
   done
   return 1
 }
 
+port=$(http_port)
 if [ -d /run/systemd/system ]; then
-  app=/opt/pxebox
-  mkdir -p "$app"
-  cp -a package.json package-lock.json dist native node_modules firmware assets config systemd "$app"/
-  id pxebox >/dev/null 2>&1 || useradd --system --home-dir /var/lib/pxebox --shell /usr/sbin/nologin pxebox
-  ln -sf "$app/dist/src/main.js" /usr/local/bin/pxebox
-  install -m 0644 systemd/pxebox.service /etc/systemd/system/pxebox.service
-  systemctl daemon-reload
-  systemctl enable --now pxebox.service
-  systemctl restart pxebox.service
-  port=$(http_port "$app" "$app/config/config.yaml")
   wait_http "$port" || { journalctl -u pxebox --no-pager -n 50; exit 1; }
-  echo "pxebox is running under systemd (systemctl status pxebox); HTTP on port $port"
+  echo "pxebox is running under systemd (systemctl status pxebox; config $config); HTTP on port $port"
 else
-  ln -sf "$repo/dist/src/main.js" /usr/local/bin/pxebox
-  if [ -f /run/pxebox.pid ] && kill -0 "$(cat /run/pxebox.pid)" 2>/dev/null; then kill "$(cat /run/pxebox.pid)"; sleep 1; fi
-  nohup node "$repo/dist/src/main.js" serve --config "$repo/config/config.yaml" >>/var/log/pxebox.log 2>&1 &
+  if [ -f /run/pxebox.pid ] && kill -0 "$(cat /run/pxebox.pid)" 2>/dev/null; then
+    pid=$(cat /run/pxebox.pid)
+    kill "$pid"
+    for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  nohup /usr/bin/pxebox serve --config "$config" >>/var/log/pxebox.log 2>&1 &
   echo $! >/run/pxebox.pid
-  port=$(http_port "$repo" "$repo/config/config.yaml")
   wait_http "$port" || { tail -n 50 /var/log/pxebox.log; exit 1; }
-  echo "pxebox is running (pid $(cat /run/pxebox.pid), no systemd here; log /var/log/pxebox.log; stop: kill \$(cat /run/pxebox.pid)); HTTP on port $port"
+  echo "pxebox is running (pid $(cat /run/pxebox.pid), no systemd here; config $config; log /var/log/pxebox.log; stop: kill \$(cat /run/pxebox.pid)); HTTP on port $port"
 fi
