@@ -41,13 +41,15 @@ apt_get update >/dev/null
 major() { sed -E 's/^[0-9]+://; s/^v//; s/[^0-9].*$//' <<<"$1"; }
 if command -v node >/dev/null; then
   have=$(node --version)
+  found="Node.js $have"
 else
   have=$(apt-cache policy nodejs | awk '/Candidate:/ { print $2 }')
+  found="the nodejs package ${have:-(none)}"
 fi
 if [ -z "$have" ] || [ "$have" = "(none)" ] || [ "$(major "$have")" -lt 20 ]; then
   . /etc/os-release 2>/dev/null || true
   cat >&2 <<MSG
-deps: pxebox needs Node.js 20 or newer; this machine ($PRETTY_NAME) has ${have:-no nodejs}. Nothing was installed.
+deps: pxebox needs Node.js 20 or newer; this machine ($PRETTY_NAME) has $found. Nothing was installed.
   - Debian 13 (trixie) ships nodejs 20 in main: upgrade this machine (or use a Debian 13 one), then rerun; or
   - install Node.js >= 20 from another source first (its nodejs package, e.g. NodeSource's), then rerun; or
   - run pxebox as a container, which brings its own Debian 13 and Node 20 (README.md, "Running as a container").

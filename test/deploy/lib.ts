@@ -8,20 +8,26 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { tsNodeArgs } from '../helpers/netns.js'
 
-const run = promisify(execFile)
+const execFileAsync = promisify(execFile)
 
 /** The repository root. */
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Runs `bash -c script`; resolves with stdout, rejects with the exit status and the tail of stderr and stdout. */
-export async function sh(script: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<string> {
+export function sh(script: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<string> {
+  return run('bash', ['-c', script], opts.timeoutMs, opts)
+}
+
+/** Runs a command without a shell; resolves with stdout, rejects as sh() does. */
+export async function run(cmd: string, args: string[], timeoutMs = 60_000, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<string> {
+  const script = [cmd, ...args].join(' ')
   try {
-    const r = await run('bash', ['-c', script], { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, cwd: opts.cwd ?? REPO })
+    const r = await execFileAsync(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, cwd: opts.cwd ?? REPO })
     return r.stdout
   } catch (err) {
     const e = err as Error & { code?: number; signal?: string; killed?: boolean; stdout?: string; stderr?: string }
     const tail = (s = '') => s.trim().split('\n').slice(-30).join('\n')
-    const how = e.killed ? `killed after ${opts.timeoutMs ?? 60_000} ms` : `exit ${e.code ?? e.signal}`
+    const how = e.killed ? `killed after ${timeoutMs} ms` : `exit ${e.code ?? e.signal}`
     throw new Error(`command failed (${how}): ${script.slice(0, 300)}\n--- stderr:\n${tail(e.stderr)}\n--- stdout:\n${tail(e.stdout)}`)
   }
 }
@@ -36,9 +42,9 @@ export function deployUnavailable(commands: string[]): string | undefined {
   return undefined
 }
 
-/** The Debian 13 minbase root file system tarball (built by debootstrap on first use, then cached). */
-export async function rootfsTarball(): Promise<string> {
-  return (await sh('bash test/deploy/rootfs.sh', { timeoutMs: 15 * 60_000 })).trim()
+/** A Debian minbase root file system tarball (built by debootstrap on first use, then cached); default Debian 13. */
+export async function rootfsTarball(suite = 'trixie', packages?: string): Promise<string> {
+  return (await sh(`bash test/deploy/rootfs.sh ${suite} ${packages ?? ''}`, { timeoutMs: 15 * 60_000 })).trim()
 }
 
 /** Copies this checkout's files (tracked and untracked, not ignored: no node_modules, dist, builds) to `dest`. */
@@ -92,10 +98,7 @@ export interface ProbeResult {
 /** Runs wire-probe.ts inside namespace `ns` against a pxebox at `server`, from `client` (this namespace's address). */
 export async function probe(ns: string, server: string, client: string): Promise<ProbeResult> {
   const script = fileURLToPath(new URL('./wire-probe.ts', import.meta.url))
-  const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, ...tsNodeArgs(), script, JSON.stringify({ server, client })], {
-    timeout: 60_000,
-    cwd: REPO,
-  })
+  const stdout = await run('ip', ['netns', 'exec', ns, process.execPath, ...tsNodeArgs(), script, JSON.stringify({ server, client })])
   return JSON.parse(stdout.trim().split('\n').pop()!) as ProbeResult
 }
 

@@ -2,10 +2,11 @@
 # A Debian 13 (trixie) minbase root file system with systemd, as a tarball the deploy tests unpack: the guest for
 # systemd.test.ts and the base image for container.test.ts. debootstrap takes ~80 s, so the tarball is cached under
 # /var/cache/pxebox-test, keyed by suite, package list and date (a new day fetches the archive's current packages).
-#   test/deploy/rootfs.sh    prints the tarball's path, building it first when needed
+#   test/deploy/rootfs.sh [SUITE [PACKAGES]]    prints the tarball's path, building it first when needed
+# Default: trixie with systemd,systemd-sysv,dbus,ca-certificates,sudo. old-debian.test.ts asks for bookworm.
 set -euo pipefail
-suite=trixie
-include=systemd,systemd-sysv,dbus,ca-certificates,sudo
+suite=${1:-trixie}
+include=${2:-systemd,systemd-sysv,dbus,ca-certificates,sudo}
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
 mirror=${mirror:-http://deb.debian.org/debian}
 cache=/var/cache/pxebox-test
