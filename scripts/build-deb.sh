@@ -51,5 +51,5 @@ size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@ARCH_DEPENDS@/$arch_depends/" -e "s/@SIZE@/$size/" \
   debian/control.in >"$stage/DEBIAN/control"
 deb=$out/pxebox_${version}_$arch.deb
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$stage" "$deb" >/dev/null
 echo "$deb"
