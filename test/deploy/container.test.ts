@@ -60,7 +60,7 @@ t.test('the container image, built and run as the README says', { skip: why ?? f
   t.teardown(async () => {
     await podman(`rm -f -t 0 ${NAME}`).catch(() => undefined)
     for (const ns of [SRV, CLI]) await ip('netns', 'del', ns).catch(() => undefined)
-    await sh(`rm -rf '${dir}'`).catch(() => undefined)
+    await sh(`rm -rf '${dir}'`, { timeoutMs: 600_000 }).catch(() => undefined)
   })
 
   // The local Debian 13 base: the cached root file system, with this machine's proxy CA (for apt and npm in the

@@ -12,10 +12,10 @@
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ip } from '../helpers/netns.js'
-import { copyCheckout, deployUnavailable, natFor, probe, REPO, rootfsTarball, sh, prepareRoot, waitUntil } from './lib.js'
+import { copyCheckout, deployUnavailable, natFor, prepareRoot, probe, REPO, rootfsTarball, run, sh, waitUntil } from './lib.js'
 
 const MACHINE = 'pxsd'
 const HOST_IF = `ve-${MACHINE}`
@@ -59,7 +59,7 @@ t.test('the Debian package under systemd in a booted Debian 13', { skip: why ?? 
     }
     await ip('netns', 'del', LAB).catch(() => undefined)
     await ip('link', 'del', HOST_IF).catch(() => undefined)
-    await sh(`rm -rf '${dir}'`).catch(() => undefined)
+    await sh(`rm -rf '${dir}'`, { timeoutMs: 600_000 }).catch(() => undefined)
   })
   await sh(`mkdir -p '${root}' && tar -C '${root}' -xf '${tarball}'`, { timeoutMs: 120_000 })
   await prepareRoot(root)
@@ -78,7 +78,7 @@ t.test('the Debian package under systemd in a booted Debian 13', { skip: why ?? 
   let init: number | undefined
   t.ok(await waitUntil(async () => (init = guestInit(nspawn!.pid!)) !== undefined, 30_000), 'the guest boots')
   const guest = (script: string, timeoutMs = 60_000) =>
-    sh(`nsenter -t ${init} -m -u -i -n -p -C -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 bash -c ${JSON.stringify(script)}`, { timeoutMs })
+    run('nsenter', ['-t', String(init), '-m', '-u', '-i', '-n', '-p', '-C', '--', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'bash', '-c', script], timeoutMs)
   // Until the guest's bus is up, systemctl cannot even ask: poll.
   let state = ''
   await waitUntil(async () => /^(running|degraded)$/.test((state = (await guest('systemctl is-system-running || true')).trim())), 90_000)
@@ -134,13 +134,14 @@ t.test('the Debian package under systemd in a booted Debian 13', { skip: why ?? 
   const config = readFileSync(join(REPO, 'debian/config.yaml'), 'utf8')
   const withProfile = config.replace('profiles: {}\ngroups: []\n', 'profiles:\n  worker:\n    boot:\n      kernel: /assets/vmlinuz\n      args: [console=ttyS0]\ngroups:\n  - id: default\n    profile: worker\n')
   t.not(withProfile, config, 'the packaged config has the empty profiles/groups this test replaces')
-  const write = (text: string) => guest(`cat > /etc/pxebox/config.yaml <<'PXEBOX'\n${text}PXEBOX`)
-  await write(withProfile)
+  // The guest's root is this directory (no overlay): the operator's edit, made from outside.
+  const write = (text: string) => writeFileSync(join(root, 'etc/pxebox/config.yaml'), text)
+  write(withProfile)
   await guest('sudo systemctl reload pxebox')
   t.ok(await waitUntil(async () => /1 groups, 1 profiles/.test(await http('/')), 10_000), 'the reload applied the new profile and group')
 
   // A bad config: the reload fails visibly, the journal names file:line:col, the old config keeps serving.
-  await write(withProfile + 'dhcp_typo: 1\n')
+  write(withProfile + 'dhcp_typo: 1\n')
   const reload = await guest('sudo systemctl reload pxebox; echo "exit=$?"')
   t.match(reload, /exit=[1-9]/, 'systemctl reload fails on a bad config')
   const journal = await guest('sudo journalctl -u pxebox --no-pager -n 50')
@@ -148,7 +149,7 @@ t.test('the Debian package under systemd in a booted Debian 13', { skip: why ?? 
   t.equal((await guest('systemctl is-active pxebox')).trim(), 'active')
   t.match(await http('/'), /1 groups, 1 profiles/, 'the old config keeps serving')
   // The operator's edit, which the upgrade below must keep.
-  await write('# edited by the operator\n' + withProfile)
+  write('# edited by the operator\n' + withProfile)
 
   // A SIGHUP 100 ms after start (before start-up is done) leaves it running.
   await guest('systemctl restart pxebox && sleep 0.1 && kill -HUP "$(systemctl show -P MainPID pxebox)"')
