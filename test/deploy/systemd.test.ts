@@ -114,6 +114,11 @@ t.test('the Debian package under systemd in a booted Debian 13', { skip: why ?? 
   t.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'), `runs as user pxebox (uid ${uid})`)
   for (const set of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb']) t.match(status, new RegExp(`^${set}:\\s+0000000000002400$`, 'm'), `${set}: exactly NET_BIND_SERVICE and NET_RAW`)
 
+  // The unit's Documentation= names a file the package installed.
+  const doc = (await guest('systemctl show -P Documentation pxebox')).trim()
+  t.equal(doc, 'file:///usr/share/doc/pxebox/README.md')
+  t.equal((await guest(`test -s ${doc.replace('file://', '')} && echo present`)).trim(), 'present', 'Documentation= exists')
+
   // systemd-analyze security: at or below what README.md states.
   const stated = /`systemd-analyze security pxebox` rates the unit (\d+\.\d)/.exec(readFileSync(join(REPO, 'README.md'), 'utf8'))
   t.ok(stated, 'README.md states the systemd-analyze security score')
