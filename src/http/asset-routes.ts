@@ -4,7 +4,8 @@
  * kernel/initrd and the MAC is the one that last fetched a script from the same IP.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { answerFor, copyRange, decodeRelativePath, PathError, resolveUnderRoot } from './static-files.js'
+import { answerFor, copyRange, decodeRelativePath, PathError } from './static-files.js'
+import { ConfinementError, createConfinedRoot, type ConfinedFile } from '../host/confine.js'
 import type { HttpContext } from './context.js'
 import { plainSocketFd, sendfileRange } from './sendfile.js'
 
@@ -14,6 +15,7 @@ import { plainSocketFd, sendfileRange } from './sendfile.js'
  */
 export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, prefix = '/assets/', root = ctx.assetsDir): void {
   const PREFIX = prefix
+  const confined = createConfinedRoot(root)
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const url = req.raw.url ?? ''
     const q = url.indexOf('?')
@@ -43,11 +45,12 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, pref
       return reply.code(status).type('text/plain; charset=utf-8').send(`${reason}\n`)
     }
 
-    let file: Awaited<ReturnType<typeof resolveUnderRoot>>
+    let file: ConfinedFile | undefined
     try {
-      file = await resolveUnderRoot(root, decodeRelativePath(rawPath.slice(PREFIX.length)))
+      file = await confined.resolve(decodeRelativePath(rawPath.slice(PREFIX.length)))
     } catch (err) {
       if (err instanceof PathError) return refuse(err.code === 'ERR_PATH_ENCODING' ? 400 : 403, `refused: ${err.message}`)
+      if (err instanceof ConfinementError) return refuse(403, `refused: ${err.message}`)
       throw err
     }
     if (file === undefined) return refuse(404, 'not found')

@@ -1,11 +1,10 @@
 /**
- * Static file serving for large boot assets (kernels, initrds, rootfs images): resolve a request path under a root
- * and refuse escapes, then answer with Content-Length, Accept-Ranges, a single byte range (RFC 9110 section 14),
+ * Static file serving for large boot assets (kernels, initrds, rootfs images): decode a request path (the root
+ * confinement itself is host/confine.ts, shared with TFTP), then answer with Content-Length, Accept-Ranges, a single byte range (RFC 9110 section 14),
  * ETag/Last-Modified validators and conditional 304s. Knows nothing about PXE.
  */
-import { open, realpath, stat } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
-import { isAbsolute, join, relative, sep } from 'node:path'
 import type { Stats } from 'node:fs'
 
 /**
@@ -41,28 +40,6 @@ export function decodeRelativePath(rawPath: string): string {
   const segments = decoded.split('/').filter((s) => s !== '')
   if (segments.some((s) => s === '..' || s === '.')) throw new PathError('ERR_PATH_TRAVERSAL', 'dot segment in path')
   return segments.join('/')
-}
-
-/**
- * Resolve a checked relative path under `root` and follow symlinks; refuse a target outside the root's real path.
- * Returns the real path and its stats, or undefined when it does not exist or is not a regular file.
- */
-export async function resolveUnderRoot(root: string, relPath: string): Promise<{ path: string; stats: Stats } | undefined> {
-  let realRoot: string
-  let real: string
-  try {
-    realRoot = await realpath(root)
-    real = await realpath(join(realRoot, relPath))
-  } catch {
-    return undefined
-  }
-  const rel = relative(realRoot, real)
-  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-    if (rel !== '') throw new PathError('ERR_PATH_TRAVERSAL', 'symlink leads outside the root')
-    return undefined
-  }
-  const stats = await stat(real)
-  return stats.isFile() ? { path: real, stats } : undefined
 }
 
 /** A parsed single range, inclusive bounds. */
