@@ -19,6 +19,7 @@ import { ApiTokenError, readApiToken } from '../http/api/auth.js'
 import { bootSourcesOf } from '../config/boot-sources.js'
 import { startHttp, type HttpService } from './http-service.js'
 import { startTftp, type TftpServer } from '../tftp/index.js'
+import { pxeTftp } from '../boot/tftp-files.js'
 import { startAddressServices, type AddressServices } from './address-services.js'
 import { createChainloadTracker } from '../boot/chainload.js'
 import { observedAddresses } from '../addresses/observed.js'
@@ -154,7 +155,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       const tftp: TftpServer = await startTftp({
         address: iface.address,
         port: PORTS.tftp,
-        root: config.tftp.root,
+        ...pxeTftp({ root: config.tftp.root, events: sink }),
         mtu: iface.mtu,
         maxBlockSize: config.tftp.max_block_size,
         maxWindowSize: config.tftp.max_window_size,
@@ -165,7 +166,6 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           maxClientTimeoutSeconds: config.tftp.max_client_timeout,
         },
         logger: logger.child({ proto: 'tftp' }),
-        events: sink,
       })
       closers.push(() => tftp.close())
       lines.tftp = `${tftp.address}:${tftp.port}  root ${config.tftp.root}`

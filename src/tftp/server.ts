@@ -1,22 +1,54 @@
 /**
  * The TFTP listener: takes requests on port 69, applies limits, resolves the file through a handler and starts one
  * transfer per request on a fresh socket bound to the same address (RFC 1350 section 4: a new TID per transfer).
+ * Every request's end (served, refused, not found, failed, dropped) goes to the caller's transfer log; what a file name
+ * means and who the client is are the caller's business (boot/tftp-files.ts for PXE), as in netboot's tftp package.
  */
 import type { RemoteInfo, SocketType } from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
-import { discardEvents, type EventSink } from '../machines/events.js'
 import { ErrorCode, Opcode, decode, errorPacket, peekOpcode, type RequestPacket } from './packet.js'
 import { negotiate } from './options.js'
-import { createFileHandler, TftpAccessError, type TftpFileHandler, type TftpFile, type VirtualFileRequest } from './files.js'
+import { TftpAccessError, type TftpFileHandler, type TftpFile } from './files.js'
+import { createTftpFolder, folderHandler } from './folder.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
-import { runTransfer, type LossHook, type TransferHandle, type TransferResult } from './transfer.js'
+import { runTransfer, type LossHook, type TransferHandle, type TransferOutcome, type TransferResult } from './transfer.js'
 import { bindUdp, openTransferSocket, type TransferSocket } from './transfer-socket.js'
 import { loadNative } from '../host/native.js'
 import { createRateLimiter, createSlotQuota } from './limits.js'
 import { guardedSend, sendablePeer } from './send.js'
 import { createLogGate } from '../host/log-limit.js'
+
+/** How a request ended: a transfer's outcome, or what the listener answered instead of starting one. */
+export type TftpOutcome = TransferOutcome | 'refused' | 'not-found' | 'dropped'
+
+/** One line of the transfer log: a request that ended (or a datagram that was dropped). */
+export interface TftpTransferEntry {
+  /** ISO 8601 time it ended. */
+  time: string
+  /** The client's address as seen on the wire (spoofable; a dropped datagram's all the more). */
+  peer: { address: string; port: number }
+  /** The file: as the handler named it once found, else as requested; absent for a dropped datagram. */
+  path?: string
+  outcome: TftpOutcome
+  /** Why it was refused, failed or dropped. */
+  reason?: string
+  /** Bytes the client acknowledged. */
+  bytes?: number
+  blksize?: number
+  windowsize?: number
+  /** From the request to the end of the transfer. */
+  durationMs?: number
+  /** The UEFI "ask the size, then ask again" probe. */
+  tsizeProbe?: true
+  /** The file was sent but the last ACK never came (not a failure, RFC 1350 section 6). */
+  finalAck?: false
+  /** The peer's ERROR when it aborted. */
+  peerError?: { code: number; message: string }
+  /** What the file handler attached to the file (TftpFile.tags). */
+  tags?: Readonly<Record<string, string>>
+}
 
 /** Options for startTftp. Either `fileHandler` or `root` must be given. */
 export interface TftpServerOptions {
@@ -24,14 +56,13 @@ export interface TftpServerOptions {
   address: string
   /** 69 in production; 0 picks a free port (tests). */
   port: number
-  /** Serve this folder with the standard handler (prefixes, cache). */
+  /** Serve this folder as it is (folder.ts: no prefixes, no generated files). */
   root?: string
-  /** Generated files for the standard handler. */
-  virtualFile?: (request: VirtualFileRequest) => Buffer | undefined | Promise<Buffer | undefined>
-  /** A custom handler; replaces `root`. */
+  /** What a request's file name means; replaces `root`. */
   fileHandler?: TftpFileHandler
   logger?: Logger
-  events?: EventSink
+  /** The transfer log: called once per request when it ends, and per dropped datagram. Errors it throws are logged. */
+  onTransfer?: (entry: TftpTransferEntry) => void
   limits?: {
     /** Concurrent transfers; more are refused with ERROR 0 (default 500). */
     maxTransfers?: number
@@ -92,7 +123,6 @@ const SHUTDOWN_MESSAGE = 'Server shutting down'
 /** Starts the TFTP server. Rejects only when the listening socket cannot be bound. */
 export async function startTftp(options: TftpServerOptions): Promise<TftpServer> {
   const logger = (options.logger ?? silentLogger).child({ proto: 'tftp' })
-  const events = options.events ?? discardEvents
   const maxTransfers = options.limits?.maxTransfers ?? 500
   const rate = createRateLimiter(options.limits?.maxRequestsPerClientPerSecond ?? 20, 1000)
   // A PXE client has one or two transfers open (UEFI's tsize probe, then the fetch; iPXE fetches one file at a time).
@@ -118,9 +148,7 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
   let fileHandler = options.fileHandler
   if (!fileHandler) {
     if (options.root === undefined) throw new TypeError('startTftp needs root or fileHandler')
-    fileHandler = createFileHandler(
-      options.virtualFile ? { root: options.root, virtualFile: options.virtualFile } : { root: options.root },
-    )
+    fileHandler = folderHandler(createTftpFolder({ root: options.root }))
   }
   const handler = fileHandler
   const type: SocketType = isIPv6(options.address) ? 'udp6' : 'udp4'
@@ -148,9 +176,16 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     refusals.stop()
   }
 
-  function record(peer: Peer, outcome: string, detail: Record<string, unknown>, mac?: string): void {
-    const event = { time: new Date().toISOString(), kind: 'tftp' as const, ip: peer.address, step: 'file', outcome, detail }
-    events.record(mac === undefined ? event : { ...event, mac })
+  /** One transfer log entry; a throwing callback costs a log line, never the server. */
+  function record(peer: Peer, outcome: TftpOutcome, fields: Partial<TftpTransferEntry>, file?: TftpFile): void {
+    if (!options.onTransfer) return
+    const entry: TftpTransferEntry = { time: new Date().toISOString(), peer, outcome, ...fields }
+    if (file?.tags !== undefined) entry.tags = file.tags
+    try {
+      options.onTransfer(entry)
+    } catch (err) {
+      logger.error({ err }, 'TFTP transfer log callback failed')
+    }
   }
 
   /**
@@ -166,13 +201,12 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
   }
 
   /**
-   * A datagram that cannot be answered (source port 0) or whose answer could not be sent. Counted (the event feeds
-   * the outcome counter in /metrics) without the peer's address: a spoofed source must not land in a machine's
-   * timeline.
+   * A datagram that cannot be answered (source port 0) or whose answer could not be sent: logged (through the gate)
+   * and a 'dropped' entry, so it can be counted.
    */
   function drop(peer: Peer, reason: string, packet?: Buffer): void {
     logRefusal('debug', peer, reason, { port: peer.port, ...(packet ? { packet: packet.toString('base64') } : {}) }, 'TFTP dropped a datagram')
-    events.record({ time: new Date().toISOString(), kind: 'tftp', step: 'file', outcome: 'dropped', detail: { reason } })
+    record(peer, 'dropped', { reason })
   }
 
   /** The listener's only send path: never throws (send.ts), an unsendable answer is a counted drop. */
@@ -196,23 +230,23 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       if (err instanceof TftpAccessError) {
         if (admitRefusal('warn', peer, 'access')) log.warn({ reason: err.message }, 'TFTP request refused')
         refuse(peer, ErrorCode.ACCESS_VIOLATION, 'Access violation')
-        record(peer, 'refused', { file: request.filename, reason: err.message })
+        record(peer, 'refused', { path: request.filename, reason: err.message })
       } else {
         if (admitRefusal('error', peer, 'handler failed')) log.error({ err }, 'TFTP file handler failed')
         refuse(peer, ErrorCode.NOT_DEFINED, 'Internal error')
-        record(peer, 'error', { file: request.filename, reason: 'handler failed' })
+        record(peer, 'error', { path: request.filename, reason: 'handler failed' })
       }
       return
     }
     if (closing) {
       refuse(peer, ErrorCode.NOT_DEFINED, SHUTDOWN_MESSAGE)
-      record(peer, 'refused', { file: request.filename, reason: 'shutting down' })
+      record(peer, 'refused', { path: request.filename, reason: 'shutting down' })
       return
     }
     if (!file) {
       if (admitRefusal('info', peer, 'not found')) log.info('TFTP file not found')
       refuse(peer, ErrorCode.FILE_NOT_FOUND, 'File not found')
-      record(peer, 'not-found', { file: request.filename })
+      record(peer, 'not-found', { path: request.filename })
       return
     }
     const negotiated = negotiate(request.options, file.size, { ...limits, ipv6: type === 'udp6' })
@@ -223,7 +257,7 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     } catch (err) {
       log.error({ err }, 'TFTP could not open a transfer socket')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Server error')
-      record(peer, 'error', { file: file.name, reason: 'socket' }, file.mac)
+      record(peer, 'error', { path: file.name, reason: 'socket' }, file)
       return
     }
     try {
@@ -232,14 +266,14 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       socket.close()
       log.error({ err }, 'TFTP could not open the file')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Read error')
-      record(peer, 'error', { file: file.name, reason: 'open' }, file.mac)
+      record(peer, 'error', { path: file.name, reason: 'open' }, file)
       return
     }
     if (closing) {
       socket.close()
       await source.close().catch(() => undefined)
       refuse(peer, ErrorCode.NOT_DEFINED, SHUTDOWN_MESSAGE)
-      record(peer, 'refused', { file: file.name, reason: 'shutting down' }, file.mac)
+      record(peer, 'refused', { path: file.name, reason: 'shutting down' }, file)
       return
     }
     const timeoutMs = negotiated.timeoutMs ?? initialMs
@@ -259,32 +293,45 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     transfers.add(transfer)
     const result: TransferResult = await transfer.done
     transfers.delete(transfer)
-    const detail: Record<string, unknown> = {
-      file: file.name,
+    const ended: Partial<TftpTransferEntry> = {
+      path: file.name,
       bytes: result.bytes,
       blksize: negotiated.blksize,
       windowsize: negotiated.windowsize,
-      duration_ms: Date.now() - started,
+      durationMs: Date.now() - started,
     }
-    if (result.tsizeProbe) detail.tsize_probe = true
-    if (!result.finalAck) detail.final_ack = false
-    if (result.peerError) detail.peer_error = result.peerError
+    if (result.tsizeProbe) ended.tsizeProbe = true
+    if (!result.finalAck) ended.finalAck = false
+    if (result.peerError) ended.peerError = result.peerError
     const level = result.outcome === 'ok' || result.tsizeProbe ? 'debug' : 'info'
-    log[level]({ outcome: result.outcome, ...detail }, 'TFTP transfer ended')
-    record(peer, result.outcome, detail, file.mac)
+    log[level](
+      {
+        outcome: result.outcome,
+        file: file.name,
+        bytes: result.bytes,
+        blksize: negotiated.blksize,
+        windowsize: negotiated.windowsize,
+        duration_ms: ended.durationMs,
+        ...(result.tsizeProbe ? { tsize_probe: true } : {}),
+        ...(result.finalAck ? {} : { final_ack: false }),
+        ...(result.peerError ? { peer_error: result.peerError } : {}),
+      },
+      'TFTP transfer ended',
+    )
+    record(peer, result.outcome, ended, file)
   }
 
   function onRequest(request: RequestPacket, peer: Peer): void {
     if (request.op === 'wrq') {
       logRefusal('info', peer, 'write request', { file: request.filename }, 'TFTP write request refused')
       refuse(peer, ErrorCode.ACCESS_VIOLATION, 'Write requests are not supported')
-      record(peer, 'refused', { file: request.filename, reason: 'write request' })
+      record(peer, 'refused', { path: request.filename, reason: 'write request' })
       return
     }
     if (!rate.allow(peer.address)) {
       logRefusal('warn', peer, 'rate limit', { file: request.filename }, 'TFTP request refused: client over its request rate')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Too many requests, try again later')
-      record(peer, 'refused', { file: request.filename, reason: 'rate limit' })
+      record(peer, 'refused', { path: request.filename, reason: 'rate limit' })
       return
     }
     const mode = request.mode.toLowerCase()
@@ -292,20 +339,20 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
       logRefusal('info', peer, 'mode', { file: request.filename, mode }, 'TFTP request refused: mode')
       if (mode === 'netascii') refuse(peer, ErrorCode.NOT_DEFINED, 'Only octet mode is supported, please retry in octet')
       else refuse(peer, ErrorCode.ILLEGAL_OPERATION, `Unknown transfer mode '${request.mode}'`)
-      record(peer, 'refused', { file: request.filename, reason: `mode ${mode}` })
+      record(peer, 'refused', { path: request.filename, reason: `mode ${mode}` })
       return
     }
     if (reserved >= maxTransfers) {
       logRefusal('warn', peer, 'max transfers', { file: request.filename, maxTransfers }, 'TFTP request refused: server busy')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Server busy, try again later')
-      record(peer, 'refused', { file: request.filename, reason: 'max transfers' })
+      record(peer, 'refused', { path: request.filename, reason: 'max transfers' })
       return
     }
     // Reserve the slots before any await so a burst cannot overshoot the limits.
     if (!perClient.tryAcquire(peer.address)) {
       logRefusal('warn', peer, 'client quota', { file: request.filename }, 'TFTP request refused: client holds its share of transfers')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Too many transfers from this client, try again later')
-      record(peer, 'refused', { file: request.filename, reason: 'client quota' })
+      record(peer, 'refused', { path: request.filename, reason: 'client quota' })
       return
     }
     reserved++

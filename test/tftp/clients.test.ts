@@ -6,8 +6,7 @@ import t from 'tap'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/machines/events.js'
-import { randomRoot, run, sha256, have } from './lib.js'
+import { randomRoot, run, sha256, have, transferLog } from './lib.js'
 
 const files = { 'f1k.bin': 1024, 'f1m.bin': 1 << 20, 'f40m.bin': 40 << 20 }
 
@@ -63,8 +62,8 @@ const clients: Client[] = [
 t.test('real clients fetch intact files', async (t) => {
   const root = await randomRoot(files)
   const outDir = await randomRoot({})
-  const events = memoryEvents()
-  const server = await startTftp({ address: '127.0.0.1', port: 0, root: root.dir, events, timeouts: { initialMs: 1000 } })
+  const transfers = transferLog()
+  const server = await startTftp({ address: '127.0.0.1', port: 0, root: root.dir, onTransfer: transfers.onTransfer, timeouts: { initialMs: 1000 } })
   t.teardown(async () => {
     await server.close()
     await root.cleanup()
@@ -75,18 +74,18 @@ t.test('real clients fetch intact files', async (t) => {
     await t.test(client.name, { skip }, async (t) => {
       for (const [name] of Object.entries(files)) {
         const out = join(outDir.dir, `${client.program}-${name}`)
-        const before = events.events.length
+        const before = transfers.entries.length
         const res = await run(client.program, client.args(server.port, name, out), 120_000)
         t.equal(res.code, 0, `${name}: exit 0 ${res.stderr}`)
         const got = await readFile(out).catch(() => Buffer.alloc(0))
         t.equal(sha256(got), root.hashes[name], `${name}: SHA-256 matches`)
         await rm(out, { force: true })
         // The server's own record shows what was negotiated (atftp's windowsize in particular).
-        const ev = events.events.slice(before).find((e) => e.outcome === 'ok' && e.detail.file === name)
+        const ev = transfers.entries.slice(before).find((e) => e.outcome === 'ok' && e.path === name)
         t.ok(ev, `${name}: server recorded an ok transfer`)
-        t.equal(ev?.detail.blksize, client.blksize, `${name}: blksize ${client.blksize}`)
-        t.equal(ev?.detail.windowsize, client.windowsize, `${name}: windowsize ${client.windowsize}`)
-        t.equal(ev?.detail.bytes, files[name as keyof typeof files], `${name}: byte count`)
+        t.equal(ev?.blksize, client.blksize, `${name}: blksize ${client.blksize}`)
+        t.equal(ev?.windowsize, client.windowsize, `${name}: windowsize ${client.windowsize}`)
+        t.equal(ev?.bytes, files[name as keyof typeof files], `${name}: byte count`)
       }
     })
   }

@@ -3,16 +3,15 @@
  */
 import t from 'tap'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/machines/events.js'
 import { tftpGet } from '../helpers/tftp-client.js'
-import { randomRoot } from './lib.js'
+import { randomRoot, transferLog } from './lib.js'
 
 t.test('200 concurrent 1 MiB transfers', async (t) => {
   const root = await randomRoot({ 'f1m.bin': 1 << 20 })
-  const events = memoryEvents()
+  const transfers = transferLog()
   // Every client is 127.0.0.1 here, so the per-client rate limit and transfer share are lifted for this test.
   const server = await startTftp({
-    address: '127.0.0.1', port: 0, root: root.dir, events,
+    address: '127.0.0.1', port: 0, root: root.dir, onTransfer: transfers.onTransfer,
     limits: { maxTransfers: 500, maxRequestsPerClientPerSecond: 1000, maxTransfersPerClient: 500 }, timeouts: { initialMs: 500 },
   })
   t.teardown(async () => {
@@ -39,6 +38,6 @@ t.test('200 concurrent 1 MiB transfers', async (t) => {
   t.same([...new Set(results.filter((h) => h !== root.hashes['f1m.bin']))], [], 'no failures')
   // The last final ACKs may still be in flight when the clients resolve.
   const deadline = Date.now() + 5000
-  while (events.events.length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-  t.equal(events.events.filter((e) => e.outcome === 'ok').length, 200, '200 ok events')
+  while (transfers.entries.length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  t.equal(transfers.entries.filter((e) => e.outcome === 'ok').length, 200, '200 ok events')
 })

@@ -10,11 +10,10 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { startTftp } from '../../src/tftp/server.js'
 import { encode } from '../../src/tftp/packet.js'
-import { memoryEvents } from '../../src/machines/events.js'
 import { UdpPeer, tftpGet, TftpRemoteError } from '../helpers/tftp-client.js'
 import { NetnsLab, netnsUnavailable } from '../helpers/netns.js'
 import { runPxebox } from '../helpers/daemon.js'
-import { randomRoot, captureLogger, sendFromPortZero, sha256 } from './lib.js'
+import { randomRoot, captureLogger, sendFromPortZero, sha256, transferLog } from './lib.js'
 
 const NS = 'tftphard-d'
 const noNetns = await netnsUnavailable()
@@ -91,9 +90,9 @@ for (const impl of ['native', 'dgram'] as const) {
 
 t.test('one IP holding its share of transfer slots does not keep another client out', async (t) => {
   const root = await randomRoot({ 'f1m.bin': 1 << 20, 'f1k.bin': 1024 })
-  const events = memoryEvents()
+  const transfers = transferLog()
   const server = await startTftp({
-    address: '127.0.0.1', port: 0, root: root.dir, events,
+    address: '127.0.0.1', port: 0, root: root.dir, onTransfer: transfers.onTransfer,
     limits: { maxTransfers: 10, maxTransfersPerClient: 4, maxRequestsPerClientPerSecond: 100 },
   })
   // The attack: from one IP, requests that ask for the longest timeout and are never acknowledged.
@@ -112,7 +111,7 @@ t.test('one IP holding its share of transfer slots does not keep another client 
   t.ok(refused.every((a) => a?.packet.op === 'error' && a.packet.code === 0 && /Too many transfers from this client/.test(a.packet.message)))
   t.same(started[0]?.packet.op === 'oack' && started[0].packet.options, [['blksize', '1024']], 'timeout=255 is above the cap: not acknowledged')
   t.equal(server.activeTransfers(), 4)
-  t.equal(events.events.filter((e) => e.detail.reason === 'client quota').length, 8)
+  t.equal(transfers.entries.filter((e) => e.reason === 'client quota').length, 8)
 
   const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'f1k.bin', localAddress: '127.0.0.2' })
   t.equal(r.sha256, root.hashes['f1k.bin'], 'a client on another IP is served while the first holds its share')

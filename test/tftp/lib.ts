@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { pino as pinoLogger } from 'pino'
+import type { TftpTransferEntry } from '../../src/tftp/server.js'
 
 const execFileP = promisify(execFile)
 
@@ -87,4 +88,10 @@ export function captureLogger(): { logger: import('pino').Logger; lines: Array<R
   const lines: Array<Record<string, unknown> & { level: number; msg: string }> = []
   const logger = pinoLogger({ level: 'trace' }, { write: (s: string) => void lines.push(JSON.parse(s)) })
   return { logger, lines }
+}
+
+/** A transfer log that keeps every entry, for startTftp's onTransfer. */
+export function transferLog(): { entries: TftpTransferEntry[]; onTransfer: (entry: TftpTransferEntry) => void } {
+  const entries: TftpTransferEntry[] = []
+  return { entries, onTransfer: (entry) => void entries.push(entry) }
 }

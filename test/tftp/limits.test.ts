@@ -4,16 +4,15 @@
  */
 import t from 'tap'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/machines/events.js'
 import { UdpPeer, tftpGet } from '../helpers/tftp-client.js'
-import { randomRoot, captureLogger } from './lib.js'
+import { randomRoot, captureLogger, transferLog } from './lib.js'
 
 t.test('concurrent transfer cap', async (t) => {
   const root = await randomRoot({ 'f1m.bin': 1 << 20 })
   const capture = captureLogger()
-  const events = memoryEvents()
+  const transfers = transferLog()
   const server = await startTftp({
-    address: '127.0.0.1', port: 0, root: root.dir, logger: capture.logger, events,
+    address: '127.0.0.1', port: 0, root: root.dir, logger: capture.logger, onTransfer: transfers.onTransfer,
     limits: { maxTransfers: 3 }, timeouts: { initialMs: 5000 },
   })
   const peers = await Promise.all([1, 2, 3, 4].map(() => UdpPeer.open()))
@@ -34,7 +33,7 @@ t.test('concurrent transfer cap', async (t) => {
   fourth.send({ op: 'rrq', filename: 'f1m.bin', mode: 'octet', options: [] }, server.port)
   t.match((await fourth.next())?.packet, { op: 'error', code: 0, message: /busy/ }, 'the fourth gets ERROR 0')
   t.ok(capture.lines.some((l) => l.level === 40 && /server busy/.test(l.msg)), 'and a warning is logged')
-  t.match(events.events.at(-1), { outcome: 'refused', detail: { reason: 'max transfers' } })
+  t.match(transfers.entries.at(-1), { outcome: 'refused', reason: 'max transfers' })
   // End one transfer: a slot frees up.
   peers[0]!.send({ op: 'error', code: 0, message: 'stop' }, tids[0]!)
   const start = Date.now()

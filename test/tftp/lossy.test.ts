@@ -4,21 +4,20 @@
  */
 import t from 'tap'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/machines/events.js'
 import { tftpGet } from '../helpers/tftp-client.js'
-import { randomRoot, seededRandom } from './lib.js'
+import { randomRoot, seededRandom, transferLog } from './lib.js'
 
 t.test('lossy link: every transfer completes intact', async (t) => {
   const root = await randomRoot({ 'f1k.bin': 1024, 'f64k.bin': 64 * 1024, 'f1m.bin': 1 << 20 })
   const random = seededRandom(7440)
   const dropped = { in: 0, out: 0 }
   const seen = { in: 0, out: 0 }
-  const events = memoryEvents()
+  const transfers = transferLog()
   const server = await startTftp({
     address: '127.0.0.1',
     port: 0,
     root: root.dir,
-    events,
+    onTransfer: transfers.onTransfer,
     timeouts: { initialMs: 50, maxMs: 400 },
     retries: 10,
     limits: { maxRequestsPerClientPerSecond: 1000 },

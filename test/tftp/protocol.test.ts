@@ -1,23 +1,22 @@
 /**
  * Scripted exchanges against the server, packet by packet: the UEFI tsize probe, foreign TIDs, WRQ, modes,
- * RFC 7440 gap and duplicate ACKs, retransmission backoff, missing final ACK, block-number rollover, MAC prefixes.
+ * RFC 7440 gap and duplicate ACKs, retransmission backoff, missing final ACK, block-number rollover. (MAC and arch
+ * prefixes are the boot layer's: test/boot/tftp-files.test.ts.)
  */
 import t, { type Test } from 'tap'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { startTftp, type TftpServerOptions } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/machines/events.js'
 import type { TftpPacket } from '../../src/tftp/packet.js'
 import { UdpPeer, tftpGet } from '../helpers/tftp-client.js'
-import { randomRoot, sha256, captureLogger } from './lib.js'
+import { randomRoot, sha256, captureLogger, transferLog } from './lib.js'
 
 async function setup(t: Test, extra: Partial<TftpServerOptions> = {}) {
   const root = await randomRoot({ 'f1k.bin': 1024, 'f1m.bin': 1 << 20, 'f600k.bin': 600 * 1024 })
   await mkdir(join(root.dir, 'sub'))
-  const events = memoryEvents()
+  const transfers = transferLog()
   const capture = captureLogger()
-  const server = await startTftp({ address: '127.0.0.1', port: 0, root: root.dir, events, logger: capture.logger, ...extra })
+  const server = await startTftp({ address: '127.0.0.1', port: 0, root: root.dir, onTransfer: transfers.onTransfer, logger: capture.logger, ...extra })
   const peers: UdpPeer[] = []
   const peer = async () => {
     const p = await UdpPeer.open()
@@ -29,7 +28,7 @@ async function setup(t: Test, extra: Partial<TftpServerOptions> = {}) {
     await server.close()
     await root.cleanup()
   })
-  return { root, events, server, peer, lines: capture.lines }
+  return { root, transfers, server, peer, lines: capture.lines }
 }
 
 type Got = { packet: TftpPacket; rinfo: { port: number } }
@@ -52,7 +51,7 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
 for (const transferSockets of ['native', 'dgram'] as const) {
   t.test(`transfer sockets: ${transferSockets}`, async (t) => {
     t.test('UEFI probe: RRQ tsize, OACK, ERROR 8, RRQ again, full transfer; the probe is logged at debug only', async (t) => {
-      const { server, peer, events, root, lines } = await setup(t, { transferSockets })
+      const { server, peer, transfers, root, lines } = await setup(t, { transferSockets })
       const p = await peer()
       p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [['tsize', '0'], ['blksize', '1468']] }, server.port)
       const oack = await expectPacket(t, p, 'OACK')
@@ -69,9 +68,9 @@ for (const transferSockets of ['native', 'dgram'] as const) {
       t.equal(data.packet.block, 1)
       t.equal(sha256(Buffer.from(data.packet.data)), root.hashes['f1k.bin'], 'one short block holds the whole file')
       p.send({ op: 'ack', block: 1 }, oack2.rinfo.port)
-      await waitFor(() => events.events.length === 2)
-      t.match(events.events[0], { kind: 'tftp', step: 'file', outcome: 'aborted', ip: '127.0.0.1', detail: { file: 'f1k.bin', tsize_probe: true } })
-      t.match(events.events[1], { outcome: 'ok', detail: { file: 'f1k.bin', bytes: 1024, blksize: 1468, windowsize: 1 } })
+      await waitFor(() => transfers.entries.length === 2)
+      t.match(transfers.entries[0], { outcome: 'aborted', peer: { address: '127.0.0.1' }, path: 'f1k.bin', tsizeProbe: true })
+      t.match(transfers.entries[1], { outcome: 'ok', path: 'f1k.bin', bytes: 1024, blksize: 1468, windowsize: 1 })
       t.same(
         lines.filter((l) => l.level >= 30 && l.msg !== 'TFTP server listening'),
         [],
@@ -80,7 +79,7 @@ for (const transferSockets of ['native', 'dgram'] as const) {
     })
 
     t.test('a packet from a foreign port gets ERROR 5 and the transfer carries on', async (t) => {
-      const { server, peer, events, root } = await setup(t, { transferSockets })
+      const { server, peer, transfers, root } = await setup(t, { transferSockets })
       const a = await peer()
       const intruder = await peer()
       a.send({ op: 'rrq', filename: 'f1k.bin', mode: 'octet', options: [] }, server.port)
@@ -101,12 +100,12 @@ for (const transferSockets of ['native', 'dgram'] as const) {
         got = await expectPacket(t, a, `DATA ${block + 1}`)
       }
       t.equal(sha256(Buffer.concat(parts)), root.hashes['f1k.bin'], 'the original peer got the whole file')
-      await waitFor(() => events.events.length === 1)
-      t.match(events.events[0], { outcome: 'ok', detail: { blksize: 512, windowsize: 1, bytes: 1024 } })
+      await waitFor(() => transfers.entries.length === 1)
+      t.match(transfers.entries[0], { outcome: 'ok', blksize: 512, windowsize: 1, bytes: 1024 })
     })
 
     t.test('WRQ gets ERROR 2; netascii and unknown modes are refused', async (t) => {
-      const { server, peer, events } = await setup(t, { transferSockets })
+      const { server, peer, transfers } = await setup(t, { transferSockets })
       const p = await peer()
       p.send({ op: 'wrq', filename: 'upload.bin', mode: 'octet', options: [] }, server.port)
       t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 2 })
@@ -115,7 +114,7 @@ for (const transferSockets of ['native', 'dgram'] as const) {
       p.send({ op: 'rrq', filename: 'f1k.bin', mode: 'mail', options: [] }, server.port)
       t.match((await expectPacket(t, p, 'ERROR'))?.packet, { op: 'error', code: 4 })
       t.same(
-        events.events.map((e) => [e.outcome, e.detail.reason]),
+        transfers.entries.map((e) => [e.outcome, e.reason]),
         [
           ['refused', 'write request'],
           ['refused', 'mode netascii'],
@@ -154,7 +153,7 @@ for (const transferSockets of ['native', 'dgram'] as const) {
     })
 
     t.test('retransmission backs off and gives up; a missing final ACK is still ok', async (t) => {
-      const { server, peer, events, lines } = await setup(t, { transferSockets, timeouts: { initialMs: 100, maxMs: 1000 }, retries: 3 })
+      const { server, peer, transfers, lines } = await setup(t, { transferSockets, timeouts: { initialMs: 100, maxMs: 1000 }, retries: 3 })
       const p = await peer()
       p.send({ op: 'rrq', filename: 'f1m.bin', mode: 'octet', options: [] }, server.port)
       const times: number[] = []
@@ -171,8 +170,8 @@ for (const transferSockets of ['native', 'dgram'] as const) {
       t.equal(times.length, 4, 'DATA 1 once plus 3 retransmissions')
       const gaps = times.slice(1).map((x, i) => x - (times[i] as number))
       t.ok(gaps[0]! >= 80 && gaps[1]! > gaps[0]! * 1.5 && gaps[2]! > gaps[1]! * 1.5, `gaps double: ${gaps.map((g) => g.toFixed(0))}`)
-      await waitFor(() => events.events.length === 1)
-      t.match(events.events[0], { outcome: 'timeout', detail: { bytes: 0 } })
+      await waitFor(() => transfers.entries.length === 1)
+      t.match(transfers.entries[0], { outcome: 'timeout', bytes: 0 })
       t.ok(lines.some((l) => l.level === 30 && l.msg === 'TFTP transfer ended' && l.outcome === 'timeout'))
 
       // Now a client that takes every block but never acknowledges the last one.
@@ -183,8 +182,8 @@ for (const transferSockets of ['native', 'dgram'] as const) {
         t.match(g.packet, { op: 'data', block })
         if (block < 3) q.send({ op: 'ack', block }, g.rinfo.port)
       }
-      await waitFor(() => events.events.length === 2)
-      t.match(events.events[1], { outcome: 'ok', detail: { bytes: 1024, final_ack: false } })
+      await waitFor(() => transfers.entries.length === 2)
+      t.match(transfers.entries[1], { outcome: 'ok', bytes: 1024, finalAck: false })
     })
 
     t.test('the timeout option is honoured', async (t) => {
@@ -202,46 +201,13 @@ for (const transferSockets of ['native', 'dgram'] as const) {
     })
 
     t.test('block numbers roll over 65535 -> 0', async (t) => {
-      const { server, events, root } = await setup(t, { transferSockets })
+      const { server, transfers, root } = await setup(t, { transferSockets })
       // 600 KiB at blksize 8 is 76800 blocks: the wire number wraps once.
       const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'f600k.bin', blksize: 8, windowsize: 32, keepData: false })
       t.equal(r.sha256, root.hashes['f600k.bin'])
       t.same(r.oack, { blksize: '8', windowsize: '32' })
-      await waitFor(() => events.events.length === 1)
-      t.match(events.events[0], { outcome: 'ok', detail: { bytes: 600 * 1024, blksize: 8, windowsize: 32 } })
-    })
-
-    t.test('MAC and arch prefixes fall back to the plain file; the MAC goes into the event', async (t) => {
-      const { server, events, root } = await setup(t, { transferSockets })
-      await mkdir(join(root.dir, 'x86_64'))
-      const own = randomBytes(700)
-      await writeFile(join(root.dir, 'x86_64', 'f1k.bin'), own)
-      const cases: Array<[string, string, string | undefined]> = [
-        ['01-52-54-00-12-34-56/f1k.bin', root.hashes['f1k.bin']!, '52:54:00:12:34:56'],
-        ['52:54:00:12:34:57/f1k.bin', root.hashes['f1k.bin']!, '52:54:00:12:34:57'],
-        ['arm64/f1k.bin', root.hashes['f1k.bin']!, undefined],
-        ['x86_64/f1k.bin', sha256(own), undefined],
-        ['/52-54-00-aa-bb-cc/x86_64/f1k.bin', sha256(own), '52:54:00:aa:bb:cc'],
-      ]
-      for (const [file, hash, mac] of cases) {
-        const before = events.events.length
-        const r = await tftpGet({ host: '127.0.0.1', port: server.port, file, blksize: 1468 })
-        t.equal(r.sha256, hash, `${file} serves the expected file`)
-        await waitFor(() => events.events.length === before + 1)
-        t.equal(events.events[before]?.mac, mac, `${file}: event MAC ${mac}`)
-      }
-    })
-
-    t.test('virtual files from the handler are served as given', async (t) => {
-      const script = Buffer.from('#!ipxe\nchain http://10.213.0.1/boot.ipxe?mac=${mac:hexhyp}\n')
-      const { server } = await setup(t, { transferSockets,
-        virtualFile: (req) => (req.path === 'autoexec.ipxe' ? Buffer.from(`${script}# ${req.mac ?? 'none'}\n`) : undefined),
-      })
-      const r = await tftpGet({ host: '127.0.0.1', port: server.port, file: 'autoexec.ipxe', tsize: true })
-      t.equal(r.data?.toString(), `${script}# none\n`)
-      t.equal(r.oack?.tsize, String(script.length + 7))
-      const m = await tftpGet({ host: '127.0.0.1', port: server.port, file: '52-54-00-12-34-56/autoexec.ipxe' })
-      t.equal(m.data?.toString(), `${script}# 52:54:00:12:34:56\n`)
+      await waitFor(() => transfers.entries.length === 1)
+      t.match(transfers.entries[0], { outcome: 'ok', bytes: 600 * 1024, blksize: 8, windowsize: 32 })
     })
   })
 }

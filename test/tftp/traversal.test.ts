@@ -8,10 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startTftp } from '../../src/tftp/server.js'
-import { memoryEvents } from '../../src/machines/events.js'
 import { Opcode } from '../../src/tftp/packet.js'
 import { UdpPeer, tftpGet } from '../helpers/tftp-client.js'
-import { randomRoot, captureLogger } from './lib.js'
+import { randomRoot, captureLogger, transferLog } from './lib.js'
 import { buildTraversalTree, INSIDE, TRAVERSAL_CORPUS } from '../helpers/traversal-corpus.js'
 
 /** An RRQ built by hand, so a NUL can sit inside what the attacker means as the file name. */
@@ -27,9 +26,9 @@ function rrqForms(path: string): string[] {
 t.test('the shared traversal corpus is answered as it must be, in every RRQ form', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-tftptrav-'))
   const root = await buildTraversalTree(dir)
-  const events = memoryEvents()
+  const transfers = transferLog()
   const capture = captureLogger()
-  const server = await startTftp({ address: '127.0.0.1', port: 0, root, events, logger: capture.logger })
+  const server = await startTftp({ address: '127.0.0.1', port: 0, root, onTransfer: transfers.onTransfer, logger: capture.logger })
   const peer = await UdpPeer.open()
   t.teardown(async () => {
     peer.close()
@@ -58,7 +57,7 @@ t.test('the shared traversal corpus is answered as it must be, in every RRQ form
   const refusals = capture.lines.filter((l) => l.msg === 'TFTP request refused')
   t.equal(refusals.length, refused, 'each escape attempt has a warning log line')
   t.ok(refusals.every((l) => l.level === 40 && typeof l.reason === 'string' && typeof l.file === 'string'))
-  t.equal(events.events.filter((e) => e.outcome === 'refused').length, refused, 'and a refused event')
+  t.equal(transfers.entries.filter((e) => e.outcome === 'refused').length, refused, 'and a refused event')
 })
 
 t.test('TFTP-only forms: what only RRQ syntax can express', async (t) => {

@@ -5,8 +5,7 @@
  * once bound; SIGTERM closes it.
  */
 import { appendFileSync, readFileSync, statSync } from 'node:fs'
-import { startTftp } from '../../../src/tftp/index.js'
-import type { BootEvent } from '../../../src/machines/events.js'
+import { startTftp, type TftpTransferEntry } from '../../../src/tftp/index.js'
 import { tableKey, type RecordingTftpEntry, type RecordingTftpTable } from './recording-tftp.js'
 
 async function main(): Promise<void> {
@@ -30,22 +29,19 @@ async function main(): Promise<void> {
       if (path !== undefined) return { name: key, size: statSync(path).size, content: { path, size: statSync(path).size } }
       return null
     },
-    events: {
-      record(e: BootEvent) {
-        const d = e.detail
-        log({
-          kind: 'transfer',
-          ms: Date.now() - started,
-          peer: e.ip ?? '',
-          file: String(d.file ?? ''),
-          outcome: e.outcome,
-          ...(typeof d.bytes === 'number' ? { bytes: d.bytes } : {}),
-          ...(d.tsize_probe === true ? { tsizeProbe: true } : {}),
-          ...(typeof d.blksize === 'number' ? { blksize: d.blksize } : {}),
-          ...(typeof d.windowsize === 'number' ? { windowsize: d.windowsize } : {}),
-          ...(typeof d.duration_ms === 'number' ? { durationMs: d.duration_ms } : {}),
-        })
-      },
+    onTransfer(e: TftpTransferEntry) {
+      log({
+        kind: 'transfer',
+        ms: Date.now() - started,
+        peer: e.peer.address,
+        file: e.path ?? '',
+        outcome: e.outcome,
+        ...(e.bytes !== undefined ? { bytes: e.bytes } : {}),
+        ...(e.tsizeProbe ? { tsizeProbe: true } : {}),
+        ...(e.blksize !== undefined ? { blksize: e.blksize } : {}),
+        ...(e.windowsize !== undefined ? { windowsize: e.windowsize } : {}),
+        ...(e.durationMs !== undefined ? { durationMs: e.durationMs } : {}),
+      })
     },
     // Firmware, shim and GRUB each fetch several files within a second.
     limits: { maxRequestsPerClientPerSecond: 1000 },

@@ -1,11 +1,12 @@
 /**
- * The file handler on its own: path normalization, prefixes, symlinks, cache keyed by mtime and size, streaming of
- * large files, virtual files.
+ * RRQ name normalization and the served folder on its own: symlinks, cache keyed by mtime and size, streaming of large
+ * files. (Prefixes and generated files are the boot layer's: test/boot/tftp-files.test.ts.)
  */
 import t from 'tap'
 import { mkdir, symlink, writeFile, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createFileHandler, normalizeRequestPath, macFromSegment, TftpAccessError } from '../../src/tftp/files.js'
+import { normalizeRequestPath, TftpAccessError } from '../../src/tftp/files.js'
+import { createTftpFolder, folderHandler } from '../../src/tftp/folder.js'
 import { randomRoot } from './lib.js'
 
 const peer = { address: '127.0.0.1', port: 1234 }
@@ -22,16 +23,7 @@ t.test('normalizeRequestPath', async (t) => {
   }
 })
 
-t.test('macFromSegment', async (t) => {
-  t.equal(macFromSegment('01-52-54-00-12-34-56'), '52:54:00:12:34:56')
-  t.equal(macFromSegment('52:54:00:12:34:56'), '52:54:00:12:34:56')
-  t.equal(macFromSegment('52-54-00-AB-CD-EF'), '52:54:00:ab:cd:ef')
-  t.equal(macFromSegment('525400abcdef'), '52:54:00:ab:cd:ef')
-  t.equal(macFromSegment('52:54-00:12:34:56'), undefined, 'mixed separators')
-  t.equal(macFromSegment('x86_64'), undefined)
-})
-
-t.test('resolution, prefixes, symlinks', async (t) => {
+t.test('resolution, symlinks, no prefixes', async (t) => {
   const root = await randomRoot({ 'ipxe.efi': 1000, 'big.bin': 300 })
   const outside = await randomRoot({ 'secret': 10 })
   t.teardown(async () => {
@@ -41,13 +33,14 @@ t.test('resolution, prefixes, symlinks', async (t) => {
   await mkdir(join(root.dir, '52-54-00-12-34-56'))
   await writeFile(join(root.dir, '52-54-00-12-34-56', 'ipxe.efi'), 'per-machine')
   await symlink(join(outside.dir, 'secret'), join(root.dir, 'out'))
-  const handler = createFileHandler({ root: root.dir, cacheMaxFileBytes: 256 })
+  const handler = folderHandler(createTftpFolder({ root: root.dir, cacheMaxFileBytes: 256 }))
   const get = (filename: string) => handler({ filename, peer })
-  t.match(await get('52:54:00:12:34:99/ipxe.efi'), { name: 'ipxe.efi', size: 1000, mac: '52:54:00:12:34:99' })
+  t.match(await get('/ipxe.efi'), { name: 'ipxe.efi', size: 1000 })
   const own = await get('52-54-00-12-34-56/ipxe.efi')
-  t.match(own, { name: '52-54-00-12-34-56/ipxe.efi', size: 11, mac: '52:54:00:12:34:56' }, 'an existing subpath wins')
-  t.match(await get('i386/ipxe.efi'), { name: 'ipxe.efi' })
-  t.equal(await get('unknown-dir/ipxe.efi'), null, 'only MAC and arch prefixes fall back')
+  t.match(own, { name: '52-54-00-12-34-56/ipxe.efi', size: 11 })
+  t.notOk(own && !Buffer.isBuffer(own) && own.tags, 'the folder attaches nothing: a MAC in the path means nothing here')
+  t.equal(await get('52:54:00:12:34:99/ipxe.efi'), null, 'no prefix fallback in the plain folder')
+  t.equal(await get('i386/ipxe.efi'), null)
   t.equal(await get('missing'), null)
   await t.rejects(get('out'), TftpAccessError)
   await t.rejects(get('a\0b'), TftpAccessError)
@@ -58,7 +51,7 @@ t.test('resolution, prefixes, symlinks', async (t) => {
 t.test('cache: one read shared, refreshed when mtime or size changes, bounded', async (t) => {
   const root = await randomRoot({ 'a.bin': 100, 'b.bin': 100, 'c.bin': 100, 'd.bin': 100 })
   t.teardown(root.cleanup)
-  const handler = createFileHandler({ root: root.dir, cacheMaxTotalBytes: 250 })
+  const handler = folderHandler(createTftpFolder({ root: root.dir, cacheMaxTotalBytes: 250 }))
   const content = async (filename: string) => {
     const f = await handler({ filename, peer })
     if (!f || Buffer.isBuffer(f) || !Buffer.isBuffer(f.content)) throw new Error('expected cached content')
@@ -78,16 +71,4 @@ t.test('cache: one read shared, refreshed when mtime or size changes, bounded', 
   await content('c.bin')
   await content('d.bin')
   t.not(await content('b.bin'), b, 'the least recently used file was evicted to stay under the bound')
-})
-
-t.test('virtual files come first and see the prefixes', async (t) => {
-  const root = await randomRoot({ 'boot.ipxe': 10 })
-  t.teardown(root.cleanup)
-  const handler = createFileHandler({
-    root: root.dir,
-    virtualFile: (req) => (req.path === 'boot.ipxe' ? Buffer.from(`${req.mac}|${req.arch}`) : undefined),
-  })
-  const f = await handler({ filename: '01-52-54-00-12-34-56/x86_64/boot.ipxe', peer })
-  t.ok(f && !Buffer.isBuffer(f) && Buffer.isBuffer(f.content))
-  if (f && !Buffer.isBuffer(f) && Buffer.isBuffer(f.content)) t.equal(f.content.toString(), '52:54:00:12:34:56|x86_64')
 })
