@@ -94,11 +94,12 @@ export function createConfinedRoot(root: string, options: ConfinedRootOptions = 
   async function resolve(relPath: string): Promise<ConfinedFile | undefined> {
     const rel = confinedRelativePath(relPath)
     if (rel === '') return undefined
-    // A root that cannot be resolved is the operator's fault, not the client's: it propagates (an error logged and
-    // answered as a server error), where a missing file below it is a plain not-found.
-    const realRoot = await resolveRoot()
+    // A missing root (an assets_dir not created yet, a firmware symlink mid-swap) is a not-found like a missing file
+    // below it; any other failure (EACCES) propagates as a server error.
+    let realRoot: string
     let real: string
     try {
+      realRoot = await resolveRoot()
       real = await realpath(join(realRoot, rel))
     } catch (err) {
       if (isMissing(err)) return undefined
