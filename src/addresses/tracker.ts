@@ -122,6 +122,14 @@ export interface AddressTracker {
   evaluate(): Finding[]
   /** The binding table, most recently seen first. */
   leases(): Binding[]
+  /**
+   * The MAC of the binding on `ip` seen most recently, from an index: the machine store asks this for every event
+   * without a MAC (each TFTP request), and building leases() for it scanned, sorted and formatted the whole table
+   * per request, most of pxebox's CPU under a TFTP flood (bench/abuse, issue 13).
+   */
+  macForIp(ip: string): string | undefined
+  /** Addresses with a binding for `mac` in a DHCP state of `states` (any when omitted), most recently seen first. */
+  ipsOf(mac: string, states?: readonly BindingState[]): string[]
   /** Machines: MACs grouped by UUID. */
   machines(): Machine[]
   /** Current findings (as of the last evaluate). */
@@ -183,6 +191,9 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   const own = new Set(opts.ownServers ?? [])
 
   let bindings = new Map<string, StoredBinding>() // key mac|ip
+  // The keys of `bindings` by IP and by MAC, kept with it (binding(), trim, restore), so lookups by either are O(1).
+  let keysByIp = new Map<string, Set<string>>()
+  let keysByMac = new Map<string, Set<string>>()
   let macSeen = new Map<string, number>()
   let macInfo = new Map<string, { uuid?: string; hostname?: string }>()
   let uuids = new Map<string, Map<string, number>>() // uuid -> mac -> last PXE boot
@@ -197,11 +208,39 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     if (macSeen.size > maxMacs) evictions.macs += trim(macSeen, maxMacs, forgetMac)
   }
 
+  const addToSet = (m: Map<string, Set<string>>, k: string, key: string): void => {
+    const set = m.get(k)
+    if (set === undefined) m.set(k, new Set([key]))
+    else set.add(key)
+  }
+  const removeFromSet = (m: Map<string, Set<string>>, k: string, key: string): void => {
+    const set = m.get(k)
+    if (set === undefined) return
+    set.delete(key)
+    if (set.size === 0) m.delete(k)
+  }
+  const indexBinding = (key: string, b: StoredBinding): void => {
+    addToSet(keysByIp, b.ip, key)
+    addToSet(keysByMac, b.mac, key)
+  }
+  const unindexBinding = (key: string): void => {
+    const bar = key.lastIndexOf('|')
+    removeFromSet(keysByMac, key.slice(0, bar), key)
+    removeFromSet(keysByIp, key.slice(bar + 1), key)
+  }
+  /** The bindings under `keys`, most recently seen first. */
+  const newestFirst = (keys: Set<string> | undefined): StoredBinding[] =>
+    [...(keys ?? [])].map((k) => bindings.get(k) as StoredBinding).sort((a, b) => b.last - a.last)
+
   const binding = (mac: string, ip: string, t: number): StoredBinding => {
     const key = `${mac}|${ip}`
-    const b = bindings.get(key) ?? { mac, ip, first: t, last: t, dhcp: false, arp: false, state: 'arp' }
+    let b = bindings.get(key)
+    if (b === undefined) {
+      b = { mac, ip, first: t, last: t, dhcp: false, arp: false, state: 'arp' }
+      indexBinding(key, b)
+    }
     touch(bindings, key, b) // least recently seen first: eviction is O(1), not a scan per new binding
-    if (bindings.size > maxBindings) evictions.bindings += trim(bindings, maxBindings)
+    if (bindings.size > maxBindings) evictions.bindings += trim(bindings, maxBindings, unindexBinding)
     b.last = Math.max(b.last, t)
     dirty = true
     return b
@@ -513,6 +552,11 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     observeArp,
     evaluate,
     leases: () => [...bindings.values()].sort((a, b) => b.last - a.last).map(toBinding),
+    macForIp: (ip) => newestFirst(keysByIp.get(ip))[0]?.mac,
+    ipsOf: (mac, states) =>
+      newestFirst(keysByMac.get(mac))
+        .filter((b) => states === undefined || states.includes(b.state))
+        .map((b) => b.ip),
     machines() {
       const out = new Map<string, Machine>()
       for (const mac of new Set([...macInfo.keys(), ...[...bindings.values()].map((b) => b.mac)])) {
@@ -548,10 +592,13 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     },
     restore(s) {
       bindings = new Map()
+      keysByIp = new Map()
+      keysByMac = new Map()
       macInfo = new Map()
       for (const raw of s.bindings.slice(-maxBindings)) {
         const { uuid, hostname, ...b } = raw as StoredBinding & { uuid?: string }
         bindings.set(`${b.mac}|${b.ip}`, b)
+        indexBinding(`${b.mac}|${b.ip}`, b)
         const info = macInfo.get(b.mac) ?? {}
         if (uuid !== undefined) info.uuid = uuid
         if (hostname !== undefined) info.hostname = hostname

@@ -51,6 +51,8 @@ export interface AddressQueries {
    * bind_to_lease uses (src/addresses/observed.ts). ARP is left out on purpose: any host can send ARP for any MAC.
    */
   addressesOf(mac: string): string[]
+  /** The MAC most recently seen on `ip` (an index lookup: asked for every event that names no MAC). */
+  macForIp(ip: string): string | undefined
 }
 
 /** A running tracking service. */
@@ -132,11 +134,8 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     machines: () => tracker.machines(),
     findings: () => tracker.findings(),
     counts: () => tracker.counts(),
-    addressesOf: (mac) =>
-      tracker
-        .leases()
-        .filter((b) => b.mac === mac && (b.state === 'acked' || b.state === 'requested'))
-        .map((b) => b.ip),
+    addressesOf: (mac) => tracker.ipsOf(mac, ['acked', 'requested']),
+    macForIp: (ip) => tracker.macForIp(ip),
     save,
     async close() {
       clearInterval(evalTimer)

@@ -90,7 +90,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const machines = await openMachineStore({
     dir: join(config.data_dir, 'machines'),
     logger,
-    macForIp: (ip) => addressServices?.queries?.leases().find((l) => l.ip === ip)?.mac,
+    macForIp: (ip) => addressServices?.queries?.macForIp(ip),
   })
   const metrics = createMetrics({ findingCounts: () => addressServices?.queries?.counts() ?? {} })
   const chainload = createChainloadTracker()
