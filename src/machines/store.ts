@@ -18,6 +18,7 @@ import { MachineRecordSchema, RECORD_LIMITS, type MachineRecord, type TimelineEn
 import { applyEntry, boundRecord, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
 import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
+import { stringifyInSlices } from '../host/json-slices.js'
 
 /** Options for openMachineStore. */
 export interface MachineStoreOptions {
@@ -139,9 +140,9 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     writing = writing.then(async () => {
       if (!dirty) return
       dirty = false
-      const body = JSON.stringify({ version: FILE_VERSION, machines: [...machines.values()] })
       try {
-        await writeFileDurably(file, body)
+        // In slices: the whole file at once stalled DHCP offers behind it (json-slices.ts).
+        await writeFileDurably(file, await stringifyInSlices({ version: FILE_VERSION }, 'machines', machines.values()))
       } catch (err) {
         dirty = true
         logger.warn({ err, file }, 'cannot write machine records; will retry')
