@@ -30,7 +30,7 @@ t.test('a link without carrier: found by the kernel lookup, served with a warnin
 
   // What the lookup sees inside the namespace, next to what Node alone would have seen.
   const probe = `
-    import { resolvePxeInterface } from ${JSON.stringify(new URL('../../src/net/interfaces.ts', import.meta.url).href)}
+    import { resolvePxeInterface } from ${JSON.stringify(new URL('../../src/host/interfaces.ts', import.meta.url).href)}
     import { networkInterfaces } from 'node:os'
     console.log(JSON.stringify({ resolved: resolvePxeInterface('pxe0', undefined), node: Object.keys(networkInterfaces()) }))`
   const { stdout } = await lab.exec(SRV, [process.execPath, ...tsNodeArgs(), '--input-type=module', '-e', probe])
