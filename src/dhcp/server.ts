@@ -6,6 +6,7 @@
  * The receive loop never dies on one packet: decode and handler errors are logged at debug (peer and packet in
  * base64) and the packet is dropped. Only a socket error ends the server.
  */
+import { bindSocket, closeSocket } from '../host/udp-socket.js'
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
@@ -114,27 +115,6 @@ export function usableRelayAddress(giaddr: string, ourAddress: string): boolean 
   if (giaddr === ourAddress) return false
   const [a = 0] = giaddr.split('.').map(Number)
   return a !== 0 && a !== 127 && a < 224 // 0/8 "this network", 127/8 loopback, 224/4 multicast, 240/4 class E + broadcast
-}
-
-function bindSocket(socket: Socket, port: number, address?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err)
-    socket.once('error', onError)
-    socket.bind({ port, address, exclusive: true }, () => {
-      socket.off('error', onError)
-      resolve()
-    })
-  })
-}
-
-function closeSocket(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      socket.close(() => resolve())
-    } catch {
-      resolve() // already closed
-    }
-  })
 }
 
 /** Binds both sockets, pins the 67 one, and serves until close() or a socket error. */

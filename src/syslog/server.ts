@@ -9,7 +9,8 @@
  * only after the rate limits, so a flood cannot turn into a log flood. The receive loop never dies on one datagram:
  * only a socket error ends the server.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { bindSocket, closeSocket } from '../host/udp-socket.js'
+import { createSocket, type RemoteInfo } from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
@@ -75,27 +76,6 @@ export const syslogDefaults = {
   global: { ratePerSecond: 5000, burst: 10_000 },
   maxSources: 4096,
 } as const
-
-function bindSocket(socket: Socket, port: number, address: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err)
-    socket.once('error', onError)
-    socket.bind({ port, address, exclusive: true }, () => {
-      socket.off('error', onError)
-      resolve()
-    })
-  })
-}
-
-function closeSocket(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      socket.close(() => resolve())
-    } catch {
-      resolve() // already closed
-    }
-  })
-}
 
 /** Binds the socket and serves until close() or a socket error. */
 export async function startSyslogServer(
