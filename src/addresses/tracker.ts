@@ -31,6 +31,7 @@ import {
   type DhcpPacket,
 } from '../dhcp/index.js'
 import { silentLogger, type Logger } from '../host/log.js'
+import { createLogGate } from '../host/log-limit.js'
 import type { ArpObservation, Binding, BindingState, Evidence, Finding, FindingKind, Machine } from './model.js'
 import { FINDING_KINDS } from './model.js'
 
@@ -61,6 +62,11 @@ export interface TrackerOptions {
   maxServers?: number
   /** Bound on findings listed per kind; more are counted in one `<kind>:more` finding. */
   maxFindings?: number
+  /**
+   * New-finding warn lines let through per window; the rest are counted into one summary line per window (defaults
+   * 10 per 60 s). Spoofed replies with fresh server ids or addresses open new findings as fast as old ones age out.
+   */
+  findingLog?: { maxPerWindow?: number; windowMs?: number }
 }
 
 /** Entries dropped to keep the tables bounded, by table. */
@@ -184,6 +190,18 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   const maxMacs = opts.maxMacs ?? 50_000
   const maxServers = opts.maxServers ?? 64
   const maxFindings = opts.maxFindings ?? 100
+  // Every finding stays listed in /v1/findings; only its warn line is gated. Under a spoofed-reply flood the listed
+  // set turns over as evidence ages out, and one line per new finding was ~140 warn lines a minute (bench/abuse.sh).
+  const findingLines = createLogGate({
+    maxPerWindow: opts.findingLog?.maxPerWindow ?? 10,
+    windowMs: opts.findingLog?.windowMs ?? 60_000,
+    now,
+    onSummary: (s) =>
+      log.warn(
+        { suppressed: s.suppressed, kinds: s.kinds },
+        `address findings: ${s.suppressed} more new findings in the last ${s.windowMs / 1000} s were not logged one by one; /v1/findings lists them`,
+      ),
+  })
   const evictions: TrackerEvictions = { bindings: 0, claims: 0, macs: 0, uuids: 0, servers: 0 }
   /** Sightings of servers the full table could not list: how many, and the latest. */
   let unlisted = { count: 0, last: 0, latest: '' }
@@ -524,7 +542,9 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     } else if (unlisted.count > 0) unlisted = { count: 0, last: 0, latest: '' }
 
     const listed = bounded(next, t)
-    for (const [id, f] of listed) if (!current.has(id)) log.warn({ finding: f }, `address finding: ${f.explanation}`)
+    for (const [id, f] of listed) {
+      if (!current.has(id) && findingLines.admit(id, f.kind)) log.warn({ finding: f }, `address finding: ${f.explanation}`)
+    }
     for (const [id, f] of current) if (!listed.has(id)) log.info({ finding_id: id, kind: f.kind }, `address finding cleared: ${id}`)
     current = listed
     return [...listed.values()]

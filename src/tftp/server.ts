@@ -75,7 +75,7 @@ export interface TftpServerOptions {
   }
   /**
    * Refusal log lines (and drops) let through per window; the rest are counted into one summary line per window
-   * (defaults 20 per 10 s; log-limit.ts).
+   * (defaults 10 per 60 s, so a refusal flood costs at most 11 warn lines a minute; log-limit.ts).
    */
   refusalLog?: { maxPerWindow?: number; windowMs?: number }
   /** Interface MTU bounding blksize (default 1500). */
@@ -129,6 +129,8 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
   // 8 leaves room for probes a rebooting client abandoned, which hold their slot until they time out (~40 s).
   const perClient = createSlotQuota(options.limits?.maxTransfersPerClient ?? 8)
   const refusals = createLogGate({
+    maxPerWindow: 10,
+    windowMs: 60_000,
     ...options.refusalLog,
     onSummary: (s) =>
       logger.warn(

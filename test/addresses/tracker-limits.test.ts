@@ -80,6 +80,42 @@ t.test('50k spoofed ACKs with distinct server ids: servers and findings capped a
   t.ok(JSON.stringify(tracker.snapshot()).length < 30_000_000, 'observed.json bounded by the binding cap')
 })
 
+t.test('findings turning over for minutes: at most 10 new-finding warn lines and one summary per minute', async (t) => {
+  // bench/abuse.sh's spoofed replies: conflicts age out of a short window while new ones appear, so the listed set
+  // turns over and, one line per new finding, the log grew ~140 warn lines a minute.
+  let clock = Date.parse('2026-01-01T00:00:00Z')
+  const { logger, counts } = warnCounter()
+  const lines: string[] = []
+  const logged = pino({ level: 'info' }, new Writable({
+    write(chunk, _e, cb) {
+      const line = JSON.parse(String(chunk)) as { level: number; msg: string }
+      if (line.level === 40) lines.push(line.msg)
+      cb()
+    },
+  }))
+  const tracker = createAddressTracker({ strayAfterMs: 600_000, conflictWindowMs: 20_000, allowedServers: ['10.213.60.1'], now: () => clock, logger: logged })
+  let n = 0
+  for (let second = 0; second < 180; second += 5) {
+    for (let i = 0; i < 10; i++, n++) {
+      const yiaddr = `172.16.${(n >> 8) & 255}.${n & 255}`
+      for (const mac of [macOf(2 * n, '02:cc:00'), macOf(2 * n + 1, '02:cc:00')]) {
+        tracker.observeDhcp(serverReply({ type: T.ACK, mac, yiaddr, server: '10.213.60.1', leaseSeconds: 86_400, xid: n }), 68)
+      }
+    }
+    tracker.evaluate()
+    clock += 5000
+  }
+  tracker.evaluate()
+  const summaries = lines.filter((l) => /more new findings in the last 60 s/.test(l))
+  const single = lines.filter((l) => l.startsWith('address finding: '))
+  t.ok(n === 360, `${n} conflicts opened over 3 minutes`)
+  t.ok(single.length <= 40 && single.length >= 10, `${single.length} findings logged one by one (10 per minute)`)
+  t.ok(summaries.length >= 2 && summaries.length <= 4, `${summaries.length} summary lines`)
+  t.ok(lines.length <= 44, `${lines.length} warn lines in 3 minutes`)
+  t.equal(counts.warn, 0, 'nothing went to the other logger')
+  t.ok(tracker.evaluate().filter((f) => f.kind === 'duplicate').length > 0, 'the findings themselves stay listed')
+})
+
 t.test('a corrupt observed.json is moved aside under a unique name; a second corruption does not overwrite the first', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pxebox-observed-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
