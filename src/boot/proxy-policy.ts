@@ -43,6 +43,7 @@ import {
 } from '../dhcp/index.js'
 import { archInfo, type ArchInfo, type ArchLabel } from './arch.js'
 import { bootFileForArch } from './boot-files.js'
+import type { Loader } from '../catalog/model-schema.js'
 
 /** What pxebox's DHCP side needs to know about one machine (from its group; see config `groups[].pxe` etc.). */
 export interface DhcpMachineSettings {
@@ -52,6 +53,8 @@ export interface DhcpMachineSettings {
   bootFile?: string
   /** Make an iPXE option ROM chainload pxebox's own iPXE over TFTP first. */
   chainloadIpxe: boolean
+  /** First stage for x64 UEFI PXE (config `loader`); default ipxe. */
+  loader?: Loader
   /** The matched group's id, for logs and events. */
   group?: string
 }
@@ -223,7 +226,7 @@ export function decidePxeBoot(request: DhcpPacket, port: ProxyPort, ctx: ProxyCo
     via = 'http'
   } else {
     clientClass = isIpxe ? 'ipxe' : info.firmware === 'bios' ? 'pxe-bios' : info.firmware === 'efi' ? 'pxe-efi' : 'http-boot'
-    const file = bootFileForArch(info.code, settings.bootFile) as string
+    const file = bootFileForArch(info.code, settings.bootFile, settings.loader) as string
     if (info.firmware === 'efi-http') {
       bootFile = `${trimSlash(ctx.firmwareBaseUrl ?? `${trimSlash(ctx.httpBaseUrl)}/firmware`)}/${file}`
       via = 'http'

@@ -56,6 +56,16 @@ const BootOnceSchema = Type.Boolean({
 })
 
 /**
+ * pxebox extension: the first stage UEFI x86-64 machines get over PXE. `ipxe` (default): pxebox's iPXE, unsigned, so
+ * firmware with Secure Boot on refuses it. `shim-grub`: the Microsoft-signed shim, which loads Debian's signed network
+ * GRUB, which boots the profile's kernel and initrds over TFTP from a config pxebox generates (issue 19). On a profile
+ * it is the default for the groups using it; a group's own value wins.
+ */
+export const LoaderSchema = Type.Union([Type.Literal('ipxe'), Type.Literal('shim-grub')], {
+  description: 'first stage for UEFI x86-64 PXE: ipxe (default) or shim-grub (signed shim + GRUB, for Secure Boot)',
+})
+
+/**
  * A profile in config.yaml (`profiles: {<id>: <profile>}`). `id`, when given, must equal the map key.
  * A profile without `boot` is valid: Flatcar's installed-stage profile only serves Ignition.
  */
@@ -68,6 +78,7 @@ export const ProfileSchema = Type.Object(
     generic: Type.Optional(TemplateNameSchema),
     bind_to_lease: Type.Optional(BindToLeaseSchema),
     boot_once: Type.Optional(BootOnceSchema),
+    loader: Type.Optional(LoaderSchema),
   },
   { additionalProperties: false },
 )
@@ -86,6 +97,8 @@ export const GroupSchema = Type.Object(
     boot_file: Type.Optional(Type.String({ minLength: 1, maxLength: 127 })),
     /** true: an iPXE option ROM is first made to chainload pxebox's own iPXE build over TFTP. Default false. */
     chainload_ipxe: Type.Optional(Type.Boolean()),
+    /** First stage for UEFI x86-64 PXE; default: the profile's `loader`, else ipxe. */
+    loader: Type.Optional(LoaderSchema),
   },
   { additionalProperties: false },
 )
@@ -112,6 +125,8 @@ export const MatchboxProfileFileSchema = Type.Object(
     bind_to_lease: Type.Optional(BindToLeaseSchema),
     /** pxebox extension; see BootOnceSchema. */
     boot_once: Type.Optional(BootOnceSchema),
+    /** pxebox extension; see LoaderSchema. */
+    loader: Type.Optional(LoaderSchema),
   },
   { additionalProperties: false },
 )
@@ -130,5 +145,7 @@ export type GroupInput = Static<typeof GroupSchema>
 export type MatchboxProfileFile = Static<typeof MatchboxProfileFileSchema>
 /** A Matchbox `groups/*.json` file. */
 export type MatchboxGroupFile = Static<typeof MatchboxGroupFileSchema>
+/** `loader` values: the UEFI x86-64 first stage. */
+export type Loader = Static<typeof LoaderSchema>
 /** One selector value as written (string or list). */
 export type SelectorValue = Static<typeof SelectorValueSchema>

@@ -2,7 +2,7 @@
  * The boot model after loading: profiles and groups with every value checked and normalized, each remembering the
  * file (or config.yaml entry) it came from so errors can name it. Built from config.yaml objects or Matchbox files.
  */
-import type { GroupInput, MatchboxGroupFile, MatchboxProfileFile, ProfileInput, SelectorValue } from './model-schema.js'
+import type { GroupInput, Loader, MatchboxGroupFile, MatchboxProfileFile, ProfileInput, SelectorValue } from './model-schema.js'
 import { normalizeMac, normalizeUuid } from './labels.js'
 import { planBoot, type BootPlan } from './boot-plan.js'
 import type { Checked } from './checked.js'
@@ -21,6 +21,8 @@ export interface Profile {
   readonly bindToLease: boolean
   /** Install once (config `boot_once`): after the machine's installed callback, `/ipxe` boots the local disk. */
   readonly bootOnce: boolean
+  /** Default first stage for UEFI x86-64 of the groups using this profile (config `loader`). */
+  readonly loader?: Loader
   /** Where it was defined: `config.yaml profiles.x` or a file path. */
   readonly source: string
 }
@@ -37,7 +39,14 @@ export interface Group {
   readonly pxe: boolean
   readonly bootFile?: string
   readonly chainloadIpxe: boolean
+  /** First stage for UEFI x86-64 (config `loader`); undefined: the profile's. */
+  readonly loader?: Loader
   readonly source: string
+}
+
+/** The first stage a group's UEFI x86-64 machines get: the group's `loader`, else its profile's, else iPXE. */
+export function effectiveLoader(group: Group, profile: Profile | undefined): Loader {
+  return group.loader ?? profile?.loader ?? 'ipxe'
 }
 
 /**
@@ -100,6 +109,7 @@ function buildGroup(input: GroupInput | MatchboxGroupFile, source: string): Chec
       pxe: input.pxe ?? true,
       ...(input.boot_file !== undefined ? { bootFile: input.boot_file } : {}),
       chainloadIpxe: input.chainload_ipxe ?? false,
+      ...(input.loader !== undefined ? { loader: input.loader } : {}),
       source,
     },
   }
@@ -110,7 +120,7 @@ export function profileFromConfig(id: string, input: ProfileInput, source: strin
   if (input.id !== undefined && input.id !== id) {
     return { ok: false, errors: [`${source}: id "${input.id}" differs from its key "${id}"`] }
   }
-  return buildProfile(id, input.name, input.boot, input.ignition, input.generic, input.bind_to_lease ?? false, source, input.boot_once ?? false)
+  return buildProfile(id, input.name, input.boot, input.ignition, input.generic, input.bind_to_lease ?? false, source, input.boot_once ?? false, input.loader)
 }
 
 /**
@@ -121,7 +131,7 @@ export function profileFromMatchbox(file: MatchboxProfileFile, source: string): 
   const boot = file.boot?.kernel ? { kernel: file.boot.kernel, initrd: file.boot.initrd, args: file.boot.args } : undefined
   const ignition = file.ignition_id === '' ? undefined : file.ignition_id
   const generic = file.generic_id === '' ? undefined : file.generic_id
-  return buildProfile(file.id, file.name, boot, ignition, generic, file.bind_to_lease ?? false, source, file.boot_once ?? false)
+  return buildProfile(file.id, file.name, boot, ignition, generic, file.bind_to_lease ?? false, source, file.boot_once ?? false, file.loader)
 }
 
 const SAFE_TEMPLATE_NAME = /^[A-Za-z0-9_@:-][A-Za-z0-9._@:-]*$/
@@ -135,6 +145,7 @@ function buildProfile(
   bindToLease: boolean,
   source: string,
   bootOnce: boolean,
+  loader: Loader | undefined,
 ): Checked<Profile> {
   const errors: string[] = []
   let plan: BootPlan | undefined
@@ -157,6 +168,7 @@ function buildProfile(
       ...(generic !== undefined ? { generic } : {}),
       bindToLease,
       bootOnce,
+      ...(loader !== undefined ? { loader } : {}),
       source,
     },
   }

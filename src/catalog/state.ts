@@ -28,6 +28,12 @@ export interface BootSources {
    * `index` counts from 0 over `groups`) and profiles into these sources and names its files here. Undefined: config.yaml.
    */
   readonly entrySource?: (kind: 'group' | 'profile', id: string, index: number) => string | undefined
+  /**
+   * Checks a loader layer makes of each group with its profile (the GRUB trial render of `loader: shim-grub` groups,
+   * src/boot/grub-check.ts): each string is a load error. The catalog cannot render boot configs itself (it sits below
+   * src/boot/), so the layer above hands the check in.
+   */
+  readonly checkGroup?: (group: Group, profile: Profile) => readonly string[]
 }
 
 /** Everything loadBootState needs. */
@@ -124,7 +130,9 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
   }
 
   for (const g of groups.values()) {
-    if (!profiles.has(g.profile)) errors.push(`${g.source}: group "${g.id}" names profile "${g.profile}", which does not exist`)
+    const profile = profiles.get(g.profile)
+    if (!profile) errors.push(`${g.source}: group "${g.id}" names profile "${g.profile}", which does not exist`)
+    else if (opts.checkGroup) errors.push(...opts.checkGroup(g, profile).map((e) => `${g.source}: group "${g.id}": ${e}`))
   }
 
   const templates = new Map<string, string>()

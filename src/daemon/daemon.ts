@@ -107,7 +107,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   }
   const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-  let bootSources = bootSourcesOf(config)
+  let bootSources = bootSourcesOf(config, publicUrl)
   let store: BootStore | undefined
   // Groups/profiles written through /v1 live in data_dir/boot and load over config.yaml's.
   const overlay = await openBootOverlay({ dir: join(config.data_dir, 'boot'), base: () => bootSources, reload: (s) => store!.reload(s), logger })
@@ -210,7 +210,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       if (restart.length) logger.warn({ keys: restart }, 'these config changes take effect after a restart')
       const nextToken = readApiToken(next.api)
       const previous = bootSources
-      bootSources = bootSourcesOf(next)
+      bootSources = bootSourcesOf(next, publicUrl)
       const result = await store.reload(overlay.merge(bootSources))
       if (!result.ok) bootSources = previous
       else apiToken = nextToken

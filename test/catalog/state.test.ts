@@ -114,3 +114,31 @@ t.test('DHCP-side matcher: option 97 byte order matches an iPXE-form selector', 
   t.equal(matchMachine(r.state, { uuid: '4c4c454400423510 8052b4c04f4b4e32'.replace(' ', ''), arch: 'x86_64' })?.group.id, 'g')
   t.equal(matchMachine(r.state, { uuid: '4c4c4544-0042-3510-8052-b4c04f4b4e32', arch: 'i386' }), undefined)
 })
+
+t.test('loader shim-grub: the GRUB trial render at load; a kernel GRUB cannot fetch is an error naming the group', async (t) => {
+  const { grubGroupCheck } = await import('../../src/boot/grub-check.js')
+  const checkGroup = grubGroupCheck('http://10.213.0.1:8080')
+  const profiles = {
+    remote: { boot: { kernel: 'http://mirror.example/vmlinuz', initrd: ['/assets/initrd'], args: ['ip=${ip}'] } },
+    local: { boot: { kernel: 'http://10.213.0.1:8080/assets/vmlinuz', initrd: ['/assets/initrd'], args: ['mac=${mac:hexhyp}'] }, loader: 'shim-grub' as const },
+    odd: { boot: { kernel: '/assets/vmlinuz', args: ['x=${net1/mac}'] } },
+  }
+  const bad = await loadBootState({
+    profiles,
+    groups: [
+      { id: 'sb', profile: 'remote', loader: 'shim-grub', selector: { mac: '52:54:00:00:00:01' } },
+      { id: 'ipxe-ok', profile: 'remote', selector: { mac: '52:54:00:00:00:02' } },
+      { id: 'by-profile', profile: 'local', selector: { mac: '52:54:00:00:00:03' } },
+      { id: 'var', profile: 'odd', loader: 'shim-grub', selector: { mac: '52:54:00:00:00:04' } },
+    ],
+    checkGroup,
+  })
+  t.equal(bad.ok, false)
+  if (bad.ok) return
+  t.equal(bad.errors.length, 2, bad.errors.join('\n'))
+  t.match(bad.errors[0], /groups\[0\]: group "sb": loader shim-grub: profile "remote": "http:\/\/mirror.example\/vmlinuz" is not under http:\/\/10.213.0.1:8080\/assets\//)
+  t.match(bad.errors[1], /group "var": .*\$\{net1\/mac\} cannot be filled in for GRUB/)
+  const good = await loadBootState({ profiles, groups: [{ id: 'ipxe-ok', profile: 'remote' }, { id: 'by-profile', profile: 'local', selector: { mac: '52:54:00:00:00:03' } }], checkGroup })
+  t.equal(good.ok, true, 'the iPXE group with the same remote kernel loads; a profile-level loader on pxebox assets loads')
+  if (good.ok) t.equal(good.state.profiles.get('local')?.loader, 'shim-grub')
+})

@@ -19,6 +19,7 @@ import {
   type ProxyDecision,
   type ProxyReply,
 } from '../../src/boot/proxy-policy.js'
+import { dhcpSettingsFor } from '../../src/boot/dhcp-settings.js'
 import { captureFrames, frame } from './fixtures.js'
 
 const frames = captureFrames()
@@ -211,4 +212,26 @@ t.test('a long script URL goes in option 67 only (file is a 128-byte C string)',
   t.equal(d.reply.file, '')
   t.equal(getOption(d.reply.options, 67)?.toString(), `${long}/boot.ipxe`)
   t.equal(encode(d.reply)[108], 0)
+})
+
+t.test('loader shim-grub (issue 19): x64 UEFI PXE gets the signed shim; other arches, HTTP boot and iPXE keep theirs', async (t) => {
+  const { ctx } = context({ loader: 'shim-grub', bootFile: 'ipxe.efi' })
+  const offer = reply(decideProxyReply(req(1), 'dhcp', ctx))
+  t.match(offer, { bootFile: 'shimx64.efi', via: 'tftp', facts: { clientClass: 'pxe-efi' } })
+  t.equal(offer.reply.file, 'shimx64.efi', 'file field: shim follows the offer when the site ACK has none')
+  t.equal(offer.reply.siaddr, '10.213.0.1', 'siaddr: where GRUB will fetch its config')
+  t.equal(reply(decideProxyReply(req(6), 'pxe', ctx)).reply.file, 'shimx64.efi', 'the 4011 ACK too')
+  t.same([7, 9, 0, 6, 11].map((a) => reply(decideProxyReply(withArch(a), 'dhcp', ctx)).bootFile), ['shimx64.efi', 'shimx64.efi', 'undionly.kpxe', 'ipxe.efi', 'ipxe.efi'])
+  t.match(reply(decideProxyReply(req(8), 'dhcp', ctx)), { bootFile: SCRIPT, via: 'http' }, 'a machine already running iPXE gets the script')
+  t.equal(bootFileForArch(16, undefined, 'shim-grub'), 'snponly.efi', 'HTTP boot: GRUB has no HTTP, so not shim')
+  t.equal(reply(decideProxyReply(req(1), 'dhcp', context({ loader: 'ipxe' }).ctx)).bootFile, 'snponly.efi')
+})
+
+t.test('dhcpSettingsFor: the group loader, else the profile loader, else ipxe', async (t) => {
+  const group = { id: 'g', profile: 'p', selector: {}, metadata: {}, pxe: true, chainloadIpxe: false, source: 's' }
+  const profile = { id: 'p', bindToLease: false, bootOnce: false, source: 's' }
+  t.equal(dhcpSettingsFor({ group, profile }).loader, 'ipxe')
+  t.equal(dhcpSettingsFor({ group, profile: { ...profile, loader: 'shim-grub' } }).loader, 'shim-grub')
+  t.equal(dhcpSettingsFor({ group: { ...group, loader: 'ipxe' }, profile: { ...profile, loader: 'shim-grub' } }).loader, 'ipxe')
+  t.equal(dhcpSettingsFor({ group: { ...group, loader: 'shim-grub' }, profile }).loader, 'shim-grub')
 })
