@@ -44,9 +44,17 @@ function machineFor(identity: Exclude<GrubConfigIdentity, { kind: 'default' }>, 
   if (identity.kind === 'uuid') {
     const known = opts.machines.list().find((r) => r.uuid !== undefined && normalizeUuid(r.uuid) === identity.uuid)
     if (known !== undefined) return known.mac
-    return opts.macForIp(peer)
+    return macAt(peer, opts)
   }
-  return ipMatchesGrubHex(peer, identity) ? opts.macForIp(peer) : undefined
+  return ipMatchesGrubHex(peer, identity) ? macAt(peer, opts) : undefined
+}
+
+/**
+ * The MAC using `ip`: the lease the tracker saw, else the record whose latest address it is (pxebox's own
+ * authoritative ACKs land there). Choosing which config to send grants nothing a MAC-named config name does not.
+ */
+function macAt(ip: string, opts: GrubFilesOptions): string | undefined {
+  return opts.macForIp(ip) ?? opts.machines.list().find((r) => r.ips[0] === ip)?.mac
 }
 
 /** The config for one known MAC: boot, local boot or a message naming the reason. */
@@ -83,7 +91,7 @@ function configFor(mac: string, peer: string, opts: GrubFilesOptions): GrubConfi
 export function grubConfigFile(path: string, peer: string, opts: GrubFilesOptions): GrubConfigFile | undefined {
   const identity = grubConfigIdentity(path)
   if (identity === undefined) return undefined
-  if (identity.kind === 'default') return { content: Buffer.from(grubBootstrapConfig()), answer: 'bootstrap', ...macOf(opts.macForIp(peer)) }
+  if (identity.kind === 'default') return { content: Buffer.from(grubBootstrapConfig()), answer: 'bootstrap', ...macOf(macAt(peer, opts)) }
   const mac = machineFor(identity, peer, opts)
   if (mac === undefined) {
     return {

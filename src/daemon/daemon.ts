@@ -20,6 +20,7 @@ import { bootSourcesOf } from '../config/boot-sources.js'
 import { startHttp, type HttpService } from './http-service.js'
 import { startTftp, type TftpServer } from '../tftp/index.js'
 import { pxeTftp } from '../boot/tftp-files.js'
+import { secureBootResolvers } from '../boot/grub-tftp.js'
 import { startAddressServices, type AddressServices } from './address-services.js'
 import { createChainloadTracker } from '../boot/chainload.js'
 import { observedAddresses } from '../addresses/observed.js'
@@ -87,10 +88,11 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     throw err
   }
   let addressServices: AddressServices | undefined
+  const macForIp = (ip: string): string | undefined => addressServices?.queries?.macForIp(ip)
   const machines = await openMachineStore({
     dir: join(config.data_dir, 'machines'),
     logger,
-    macForIp: (ip) => addressServices?.queries?.macForIp(ip),
+    macForIp,
   })
   const metrics = createMetrics({ findingCounts: () => addressServices?.queries?.counts() ?? {} })
   const chainload = createChainloadTracker()
@@ -155,7 +157,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       const tftp: TftpServer = await startTftp({
         address: iface.address,
         port: PORTS.tftp,
-        ...pxeTftp({ root: config.tftp.root, events: sink }),
+        ...pxeTftp({
+          root: config.tftp.root,
+          events: sink,
+          // Secure Boot (loader: shim-grub): GRUB configs per machine and assets/ over TFTP (boot/grub-tftp.ts).
+          resolvers: secureBootResolvers({ catalog: () => store.get(), machines, macForIp, publicUrl, server: iface.address, assetsDir: config.assets_dir, logger: logger.child({ proto: 'tftp' }) }),
+        }),
         mtu: iface.mtu,
         maxBlockSize: config.tftp.max_block_size,
         maxWindowSize: config.tftp.max_window_size,

@@ -98,3 +98,38 @@ t.test('optional loader files: shim\'s MOK manager, fallback and revocations, GR
     [true, true, true, true, true, false, false, false, false],
   )
 })
+
+t.test('TFTP resolvers through the PXE file handler: configs tagged with the machine, assets/ confined to assets_dir', async (t) => {
+  const { secureBootResolvers } = await import('../../src/boot/grub-tftp.js')
+  const { createBootFileHandler } = await import('../../src/boot/tftp-files.js')
+  const { TftpAccessError } = await import('../../src/tftp/index.js')
+  const { readFileSync, mkdirSync, writeFileSync, symlinkSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const dir = t.testdir({ assets: { 'vmlinuz': 'KERNEL', sub: { 'initrd.img': 'INITRD' } }, 'secret': 'SECRET' })
+  mkdirSync(join(dir, 'assets', 'links'))
+  symlinkSync(join(dir, 'secret'), join(dir, 'assets', 'links', 'out'))
+  writeFileSync(join(dir, 'assets', 'links', 'inside-target'), 'IN')
+  symlinkSync(join(dir, 'assets', 'links', 'inside-target'), join(dir, 'assets', 'links', 'in'))
+  const handler = createBootFileHandler({ resolvers: secureBootResolvers({ ...(await options([], { '10.213.0.50': '52:54:00:00:00:01' })), assetsDir: join(dir, 'assets') }) })
+  const get = async (filename: string) => {
+    try {
+      const f = await handler({ filename, peer: { address: '10.213.0.50', port: 1000 } })
+      if (f === null || Buffer.isBuffer(f)) return f === null ? 'not found' : f.toString()
+      const body = Buffer.isBuffer(f.content) ? f.content.toString() : readFileSync(f.content.path, 'utf8')
+      return `${body}${f.tags?.mac !== undefined ? ` [${f.tags.mac}]` : ''}`
+    } catch (err) {
+      return err instanceof TftpAccessError ? 'refused' : `error ${(err as Error).message}`
+    }
+  }
+  t.equal(await get('assets/vmlinuz'), 'KERNEL')
+  t.equal(await get('/assets/sub/initrd.img'), 'INITRD')
+  t.equal(await get('assets/links/in'), 'IN', 'a symlink inside the folder is followed')
+  t.not(await get('assets/links/out'), 'SECRET', 'a symlink leaving the folder is not served')
+  t.equal(await get('assets/../secret'), 'not found', 'normalizes to secret: a root path, never assets_dir/..')
+  t.equal(await get('assets/../../secret'), 'refused')
+  t.equal(await get('assets/missing'), 'not found')
+  t.equal(await get('vmlinuz'), 'not found', 'assets only under assets/')
+  t.equal(await get('grub/grub.cfg'), `${grubBootstrapConfig()} [52:54:00:00:00:01]`, 'the bootstrap, attributed to the lease holder')
+  t.match(await get('/grub/grub.cfg-01-52-54-00-00-00-01'), /^linux \(tftp,10.213.0.1\)\/assets\/vmlinuz [^\n]*\n[\s\S]* \[52:54:00:00:00:01\]$/m)
+  t.equal(await get('mmx64.efi'), 'not found', 'an optional shim file is just missing')
+})

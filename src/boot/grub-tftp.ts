@@ -1,0 +1,41 @@
+/**
+ * The TFTP side of the Secure Boot chain (issue 19), as resolvers of the PXE file handler (boot/tftp-files.ts): GRUB
+ * configs generated per machine (grub-files.ts), attributed to that machine, and the profiles' assets mapped
+ * read-only under `assets/` (the signed GRUB loads kernel and initrds over TFTP only), confined like every served
+ * folder (host/confine.ts through tftp/folder.ts).
+ */
+import { createTftpFolder } from '../tftp/index.js'
+import { silentLogger, type Logger } from '../host/log.js'
+import { grubConfigFile, isOptionalLoaderFile, type GrubFilesOptions } from './grub-files.js'
+import { folderFiles, type BootFileResolver } from './tftp-files.js'
+
+/** The TFTP folder the profiles' `/assets/` URLs map to. */
+export const TFTP_ASSETS_PREFIX = 'assets/'
+
+/** Options: the GRUB config inputs plus the assets folder. */
+export interface SecureBootTftpOptions extends GrubFilesOptions {
+  /** config `assets_dir`; undefined: no assets over TFTP. */
+  readonly assetsDir?: string
+  readonly logger?: Logger
+}
+
+/**
+ * The resolvers, in order: GRUB config names, `assets/<path>` from assets_dir, and a last one that only logs shim's
+ * and GRUB's optional probes at debug (their misses are normal, not an operator's problem) and lets the firmware
+ * folder answer.
+ */
+export function secureBootResolvers(opts: SecureBootTftpOptions): BootFileResolver[] {
+  const logger = opts.logger ?? silentLogger
+  const configs: BootFileResolver = ({ path, peer }) => {
+    const config = grubConfigFile(path, peer.address, opts)
+    if (config === undefined) return undefined
+    logger.info({ file: path, peer: peer.address, mac: config.mac, answer: config.answer }, 'GRUB config')
+    return { name: path, size: config.content.length, content: config.content, ...(config.mac !== undefined ? { tags: { mac: config.mac } } : {}) }
+  }
+  const probes: BootFileResolver = ({ path, peer }) => {
+    if (isOptionalLoaderFile(path)) logger.debug({ file: path, peer: peer.address }, 'optional shim/GRUB file probed')
+    return undefined
+  }
+  const assets = opts.assetsDir === undefined ? [] : [folderFiles(createTftpFolder({ root: opts.assetsDir }), TFTP_ASSETS_PREFIX)]
+  return [configs, ...assets, probes]
+}
