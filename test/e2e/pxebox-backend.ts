@@ -23,6 +23,8 @@ export interface PxeboxOptions {
   profileExtras?: ProfileExtras
   /** `api.token`: the bearer token for API writes (re-arm); at least 16 characters. */
   apiToken?: string
+  /** More files for the firmware (TFTP root) folder: name -> source path (e.g. the signed shim and GRUB). */
+  firmwareFiles?: Record<string, string>
 }
 
 /** The daemon's entry point (exists after `npx tsc -p .`). */
@@ -75,6 +77,7 @@ export function pxeboxBackend(opts: PxeboxOptions = {}): ApplianceBackend {
       const dir = join(ctx.dir, 'pxebox')
       for (const sub of ['data', 'assets', 'ignition', 'firmware']) mkdirSync(join(dir, sub), { recursive: true })
       for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(realpathSync(join(ipxeDir, f)), join(dir, 'firmware', f))
+      for (const [name, source] of Object.entries(opts.firmwareFiles ?? {})) copyFileSync(source, join(dir, 'firmware', name))
       // The repo's manifest describes the same Debian ipxe build; with it the daemon's firmware check passes.
       const manifest = join(repoRoot(), 'firmware', 'manifest.json')
       if (existsSync(manifest)) copyFileSync(manifest, join(dir, 'firmware', 'manifest.json'))
