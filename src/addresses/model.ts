@@ -39,10 +39,10 @@ export interface Machine {
 }
 
 /** The kinds of finding. */
-export type FindingKind = 'duplicate' | 'stray' | 'multi-nic' | 'rogue-server'
+export type FindingKind = 'duplicate' | 'stray' | 'multi-nic' | 'rogue-server' | 'next-server'
 
 /** All finding kinds, for metrics with a zero for each. */
-export const FINDING_KINDS: readonly FindingKind[] = ['duplicate', 'stray', 'multi-nic', 'rogue-server']
+export const FINDING_KINDS: readonly FindingKind[] = ['duplicate', 'stray', 'multi-nic', 'rogue-server', 'next-server']
 
 /** One packet or probe that supports a finding. */
 export interface Evidence {
@@ -56,7 +56,8 @@ export interface Evidence {
 
 /** A problem the tracker sees on the VLAN. It stays listed while the condition lasts and clears when it ends. */
 export interface Finding {
-  /** Stable while the condition lasts: `duplicate:<ip>`, `stray:<mac>:<ip>`, `multi-nic:<uuid>`, `rogue-server:<ip>`. */
+  /** Stable while the condition lasts: `duplicate:<ip>`, `stray:<mac>:<ip>`, `multi-nic:<uuid>`, `rogue-server:<ip>`,
+   * `next-server:<mac>`. */
   id: string
   kind: FindingKind
   ip?: string

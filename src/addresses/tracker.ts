@@ -46,6 +46,12 @@ export interface TrackerOptions {
   /** Our own server identifiers (authoritative mode): never rogue. */
   ownServers?: readonly string[]
   /**
+   * Secure Boot in proxy mode (issue 19): pxebox's TFTP address, and whether a MAC's group boots `loader: shim-grub`.
+   * GRUB takes its TFTP server from the site ACK's siaddr, so such a machine's site ACK naming another next-server
+   * is a `next-server` finding: the machine cannot boot.
+   */
+  shimGrub?: { readonly server: string; readonly isShimGrub: (mac: string) => boolean }
+  /**
    * Ask a silent address whether anything answers ARP for it (answers reach the tracker through the ARP capture).
    * Without it a stray is declared on silence alone.
    */
@@ -217,6 +223,8 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   let uuids = new Map<string, Map<string, number>>() // uuid -> mac -> last PXE boot
   let servers = new Map<string, ServerSighting>()
   let claims = new Map<string, Claim[]>() // ip -> claims
+  // mac -> the last site ACK to a shim-grub machine whose siaddr is not pxebox (bounded like macSeen).
+  const nextServerMisses = new Map<string, { time: number; server: string; siaddr: string }>()
   let current = new Map<string, Finding>()
   let dirty = false
 
@@ -343,6 +351,13 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     if (kind === undefined) return
     serverSeen(server, { time: iso(t), source: 'dhcp', mac, ip: p.yiaddr, what: `${kind} of ${p.yiaddr} to ${mac} from server ${server}${via === 68 ? ' (seen on port 68)' : ''}` }, t)
     if (kind !== 'ACK') return
+    if (opts.shimGrub !== undefined && via !== 'self' && !own.has(server) && opts.shimGrub.isShimGrub(mac)) {
+      if (p.siaddr === opts.shimGrub.server) nextServerMisses.delete(mac)
+      else {
+        touch(nextServerMisses, mac, { time: t, server, siaddr: p.siaddr })
+        trim(nextServerMisses, maxMacs)
+      }
+    }
     const ip = p.yiaddr
     const lease = getLeaseSeconds(p)
     // A server re-leasing an expired address to a new MAC is normal reuse, not a conflict: drop the old holders.
@@ -506,6 +521,27 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
           `machine ${uuid} PXE-booted from ${list.length} NICs (${list.join(', ')}): each may take a lease; check the ` +
           'firmware boot order, or expect one address per NIC.',
         evidence: live.map(([m, at]) => ({ time: iso(at), source: 'dhcp', mac: m, what: `PXE DISCOVER with option 97 ${uuid}` })),
+      })
+    }
+
+    // Secure Boot in proxy mode: GRUB will ask the site ACK's next-server for its config, not pxebox.
+    for (const [mac, miss] of nextServerMisses) {
+      if (t - miss.time > windowMs) {
+        nextServerMisses.delete(mac)
+        continue
+      }
+      const pxebox = opts.shimGrub?.server ?? '?'
+      const named = miss.siaddr === '0.0.0.0' ? 'no next-server (siaddr 0.0.0.0)' : `next-server ${miss.siaddr}`
+      add({
+        id: `next-server:${mac}`,
+        kind: 'next-server',
+        macs: [mac],
+        server: miss.server,
+        explanation:
+          `${mac} boots with loader: shim-grub, but DHCP server ${miss.server} ACKs it with ${named}: GRUB loads its config ` +
+          `from the ACK's next-server, so this machine cannot boot. Set next-server = ${pxebox} on the site DHCP server ` +
+          `(ISC dhcpd next-server ${pxebox}; dnsmasq dhcp-boot=shimx64.efi,,${pxebox}), or run pxebox with dhcp.mode: authoritative.`,
+        evidence: [{ time: iso(miss.time), source: 'dhcp', mac, what: `ACK from ${miss.server} with siaddr ${miss.siaddr}` }],
       })
     }
 

@@ -13,7 +13,7 @@ import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
 import { moveCorruptAside, readJsonFile, writeFileDurably } from '../host/durable-file.js'
 import type { Binding, Finding, FindingKind, Machine } from './model.js'
-import { createAddressTracker, type AddressTracker, type TrackerSnapshot } from './tracker.js'
+import { createAddressTracker, type AddressTracker, type TrackerOptions, type TrackerSnapshot } from './tracker.js'
 
 /** What the daemon passes in (config `tracking`, the interface, data_dir). */
 export interface TrackingOptions {
@@ -26,6 +26,8 @@ export interface TrackingOptions {
   limits?: { maxBindings?: number; maxMacs?: number; maxServers?: number; maxFindings?: number }
   /** Our own server identifier in authoritative mode. */
   ownServers?: readonly string[]
+  /** Proxy mode: report shim-grub machines whose site ACK names another next-server (see TrackerOptions). */
+  shimGrub?: TrackerOptions['shimGrub']
   /** Capture ARP with tcpdump and verify silent leases with arping. */
   arp: boolean
   /** Listen on port 68 for the site server's broadcast replies (not in authoritative mode: nothing else serves). */
@@ -83,6 +85,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     allowedServers: opts.allowedServers,
     ...opts.limits,
     ...(opts.ownServers === undefined ? {} : { ownServers: opts.ownServers }),
+    ...(opts.shimGrub === undefined ? {} : { shimGrub: opts.shimGrub }),
     ...(probe === undefined ? {} : { verify: (ip: string) => void probe(ip) }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
     logger: opts.logger ?? silentLogger,

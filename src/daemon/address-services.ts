@@ -75,6 +75,9 @@ export async function startAddressServices(o: AddressServicesOptions): Promise<A
         allowedServers: t.allowed_servers,
         limits: { maxBindings: t.max_bindings, maxMacs: t.max_macs, maxServers: t.max_servers, maxFindings: t.max_findings },
         ...(authoritative ? { ownServers: [iface.address] } : {}),
+        // Secure Boot in proxy mode needs the site's next-server = pxebox (README "Secure Boot"). Only x64 UEFI gets
+        // shim, and an ACK does not say the arch: the lookup assumes it, as the group's loader only matters there.
+        ...(authoritative ? {} : { shimGrub: { server: iface.address, isShimGrub: (mac: string) => o.lookup({ mac, arch: 'x86_64' }).loader === 'shim-grub' } }),
         arp: t.arp,
         listenClientPort: !authoritative,
         logger,
