@@ -27,7 +27,8 @@ export const StageSchema = OneOf(STAGES)
 export const TimelineEntrySchema = Type.Object(
   {
     time: Type.String({ description: 'ISO 8601' }),
-    source: OneOf(['dhcp', 'tftp', 'http', 'api'] as const),
+    /** `pxebox`: a conclusion pxebox drew from what it did not see (MachineStore.recordDiagnosis). */
+    source: OneOf(['dhcp', 'tftp', 'http', 'api', 'pxebox'] as const),
     /** The event's step as the service recorded it: offer, ack, file, script, ipxe, kernel, initrd, ignition, ... */
     step: Type.String(),
     /** The boot stage this entry reached, when it is one. */
@@ -127,6 +128,11 @@ export const MachineViewSchema = Type.Composite([
     seconds_since_progress: Type.Number(),
     /** boot_once profile and installed: `/ipxe` hands out a local-disk boot. */
     boots_local: Type.Boolean(),
+    /**
+     * Current findings naming this machine (`/v1/findings`), when there are any: why it cannot boot and what to set,
+     * e.g. a site DHCP server's next-server for `loader: shim-grub`, or firmware that did not run iPXE.
+     */
+    findings: Type.Optional(Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), explanation: Type.String() }))),
   }),
 ])
 

@@ -51,14 +51,34 @@ export interface MachineStore extends EventSink {
   setLabels(mac: string, labels: Readonly<Record<string, string | null>>): Promise<MachineRecord | undefined>
   /** Drop a record. */
   forget(mac: string): Promise<boolean>
-  /** Called with the MAC after every change (events and operator actions). Returns the unsubscribe function. */
-  subscribe(listener: (mac: string) => void): () => void
+  /**
+   * A conclusion pxebox reached itself about a machine, from what it did not see (no packet carries it): a timeline
+   * entry with source `pxebox` (e.g. "firmware did not run iPXE", src/boot/ipxe-handoff.ts). Unknown MACs are ignored.
+   */
+  recordDiagnosis(mac: string, diagnosis: Diagnosis): void
+  /**
+   * Called with the MAC after every change (events and operator actions), and with the boot event when one caused it
+   * (after attribution: a TFTP event that named no MAC arrives with the MAC the store gave it). Returns the
+   * unsubscribe function.
+   */
+  subscribe(listener: (mac: string, event?: BootEvent) => void): () => void
   /** Problems found loading the file (corrupt file moved aside, invalid records skipped). */
   readonly problems: readonly string[]
   /** Write pending changes now. */
   flush(): Promise<void>
   /** Write pending changes and stop the timer. */
   close(): Promise<void>
+}
+
+/** A timeline entry pxebox concluded (see MachineStore.recordDiagnosis). */
+export interface Diagnosis {
+  readonly time: string
+  readonly step: string
+  readonly stage?: TimelineEntry['stage']
+  /** 'ok' or what is wrong, in words. */
+  readonly outcome: string
+  readonly what: string
+  readonly ip?: string
 }
 
 /** Thrown by setLabels when the change would break RECORD_LIMITS; nothing is changed. */
@@ -87,7 +107,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   const machines = new Map<string, MachineRecord>()
   const macByIp = new Map<string, string>()
   const pending = new Map<string, { at: number; event: BootEvent }[]>()
-  const listeners = new Set<(mac: string) => void>()
+  const listeners = new Set<(mac: string, event?: BootEvent) => void>()
   const problems: string[] = []
 
   /** Records were cut or dropped at load: write the file back in its bounded form. */
@@ -150,7 +170,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     })
     return writing
   }
-  const changed = (mac: string) => {
+  const changed = (mac: string, event?: BootEvent) => {
     dirty = true
     if (!timer) {
       timer = setTimeout(() => void write(), flushDelayMs)
@@ -158,7 +178,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     }
     for (const l of listeners) {
       try {
-        l(mac)
+        l(mac, event)
       } catch (err) {
         logger.warn({ err }, 'machine listener failed')
       }
@@ -225,10 +245,14 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     if (waiting) {
       pending.delete(event.ip!)
       const cutoff = now() - PENDING_MS
-      for (const w of waiting) if (w.at >= cutoff) apply(mac, w.event)
+      for (const w of waiting) {
+        if (w.at < cutoff) continue
+        apply(mac, w.event)
+        changed(mac, w.event)
+      }
     }
     apply(mac, event)
-    changed(mac)
+    changed(mac, event)
   }
 
   const operatorEntry = (step: string, stage: TimelineEntry['stage'], what: string, ip?: string): TimelineEntry => ({
@@ -252,6 +276,23 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     },
     get: (mac) => machines.get(mac),
     list: () => [...machines.values()].sort((a, b) => (a.last_seen < b.last_seen ? 1 : a.last_seen > b.last_seen ? -1 : 0)),
+    recordDiagnosis(mac, d) {
+      const r = machines.get(mac)
+      if (!r) return
+      const entry: TimelineEntry = {
+        time: d.time,
+        source: 'pxebox',
+        step: d.step,
+        ...(d.stage !== undefined ? { stage: d.stage } : {}),
+        outcome: d.outcome.slice(0, RECORD_LIMITS.whatLength),
+        ...(d.ip !== undefined ? { ip: d.ip } : {}),
+        what: d.what.slice(0, RECORD_LIMITS.whatLength),
+      }
+      const before = r.last_seen
+      applyEntry(r, entry)
+      seenNow(r, before)
+      changed(mac)
+    },
     async markInstalled(mac, ip) {
       const entry = operatorEntry('installed', 'installed', 'installed callback', ip)
       const r = recordFor(mac, entry.time)

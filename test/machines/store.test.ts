@@ -109,3 +109,21 @@ t.test('NIC vendor from the OUI table', async (t) => {
   t.equal(nicVendor('02:00:00:00:00:01'), 'locally administered')
   t.equal(nicVendor('00:00:01:00:00:01'), undefined)
 })
+
+t.test('subscribers get the attributed event; recordDiagnosis adds a pxebox entry (issue 19)', async (t) => {
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  const seen: Array<[string, string | undefined]> = []
+  s.subscribe((mac, event) => seen.push([mac, event?.step]))
+  const t0 = Date.now() - 10_000
+  const at = (ms: number) => new Date(t0 + ms).toISOString()
+  // The TFTP event names no MAC: it waits, then reaches subscribers with the MAC the DHCP event taught.
+  s.record({ time: at(0), kind: 'tftp', ip: '10.213.10.9', step: 'file', outcome: 'ok', detail: { file: 'snponly.efi' } })
+  s.record({ time: at(1), kind: 'dhcp', mac: M, ip: '10.213.10.9', step: 'ack', outcome: 'ok', detail: {} })
+  t.same(seen, [[M, 'file'], [M, 'ack']])
+  s.recordDiagnosis(M, { time: at(2), step: 'ipxe-not-run', stage: 'tftp', outcome: 'firmware did not run iPXE', what: 'snponly.efi fetched', ip: '10.213.10.9' })
+  s.recordDiagnosis('52:54:00:00:0a:99', { time: at(2), step: 'x', outcome: 'y', what: 'z' })
+  t.same(s.get(M)!.timeline.at(-1), { time: at(2), source: 'pxebox', step: 'ipxe-not-run', stage: 'tftp', outcome: 'firmware did not run iPXE', ip: '10.213.10.9', what: 'snponly.efi fetched' })
+  t.same(seen.at(-1), [M, undefined], 'a change without a boot event')
+  t.equal(s.get('52:54:00:00:0a:99'), undefined, 'no record made up for an unknown MAC')
+})
