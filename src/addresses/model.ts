@@ -39,15 +39,16 @@ export interface Machine {
 }
 
 /** The kinds of finding. */
-export type FindingKind = 'duplicate' | 'stray' | 'multi-nic' | 'rogue-server' | 'next-server'
+export type FindingKind = 'duplicate' | 'stray' | 'multi-nic' | 'rogue-server' | 'next-server' | 'ipxe-not-run'
 
 /** All finding kinds, for metrics with a zero for each. */
-export const FINDING_KINDS: readonly FindingKind[] = ['duplicate', 'stray', 'multi-nic', 'rogue-server', 'next-server']
+export const FINDING_KINDS: readonly FindingKind[] = ['duplicate', 'stray', 'multi-nic', 'rogue-server', 'next-server', 'ipxe-not-run']
 
 /** One packet or probe that supports a finding. */
 export interface Evidence {
   time: string
-  source: 'dhcp' | 'arp' | 'probe'
+  /** `tftp`: a transfer pxebox served (boot-side findings). */
+  source: 'dhcp' | 'arp' | 'probe' | 'tftp'
   mac?: string
   ip?: string
   /** What was seen, e.g. `REQUEST for 10.0.0.5 (server 10.0.0.1)` or `ARP reply 10.0.0.5 is-at aa:...`. */
@@ -57,7 +58,7 @@ export interface Evidence {
 /** A problem the tracker sees on the VLAN. It stays listed while the condition lasts and clears when it ends. */
 export interface Finding {
   /** Stable while the condition lasts: `duplicate:<ip>`, `stray:<mac>:<ip>`, `multi-nic:<uuid>`, `rogue-server:<ip>`,
-   * `next-server:<mac>`. */
+   * `next-server:<mac>`, `ipxe-not-run:<mac>` (made by the boot side, src/boot/ipxe-handoff.ts). */
   id: string
   kind: FindingKind
   ip?: string

@@ -167,6 +167,13 @@ export const ApiSchema = Section(
 export const MachinesSchema = Section(
   {
     stuck_after: Type.Integer({ default: 300, minimum: 10, description: 'seconds without boot progress after which a machine is shown as stuck' }),
+    ipxe_not_run_after: Type.Integer({
+      default: 60,
+      minimum: 5,
+      maximum: 3600,
+      description:
+        'seconds a UEFI machine that fetched iPXE over TFTP has to come back as iPXE (its DHCP or boot script) before pxebox reports that the firmware did not run it (Secure Boot on?)',
+    }),
   },
   'machine records and boot timelines (kept in data_dir/machines)',
 )

@@ -23,6 +23,7 @@ import { pxeTftp } from '../boot/tftp-files.js'
 import { secureBootResolvers } from '../boot/grub-tftp.js'
 import { startAddressServices, type AddressServices } from './address-services.js'
 import { createChainloadTracker } from '../boot/chainload.js'
+import { startIpxeHandoffWatch } from '../boot/ipxe-handoff.js'
 import { observedAddresses } from '../addresses/observed.js'
 import { matchMachine } from '../catalog/state.js'
 import { dhcpSettingsFor } from '../boot/dhcp-settings.js'
@@ -94,7 +95,17 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     logger,
     macForIp,
   })
-  const metrics = createMetrics({ findingCounts: () => addressServices?.queries?.counts() ?? {} })
+  // Issue 19: a UEFI machine that fetched iPXE and never ran it (Secure Boot) is reported on its timeline and as a finding.
+  const ipxeHandoff = startIpxeHandoffWatch({
+    timeoutMs: config.machines.ipxe_not_run_after * 1000,
+    report: (mac, diagnosis) => machines.recordDiagnosis(mac, diagnosis),
+  })
+  machines.subscribe((mac, event) => {
+    if (event !== undefined) ipxeHandoff.observe(mac, event)
+  })
+  const metrics = createMetrics({
+    findingCounts: () => ({ ...addressServices?.queries?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }),
+  })
   const chainload = createChainloadTracker()
   // bind_to_lease: the addresses DHCP traffic to pxebox shows each MAC using, plus what the address tracker saw
   // on the VLAN (site server broadcasts, ARP) when tracking runs.
@@ -120,7 +131,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     throw err
   }
 
-  const closers: (() => Promise<void> | void)[] = [() => machines.close(), () => store.close()]
+  const closers: (() => Promise<void> | void)[] = [() => machines.close(), () => store.close(), () => ipxeHandoff.close()]
   const closeAll = async () => {
     const results = await Promise.allSettled(closers.reverse().map((c) => c()))
     for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while closing a service')
@@ -148,6 +159,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           stuckAfterMs: config.machines.stuck_after * 1000,
           overlay,
           tracking: () => addressServices?.queries,
+          bootFindings: () => ipxeHandoff.findings(),
         },
       })
       closers.push(() => http.close())

@@ -65,7 +65,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   })
   new Gauge({
     name: 'pxebox_findings',
-    help: 'Current address findings by kind (duplicate, stray, multi-nic, rogue-server, next-server)',
+    help: 'Current findings by kind (duplicate, stray, multi-nic, rogue-server, next-server, ipxe-not-run)',
     labelNames: ['kind'] as const,
     registers: [registry],
     collect() {

@@ -49,7 +49,7 @@ t.test('duplicate: two MACs claim one IP (REQUEST and ARP), explained with both 
   t.match(f, { id: 'duplicate:10.0.0.7', kind: 'duplicate', ip: '10.0.0.7', macs: [A, B] })
   t.match(f!.explanation, /10\.0\.0\.7 is claimed by 2 MACs \(02:00:00:00:00:0a, 02:00:00:00:00:0b\)/)
   t.equal(f!.evidence.length, 2)
-  t.same(tracker.counts(), { duplicate: 1, stray: 0, 'multi-nic': 0, 'rogue-server': 0, 'next-server': 0 })
+  t.same(tracker.counts(), { duplicate: 1, stray: 0, 'multi-nic': 0, 'rogue-server': 0, 'next-server': 0, 'ipxe-not-run': 0 })
   advance(301_000)
   t.same(tracker.evaluate().filter((x) => x.kind === 'duplicate'), [], 'cleared when the claims age out')
 })
