@@ -28,6 +28,11 @@ export interface ApiDeps {
   /** Leases and findings, when tracking runs (it may start after the API); undefined: `available: false`. */
   readonly tracking?: () => TrackingView | undefined
   /**
+   * Findings the boot side makes (firmware did not run iPXE, src/boot/ipxe-handoff.ts), listed with the tracker's in
+   * `/v1/findings` whether tracking runs or not.
+   */
+  readonly bootFindings?: () => readonly FindingView[]
+  /**
    * IPv4 addresses pxebox has seen a MAC use on the wire (DHCP chaddr from that address, the address tracker's
    * bindings), most recent first: the only evidence the tokenless installed callback accepts (HttpDeps.addressesOf).
    */

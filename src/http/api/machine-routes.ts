@@ -30,7 +30,8 @@ import {
   TimelineSchema,
   responses,
 } from './schemas.js'
-import { sortViews, viewOf } from './views.js'
+import { findingsByMac, sortViews, viewOf } from './views.js'
+import { allFindings } from './tracking-routes.js'
 
 type MacReq = FastifyRequest<{ Params: Static<typeof MacParams> }>
 
@@ -38,7 +39,7 @@ type MacReq = FastifyRequest<{ Params: Static<typeof MacParams> }>
 export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: () => number): void {
   const view = (mac: string) => {
     const r = deps.machines.get(mac)
-    return r && viewOf(r, deps.store.get(), now(), deps.stuckAfterMs)
+    return r && viewOf(r, deps.store.get(), now(), deps.stuckAfterMs, findingsByMac(allFindings(deps)))
   }
   /** The canonical MAC from the path, or a 400 sent. */
   const macOf = (req: MacReq, reply: FastifyReply): string | undefined => {
@@ -72,7 +73,8 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
       }
       const state = deps.store.get()
       const t = now()
-      const all = deps.machines.list().map((r) => viewOf(r, state, t, deps.stuckAfterMs))
+      const findings = findingsByMac(allFindings(deps))
+      const all = deps.machines.list().map((r) => viewOf(r, state, t, deps.stuckAfterMs, findings))
       const counts: Record<string, number> = {}
       for (const v of all) counts[v.status] = (counts[v.status] ?? 0) + 1
       const wanted = req.query.status

@@ -1,10 +1,11 @@
 /**
  * `/v1/leases` and `/v1/findings`: the address tracker's binding table and findings (duplicate addresses, strays,
- * multi-NIC boots, rogue DHCP servers). Answer `available: false` with empty lists when tracking is not running.
+ * multi-NIC boots, rogue DHCP servers, a site next-server GRUB cannot use), and the boot side's findings (firmware did
+ * not run iPXE). `available: false` says tracking is not running: its lists are then empty.
  */
 import type { FastifyInstance } from 'fastify'
 import type { ApiDeps } from './deps.js'
-import { FindingListSchema, LeaseListSchema, responses } from './schemas.js'
+import { FindingListSchema, LeaseListSchema, responses, type FindingView } from './schemas.js'
 
 /** Register the tracking routes on the `/v1` plugin instance. */
 export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): void {
@@ -18,10 +19,15 @@ export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): voi
   )
   api.get(
     '/findings',
-    { schema: { summary: 'Address problems on the PXE VLAN, with evidence', tags: ['addresses'], response: responses({ 200: FindingListSchema }, [401]) } },
+    { schema: { summary: 'Address and boot problems on the PXE VLAN, with evidence', tags: ['addresses'], response: responses({ 200: FindingListSchema }, [401]) } },
     () => {
       const tracking = deps.tracking?.()
-      return { available: tracking !== undefined, findings: [...(tracking?.findings() ?? [])] }
+      return { available: tracking !== undefined, findings: allFindings(deps) }
     },
   )
+}
+
+/** The tracker's findings (when it runs) and the boot side's, for `/v1/findings` and the machine views. */
+export function allFindings(deps: Pick<ApiDeps, 'tracking' | 'bootFindings'>): FindingView[] {
+  return [...(deps.tracking?.()?.findings() ?? []), ...(deps.bootFindings?.() ?? [])]
 }

@@ -7,7 +7,23 @@ import type { BootState } from '../../catalog/state.js'
 import type { Group, Profile } from '../../catalog/model.js'
 import { STATUS_ORDER, type MachineRecord, type MachineView, type Stage } from '../../machines/model.js'
 import { machineView, type ProfileFacts } from '../../machines/timeline.js'
-import type { GroupViewSchema, ProfileViewSchema } from './schemas.js'
+import type { FindingView, GroupViewSchema, ProfileViewSchema } from './schemas.js'
+
+/** What a machine view shows of a finding. */
+type FindingSummary = NonNullable<MachineView['findings']>[number]
+
+/** Findings indexed by the MACs they name, for machine views (one pass, whatever the number of records). */
+export function findingsByMac(findings: readonly FindingView[]): Map<string, FindingSummary[]> {
+  const out = new Map<string, FindingSummary[]>()
+  for (const f of findings) {
+    for (const mac of f.macs) {
+      const list = out.get(mac) ?? []
+      list.push({ id: f.id, kind: f.kind, explanation: f.explanation })
+      out.set(mac, list)
+    }
+  }
+  return out
+}
 
 /** The last stage a boot of `profile` reaches: its installed callback, Ignition, initrd or kernel download. */
 export function profileFacts(profile: Profile | undefined): ProfileFacts | undefined {
@@ -19,10 +35,12 @@ export function profileFacts(profile: Profile | undefined): ProfileFacts | undef
   return { bootOnce, finalStage }
 }
 
-/** A record's view against the current boot state. */
-export function viewOf(r: MachineRecord, state: BootState, now: number, stuckAfterMs: number): MachineView {
+/** A record's view against the current boot state, with the findings naming it (see findingsByMac). */
+export function viewOf(r: MachineRecord, state: BootState, now: number, stuckAfterMs: number, findings?: ReadonlyMap<string, FindingSummary[]>): MachineView {
   const profile = r.profile !== undefined ? state.profiles.get(r.profile) : undefined
-  return machineView(r, { now, stuckAfterMs, profile: profileFacts(profile) })
+  const view = machineView(r, { now, stuckAfterMs, profile: profileFacts(profile) })
+  const mine = findings?.get(r.mac)
+  return mine === undefined ? view : { ...view, findings: mine }
 }
 
 /** Views in the dashboard's order: failed, stuck (longest first), booting, ..., done. */

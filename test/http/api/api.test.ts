@@ -188,6 +188,28 @@ t.test('leases and findings: unavailable without tracking', async (t) => {
   t.same((await o.app.inject({ url: '/v1/findings' })).json(), { available: false, findings: [] })
 })
 
+t.test('boot-side findings (issue 19): listed without tracking, and on the machine they name', async (t) => {
+  const mac = '52:54:00:00:09:01'
+  const finding = {
+    id: `ipxe-not-run:${mac}`,
+    kind: 'ipxe-not-run',
+    macs: [mac],
+    since: '2026-11-27T18:01:00.000Z',
+    explanation: 'firmware did not run iPXE: Secure Boot on? use loader: shim-grub. ...',
+    evidence: [{ time: '2026-11-27T18:00:00.000Z', source: 'tftp', mac, what: 'snponly.efi sent in full' }],
+  }
+  const o = await operatorApp(t, { token: TOKEN, bootFindings: () => [finding] })
+  o.feed(bootEvents(mac, '10.213.9.101', 3, Date.now() - 10_000))
+  o.feed(bootEvents('52:54:00:00:09:02', '10.213.9.102', 3, Date.now() - 10_000))
+  t.same((await o.app.inject({ url: '/v1/findings' })).json(), { available: false, findings: [finding] })
+  const view = (await o.app.inject({ url: `/v1/machines/${mac}` })).json()
+  t.same(view.findings, [{ id: finding.id, kind: finding.kind, explanation: finding.explanation }], 'GET /v1/machines/<mac> says why')
+  const other = (await o.app.inject({ url: '/v1/machines/52:54:00:00:09:02' })).json()
+  t.notOk('findings' in other, 'a machine no finding names has none')
+  const list = (await o.app.inject({ url: '/v1/machines' })).json()
+  t.same(list.machines.find((m: { mac: string }) => m.mac === mac).findings.map((f: { id: string }) => f.id), [finding.id], 'the list too')
+})
+
 t.test('OpenAPI document lists every route with its schemas and access', async (t) => {
   const o = await operatorApp(t, { token: TOKEN })
   const doc = (await o.app.inject({ url: '/v1/openapi.json' })).json()

@@ -16,6 +16,7 @@ import type { BootStateOptions, BootStore } from '../../../src/catalog/state.js'
 import type { BootEvent, EventSink } from '../../../src/machines/events.js'
 import { silentLogger } from '../../../src/host/log.js'
 import { observedAddresses } from '../../../src/addresses/observed.js'
+import type { FindingView } from '../../../src/http/api/schemas.js'
 
 export const PUBLIC = 'http://10.213.9.2:8080'
 export const TOKEN = 'test-token-0123456789abcdef'
@@ -55,7 +56,16 @@ export interface OperatorApp {
 /** Build the app over a fresh temp dir (or `dir`, to reopen the same data_dir). */
 export async function operatorApp(
   t: Test,
-  opts: { token?: string; openReads?: boolean; stuckAfterMs?: number; dir?: string; now?: () => number; maxEventStreams?: number; maxEventQueuedBytes?: number } = {},
+  opts: {
+    token?: string
+    openReads?: boolean
+    stuckAfterMs?: number
+    dir?: string
+    now?: () => number
+    maxEventStreams?: number
+    maxEventQueuedBytes?: number
+    bootFindings?: () => readonly FindingView[]
+  } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
   if (!opts.dir) t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -97,6 +107,7 @@ export async function operatorApp(
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.maxEventStreams !== undefined ? { maxEventStreams: opts.maxEventStreams } : {}),
       ...(opts.maxEventQueuedBytes !== undefined ? { maxEventQueuedBytes: opts.maxEventQueuedBytes } : {}),
+      ...(opts.bootFindings !== undefined ? { bootFindings: opts.bootFindings } : {}),
     },
   })
   t.teardown(async () => {
