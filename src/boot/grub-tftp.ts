@@ -30,7 +30,10 @@ export function secureBootResolvers(opts: SecureBootTftpOptions): BootFileResolv
     const config = grubConfigFile(path, peer.address, opts)
     if (config === undefined) return undefined
     logger.info({ file: path, peer: peer.address, mac: config.mac, answer: config.answer }, 'GRUB config')
-    return { name: path, size: config.content.length, content: config.content, ...(config.mac !== undefined ? { tags: { mac: config.mac } } : {}) }
+    // The local-boot config is install once's answer (as /ipxe's local-boot script is on the iPXE path): its transfer
+    // is step 'local-boot', so the machine shows as booted from its local disk.
+    const tags = { ...(config.mac !== undefined ? { mac: config.mac } : {}), ...(config.answer === 'local-boot' ? { step: 'local-boot' } : {}) }
+    return { name: path, size: config.content.length, content: config.content, ...(Object.keys(tags).length > 0 ? { tags } : {}) }
   }
   const probes: BootFileResolver = ({ path, peer }) => {
     if (isOptionalLoaderFile(path)) logger.debug({ file: path, peer: peer.address }, 'optional shim/GRUB file probed')

@@ -122,8 +122,9 @@ export function createBootFileHandler(options: BootFileHandlerOptions): TftpFile
 }
 
 /**
- * The TFTP transfer log as boot events (kind 'tftp', step 'file'), attributed to the MAC the file handler tagged. A
- * dropped datagram carries no address: its source may be spoofed and must not land in a machine's timeline.
+ * The TFTP transfer log as boot events (kind 'tftp', step 'file', or the `step` a resolver tagged: a GRUB config that
+ * boots the local disk is step 'local-boot'), attributed to the MAC the file handler tagged. A dropped datagram
+ * carries no address: its source may be spoofed and must not land in a machine's timeline.
  */
 export function bootTransferEvents(sink: EventSink): (entry: TftpTransferEntry) => void {
   return (entry) => {
@@ -137,7 +138,7 @@ export function bootTransferEvents(sink: EventSink): (entry: TftpTransferEntry) 
     if (entry.tsizeProbe) detail.tsize_probe = true
     if (entry.finalAck === false) detail.final_ack = false
     if (entry.peerError !== undefined) detail.peer_error = entry.peerError
-    const event: BootEvent = { time: entry.time, kind: 'tftp', step: 'file', outcome: entry.outcome, detail }
+    const event: BootEvent = { time: entry.time, kind: 'tftp', step: entry.tags?.step ?? 'file', outcome: entry.outcome, detail }
     if (entry.outcome !== 'dropped') event.ip = entry.peer.address
     const mac = entry.tags?.mac
     sink.record(mac === undefined ? event : { ...event, mac })

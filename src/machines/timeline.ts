@@ -60,7 +60,7 @@ export function entryFromEvent(e: BootEvent): TimelineEntry {
     if (d.tsize_probe === true) {
       outcome = 'ok'
       what = `${file} (size probe)`
-    } else what = `${file}${typeof d.bytes === 'number' ? ` ${d.bytes} bytes` : ''}`
+    } else what = `${e.step === 'local-boot' ? 'local disk boot via ' : ''}${file}${typeof d.bytes === 'number' ? ` ${d.bytes} bytes` : ''}`
   } else {
     stage = HTTP_STAGES[e.step]
     const path = str(d.path) ?? e.step

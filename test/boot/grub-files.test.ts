@@ -132,4 +132,15 @@ t.test('TFTP resolvers through the PXE file handler: configs tagged with the mac
   t.equal(await get('grub/grub.cfg'), `${grubBootstrapConfig()} [52:54:00:00:00:01]`, 'the bootstrap, attributed to the lease holder')
   t.match(await get('/grub/grub.cfg-01-52-54-00-00-00-01'), /^linux \(tftp,10.213.0.1\)\/assets\/vmlinuz [^\n]*\n[\s\S]* \[52:54:00:00:00:01\]$/m)
   t.equal(await get('mmx64.efi'), 'not found', 'an optional shim file is just missing')
+  const cfg = await handler({ filename: 'grub/grub.cfg-01-52-54-00-00-00-01', peer: { address: '10.213.0.50', port: 1000 } })
+  t.same(cfg !== null && !Buffer.isBuffer(cfg) ? cfg.tags : undefined, { mac: '52:54:00:00:00:01' }, 'a boot config: the MAC only')
+})
+
+t.test('the local-boot config is tagged step local-boot, so its transfer shows as the local disk boot', async (t) => {
+  const { secureBootResolvers } = await import('../../src/boot/grub-tftp.js')
+  const { createBootFileHandler } = await import('../../src/boot/tftp-files.js')
+  const installed = record('52:54:00:00:00:02', { installed_at: '2026-11-27T17:01:00.000Z' })
+  const handler = createBootFileHandler({ resolvers: secureBootResolvers(await options([installed])) })
+  const f = await handler({ filename: 'grub/grub.cfg-01-52-54-00-00-00-02', peer: { address: '10.213.0.52', port: 1000 } })
+  t.same(f !== null && !Buffer.isBuffer(f) ? f.tags : undefined, { mac: '52:54:00:00:00:02', step: 'local-boot' })
 })

@@ -94,6 +94,13 @@ t.test('transfer log entries become boot events; a dropped datagram carries no a
   ])
 })
 
+t.test('a resolver may tag the step: the local-boot GRUB config is step local-boot (issue 19)', async (t) => {
+  const events = memoryEvents()
+  const time = new Date(0).toISOString()
+  bootTransferEvents(events)({ time, peer: { address: '10.213.0.5', port: 2000 }, path: 'grub/grub.cfg-01-52-54-00-12-34-56', outcome: 'ok', bytes: 9, tags: { mac: '52:54:00:12:34:56', step: 'local-boot' } })
+  t.match(events.events, [{ kind: 'tftp', step: 'local-boot', mac: '52:54:00:12:34:56', detail: { file: 'grub/grub.cfg-01-52-54-00-12-34-56' } }])
+})
+
 t.test('over the wire: prefixes fall back, generated files are served, the MAC goes into the event', async (t) => {
   const root = await randomRoot({ 'f1k.bin': 1024 })
   await mkdir(join(root.dir, 'x86_64'))

@@ -127,3 +127,20 @@ t.test('subscribers get the attributed event; recordDiagnosis adds a pxebox entr
   t.same(seen.at(-1), [M, undefined], 'a change without a boot event')
   t.equal(s.get('52:54:00:00:0a:99'), undefined, 'no record made up for an unknown MAC')
 })
+
+t.test('install once through GRUB: a TFTP local-boot step (the local-boot GRUB config) shows the machine booted locally', async (t) => {
+  const { machineView } = await import('../../src/machines/timeline.js')
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  const start = Date.now() - 3_600_000
+  for (const e of bootEvents(M, '10.213.10.1', 9, start)) s.record(e)
+  await s.markInstalled(M, '10.213.10.1')
+  const at = (ms: number) => new Date(Date.now() - 60_000 + ms).toISOString()
+  s.record({ time: at(0), kind: 'dhcp', mac: M, ip: '10.213.10.1', step: 'ack', outcome: 'ok', detail: { boot_file: 'shimx64.efi' } })
+  s.record({ time: at(1), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'local-boot', outcome: 'ok', detail: { file: 'grub/grub.cfg-01-52-54-00-00-0a-01', bytes: 900 } })
+  const r = s.get(M)!
+  t.equal(r.boots, 2)
+  t.match(r.timeline.at(-1), { source: 'tftp', step: 'local-boot', stage: 'tftp', what: 'local disk boot via grub/grub.cfg-01-52-54-00-00-0a-01 900 bytes' })
+  const view = machineView(r, { now: Date.now(), stuckAfterMs: 1000, profile: { bootOnce: true, finalStage: 'installed' } })
+  t.equal(view.status, 'local-boot', 'not "stuck" after the TFTP stage')
+})
