@@ -115,9 +115,15 @@ export interface LabOptions {
   /**
    * The site DHCP server also names a boot file and next-server (siaddr) in its offers and ACKs, the classic
    * `filename`/`next-server` set-up: GRUB takes its TFTP server from the ACK's siaddr (vm-boot.md, "Secure Boot").
-   * `nextServer` defaults to the appliance's address; `byMac` gives single machines another file.
+   * `nextServer` defaults to the appliance's address; `byMac` gives single machines another file; `exceptMacs` get
+   * neither (a plain site server, for those machines only).
    */
-  siteBoot?: { file: string; nextServer?: string; byMac?: Record<string, string> }
+  siteBoot?: { file: string; nextServer?: string; byMac?: Record<string, string>; exceptMacs?: readonly string[] }
+  /**
+   * false: no site DHCP server at all, for an appliance in authoritative mode (the only DHCP server of its VLAN). No
+   * IPv6 router advertisements either: give such VMs `pxeIpv6: false`. Default true.
+   */
+  siteDhcp?: boolean
 }
 
 /** A running lab: namespaces, bridge, site DHCP, optional capture; boots VMs against an appliance. */
@@ -283,15 +289,17 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
 
     // The site's own DHCP server: addresses only, never PXE options, like the office/datacenter DHCP pxebox sits
     // beside. IPv6 RAs too: without any RA, iPXE waits about 16 s in "Configuring" on every boot (measured here).
-    const site = spawnIn(siteNs)('site-dnsmasq', 'dnsmasq', [
-      '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--user=root', '--log-facility=-', '--log-dhcp',
-      `--pid-file=${join(dir, 'site-dnsmasq.pid')}`, `--dhcp-leasefile=${join(dir, 'site.leases')}`,
-      '--interface=eth0', '--bind-interfaces', '--dhcp-authoritative',
-      `--dhcp-range=10.213.${net}.100,10.213.${net}.199,255.255.255.0,10m`,
-      '--enable-ra', '--dhcp-range=::,constructor:eth0,ra-only',
-      ...siteBootArgs(opts.siteBoot, address),
-    ])
-    await waitForText(site.logPath, /DHCP, IP range/, 10_000, site)
+    if (opts.siteDhcp !== false) {
+      const site = spawnIn(siteNs)('site-dnsmasq', 'dnsmasq', [
+        '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--user=root', '--log-facility=-', '--log-dhcp',
+        `--pid-file=${join(dir, 'site-dnsmasq.pid')}`, `--dhcp-leasefile=${join(dir, 'site.leases')}`,
+        '--interface=eth0', '--bind-interfaces', '--dhcp-authoritative',
+        `--dhcp-range=10.213.${net}.100,10.213.${net}.199,255.255.255.0,10m`,
+        '--enable-ra', '--dhcp-range=::,constructor:eth0,ra-only',
+        ...siteBootArgs(opts.siteBoot, address),
+      ])
+      await waitForText(site.logPath, /DHCP, IP range/, 10_000, site)
+    }
 
     if (opts.capture !== undefined && opts.capture !== false && opts.capture !== '' && opts.capture !== '0') {
       // A string is a path, except '1'/'true' (what an env switch such as PXEBOX_E2E_CAPTURE=1 gives).
@@ -402,9 +410,10 @@ function siteBootArgs(boot: LabOptions['siteBoot'], address: string): string[] {
   for (const [i, [mac, file]] of Object.entries(boot.byMac ?? {}).entries()) {
     args.push(`--dhcp-mac=set:boot${i},${mac}`, `--dhcp-boot=tag:boot${i},${file},,${server}`)
   }
+  const except = (boot.exceptMacs ?? []).map((mac) => `--dhcp-mac=set:noboot,${mac}`)
   // dnsmasq keeps dhcp-boot entries in reverse order of the command line and uses the first whose tags match; an
   // untagged one matches every client, so it goes first on the command line and the tagged ones win over it.
-  return [`--dhcp-boot=${boot.file},,${server}`, ...args]
+  return [...except, `--dhcp-boot=${except.length > 0 ? 'tag:!noboot,' : ''}${boot.file},,${server}`, ...args]
 }
 
 /**

@@ -25,6 +25,8 @@ export interface PxeboxOptions {
   apiToken?: string
   /** More files for the firmware (TFTP root) folder: name -> source path (e.g. the signed shim and GRUB). */
   firmwareFiles?: Record<string, string>
+  /** Top-level config keys replacing the generated ones (e.g. `dhcp` for authoritative mode, `machines`). */
+  config?: Record<string, unknown>
 }
 
 /** The daemon's entry point (exists after `npx tsc -p .`). */
@@ -63,6 +65,7 @@ export function pxeboxConfig(ctx: ApplianceContext, dir: string, opts: PxeboxOpt
     ...(opts.apiToken !== undefined ? { api: { token: opts.apiToken } } : {}),
     profiles,
     groups,
+    ...opts.config,
   }
 }
 
