@@ -106,14 +106,18 @@ function macOf(mac: string | undefined): { mac?: string } {
   return mac === undefined ? {} : { mac }
 }
 
+/** Shim's optional files (see isOptionalLoaderFile). */
+const OPTIONAL_SHIM_FILES = /^(mmx64|fbx64|revocations(_[a-z0-9]+)?|shim_certificate_\d+)\.efi$/
+
 /**
  * Files of the signed chain's loaders that shim and GRUB probe for and that pxebox does not have: a miss is normal,
  * so it is logged quietly rather than as a failed transfer. Shim asks for its MOK manager and fallback
- * (`mmx64.efi`, `fbx64.efi`) and a revocation list (`revocations.efi`, shim 15.7+); GRUB 2.06's
+ * (`mmx64.efi`, `fbx64.efi`), revocation lists and extra certificates (`revocations.efi`; Debian's shim 16.1 asks for
+ * `revocations_sku.efi`, `revocations_sbat.efi` and `shim_certificate_0.efi`, measured in the e2e test); GRUB 2.06's
  * `search`/`configfile` probe for command lists (`*.lst`: command.lst, fs.lst, crypto.lst, terminal.lst) under its
  * prefix.
  */
 export function isOptionalLoaderFile(path: string): boolean {
   const base = path.slice(path.lastIndexOf('/') + 1).toLowerCase()
-  return ['mmx64.efi', 'fbx64.efi', 'revocations.efi'].includes(base) || (path.toLowerCase().startsWith('grub/') && base.endsWith('.lst'))
+  return OPTIONAL_SHIM_FILES.test(base) || (path.toLowerCase().startsWith('grub/') && base.endsWith('.lst'))
 }

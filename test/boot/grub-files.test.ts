@@ -94,8 +94,8 @@ t.test('install once: an installed machine of a boot_once profile gets the local
 
 t.test('optional loader files: shim\'s MOK manager, fallback and revocations, GRUB\'s .lst probes', async (t) => {
   t.same(
-    ['mmx64.efi', 'fbx64.efi', 'revocations.efi', 'grub/x86_64-efi/command.lst', 'grub/fs.lst', 'shimx64.efi', 'grubx64.efi', 'grub/grub.cfg', 'assets/x.lst'].map(isOptionalLoaderFile),
-    [true, true, true, true, true, false, false, false, false],
+    ['mmx64.efi', 'fbx64.efi', 'revocations.efi', 'revocations_sku.efi', 'revocations_sbat.efi', 'shim_certificate_0.efi', 'grub/x86_64-efi/command.lst', 'grub/fs.lst', 'shimx64.efi', 'grubx64.efi', 'grub/grub.cfg', 'assets/x.lst', 'revocations_.efi'].map(isOptionalLoaderFile),
+    [true, true, true, true, true, true, true, true, false, false, false, false, false],
   )
 })
 
