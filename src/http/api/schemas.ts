@@ -91,6 +91,8 @@ export const GroupViewSchema = Type.Object(
     pxe: Type.Boolean(),
     boot_file: Type.Optional(Type.String()),
     chainload_ipxe: Type.Boolean(),
+    /** First stage for UEFI x86-64 PXE (ipxe or shim-grub); absent: the profile's, else ipxe. */
+    loader: Type.Optional(Type.String()),
     /** config.yaml entry, Matchbox file or API overlay file it came from. */
     source: Type.String(),
     /** Written through the API, so PUT/DELETE may change it. */
@@ -117,6 +119,8 @@ export const ProfileViewSchema = Type.Object(
     ignition: Type.Optional(Type.String()),
     generic: Type.Optional(Type.String()),
     boot_once: Type.Boolean(),
+    /** Default first stage of the groups using this profile (ipxe or shim-grub). */
+    loader: Type.Optional(Type.String()),
     source: Type.String(),
     managed_by_api: Type.Boolean(),
   },

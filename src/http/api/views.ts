@@ -64,6 +64,7 @@ export function groupView(g: Group, managed: boolean): Static<typeof GroupViewSc
     pxe: g.pxe,
     ...(g.bootFile !== undefined ? { boot_file: g.bootFile } : {}),
     chainload_ipxe: g.chainloadIpxe,
+    ...(g.loader !== undefined ? { loader: g.loader } : {}),
     source: g.source,
     managed_by_api: managed,
   }
@@ -80,6 +81,7 @@ export function profileView(p: Profile, managed: boolean): Static<typeof Profile
     ...(p.ignition !== undefined ? { ignition: p.ignition } : {}),
     ...(p.generic !== undefined ? { generic: p.generic } : {}),
     boot_once: p.bootOnce === true,
+    ...(p.loader !== undefined ? { loader: p.loader } : {}),
     source: p.source,
     managed_by_api: managed,
   }

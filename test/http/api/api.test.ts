@@ -210,6 +210,16 @@ t.test('boot-side findings (issue 19): listed without tracking, and on the machi
   t.same(list.machines.find((m: { mac: string }) => m.mac === mac).findings.map((f: { id: string }) => f.id), [finding.id], 'the list too')
 })
 
+t.test('loader (issue 19): written through the API and shown on groups and profiles', async (t) => {
+  const o = await operatorApp(t, { token: TOKEN })
+  const put = await o.app.inject({ method: 'PUT', url: '/v1/groups/sb', headers: AUTH, payload: { id: 'sb', profile: 'live', loader: 'shim-grub', selector: { serial: 'SB1' } } })
+  t.equal(put.statusCode, 200, put.body)
+  t.equal((await o.app.inject({ url: '/v1/groups/sb' })).json().loader, 'shim-grub')
+  t.notOk('loader' in (await o.app.inject({ url: '/v1/groups/rack1' })).json(), 'absent when not set')
+  const bad = await o.app.inject({ method: 'PUT', url: '/v1/groups/sb2', headers: AUTH, payload: { id: 'sb2', profile: 'live', loader: 'grub' } })
+  t.equal(bad.statusCode, 400, 'only ipxe or shim-grub')
+})
+
 t.test('OpenAPI document lists every route with its schemas and access', async (t) => {
   const o = await operatorApp(t, { token: TOKEN })
   const doc = (await o.app.inject({ url: '/v1/openapi.json' })).json()
