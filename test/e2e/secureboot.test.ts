@@ -10,8 +10,8 @@
  *   (acceptance 2); one it does not does not boot, and pxebox says why on the machine and in /v1/findings
  *   (acceptance 3); a Secure Boot machine in a `loader: ipxe` group is refused by the firmware and pxebox reports
  *   "firmware did not run iPXE" (acceptance 4).
- * Five VM boots under TCG (one waits out 120 s on purpose): about 6 minutes on an idle 2-core box, 8.5 minutes
- * measured with the box loaded (load average 12-14); run it with `--timeout 900` or more (tap's default is 300 s).
+ * Five VM boots under TCG (one waits out 120 s on purpose): 355 s measured with the 2-core box at load average ~8,
+ * 507 s at 12-14 (with a 180 s wait then); run it with `--timeout 900` or more (tap's default is 300 s).
  * Needs `npx tsc -p .` first, firmware/fetch.sh's shimx64.efi and grubx64.efi (else Debian's packages via
  * lib/signed-chain.ts), mkfs.fat and mtools for the ESP image.
  */
