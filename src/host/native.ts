@@ -2,7 +2,12 @@
  * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers, interface lookup and
  * setsockopt), loaded once. It is
  * optional: `npm run build` builds it with node-gyp, and without it pxebox uses Node's own APIs, slower, after saying
- * why at start-up.
+ * why at start-up. Failed system calls in the addon throw (or reject with) Errors shaped as Node's: `code` (the errno
+ * name), `errno` (positive, as in os.constants.errno) and `syscall` (native/errors.h).
+ *
+ * PXEBOX_NATIVE_ADDON=<path to a .node file> loads that build instead of native/build/Release (scripts/test-native-asan.sh
+ * runs the native tests against an AddressSanitizer build this way). A path that does not load is reported as the
+ * reason, never silently replaced by the default build.
  */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -49,7 +54,8 @@ function addonPath(): string | undefined {
 export function loadNative(): { addon?: NativeAddon; reason?: string } {
   if (loaded) return loaded
   if (process.platform !== 'linux') return (loaded = { reason: `the native addon is Linux-only (this is ${process.platform})` })
-  const path = addonPath()
+  const override = process.env.PXEBOX_NATIVE_ADDON
+  const path = override ? override : addonPath()
   if (path === undefined) return (loaded = { reason: 'native/build/Release/pxebox_native.node is not built (npm run build builds it)' })
   try {
     return (loaded = { addon: createRequire(import.meta.url)(path) as NativeAddon })
