@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { readFile, truncate, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
 import { loadBootState } from '../../src/catalog/state.js'
@@ -61,7 +62,9 @@ t.test('the addon is built and loads (npm run build builds it)', async (t) => {
   t.equal(reason, undefined)
   t.type(addon?.sendfile, 'function')
   t.throws(() => addon!.dup(-1), /file descriptor/, 'bad input is a JS error, not a crash')
-  await t.rejects(addon!.sendfile(1_000_000, 0, 0, 10), { code: 'EBADF' })
+  // Node-style system errors (native/errors.c): the errno name, the number as os.constants.errno has it, the call.
+  await t.rejects(addon!.sendfile(1_000_000, 0, 0, 10), { code: 'EBADF', errno: constants.errno.EBADF, syscall: 'sendfile' })
+  t.throws(() => addon!.dup(1_000_000), { code: 'EBADF', errno: constants.errno.EBADF, syscall: 'dup' })
 })
 
 const big = randomBytes(24 * 1024 * 1024 + 123)

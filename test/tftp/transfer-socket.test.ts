@@ -4,6 +4,7 @@ import t from 'tap'
 import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
+import { constants } from 'node:os'
 import { openTransferSocket, type Sender } from '../../src/tftp/transfer-socket.js'
 import { loadNative } from '../../src/host/native.js'
 
@@ -117,5 +118,18 @@ t.test('native: bad arguments are JS errors, not crashes', async (t) => {
   t.throws(() => addon.udpSend(handle, Buffer.alloc(1), 2), /length within it/)
   t.throws(() => addon.udpStage(handle, Buffer.alloc(4), 4, 70000), /ackBlock/)
   addon.udpClose(handle)
-  t.equal(addon.udpSend(handle, Buffer.alloc(1), 1), 9 /* EBADF */, 'a closed socket reports EBADF')
+  t.equal(addon.udpSend(handle, Buffer.alloc(1), 1), constants.errno.EBADF, 'a closed socket reports EBADF')
+})
+
+t.test('native: a failed bind is a Node-style system error, and leaves no descriptor behind', async (t) => {
+  const addon = loadNative().addon!
+  const before = openFds()
+  // 10.213.255.254 is on no interface of this box (the tests' own range), so bind(2) fails after socket(2) succeeded.
+  t.throws(() => addon.udpOpen(false, '10.213.255.254', () => undefined), {
+    code: 'EADDRNOTAVAIL',
+    errno: constants.errno.EADDRNOTAVAIL,
+    syscall: 'bind',
+    message: /^bind: /,
+  })
+  t.equal(openFds(), before, 'the socket was closed')
 })
