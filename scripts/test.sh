@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite: type-check, unit tests, real-client tests in network namespaces, VM boots.
+# Run the whole test suite: type-check, unit tests, real-client tests in network namespaces, VM boots, and the native
+# addon's tests against an AddressSanitizer/UBSan build of it (scripts/test-native-asan.sh).
 #   sudo bash scripts/test.sh [tap args...]
 # Installs what the tests need (Debian packages, npm packages, iPXE firmware, the VM boot target) first.
 set -euo pipefail
@@ -13,4 +14,5 @@ npm run -s build
 status=0
 npx tap "$@" || status=$?
 node scripts/check-coverage.mjs || status=1
+bash scripts/test-native-asan.sh || status=1
 exit $status
