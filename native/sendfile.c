@@ -29,6 +29,7 @@
 #include <node_api.h>
 
 #include "errors.h"
+#include "failpoint.h"
 
 #define CHECK(call)                                                  \
   do {                                                               \
@@ -171,12 +172,12 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (napi_create_string_utf8(env, "pxebox:sendfile", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok) {
+      pxebox_failpoint("sendfile:create") || napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok) {
     job->work = NULL;
     fail_unqueued(env, job, "pxebox_native: could not create the sendfile job");
     return promise;
   }
-  if (napi_queue_async_work(env, job->work) != napi_ok) {
+  if (pxebox_failpoint("sendfile:queue") || napi_queue_async_work(env, job->work) != napi_ok) {
     fail_unqueued(env, job, "pxebox_native: could not queue the sendfile job");
     return promise;
   }

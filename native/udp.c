@@ -37,6 +37,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "failpoint.h"
 
 #define RECV_BUFFER 65536
 /*
@@ -309,7 +310,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       napi_create_reference(env, buffer, 1, &u->buffer_ref) != napi_ok ||
       napi_create_reference(env, argv[2], 1, &u->on_packet) != napi_ok ||
       napi_create_string_utf8(env, "pxebox:udp", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &u->async) != napi_ok || napi_create_int32(env, port, &port_value) != napi_ok ||
+      napi_async_init(env, NULL, name, &u->async) != napi_ok || pxebox_failpoint("udpOpen:setup") ||
+      napi_create_int32(env, port, &port_value) != napi_ok ||
       napi_create_array_with_length(env, 3, &result) != napi_ok || napi_get_uv_event_loop(env, &loop) != napi_ok) {
     undo_open(u);
     napi_throw_error(env, NULL, "udpOpen: could not set up the socket");
@@ -325,19 +327,19 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
    * From here the uv handle is registered with the loop and can only be closed asynchronously (on_closed releases what
    * the struct holds). If the JS side cannot be built, close it and give up the JS handle's ownership at once.
    */
-  if (napi_create_external(env, u, finalize, NULL, &handle) != napi_ok) {
+  if (pxebox_failpoint("udpOpen:handle") || napi_create_external(env, u, finalize, NULL, &handle) != napi_ok) {
     shut(u);
     release(u);
     napi_throw_error(env, NULL, "udpOpen: could not create the handle");
     return NULL;
   }
-  if (napi_set_element(env, result, 0, handle) != napi_ok || napi_set_element(env, result, 1, port_value) != napi_ok ||
-      napi_set_element(env, result, 2, buffer) != napi_ok) {
+  if (napi_set_element(env, result, 0, handle) != napi_ok || pxebox_failpoint("udpOpen:result") ||
+      napi_set_element(env, result, 1, port_value) != napi_ok || napi_set_element(env, result, 2, buffer) != napi_ok) {
     shut(u); /* the external's finalizer releases the JS handle's share once it is collected */
     napi_throw_error(env, NULL, "udpOpen: could not build the result");
     return NULL;
   }
-  err = uv_poll_start(&u->poll, UV_READABLE, on_readable);
+  err = pxebox_failpoint("udpOpen:poll") ? UV_ENOMEM : uv_poll_start(&u->poll, UV_READABLE, on_readable);
   if (err != 0) {
     shut(u);
     return pxebox_throw_errno(env, -err, "uv_poll_start");

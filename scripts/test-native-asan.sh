@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The native addon's tests under AddressSanitizer and UndefinedBehaviorSanitizer: builds native/ with
-# -fsanitize=address,undefined into .cache/native-asan (the normal build in native/build is left alone) and runs the
-# test files that drive the addon with PXEBOX_NATIVE_ADDON pointing at that build (src/host/native.ts).
+# -fsanitize=address,undefined and its failpoints (native/failpoint.h) into .cache/native-asan (the normal build in
+# native/build is left alone) and runs the test files that drive the addon with PXEBOX_NATIVE_ADDON pointing at that
+# build (src/host/native.ts).
 #   bash scripts/test-native-asan.sh
 # Needs gcc's sanitizer runtimes (libasan, libubsan: Debian's g++ brings them), node-gyp and tap (npm ci).
 # Node itself is not built with ASan, so libasan is LD_PRELOADed (it must come first in the process) and leak
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 build=$root/.cache/native-asan
 logs=$build/reports
-tests=(test/http/sendfile.test.ts test/tftp/transfer-socket.test.ts)
+tests=(test/http/sendfile.test.ts test/tftp/transfer-socket.test.ts test/host/native-failpoints.test.ts)
 start=$(date +%s)
 
 fail() {
@@ -30,7 +31,7 @@ rm -rf "$build"
 mkdir -p "$build/src" "$logs"
 cp native/binding.gyp native/*.c native/*.h "$build/src/"
 # -fno-sanitize-recover: UBSan aborts at the first report, as ASan does, so a report cannot pass unnoticed.
-flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -DPXEBOX_FAILPOINTS"
 CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" npx --no-install node-gyp rebuild -C "$build/src" --loglevel=warn >"$build/build.log" 2>&1 ||
   { cat "$build/build.log" >&2; fail "the ASan build of native/ did not compile"; }
 addon=$build/src/build/Release/pxebox_native.node

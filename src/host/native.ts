@@ -35,6 +35,8 @@ export interface NativeAddon {
   interfaces(): { name: string; index: number; mtu: number; up: boolean; running: boolean; loopback: boolean; ipv4: { address: string; prefix: number }[] }[]
   nameToIndex(name: string): number
   setsockoptInt(fd: number, level: number, option: number, value: number): void
+  /** Only in the fault-injection build of scripts/test-native-asan.sh (native/failpoint.h). */
+  readonly failpoints?: true
 }
 
 let loaded: { addon?: NativeAddon; reason?: string } | undefined
