@@ -79,7 +79,7 @@ const big = randomBytes(24 * 1024 * 1024 + 123)
 const medium = randomBytes(8 * 1024 * 1024)
 
 // PXEBOX_SENDFILE_TEST_MODES=sendfile: scripts/test-native-asan.sh runs only the path that reaches the addon (the
-// copy path never calls native code, and under ASan's slowdown its client-abort timing only adds noise there).
+// copy path never calls native code, so running it under ASan would only cost time).
 const modes = (['sendfile', 'copy'] as const).filter((m) => (process.env.PXEBOX_SENDFILE_TEST_MODES ?? 'sendfile,copy').split(',').includes(m))
 for (const mode of modes) {
   t.test(`asset bodies, ${mode} path`, { skip: curlMissing }, async (t) => {
