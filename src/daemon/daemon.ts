@@ -7,7 +7,8 @@ import { mkdirSync } from 'node:fs'
 import type { Config } from '../config/schema.js'
 import { join } from 'node:path'
 import type { EventSink } from '../machines/events.js'
-import { checkFirmware, type FirmwareReport } from './firmware.js'
+import { checkFirmware, logFirmware } from './firmware.js'
+import { asStartError, StartError } from './start-error.js'
 import type { Logger } from '../host/log.js'
 import { InterfaceError, resolvePxeInterface, type PxeInterface } from '../host/interfaces.js'
 import { privilegedPortProblem, readPortPrivileges } from '../host/privileges.js'
@@ -27,13 +28,7 @@ import { matchMachine } from '../catalog/state.js'
 import { dhcpSettingsFor } from '../boot/dhcp-settings.js'
 import { renderBanner } from './banner.js'
 
-/** A start-up failure the operator must fix (exit code 2): bad interface, missing privileges, port in use... */
-export class StartError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message)
-    this.name = 'StartError'
-  }
-}
+export { StartError } from './start-error.js'
 
 /** A running pxebox. */
 export interface Daemon {
@@ -225,26 +220,4 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     },
     close: closeAll,
   }
-}
-
-function logFirmware(report: FirmwareReport, logger: Logger): void {
-  if (!report.manifest) {
-    logger.warn({ root: report.root }, `firmware: ${report.problem}; run firmware/fetch.sh`)
-    return
-  }
-  for (const f of report.files) {
-    if (f.status === 'missing') logger.warn({ file: f.file, for: f.for }, `firmware ${f.file} is missing from ${report.root}: run firmware/fetch.sh`)
-    else if (f.status === 'changed')
-      logger.warn({ file: f.file, expected: f.expected, actual: f.actual }, `firmware ${f.file} differs from manifest.json (another iPXE build?); run firmware/fetch.sh`)
-  }
-}
-
-function asStartError(err: unknown): Error {
-  const e = err as NodeJS.ErrnoException & { port?: number; address?: string }
-  if (e.code === 'EADDRINUSE') return new StartError('EADDRINUSE', `port ${e.port ?? '?'} on ${e.address ?? '?'} is already in use (another dnsmasq, tftpd or pxebox running?)`)
-  if (e.code === 'EADDRNOTAVAIL') return new StartError('EADDRNOTAVAIL', `cannot bind ${e.address ?? '?'}:${e.port ?? '?'}: address not on this box`)
-  if (e.code === 'EACCES') return new StartError('EACCES', `permission denied binding port ${e.port ?? '?'}: run as root or with CAP_NET_BIND_SERVICE`)
-  if (err instanceof StartError) return err
-  if (e.code && typeof e.message === 'string') return new StartError(e.code, e.message)
-  return err as Error
 }
