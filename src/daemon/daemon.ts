@@ -12,9 +12,9 @@ import { asStartError, StartError } from './start-error.js'
 import type { Logger } from '../host/log.js'
 import { InterfaceError, resolvePxeInterface, type PxeInterface } from '../host/interfaces.js'
 import { privilegedPortProblem, readPortPrivileges } from '../host/privileges.js'
-import { BootLoadError, type BootStore } from '../catalog/state.js'
+import { BootLoadError } from '../catalog/state.js'
 import { openMachineStore } from '../machines/store.js'
-import { createBootStoreWithOverlay, openBootOverlay } from '../catalog/overlay.js'
+import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { createMetrics } from '../http/metrics.js'
 import { ApiTokenError, readApiToken } from '../http/api/auth.js'
 import { bootSourcesOf } from '../config/boot-sources.js'
@@ -102,18 +102,17 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   }
   const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-  let bootSources = bootSourcesOf(config)
-  let store: BootStore | undefined
   // Groups/profiles written through /v1 live in data_dir/boot and load over config.yaml's.
-  const overlay = await openBootOverlay({ dir: join(config.data_dir, 'boot'), base: () => bootSources, reload: (s) => store!.reload(s), logger })
+  let catalog: Catalog
   try {
-    store = await createBootStoreWithOverlay(bootSources, overlay, logger)
+    catalog = await openCatalog({ sources: bootSourcesOf(config), overlayDir: join(config.data_dir, 'boot'), logger })
   } catch (err) {
     if (err instanceof BootLoadError) throw new StartError(err.code, err.message)
     throw err
   }
+  const { store, overlay } = catalog
 
-  const closers: (() => Promise<void> | void)[] = [() => machines.close(), () => store.close()]
+  const closers: (() => Promise<void> | void)[] = [() => machines.close(), () => catalog.close()]
   const closeAll = async () => {
     const results = await Promise.allSettled(closers.reverse().map((c) => c()))
     for (const r of results) if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while closing a service')
@@ -204,11 +203,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       if (next.api.max_event_streams !== config.api.max_event_streams) restart.push('api.max_event_streams')
       if (restart.length) logger.warn({ keys: restart }, 'these config changes take effect after a restart')
       const nextToken = readApiToken(next.api)
-      const previous = bootSources
-      bootSources = bootSourcesOf(next)
-      const result = await store.reload(overlay.merge(bootSources))
-      if (!result.ok) bootSources = previous
-      else apiToken = nextToken
+      const result = await catalog.reload(bootSourcesOf(next))
+      if (result.ok) apiToken = nextToken
       if (!result.ok) throw new Error(`boot configuration rejected: ${result.errors.join('; ')}`)
       const applied = ['profiles', 'groups', 'matchbox_dir', 'api.token']
       if (next.log_level !== currentLogLevel) {
