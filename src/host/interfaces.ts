@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { loadNative } from './native.js'
+import { loadNative, type NativeLoad } from './native.js'
 
 /** One network interface of this namespace. */
 export interface LinkInfo {
@@ -45,9 +45,12 @@ export class InterfaceError extends Error {
   override name = 'InterfaceError'
 }
 
-/** Every interface of this namespace, from the kernel through the addon, else from Node and /sys (running ones only). */
-export function listInterfaces(): LinkInfo[] {
-  const { addon } = loadNative()
+/**
+ * Every interface of this namespace, from the kernel through the addon, else from Node and /sys (running ones only).
+ * `native`: the addon as the daemon loaded it; loaded here when not given.
+ */
+export function listInterfaces(native: NativeLoad = loadNative()): LinkInfo[] {
+  const { addon } = native
   if (addon !== undefined) return addon.interfaces()
   const table = networkInterfaces()
   return Object.entries(table).map(([name, addrs = []]) => ({

@@ -39,7 +39,11 @@ export interface NativeAddon {
   readonly failpoints?: true
 }
 
-let loaded: { addon?: NativeAddon; reason?: string } | undefined
+/** The addon, or why it is unavailable (for the start-up log). */
+export interface NativeLoad {
+  readonly addon?: NativeAddon
+  readonly reason?: string
+}
 
 /** `native/build/Release/pxebox_native.node` in the nearest folder above this file that has it (src/ and dist/src/). */
 function addonPath(): string | undefined {
@@ -52,16 +56,19 @@ function addonPath(): string | undefined {
   return undefined
 }
 
-/** Load the addon once. `reason` says why it is unavailable (for the start-up log). */
-export function loadNative(): { addon?: NativeAddon; reason?: string } {
-  if (loaded) return loaded
-  if (process.platform !== 'linux') return (loaded = { reason: `the native addon is Linux-only (this is ${process.platform})` })
+/**
+ * Load the addon. The daemon calls this once and passes the result down; `reason` says why it is unavailable (for
+ * the start-up log). Node's require cache makes a second call return the same module. PXEBOX_NATIVE_ADDON=<path>
+ * loads another build (the ASan build of scripts/test-native-asan.sh); a path that does not load is the reason.
+ */
+export function loadNative(): NativeLoad {
+  if (process.platform !== 'linux') return { reason: `the native addon is Linux-only (this is ${process.platform})` }
   const override = process.env.PXEBOX_NATIVE_ADDON
   const path = override ? override : addonPath()
-  if (path === undefined) return (loaded = { reason: 'native/build/Release/pxebox_native.node is not built (npm run build builds it)' })
+  if (path === undefined) return { reason: 'native/build/Release/pxebox_native.node is not built (npm run build builds it)' }
   try {
-    return (loaded = { addon: createRequire(import.meta.url)(path) as NativeAddon })
+    return { addon: createRequire(import.meta.url)(path) as NativeAddon }
   } catch (err) {
-    return (loaded = { reason: `could not load ${path}: ${(err as Error).message}` })
+    return { reason: `could not load ${path}: ${(err as Error).message}` }
   }
 }

@@ -92,11 +92,9 @@ for (const mode of modes) {
     const events = memoryEvents()
     // Count the addon's sendfile jobs, so the test knows which path really carried the bytes.
     const addon = loadNative().addon!
-    const original = addon.sendfile
     let jobs = 0
-    addon.sendfile = (...a) => (jobs++, original(...a))
-    t.teardown(() => void (addon.sendfile = original))
-    const app = buildApp({ store: { get: () => state }, assetsDir: assets, publicUrl: 'http://127.0.0.1', events, version: 't', sendfile: mode === 'sendfile' })
+    const counted = { dup: addon.dup, close: addon.close, sendfile: (...a: Parameters<typeof addon.sendfile>) => (jobs++, addon.sendfile(...a)) }
+    const app = buildApp({ store: { get: () => state }, assetsDir: assets, publicUrl: 'http://127.0.0.1', events, version: 't', ...(mode === 'sendfile' ? { sendfile: counted } : {}) })
     t.teardown(() => app.close())
     const base = `${await app.listen({ host: '127.0.0.1', port: 0 })}/assets`
 
