@@ -149,6 +149,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           maxTransfersPerClient: config.tftp.max_transfers_per_client,
           maxClientTimeoutSeconds: config.tftp.max_client_timeout,
         },
+        native,
         logger: logger.child({ proto: 'tftp' }),
       })
       closers.push(() => tftp.close())

@@ -9,7 +9,7 @@
 import { createSocket, type Socket, type SocketType } from 'node:dgram'
 import { constants } from 'node:os'
 import { getSystemErrorName } from 'node:util'
-import { loadNative, type NativeAddon } from '../host/native.js'
+import type { NativeAddon } from '../host/native.js'
 import { guardedSend, sendablePeer } from './send.js'
 
 /** Where a datagram came from when it was not the transfer's peer. */
@@ -48,11 +48,10 @@ export interface TransferSocket {
 }
 
 /**
- * Binds a transfer socket on `address` (port chosen by the kernel) for a transfer with `peer`: the native one when the
- * addon is built, unless `impl` says 'dgram'.
+ * Binds a transfer socket on `address` (port chosen by the kernel) for a transfer with `peer`: the native one when
+ * given the addon (loaded once by whoever started the server), else node:dgram.
  */
-export async function openTransferSocket(type: SocketType, address: string, peer: Sender, impl: 'native' | 'dgram' = 'native'): Promise<TransferSocket> {
-  const native = impl === 'native' ? loadNative().addon : undefined
+export async function openTransferSocket(type: SocketType, address: string, peer: Sender, native: NativeAddon | undefined): Promise<TransferSocket> {
   return native ? nativeSocket(native, type, address, peer) : dgramSocket(type, address, peer)
 }
 

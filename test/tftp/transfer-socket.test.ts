@@ -28,7 +28,7 @@ for (const impl of ['native', 'dgram'] as const) {
       const peer = await peerSocket(type, address)
       const stranger = await peerSocket(type, address)
       const me: Sender = { address, port: peer.address().port }
-      const sock = await openTransferSocket(type, address, me, impl)
+      const sock = await openTransferSocket(type, address, me, impl === 'native' ? loadNative().addon : undefined)
       const got: { data: string; stranger?: Sender }[] = []
       let arrived: () => void = () => undefined
       sock.onPacket((packet, length, from) => {
@@ -73,7 +73,7 @@ for (const impl of ['native', 'dgram'] as const) {
 
 t.test('native: a staged packet leaves on exactly its ACK, once', async (t) => {
   const peer = await peerSocket('udp4', '127.0.0.1')
-  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, 'native')
+  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, loadNative().addon)
   t.teardown(() => (sock.close(), peer.close()))
   const seen: { block: number; released: boolean }[] = []
   let arrived: () => void = () => undefined
