@@ -8,6 +8,7 @@
 import { join } from 'node:path'
 import type { DhcpPacket, PacketObserver } from '../dhcp/index.js'
 import { silentLogger, type Logger } from '../host/log.js'
+import type { NativeLoad } from '../host/native.js'
 import { startArpCapture, type ArpCapture } from './arp-capture.js'
 import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
@@ -29,6 +30,8 @@ export interface TrackingOptions extends TrackerSettings {
   now?: () => number
   evaluateEveryMs?: number
   saveEveryMs?: number
+  /** The native addon as the daemon loaded it (the port 68 listener's pinning). */
+  native?: NativeLoad
   /** Test hooks. */
   clientPort?: number
   probe?: ArpProbe
@@ -91,6 +94,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
         onPacket: (p) => tracker.observeDhcp(p, 68),
         ...(opts.clientPort === undefined ? {} : { port: opts.clientPort }),
         ...(opts.pin === undefined ? {} : { pin: opts.pin }),
+        ...(opts.native === undefined ? {} : { native: opts.native }),
         logger: opts.logger ?? silentLogger,
       })
     } catch (err) {

@@ -50,7 +50,7 @@ export interface DaemonHooks {
 
 /** Start pxebox with `config`. Throws StartError for problems the operator must fix. */
 export async function startDaemon(config: Config, logger: Logger, hooks: DaemonHooks = {}): Promise<Daemon> {
-  // Once, here: interface lookup, the HTTP asset routes and the TFTP transfers share it.
+  // Once, here: the interface lookup, DHCP and port 68 pinning, HTTP sendfile and the TFTP transfers share it.
   const native = loadNative()
   const { iface, httpHost, httpPort } = preflight(config, native)
   if (!iface.carrier) {
@@ -74,7 +74,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
   const lines: { http?: string; tftp?: string; dhcp?: string } = {}
   try {
     // Address tracking (issue 8) first: machine records, metrics and the API read it, DHCP feeds it.
-    const tracking = await startTracking({ config, iface, logger, ...(hooks.clientPort === undefined ? {} : { clientPort: hooks.clientPort }) })
+    const tracking = await startTracking({ config, iface, native, logger, ...(hooks.clientPort === undefined ? {} : { clientPort: hooks.clientPort }) })
     if (tracking) closers.push(() => tracking.close())
 
     // Operator's view (issue 9): machine records are the event store; metrics count every event.
@@ -159,6 +159,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     const dhcp = await startDhcp({
       config,
       iface,
+      native,
       publicUrl,
       lookup: (labels) => dhcpSettingsFor(matchMachine(store.get(), { ...labels })),
       chainloadedRecently: (mac) => chainload.recently(mac),

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js'
 import type { EventSink } from '../machines/events.js'
 import type { Logger } from '../host/log.js'
 import type { PxeInterface } from '../host/interfaces.js'
+import type { NativeLoad } from '../host/native.js'
 import { arpingProbe } from '../addresses/arp-probe.js'
 import { inSubnet, prefixToNetmask } from '../host/ipv4.js'
 import type { TrackingService } from '../addresses/tracking-service.js'
@@ -36,6 +37,8 @@ export function checkDhcpRange(config: Config, iface: PxeInterface): void {
 export interface DhcpStartOptions {
   config: Config
   iface: PxeInterface
+  /** The daemon's one load of the native addon (the port 67 socket's pinning). */
+  native: NativeLoad
   publicUrl: string
   lookup: DhcpMachineLookup
   chainloadedRecently: (mac: string) => boolean
@@ -69,6 +72,7 @@ export async function startDhcp(o: DhcpStartOptions): Promise<DhcpService> {
       interfaceName: iface.name,
       address: iface.address,
       pinning: d.interface_pinning,
+      native: o.native,
       httpBaseUrl: o.publicUrl,
       lookup: o.lookup,
       chainloadedRecently: o.chainloadedRecently,

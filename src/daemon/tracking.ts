@@ -6,6 +6,7 @@
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../host/log.js'
 import type { PxeInterface } from '../host/interfaces.js'
+import type { NativeLoad } from '../host/native.js'
 import type { TrackerSettings } from '../addresses/tracker.js'
 import { startAddressTracking, type TrackingService } from '../addresses/tracking-service.js'
 
@@ -13,6 +14,8 @@ import { startAddressTracking, type TrackingService } from '../addresses/trackin
 export interface TrackingStartOptions {
   config: Config
   iface: PxeInterface
+  /** The daemon's one load of the native addon (the port 68 listener's pinning). */
+  native: NativeLoad
   logger: Logger
   /** Test hook: the port 68 listener's port. */
   clientPort?: number
@@ -46,6 +49,7 @@ export async function startTracking(o: TrackingStartOptions): Promise<TrackingSe
     // In authoritative mode nothing else serves the VLAN, so there are no site server replies on 68 to see.
     listenClientPort: !authoritative,
     logger: o.logger,
+    native: o.native,
     ...(o.clientPort === undefined ? {} : { clientPort: o.clientPort }),
   })
   tracking.arpReady.catch(() => undefined) // logged by the capture

@@ -116,11 +116,11 @@ export function resolvePxeInterface(wanted: string, address: string | undefined,
 
 /**
  * The kernel's index of interface `name`: if_nametoindex(3) through the addon, else `/sys/class/net/<name>/ifindex`.
- * Throws when there is no such interface.
+ * Throws when there is no such interface. `native`: the addon as the daemon loaded it; loaded here when not given.
  */
-export function interfaceIndex(name: string): number {
+export function interfaceIndex(name: string, native: NativeLoad = loadNative()): number {
   if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') throw new Error(`bad interface name ${JSON.stringify(name)}`)
-  const { addon } = loadNative()
+  const { addon } = native
   const n = addon !== undefined ? addon.nameToIndex(name) : Number(readSys(`/sys/class/net/${name}/ifindex`))
   if (!Number.isInteger(n) || n <= 0) throw new Error(`interface ${name} does not exist`)
   return n
