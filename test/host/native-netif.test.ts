@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram'
 import { closeSync, openSync } from 'node:fs'
 import { constants } from 'node:os'
 import { join } from 'node:path'
-import { bindToInterfaceNatively, SO_BINDTOIFINDEX, SOL_SOCKET } from '../../src/dhcp/pin.js'
+import { bindToInterfaceWith, SO_BINDTOIFINDEX, SOL_SOCKET } from '../../src/dhcp/pin.js'
 import { loadNative } from '../../src/host/native.js'
 
 const native = loadNative()
@@ -30,7 +30,7 @@ t.test('setsockoptInt: pins a bound UDP socket to lo (SO_BINDTOIFINDEX); a file 
   const socket = createSocket('udp4')
   t.teardown(() => socket.close())
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
-  await t.resolves(bindToInterfaceNatively(socket, addon.nameToIndex('lo')))
+  await t.resolves(bindToInterfaceWith(native)(socket, addon.nameToIndex('lo')))
   const file = openSync(join(t.testdir({ f: 'x' }), 'f'), 'r')
   t.teardown(() => closeSync(file))
   t.throws(() => addon.setsockoptInt(file, SOL_SOCKET, SO_BINDTOIFINDEX, 1), { code: 'ENOTSOCK', errno: constants.errno.ENOTSOCK, syscall: 'setsockopt' })
