@@ -37,6 +37,8 @@ export interface NativeAddon {
   setsockoptInt(fd: number, level: number, option: number, value: number): void
   /** Only in the fault-injection build of scripts/test-native-asan.sh (native/failpoint.h). */
   readonly failpoints?: true
+  /** native/sdnotify.c: false when NOTIFY_SOCKET is unset. Absent from an addon built before it existed. */
+  sdNotify?(state: string): boolean
 }
 
 /** The addon, or why it is unavailable (for the start-up log). */
