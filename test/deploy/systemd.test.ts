@@ -153,6 +153,9 @@ t.test('the Debian package under systemd in a booted Debian 13', { skip: why ?? 
   t.match(journal, /\/etc\/pxebox\/config\.yaml:\d+:\d+: dhcp_typo: unknown key/, 'the journal names file:line:col')
   t.equal((await guest('systemctl is-active pxebox')).trim(), 'active')
   t.match(await http('/'), /1 groups, 1 profiles/, 'the old config keeps serving')
+  // The operator's edit (a good config again), which the upgrade below must keep.
+  write('# edited by the operator\n' + withProfile)
+
   // Type=notify-reload: `systemctl start` returns only once pxebox serves, so HTTP answers at once, not eventually.
   await guest('systemctl restart pxebox')
   t.match(await http('/'), /1 groups, 1 profiles/, 'serving as soon as systemctl restart returns')
