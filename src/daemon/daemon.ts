@@ -53,6 +53,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
   // Once, here: the interface lookup, DHCP and port 68 pinning, HTTP sendfile and the TFTP transfers share it.
   const native = loadNative()
   const { iface, httpHost, httpPort } = preflight(config, native)
+  if (iface.chosenBy !== undefined) logger.info({ iface: iface.name, address: iface.address }, `interface: auto chose ${iface.name}: ${iface.chosenBy}`)
   if (!iface.carrier) {
     logger.warn({ iface: iface.name }, `interface ${iface.name} is down or has no carrier: serving anyway, answers start when the link comes up`)
   }
