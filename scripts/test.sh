@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
+# Without an npm of the machine's own, deps.sh installed npm's release there (as for scripts/install.sh).
+command -v npm >/dev/null || PATH=/usr/local/lib/pxebox-npm/bin:$PATH
 npm ci --no-audit --no-fund --loglevel=error
 bash firmware/fetch.sh >/dev/null
 bash scripts/build-boot-target.sh >/dev/null
