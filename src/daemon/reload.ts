@@ -59,7 +59,10 @@ export const RELOAD_TABLE = {
     open_reads: restart('the API routes are built with it'),
     max_event_streams: restart('the event stream limit is built into the API'),
   }),
-  machines: nested({ stuck_after: restart('the API and dashboard are built with it') }),
+  machines: nested({
+    stuck_after: restart('the API and dashboard are built with it'),
+    ipxe_not_run_after: restart('the iPXE hand-off watch is built with it at start'),
+  }),
   profiles: live('catalog', CATALOG),
   groups: live('catalog', CATALOG),
 } as const satisfies Record<keyof ConfigData, ReloadRule>
