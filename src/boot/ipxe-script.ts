@@ -9,12 +9,14 @@
 import type { BootPlan } from '../catalog/boot-plan.js'
 
 /**
- * The identity variables `/boot.ipxe` forwards. `${mac:hexhyp}` avoids colons in the query; serial, hostname and
- * domain are URI-escaped because firmware serials contain spaces ("To be filled by O.E.M.") that would split iPXE's
- * `chain` command line. `${buildarch}` is the iPXE build's arch (undionly.kpxe says i386 even on x86_64 hardware).
+ * The identity variables `/boot.ipxe` forwards. `${mac:hexhyp}` avoids colons in the query. The serial travels as
+ * `${serial:hexraw}` (catalog/labels.ts turns `serial_hex` back into the `serial` label): Debian's iPXE 2019 builds
+ * break `:uristring` on bytes >= 0x80 and `chain` decodes %26/%3D/%2B back, so a serial with `&`, `=`, `+` or
+ * non-ASCII bytes split or truncated the query (measured, test/e2e/discovery-draft.test.ts). Hostname and domain are
+ * DNS names and stay URI-escaped. `${buildarch}` is the iPXE build's arch (undionly.kpxe says i386 on x86_64).
  */
 export const IDENTITY_QUERY =
-  'mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}' +
+  'mac=${mac:hexhyp}&uuid=${uuid}&serial_hex=${serial:hexraw}&hostname=${hostname:uristring}' +
   '&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}'
 
 /** Base URL without trailing slashes. */

@@ -18,5 +18,5 @@ t.test('URLs', async (t) => {
   t.equal(absoluteUrl('//host/k', 'http://s'), '//host/k')
   t.equal(absoluteUrl('${base}/k', 'http://s'), '${base}/k')
   t.equal(absoluteUrl('tftp://s/k', 'http://s'), 'tftp://s/k')
-  t.equal(bootstrapScript('http://s:1/'), '#!ipxe\nchain http://s:1/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}\n')
+  t.equal(bootstrapScript('http://s:1/'), '#!ipxe\nchain http://s:1/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial_hex=${serial:hexraw}&hostname=${hostname:uristring}&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}\n')
 })
