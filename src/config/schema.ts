@@ -164,6 +164,18 @@ export const ApiSchema = Section(
   'the /v1 API; without a token, API writes are refused',
 )
 
+export const DiscoverySchema = Section(
+  {
+    mode: StringEnum(['hold', 'exit'], {
+      default: 'exit',
+      description:
+        'hold: a machine no group matches gets a holding script that reports its inventory and polls /ipxe until it is assigned; exit: /ipxe answers 404 and the firmware tries its next boot device',
+    }),
+    poll_interval: Type.Integer({ default: 10, minimum: 1, maximum: 3600, description: 'seconds between a holding machine\'s polls of /ipxe' }),
+  },
+  'unknown machines (issue 20): hold and inventory them, or let them fall through',
+)
+
 export const MachinesSchema = Section(
   {
     stuck_after: Type.Integer({ default: 300, minimum: 10, description: 'seconds without boot progress after which a machine is shown as stuck' }),
@@ -206,6 +218,7 @@ export const ConfigSchema = Type.Object(
     http: HttpSchema,
     api: ApiSchema,
     machines: MachinesSchema,
+    discovery: DiscoverySchema,
     profiles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), ProfileSchema, {
       default: {},
       maxProperties: MAX_CONFIG_PROFILES,

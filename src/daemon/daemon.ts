@@ -135,6 +135,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         ...(config.tftp.enabled ? { firmwareDir: config.tftp.root } : {}),
         publicUrl,
         sendfile: config.http.sendfile,
+        ...(config.discovery.mode === 'hold' ? { discovery: { pollSeconds: config.discovery.poll_interval } } : {}),
         logger,
         events: sink,
         addressesOf: (mac) => [...new Set([...addresses.addressesOf(mac), ...(addressServices?.queries?.addressesOf(mac) ?? [])])],

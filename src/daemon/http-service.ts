@@ -26,6 +26,8 @@ export interface HttpServiceOptions {
   api?: HttpDeps['api']
   /** `/metrics` registry fed with every service's events. */
   metrics?: HttpDeps['metrics']
+  /** `discovery.mode: hold` (HttpDeps.discovery). */
+  discovery?: HttpDeps['discovery']
   /** `http.sendfile`: send asset bodies with sendfile(2) when the addon is built. */
   sendfile?: boolean
 }
@@ -50,6 +52,7 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     ...(opts.api !== undefined ? { api: opts.api } : {}),
     ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
     ...(opts.sendfile !== undefined ? { sendfile: opts.sendfile } : {}),
+    ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
     version: VERSION,
   })
   if (opts.sendfile !== false) {

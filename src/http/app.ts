@@ -7,7 +7,9 @@ import { discardEvents, type EventSink } from '../machines/events.js'
 import { silentLogger, type Logger } from '../host/log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
 import type { BootState } from '../catalog/state.js'
-import { recentMachines, type HttpContext } from './context.js'
+import { recentMachines, type DiscoverySettings, type HttpContext } from './context.js'
+import { factLabels } from '../boot/inventory.js'
+import type { Labels } from '../catalog/labels.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
 import { loadNative } from '../host/native.js'
@@ -44,6 +46,10 @@ export interface HttpDeps {
   readonly api?: Omit<ApiDeps, 'store' | 'version' | 'addressesOf' | 'assetsDir' | 'publishEventStats'>
   /** When the machine with this MAC reported installed (boot_once profiles then boot the local disk). */
   readonly installedAt?: (mac: string) => string | undefined
+  /** `discovery.mode: hold` (HttpContext.discovery). Absent: `/ipxe` answers 404 for a machine no group matches. */
+  readonly discovery?: DiscoverySettings
+  /** A machine's reported facts as labels; default: the API machine store's inventory (boot/inventory.ts). */
+  readonly factsOf?: (mac: string) => Labels
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
   readonly metrics?: Metrics
   /** Send asset bodies with sendfile(2) when the native addon is built (src/http/sendfile.ts). Default true. */
@@ -65,6 +71,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   const sink: EventSink = ownMetrics ? { record: (e) => (events.record(e), ownMetrics.sink.record(e)) } : events
   const api = deps.api
   const installedAt = deps.installedAt ?? (api ? (mac: string) => api.machines.get(mac)?.installed_at : undefined)
+  const factsOf = deps.factsOf ?? (api ? (mac: string) => factLabels(api.machines.get(mac)?.inventory) : undefined)
   const sendfile = deps.sendfile === false ? undefined : loadNative().addon
   const ctx: HttpContext = {
     store: deps.store,
@@ -74,6 +81,8 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     logger,
     events: sink,
     ...(installedAt ? { installedAt } : {}),
+    ...(deps.discovery ? { discovery: deps.discovery } : {}),
+    ...(factsOf ? { factsOf } : {}),
     addressesOf: deps.addressesOf ?? (() => []),
     bootstrap: bootstrapScript(deps.publicUrl),
     ...recentMachines(),

@@ -61,6 +61,42 @@ export const PastAttemptSchema = Type.Object(
  */
 export const RECORD_LIMITS = { identityLength: 128, whatLength: 256, labels: 32, labelValueLength: 256 } as const
 
+/** One network interface a discovered machine reported (iPXE numbers them net0, net1, ...). */
+export const NicFactSchema = Type.Object(
+  {
+    index: Type.Integer({ minimum: 0, maximum: 63 }),
+    mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+    /** iPXE's `${netN/chip}`: the driver ("virtio-net"), or "SNP" under UEFI snponly.efi. */
+    chip: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  { additionalProperties: false },
+)
+
+/**
+ * What a machine waiting in the holding script reported of itself (issue 20; boot/inventory.ts parses it). Every
+ * field optional: iPXE builds and firmware report different subsets (Debian's 2019 builds leave memsize empty).
+ */
+export const InventorySchema = Type.Object(
+  {
+    mac: Type.Optional(Type.String()),
+    uuid: Type.Optional(Type.String({ maxLength: 36 })),
+    manufacturer: Type.Optional(Type.String({ maxLength: 128 })),
+    product: Type.Optional(Type.String({ maxLength: 128 })),
+    serial: Type.Optional(Type.String({ maxLength: 128 })),
+    asset: Type.Optional(Type.String({ maxLength: 128 })),
+    /** "efi" or "pcbios". */
+    platform: Type.Optional(Type.String({ maxLength: 16 })),
+    /** The iPXE build's arch ("x86_64", "i386" for BIOS ROMs even on 64-bit hardware, "arm64"). */
+    buildarch: Type.Optional(Type.String({ maxLength: 16 })),
+    memsizeMb: Type.Optional(Type.Integer({ minimum: 1 })),
+    nics: Type.Array(NicFactSchema, { maxItems: 64 }),
+  },
+  { additionalProperties: false },
+)
+
+/** A reported inventory. */
+export type Inventory = Static<typeof InventorySchema>
+
 /** The stored record of one machine. */
 export const MachineRecordSchema = Type.Object(
   {
@@ -77,6 +113,9 @@ export const MachineRecordSchema = Type.Object(
     ips: Type.Array(Type.String()),
     group: Type.Optional(Type.String()),
     profile: Type.Optional(Type.String()),
+    /** What the machine reported from the holding script (discovery), with the time of its last report. */
+    inventory: Type.Optional(InventorySchema),
+    reported_at: Type.Optional(Type.String()),
     /** Operator labels (set through the API). */
     labels: Type.Record(Type.String(), Type.String()),
     first_seen: Type.String(),
@@ -108,10 +147,10 @@ export type PastAttempt = Static<typeof PastAttemptSchema>
 export type MachineRecord = Static<typeof MachineRecordSchema>
 
 /** Where a machine is, computed at read time from its record, the clock and its profile. */
-export type MachineStatus = 'failed' | 'stuck' | 'booting' | 'done' | 'local-boot' | 'ignored'
+export type MachineStatus = 'failed' | 'stuck' | 'discovered' | 'booting' | 'done' | 'local-boot' | 'ignored'
 
 /** Status order in the machine list: the ones needing the operator first. */
-export const STATUS_ORDER: readonly MachineStatus[] = ['failed', 'stuck', 'booting', 'ignored', 'local-boot', 'done']
+export const STATUS_ORDER: readonly MachineStatus[] = ['failed', 'stuck', 'discovered', 'booting', 'ignored', 'local-boot', 'done']
 
 /** A record plus what the operator asks of it: status, current stage, how long since progress. */
 export const MachineViewSchema = Type.Composite([

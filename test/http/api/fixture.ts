@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../../src/http/app.js'
+import type { DiscoverySettings } from '../../../src/http/context.js'
 import { createMetrics } from '../../../src/http/metrics.js'
 import { openMachineStore, type MachineStore } from '../../../src/machines/store.js'
 import { createBootStoreWithOverlay, openBootOverlay, type BootOverlay } from '../../../src/catalog/overlay.js'
@@ -55,7 +56,7 @@ export interface OperatorApp {
 /** Build the app over a fresh temp dir (or `dir`, to reopen the same data_dir). */
 export async function operatorApp(
   t: Test,
-  opts: { token?: string; openReads?: boolean; stuckAfterMs?: number; dir?: string; now?: () => number; maxEventStreams?: number; maxEventQueuedBytes?: number } = {},
+  opts: { discovery?: DiscoverySettings; noDefaultGroup?: boolean; token?: string; openReads?: boolean; stuckAfterMs?: number; dir?: string; now?: () => number; maxEventStreams?: number; maxEventQueuedBytes?: number } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
   if (!opts.dir) t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -65,7 +66,8 @@ export async function operatorApp(
   await writeFile(join(dir, 'assets', 'fcos', 'kernel'), Buffer.alloc(4096, 1))
   await writeFile(join(dir, 'assets', 'fcos', 'initramfs.img'), Buffer.alloc(8192, 2))
   const dataDir = join(dir, 'data')
-  const base = baseSources(dir)
+  const all = baseSources(dir)
+  const base = opts.noDefaultGroup ? { ...all, groups: all.groups.filter((g) => g.id !== 'default') } : all
   let store: BootStore | undefined
   const overlay = await openBootOverlay({ dir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
@@ -89,6 +91,7 @@ export async function operatorApp(
     addressesOf: (mac) => addresses.addressesOf(mac),
     version: '9.9.9',
     metrics,
+    ...(opts.discovery ? { discovery: opts.discovery } : {}),
     api: {
       machines,
       auth: { token: () => token, openReads: opts.openReads ?? true },
