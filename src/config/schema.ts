@@ -176,6 +176,18 @@ export const DiscoverySchema = Section(
   'unknown machines (issue 20): hold and inventory them, or let them fall through',
 )
 
+export const SyslogSchema = Section(
+  {
+    enabled: Type.Boolean({ default: false, description: 'receive syslog (RFC 3164/5424 over UDP) and keep each machine\'s lines in its record' }),
+    listen: Type.String({
+      default: '0.0.0.0:514',
+      pattern: '^[^\\s:]+:\\d{1,5}$',
+      expected: 'HOST:PORT, e.g. 0.0.0.0:514',
+    }),
+  },
+  'syslog receiver for installer and boot logs (issue 20)',
+)
+
 export const MachinesSchema = Section(
   {
     stuck_after: Type.Integer({ default: 300, minimum: 10, description: 'seconds without boot progress after which a machine is shown as stuck' }),
@@ -219,6 +231,7 @@ export const ConfigSchema = Type.Object(
     api: ApiSchema,
     machines: MachinesSchema,
     discovery: DiscoverySchema,
+    syslog: SyslogSchema,
     profiles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), ProfileSchema, {
       default: {},
       maxProperties: MAX_CONFIG_PROFILES,

@@ -15,6 +15,7 @@ import { BootLoadError, type BootStore } from '../catalog/state.js'
 import { openMachineStore } from '../machines/store.js'
 import { createBootStoreWithOverlay, openBootOverlay } from '../catalog/overlay.js'
 import { createMetrics } from '../http/metrics.js'
+import { hostPort, startSyslog, syslogTarget } from './syslog-service.js'
 import { ApiTokenError, readApiToken } from '../http/api/auth.js'
 import { bootSourcesOf } from '../config/boot-sources.js'
 import { startHttp, type HttpService } from './http-service.js'
@@ -136,6 +137,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         publicUrl,
         sendfile: config.http.sendfile,
         ...(config.discovery.mode === 'hold' ? { discovery: { pollSeconds: config.discovery.poll_interval } } : {}),
+        ...syslogTarget(config, iface.address),
         logger,
         events: sink,
         addressesOf: (mac) => [...new Set([...addresses.addressesOf(mac), ...(addressServices?.queries?.addressesOf(mac) ?? [])])],
@@ -170,6 +172,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       })
       closers.push(() => tftp.close())
       lines.tftp = `${tftp.address}:${tftp.port}  root ${config.tftp.root}`
+    }
+    if (config.syslog.enabled) {
+      const syslog = await startSyslog({ ...hostPort(config.syslog.listen), machines, logger, metrics })
+      closers.push(() => syslog.close())
     }
     // DHCP (proxy / authoritative) and address tracking (issue 8): one call, see daemon/address-services.ts.
     addressServices = await startAddressServices({

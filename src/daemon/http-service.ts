@@ -26,6 +26,8 @@ export interface HttpServiceOptions {
   api?: HttpDeps['api']
   /** `/metrics` registry fed with every service's events. */
   metrics?: HttpDeps['metrics']
+  /** Where machines send syslog (HttpDeps.syslogAddress). */
+  syslogAddress?: string
   /** `discovery.mode: hold` (HttpDeps.discovery). */
   discovery?: HttpDeps['discovery']
   /** `http.sendfile`: send asset bodies with sendfile(2) when the addon is built. */
@@ -53,6 +55,7 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
     ...(opts.sendfile !== undefined ? { sendfile: opts.sendfile } : {}),
     ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
+    ...(opts.syslogAddress !== undefined ? { syslogAddress: opts.syslogAddress } : {}),
     version: VERSION,
   })
   if (opts.sendfile !== false) {

@@ -48,6 +48,8 @@ export interface HttpDeps {
   readonly installedAt?: (mac: string) => string | undefined
   /** `discovery.mode: hold` (HttpContext.discovery). Absent: `/ipxe` answers 404 for a machine no group matches. */
   readonly discovery?: DiscoverySettings
+  /** IPv4 address machines should send syslog to (config `syslog:`, port 514); absent: no `set syslog` lines. */
+  readonly syslogAddress?: string
   /** A machine's reported facts as labels; default: the API machine store's inventory (boot/inventory.ts). */
   readonly factsOf?: (mac: string) => Labels
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
@@ -84,7 +86,8 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     ...(deps.discovery ? { discovery: deps.discovery } : {}),
     ...(factsOf ? { factsOf } : {}),
     addressesOf: deps.addressesOf ?? (() => []),
-    bootstrap: bootstrapScript(deps.publicUrl),
+    ...(deps.syslogAddress !== undefined ? { syslogAddress: deps.syslogAddress } : {}),
+    bootstrap: bootstrapScript(deps.publicUrl, deps.syslogAddress),
     ...recentMachines(),
   }
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(deps.store.get(), deps.version, deps.publicUrl)))

@@ -68,7 +68,7 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
         publicUrl: ctx.publicUrl,
         dashboardUrl: `${ctx.publicUrl}/ui/`,
         pollSeconds: ctx.discovery.pollSeconds,
-        ...(ctx.discovery.syslogAddress !== undefined ? { syslogAddress: ctx.discovery.syslogAddress } : {}),
+        ...(ctx.syslogAddress !== undefined ? { syslogAddress: ctx.syslogAddress } : {}),
         // The poll presents what the machine presented, not the facts added here (those come from the record).
         labels: presented,
       })
@@ -117,7 +117,7 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
     }
     ctx.logger.debug({ labels, group: match.group.id, profile: match.profile.id }, 'ipxe script')
     event(req, 'ipxe', 200, 'ok', labels, match)
-    return reply.type(TEXT).header('cache-control', 'no-store').send(renderIpxeScript(match.profile.boot, ctx.publicUrl))
+    return reply.type(TEXT).header('cache-control', 'no-store').send(renderIpxeScript(match.profile.boot, ctx.publicUrl, ctx.syslogAddress))
   })
 
   /**

@@ -12,8 +12,6 @@ import type { Labels } from '../catalog/labels.js'
 export interface DiscoverySettings {
   /** Seconds between the holding script's polls of `/ipxe`. */
   readonly pollSeconds: number
-  /** IPv4 address iPXE should send syslog to (set when pxebox receives syslog). */
-  readonly syslogAddress?: string
 }
 
 /** The machine seen last on an IP. */
@@ -40,6 +38,8 @@ export interface HttpContext {
   readonly discovery?: DiscoverySettings
   /** What a machine reported from the holding script, as selector labels (boot/inventory.ts factLabels). */
   readonly factsOf?: (mac: string) => Labels
+  /** IPv4 address machines should send syslog to (`set syslog` in the scripts), when pxebox receives syslog. */
+  readonly syslogAddress?: string
   /** The `/boot.ipxe` text (fixed per app). */
   readonly bootstrap: string
   remember(ip: string, mac: string | undefined, match: BootMatch): void

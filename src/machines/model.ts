@@ -40,6 +40,26 @@ export const TimelineEntrySchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** One syslog line a machine sent (installer, boot target, iPXE builds with a syslog console). */
+export const LogLineSchema = Type.Object(
+  {
+    time: Type.String({ description: 'ISO 8601, when pxebox received it' }),
+    /** 0 emerg .. 7 debug (RFC 5424 table 2). */
+    severity: Type.Integer({ minimum: 0, maximum: 7 }),
+    /** The sender's APP-NAME or RFC 3164 tag, when it gave one. */
+    app: Type.Optional(Type.String({ maxLength: 48 })),
+    /** The text, control characters escaped (syslog/message.ts), cut to RECORD_LIMITS.whatLength. */
+    text: Type.String(),
+  },
+  { additionalProperties: false },
+)
+
+/** Syslog lines kept per machine (`log`): an installer's last screens, ~60 KB at most per record. */
+export const MAX_LOG_LINES = 200
+
+/** A syslog line in a machine record. */
+export type LogLine = Static<typeof LogLineSchema>
+
 /** A finished (superseded) boot attempt, kept briefly so a reinstall loop is visible. */
 export const PastAttemptSchema = Type.Object(
   {
@@ -129,6 +149,10 @@ export const MachineRecordSchema = Type.Object(
     /** Time of the last entry that reached a stage. */
     last_progress: Type.String(),
     history: Type.Array(PastAttemptSchema),
+    /** The last syslog lines from this machine's address, oldest first (at most MAX_LOG_LINES). */
+    log: Type.Optional(Type.Array(LogLineSchema)),
+    /** Syslog lines dropped from `log` to keep it bounded, over the record's life. */
+    log_dropped: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Set by the installed callback; cleared by re-arm. A boot_once profile then boots the local disk. */
     installed_at: Type.Optional(Type.String()),
     /** Installed callbacks received over the record's life. */

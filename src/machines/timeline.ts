@@ -9,7 +9,7 @@
 import type { BootEvent } from './events.js'
 import { textFromHex } from '../host/hex-text.js'
 import { Value } from '@sinclair/typebox/value'
-import { InventorySchema, RECORD_LIMITS, STAGES, type Inventory, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
+import { InventorySchema, MAX_LOG_LINES, RECORD_LIMITS, STAGES, type Inventory, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
 
 /** Entries kept per attempt; a machine retrying a missing file should not grow its record without bound. */
 export const MAX_ENTRIES = 80
@@ -162,6 +162,10 @@ export function boundRecord(r: MachineRecord): boolean {
   }
   if (r.history.length > MAX_HISTORY) {
     r.history.splice(0, r.history.length - MAX_HISTORY)
+    changed = true
+  }
+  if ((r.log?.length ?? 0) > MAX_LOG_LINES) {
+    r.log!.splice(0, r.log!.length - MAX_LOG_LINES)
     changed = true
   }
   if (r.ips.length > 4) {

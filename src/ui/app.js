@@ -138,6 +138,10 @@ function machineItem(v) {
     el('summary', {}, 'timeline (boot ' + v.boots + ', ' + v.timeline.length + ' events)'),
     el('ol', {}, v.timeline.map((e) => el('li', { class: e.outcome === 'ok' ? '' : 'bad' },
       new Date(e.time).toLocaleTimeString() + '  ' + e.source + ' ' + e.step + ': ' + e.what + (e.outcome === 'ok' ? '' : ' (' + e.outcome + ')')))))
+  const log = v.log && v.log.length > 0 && el('details', { class: 'log' },
+    el('summary', {}, 'log (' + v.log.length + ' lines' + (v.log_dropped ? ', ' + v.log_dropped + ' older dropped' : '') + ')'),
+    el('ol', {}, v.log.map((l) => el('li', { class: l.severity <= 3 ? 'bad' : '' },
+      new Date(l.time).toLocaleTimeString() + '  ' + (l.app ? l.app + ': ' : '') + l.text))))
   return el('li', { class: 'machine ' + v.status, 'data-mac': v.mac, 'data-status': v.status },
     el('div', { class: 'head' },
       el('span', { class: 'status' }, v.status),
@@ -149,7 +153,8 @@ function machineItem(v) {
     v.status === 'discovered' && assignForm(v),
     steps,
     el('div', { class: 'meta' }, [where, labels, 'last seen ' + ago(v.last_seen)].filter(Boolean).join(' · ')),
-    timeline)
+    timeline,
+    log)
 }
 
 function sorted() {
@@ -160,11 +165,13 @@ function sorted() {
 
 function render() {
   const list = document.getElementById('machines')
-  const open = new Set([...list.querySelectorAll('details[open]')].map((d) => d.closest('.machine').dataset.mac))
+  const open = new Set([...list.querySelectorAll('details:not(.log)[open]')].map((d) => d.closest('.machine').dataset.mac))
+  const openLogs = new Set([...list.querySelectorAll('details.log[open]')].map((d) => d.closest('.machine').dataset.mac))
   // A live update must not close the group list the operator has open in a discovered machine's row.
   if (document.activeElement && document.activeElement.classList.contains('assign-group')) return
   const items = sorted().map(machineItem)
   for (const item of items) if (open.has(item.dataset.mac)) item.querySelector('details').open = true
+  for (const item of items) if (openLogs.has(item.dataset.mac) && item.querySelector('details.log')) item.querySelector('details.log').open = true
   list.replaceChildren(...items)
   document.getElementById('no-machines').hidden = machines.size > 0
   const counts = {}
