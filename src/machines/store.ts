@@ -309,7 +309,9 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
         log.splice(0, cut)
         r.log_dropped = (r.log_dropped ?? 0) + cut
       }
+      const before = r.last_seen
       if (time > r.last_seen) r.last_seen = time
+      seenNow(r, before)
       changed(r.mac)
       return r.mac
     },
