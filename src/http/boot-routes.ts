@@ -19,6 +19,8 @@ import { holdingScript } from '../boot/discovery-script.js'
 import { parseInventoryQuery } from '../boot/inventory.js'
 
 const TEXT = 'text/plain; charset=utf-8'
+/** `/discovery/report`'s answer body: iPXE stores it as an image, the holding script frees it at once. */
+export const REPORT_RECEIVED = 'pxebox: inventory received\n'
 
 /** The query string exactly as sent (Matchbox exposes it to templates as request.raw_query). */
 function rawQuery(req: FastifyRequest): string {
@@ -123,7 +125,10 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
   /**
    * The holding script's inventory report (boot/discovery-script.ts INVENTORY_QUERY): parsed from the raw query
    * (boot/inventory.ts bounds and validates it) and recorded as an event carrying the facts, which the machine store
-   * keeps in the record. Answers 204: iPXE's imgfetch needs a success, not a body. No MAC: 400.
+   * keeps in the record. Answers 200 with a one-line body (Content-Length set), never 204: Debian's iPXE (2019) reads
+   * a response without Content-Length until the connection closes, so a 204 held the holding script in its
+   * `imgfetch` for fastify's keep-alive time-out (72 s, seen in test/e2e/pxebox-discovery.test.ts), far beyond the
+   * poll interval. No MAC: 400.
    */
   app.get('/discovery/report', (req, reply) => {
     const { facts, problems } = parseInventoryQuery(rawQuery(req))
@@ -139,9 +144,9 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
       ip: req.ip,
       step: 'report',
       outcome: 'ok',
-      detail: { path: '/discovery/report', status: 204, inventory: facts, ...(problems.length > 0 ? { problems } : {}) },
+      detail: { path: '/discovery/report', status: 200, inventory: facts, ...(problems.length > 0 ? { problems } : {}) },
     })
-    return reply.code(204).header('cache-control', 'no-store').send()
+    return reply.type(TEXT).header('cache-control', 'no-store').send(REPORT_RECEIVED)
   })
 
   /**

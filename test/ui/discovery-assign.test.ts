@@ -21,7 +21,7 @@ t.test('dashboard: a discovered machine is assigned with a real click; its next 
   const o = await operatorApp(t, { token: TOKEN, noDefaultGroup: true, discovery: { pollSeconds: 5 } })
   t.match((await o.app.inject({ url: POLL })).body, /this machine matches no group yet/)
   const report = `/discovery/report?mac=${HYP}&manufacturer=${hex('QEMU')}&product=${hex('PowerEdge R650')}&serial=${hex('SN-77')}&platform=efi&buildarch=x86_64&net0=${HYP}&chip0=${hex('SNP')}`
-  t.equal((await o.app.inject({ url: report })).statusCode, 204)
+  t.equal((await o.app.inject({ url: report })).statusCode, 200)
   await o.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (o.app.server.address() as { port: number }).port
 
