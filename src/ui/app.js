@@ -14,6 +14,11 @@ let stuckAfter = 300
 let groupIds = []
 /** The group picked in each discovered machine's row, kept across re-renders (live updates redraw the list). */
 const chosen = new Map()
+/**
+ * The assignment's outcome shown in each row, kept across re-renders too: the row stays `discovered` until the
+ * machine's next poll, and every live update (its report, the group list reloaded after the assignment) redraws it.
+ */
+const assignNote = new Map()
 /** Resolves the promise of whoever waits for the token form. */
 let tokenGiven
 
@@ -108,19 +113,20 @@ function assignForm(v) {
     el('option', { value: '' }, 'choose a group…'), groupIds.map((id) => el('option', { value: id }, id)))
   select.value = chosen.get(v.mac) || ''
   select.addEventListener('change', () => chosen.set(v.mac, select.value))
-  const status = el('span', { class: 'assign-status', 'aria-live': 'polite' })
+  const status = el('span', { class: 'assign-status', 'aria-live': 'polite' }, assignNote.get(v.mac) || '')
+  const note = (text) => { assignNote.set(v.mac, text); status.textContent = text }
   const form = el('form', { class: 'assign' }, select, el('button', { type: 'submit' }, 'Assign'), status)
   form.addEventListener('submit', (ev) => {
     ev.preventDefault()
     const group = chosen.get(v.mac)
-    if (!group) { status.textContent = 'choose a group first'; return }
-    status.textContent = 'assigning…'
+    if (!group) { note('choose a group first'); return }
+    note('assigning…')
     write('/v1/machines/' + v.mac + '/assign', { group })
       .then(() => {
-        status.textContent = 'assigned to ' + group + '; it boots on its next poll'
+        note('assigned to ' + group + '; it boots on its next poll')
         loadGroups().catch((e) => console.warn(e))
       })
-      .catch((e) => { status.textContent = e.message })
+      .catch((e) => note(e.message))
   })
   return form
 }

@@ -51,6 +51,12 @@ t.test('dashboard: a discovered machine is assigned with a real click; its next 
   await page.locator('#token').fill(TOKEN)
   await form.getByRole('button', { name: 'Use' }).click()
   await page.locator('.assign-status', { hasText: 'assigned to rack1' }).waitFor()
+  // The row stays `discovered` until the next poll and live updates redraw it (here: the machine reports again);
+  // the outcome must survive that, or the operator sees the form as if nothing happened (the old dashboard lost it).
+  await page.evaluate(`document.querySelector('.machine[data-mac="${MAC}"]').dataset.before = '1'`)
+  t.equal((await o.app.inject({ url: report })).statusCode, 200)
+  await page.locator(`.machine[data-mac="${MAC}"]:not([data-before])`).waitFor()
+  t.equal(await row.locator('.assign-status').textContent(), 'assigned to rack1; it boots on its next poll', 'the outcome survives a redraw')
 
   t.same(o.store.get().groups.find((g) => g.id === 'rack1.assigned')?.selector, { mac: [MAC] })
   const boot = await o.app.inject({ url: POLL })
