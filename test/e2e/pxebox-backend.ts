@@ -23,6 +23,8 @@ export interface PxeboxOptions {
   profileExtras?: ProfileExtras
   /** `api.token`: the bearer token for API writes (re-arm); at least 16 characters. */
   apiToken?: string
+  /** Last say over the generated config (e.g. discovery/syslog sections, groups that select facts, not MACs). */
+  adjust?: (config: Record<string, unknown>) => Record<string, unknown>
 }
 
 /** The daemon's entry point (exists after `npx tsc -p .`). */
@@ -48,7 +50,7 @@ export function pxeboxConfig(ctx: ApplianceContext, dir: string, opts: PxeboxOpt
     }
     groups.push({ id: m.name, profile: `e2e-${m.name}`, selector: { mac: m.mac }, ...opts.extras?.(m) })
   }
-  return {
+  const config = {
     interface: ctx.iface,
     address: ctx.address,
     log_level: 'debug',
@@ -62,6 +64,7 @@ export function pxeboxConfig(ctx: ApplianceContext, dir: string, opts: PxeboxOpt
     profiles,
     groups,
   }
+  return opts.adjust === undefined ? config : opts.adjust(config)
 }
 
 /** The pxebox backend; files under `<lab dir>/pxebox/`, daemon log in `<lab dir>/pxebox.log`. */
