@@ -11,10 +11,18 @@
 napi_value pxebox_sendfile_init(napi_env env, napi_value exports);
 napi_value pxebox_udp_init(napi_env env, napi_value exports);
 napi_value pxebox_netif_init(napi_env env, napi_value exports);
+napi_value pxebox_sdnotify_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   pxebox_sendfile_init(env, exports);
   pxebox_udp_init(env, exports);
   pxebox_netif_init(env, exports);
+  pxebox_sdnotify_init(env, exports);
+#ifdef PXEBOX_FAILPOINTS
+  /* failpoint.h: tells test/host/native-failpoints.test.ts that this build can fail on request. */
+  napi_value yes;
+  napi_get_boolean(env, true, &yes);
+  napi_set_named_property(env, exports, "failpoints", yes);
+#endif
   return exports;
 }

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include "errors.h"
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -24,21 +25,6 @@
 #include <unistd.h>
 #include <node_api.h>
 
-/* An Error with `code` (the errno name, as Node's own errors) and `errno`, thrown into JS. */
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char message[160];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  const char *name = strerrorname_np(err);
-  napi_value code, msg, error, number;
-  napi_create_string_utf8(env, name != NULL ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_create_int32(env, err, &number);
-  napi_set_named_property(env, error, "errno", number);
-  napi_throw(env, error);
-  return NULL;
-}
-
 static napi_value js_name_to_index(napi_env env, napi_callback_info info) {
   size_t argc = 1, len = 0;
   napi_value argv[1];
@@ -49,7 +35,7 @@ static napi_value js_name_to_index(napi_env env, napi_callback_info info) {
     return NULL;
   }
   unsigned index = if_nametoindex(name);
-  if (index == 0) return throw_errno(env, errno, "if_nametoindex");
+  if (index == 0) return pxebox_throw_errno(env, errno, "if_nametoindex");
   napi_value result;
   napi_create_uint32(env, index, &result);
   return result;
@@ -67,7 +53,7 @@ static napi_value js_setsockopt_int(napi_env env, napi_callback_info info) {
     }
   }
   int value = v[3];
-  if (setsockopt(v[0], v[1], v[2], &value, sizeof value) != 0) return throw_errno(env, errno, "setsockopt");
+  if (setsockopt(v[0], v[1], v[2], &value, sizeof value) != 0) return pxebox_throw_errno(env, errno, "setsockopt");
   return NULL;
 }
 
@@ -109,7 +95,7 @@ static void set_bool(napi_env env, napi_value object, const char *key, bool flag
 static napi_value js_interfaces(napi_env env, napi_callback_info info) {
   (void)info;
   struct ifaddrs *all = NULL;
-  if (getifaddrs(&all) != 0) return throw_errno(env, errno, "getifaddrs");
+  if (getifaddrs(&all) != 0) return pxebox_throw_errno(env, errno, "getifaddrs");
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   napi_value list, byName;
   napi_create_array(env, &list);

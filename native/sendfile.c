@@ -13,7 +13,8 @@
  *                          sends until `length` bytes are sent or the non-blocking socket is full (EAGAIN). Resolves
  *                          with the bytes sent, which is less than `length` only when the socket is full or the file
  *                          ended early; the caller waits for the socket to drain. Rejects with an Error whose `code`
- *                          is the errno name (EPIPE, ECONNRESET, ...) when nothing could be sent.
+ *                          is the errno name (EPIPE, ECONNRESET, ...), with `errno` and `syscall` (errors.h), when
+ *                          nothing could be sent; also rejects, never stays pending, when the job cannot be queued.
  * It never waits for the socket itself: a slow client must not hold a thread-pool thread.
  */
 #define _GNU_SOURCE
@@ -21,13 +22,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/sendfile.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <node_api.h>
+
+#include "errors.h"
+#include "failpoint.h"
 
 #define CHECK(call)                                                  \
   do {                                                               \
@@ -58,28 +60,6 @@ static int get_fd(napi_env env, napi_value v, int *fd) {
   return 1;
 }
 
-static napi_value errno_error(napi_env env, int err, const char *syscall) {
-  const char *name = NULL;
-  switch (err) {
-    case EPIPE: name = "EPIPE"; break;
-    case ECONNRESET: name = "ECONNRESET"; break;
-    case EBADF: name = "EBADF"; break;
-    case EINVAL: name = "EINVAL"; break;
-    case EIO: name = "EIO"; break;
-    case ENOTCONN: name = "ENOTCONN"; break;
-    case EMFILE: name = "EMFILE"; break;
-    case ENOMEM: name = "ENOMEM"; break;
-    default: name = "EUNKNOWN"; break;
-  }
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", syscall, strerror(err));
-  napi_value code, msg, error;
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  return error;
-}
-
 /* The one descriptor argument of dup() and close(); throws and returns 0 when it is missing or not a descriptor. */
 static int fd_argument(napi_env env, napi_callback_info info, int *fd) {
   size_t argc = 1;
@@ -95,10 +75,7 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
   int fd;
   if (!fd_argument(env, info, &fd)) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) {
-    napi_throw(env, errno_error(env, errno, "dup"));
-    return NULL;
-  }
+  if (copy < 0) return pxebox_throw_errno(env, errno, "dup");
   napi_value result;
   CHECK(napi_create_int32(env, copy, &result));
   return result;
@@ -140,12 +117,26 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_error(env, NULL, msg, &value);
     napi_reject_deferred(env, job->deferred, value);
   } else if (job->error != 0) {
-    napi_reject_deferred(env, job->deferred, errno_error(env, job->error, "sendfile"));
+    napi_reject_deferred(env, job->deferred, pxebox_errno_error(env, job->error, "sendfile"));
   } else {
     napi_create_double(env, (double)job->sent, &value);
     napi_resolve_deferred(env, job->deferred, value);
   }
   napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/*
+ * A job that never reached the thread pool: complete() will not run for it, so its work item is deleted and its promise
+ * rejected here. The promise already exists, so the caller gets a rejection like any failed send rather than a promise
+ * that never settles (a request that hangs until the client gives up, with the file handle held).
+ */
+static void fail_unqueued(napi_env env, job_t *job, const char *why) {
+  if (job->work != NULL) napi_delete_async_work(env, job->work);
+  napi_value msg, error;
+  if (napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &msg) == napi_ok && napi_create_error(env, NULL, msg, &error) == napi_ok) {
+    napi_reject_deferred(env, job->deferred, error);
+  }
   free(job);
 }
 
@@ -175,13 +166,20 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
   job->offset = (off_t)offset;
   job->length = (size_t)length;
   napi_value promise, name;
-  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "pxebox:sendfile", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     free(job);
-    napi_throw_error(env, NULL, "pxebox_native: could not queue sendfile");
+    napi_throw_error(env, NULL, "pxebox_native: could not create the sendfile promise");
     return NULL;
+  }
+  if (napi_create_string_utf8(env, "pxebox:sendfile", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      pxebox_failpoint("sendfile:create") || napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok) {
+    job->work = NULL;
+    fail_unqueued(env, job, "pxebox_native: could not create the sendfile job");
+    return promise;
+  }
+  if (pxebox_failpoint("sendfile:queue") || napi_queue_async_work(env, job->work) != napi_ok) {
+    fail_unqueued(env, job, "pxebox_native: could not queue the sendfile job");
+    return promise;
   }
   return promise;
 }

@@ -36,6 +36,9 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "errors.h"
+#include "failpoint.h"
+
 #define RECV_BUFFER 65536
 /*
  * Datagrams read per wake-up. One: libuv's poll is level-triggered, so a second pending datagram wakes the loop again
@@ -89,6 +92,15 @@ static void on_closed(uv_handle_t *handle) {
     napi_close_handle_scope(u->env, scope);
   }
   release(u);
+}
+
+/* Undoes a udpOpen that failed before uv_poll_init: no loop or JS handle knows the struct yet. */
+static void undo_open(udp_t *u) {
+  if (u->on_packet != NULL) napi_delete_reference(u->env, u->on_packet);
+  if (u->buffer_ref != NULL) napi_delete_reference(u->env, u->buffer_ref);
+  if (u->async != NULL) napi_async_destroy(u->env, u->async);
+  close(u->fd);
+  free(u);
 }
 
 static void shut(udp_t *u) {
@@ -249,13 +261,6 @@ static int get_sockaddr(napi_env env, udp_t *u, napi_value address_value, napi_v
   return 1;
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char message[160];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_throw_error(env, NULL, message);
-  return NULL;
-}
-
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -276,45 +281,69 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, errno, "socket");
-  if (bind(fd, (struct sockaddr *)&local, local_len) < 0 || getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) {
+  if (fd < 0) return pxebox_throw_errno(env, errno, "socket");
+  if (bind(fd, (struct sockaddr *)&local, local_len) < 0) {
     int err = errno;
     close(fd);
-    return throw_errno(env, err, "bind");
+    return pxebox_throw_errno(env, err, "bind");
+  }
+  if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) {
+    int err = errno;
+    close(fd);
+    return pxebox_throw_errno(env, err, "getsockname");
   }
   int port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port : ((struct sockaddr_in *)&local)->sin_port);
 
   udp_t *u = calloc(1, sizeof *u);
   if (u == NULL) {
     close(fd);
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
+    return pxebox_throw_errno(env, ENOMEM, "calloc");
   }
   u->env = env;
   u->fd = fd;
   u->family = family;
   u->owners = 2;
+  /* Everything that can fail comes before uv_poll_init: until then a failure is undone here, synchronously. */
   napi_value buffer, handle, name, result, port_value;
   uv_loop_t *loop;
   if (napi_create_buffer(env, RECV_BUFFER, (void **)&u->buffer, &buffer) != napi_ok ||
       napi_create_reference(env, buffer, 1, &u->buffer_ref) != napi_ok ||
       napi_create_reference(env, argv[2], 1, &u->on_packet) != napi_ok ||
       napi_create_string_utf8(env, "pxebox:udp", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &u->async) != napi_ok || napi_get_uv_event_loop(env, &loop) != napi_ok ||
-      uv_poll_init(loop, &u->poll, fd) != 0) {
-    close(fd);
-    free(u);
-    napi_throw_error(env, NULL, "udpOpen: could not set up the socket watcher");
+      napi_async_init(env, NULL, name, &u->async) != napi_ok || pxebox_failpoint("udpOpen:setup") ||
+      napi_create_int32(env, port, &port_value) != napi_ok ||
+      napi_create_array_with_length(env, 3, &result) != napi_ok || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    undo_open(u);
+    napi_throw_error(env, NULL, "udpOpen: could not set up the socket");
     return NULL;
   }
+  int err = uv_poll_init(loop, &u->poll, fd);
+  if (err != 0) {
+    undo_open(u);
+    return pxebox_throw_errno(env, -err, "uv_poll_init");
+  }
   u->poll.data = u;
-  uv_poll_start(&u->poll, UV_READABLE, on_readable);
-  napi_create_external(env, u, finalize, NULL, &handle);
-  napi_create_int32(env, port, &port_value);
-  napi_create_array_with_length(env, 3, &result);
-  napi_set_element(env, result, 0, handle);
-  napi_set_element(env, result, 1, port_value);
-  napi_set_element(env, result, 2, buffer);
+  /*
+   * From here the uv handle is registered with the loop and can only be closed asynchronously (on_closed releases what
+   * the struct holds). If the JS side cannot be built, close it and give up the JS handle's ownership at once.
+   */
+  if (pxebox_failpoint("udpOpen:handle") || napi_create_external(env, u, finalize, NULL, &handle) != napi_ok) {
+    shut(u);
+    release(u);
+    napi_throw_error(env, NULL, "udpOpen: could not create the handle");
+    return NULL;
+  }
+  if (napi_set_element(env, result, 0, handle) != napi_ok || pxebox_failpoint("udpOpen:result") ||
+      napi_set_element(env, result, 1, port_value) != napi_ok || napi_set_element(env, result, 2, buffer) != napi_ok) {
+    shut(u); /* the external's finalizer releases the JS handle's share once it is collected */
+    napi_throw_error(env, NULL, "udpOpen: could not build the result");
+    return NULL;
+  }
+  err = pxebox_failpoint("udpOpen:poll") ? UV_ENOMEM : uv_poll_start(&u->poll, UV_READABLE, on_readable);
+  if (err != 0) {
+    shut(u);
+    return pxebox_throw_errno(env, -err, "uv_poll_start");
+  }
   return result;
 }
 

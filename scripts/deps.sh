@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what pxebox needs on a Debian machine. Run as root.
 #   scripts/deps.sh build     what building the Debian package needs (scripts/install.sh): Node.js >= 20 with npm
-#                             and its headers, and the compiler for the native addon
+#                             and its headers, and the compiler for the native addon. Without an npm on PATH, npm's
+#                             own release (pinned below, checked against its sha512) goes to /usr/local/lib/pxebox-npm
 #   scripts/deps.sh runtime   what the daemon needs to run from a checkout (the package depends on the same)
 #   scripts/deps.sh test      build and runtime, plus what the test suite and benchmarks drive
 # Then `npm ci` for the npm packages (package-lock.json).
@@ -57,6 +58,36 @@ MSG
   exit 2
 fi
 
+# npm for building only (the package itself depends on nodejs alone: node_modules is built into it). Debian's npm
+# package is npm 9 split into ~340 node-* packages, most of the time a build on a fresh Debian 13 spent in apt and
+# dpkg; npm's own release is one tarball with its dependencies bundled. Pinned and checked against the registry's
+# sha512 (its `dist.integrity`), like package-lock.json does for every other package. install.sh puts it on PATH.
+npm_version=10.9.2
+npm_sha512=iriPEPIkoMYUy3F6f3wwSZAU93E0Eg6cHwIR6jzzOXWSy+SD/rOODEs74cVONHKSx2obXtuUoyidVEhISrisgQ==
+npm_dir=/usr/local/lib/pxebox-npm
+install_npm() {
+  [ "$(node "$npm_dir/npm/bin/npm-cli.js" --version 2>/dev/null)" = "$npm_version" ] && return 0
+  local tgz
+  tgz=$(mktemp)
+  curl -fsSL --retry 3 -o "$tgz" "https://registry.npmjs.org/npm/-/npm-$npm_version.tgz"
+  if [ "$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)" != "$npm_sha512" ]; then
+    rm -f "$tgz"
+    echo "deps: npm-$npm_version.tgz from the registry does not match its pinned sha512; nothing installed" >&2
+    exit 1
+  fi
+  rm -rf "$npm_dir" && mkdir -p "$npm_dir/npm" "$npm_dir/bin"
+  tar -xzf "$tgz" -C "$npm_dir/npm" --strip-components=1 --no-same-owner
+  rm -f "$tgz"
+  # Read the machine's /etc/npmrc (proxy, CA file) as Debian's npm does; this npm would look in /usr/etc/npmrc.
+  echo 'globalconfig=/etc/npmrc' >"$npm_dir/npm/npmrc"
+  # npm's own bin/npm looks for itself next to the node binary; these run it where it is.
+  for cmd in npm npx; do
+    printf '#!/bin/sh\nexec node %s/npm/bin/%s-cli.js "$@"\n' "$npm_dir" "$cmd" >"$npm_dir/bin/$cmd"
+    chmod 0755 "$npm_dir/bin/$cmd"
+  done
+  echo "deps: npm $npm_version (the registry's release, sha512 checked) in $npm_dir"
+}
+
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
 for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
@@ -64,11 +95,11 @@ command -v node >/dev/null || missing+=(nodejs)
 if [ "$what" != runtime ]; then
   # Debian's nodejs has npm and the headers node-gyp compiles against in packages of their own; a nodejs package
   # from elsewhere (NodeSource's) carries both.
-  command -v npm >/dev/null || missing+=(npm)
   [ -f /usr/include/node/node_api.h ] || missing+=(libnode-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   apt_get install -y --no-install-recommends "${missing[@]}" >/dev/null
 fi
+if [ "$what" != runtime ] && ! command -v npm >/dev/null; then install_npm; fi
 echo "deps: Debian packages ready ($what; Node.js $(node --version))"

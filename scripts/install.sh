@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 config=/etc/pxebox/config.yaml
 bash scripts/deps.sh build
+# Without an npm of the machine's own, deps.sh installed npm's release there (no Debian npm: ~340 packages).
+command -v npm >/dev/null || PATH=/usr/local/lib/pxebox-npm/bin:$PATH
 # Debian's nodejs has no bundled headers: node-gyp compiles the addon against libnode-dev's (it cannot download them).
 [ -f /usr/include/node/node_api.h ] && export npm_config_nodedir=/usr
 npm ci --no-audit --no-fund --loglevel=error

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Run the whole test suite: type-check, unit tests, real-client tests in network namespaces, VM boots.
+# Run the whole test suite: type-check, unit tests, real-client tests in network namespaces, VM boots, and the native
+# addon's tests against an AddressSanitizer/UBSan build of it (scripts/test-native-asan.sh).
 #   sudo bash scripts/test.sh [tap args...]
 # Installs what the tests need (Debian packages, npm packages, iPXE firmware, the VM boot target) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
+# Without an npm of the machine's own, deps.sh installed npm's release there (as for scripts/install.sh).
+command -v npm >/dev/null || PATH=/usr/local/lib/pxebox-npm/bin:$PATH
 npm ci --no-audit --no-fund --loglevel=error
 bash firmware/fetch.sh >/dev/null
 bash scripts/build-boot-target.sh >/dev/null
@@ -13,4 +16,5 @@ npm run -s build
 status=0
 npx tap "$@" || status=$?
 node scripts/check-coverage.mjs || status=1
+bash scripts/test-native-asan.sh || status=1
 exit $status

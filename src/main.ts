@@ -131,6 +131,11 @@ async function serve(file: string): Promise<number> {
     throw err
   }
   if (stopSignal === undefined) console.log(daemon.banner())
+  // systemd (Type=notify-reload): started only now, so `systemctl start` returns serving and no SIGHUP comes earlier.
+  const { sdNotifier, reloadingState } = await import('./host/sdnotify.js')
+  const { notify, warning } = sdNotifier((message) => logger.warn(message))
+  if (warning !== undefined) logger.warn(warning)
+  notify(`READY=1\nSTATUS=serving (config ${file})`)
 
   return new Promise<number>((done) => {
     let stopping = false
@@ -138,6 +143,7 @@ async function serve(file: string): Promise<number> {
       if (stopping) return
       stopping = true
       logger.info({ signal }, 'stopping')
+      notify('STOPPING=1')
       // A hung close must not keep the process past systemd's patience: 2 s is the promise made in the README.
       const force = setTimeout(() => {
         logger.error('clean stop took over 1.5 s; exiting anyway')
@@ -158,20 +164,22 @@ async function serve(file: string): Promise<number> {
       )
     }
 
-    const reloadOnce = async (): Promise<void> => {
+    const reloadOnce = async (): Promise<string> => {
       let next
       try {
         next = loadConfig(file)
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems.length : 1
         logger.error({ problems, detail: (err as Error).message }, 'SIGHUP: new config rejected, the old one keeps serving')
-        return
+        return 'STATUS=serving; the new config was rejected (see the journal), the old one keeps serving'
       }
       try {
         const r = await daemon.reload(next)
         logger.info({ ...r }, 'SIGHUP: config reloaded')
+        return `STATUS=serving (config ${file}, reloaded)`
       } catch (err) {
         logger.error({ err }, 'SIGHUP: reload failed, the old config keeps serving')
+        return 'STATUS=serving; the reload failed (see the journal), the old config keeps serving'
       }
     }
     let reloading = false
@@ -183,14 +191,18 @@ async function serve(file: string): Promise<number> {
         return
       }
       reloading = true
+      // In the handler itself, so systemd hears RELOADING=1 as early as possible after its SIGHUP.
+      notify(reloadingState())
       // Off the handler: the handler only schedules, so a slow read can never sit between a signal and the next one.
       setImmediate(() => {
         void (async () => {
+          let status: string
           do {
             again = false
-            await reloadOnce()
+            status = await reloadOnce()
           } while (again && !stopping)
           reloading = false
+          if (!stopping) notify(`READY=1\n${status}`)
         })()
       })
     }

@@ -6,8 +6,9 @@
  */
 import { createSocket, type Socket } from 'node:dgram'
 import { decode, type DhcpPacket } from '../dhcp/index.js'
-import { bindToInterfaceNatively, interfaceIndex } from '../dhcp/pin.js'
+import { bindToInterfaceWith, interfaceIndex } from '../dhcp/pin.js'
 import { silentLogger, type Logger } from '../host/log.js'
+import { loadNative, type NativeLoad } from '../host/native.js'
 
 /** Options: where to listen and where packets go. */
 export interface ClientPortOptions {
@@ -17,6 +18,8 @@ export interface ClientPortOptions {
   port?: number
   /** Pin to the interface (SO_BINDTOIFINDEX) so broadcasts from other interfaces are not mistaken for the VLAN's. */
   pin?: boolean
+  /** The native addon as the daemon loaded it (pinning); loaded here when not given. */
+  native?: NativeLoad
   logger?: Logger
 }
 
@@ -39,7 +42,8 @@ export async function listenClientPort(opts: ClientPortOptions): Promise<ClientP
   })
   if (opts.pin !== false) {
     try {
-      await bindToInterfaceNatively(socket, interfaceIndex(opts.interfaceName))
+      const native = opts.native ?? loadNative()
+      await bindToInterfaceWith(native)(socket, interfaceIndex(opts.interfaceName, native))
     } catch (err) {
       log.debug({ err }, 'port 68 listener not pinned to the interface')
     }

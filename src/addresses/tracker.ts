@@ -35,14 +35,26 @@ import { createLogGate } from '../host/log-limit.js'
 import type { ArpObservation, Binding, BindingState, Evidence, Finding, FindingKind, Machine } from './model.js'
 import { FINDING_KINDS } from './model.js'
 
-/** Tracker settings (config `tracking`). */
-export interface TrackerOptions {
+/** The settings a running tracker can take anew (config `tracking`, applied on SIGHUP through `configure`). */
+export interface TrackerSettings {
   /** A leased MAC silent this long (no DHCP, no ARP) is a stray (config tracking.stray_after, in ms here). */
   strayAfterMs: number
   /** Claims, PXE boots and server sightings older than this no longer count (ms). */
   conflictWindowMs?: number
   /** DHCP servers allowed to hand out addresses; empty: any one server, a second is reported. */
   allowedServers: readonly string[]
+  /** Bound on bindings (and on addresses with claims) kept; the least recently seen go first. */
+  maxBindings?: number
+  /** Bound on MACs (and UUIDs) remembered; the least recently seen go first. */
+  maxMacs?: number
+  /** Bound on DHCP servers listed; more are counted in one summary finding. */
+  maxServers?: number
+  /** Bound on findings listed per kind; more are counted in one `<kind>:more` finding. */
+  maxFindings?: number
+}
+
+/** Tracker options: its settings plus what is fixed for its life. */
+export interface TrackerOptions extends TrackerSettings {
   /** Our own server identifiers (authoritative mode): never rogue. */
   ownServers?: readonly string[]
   /**
@@ -54,14 +66,6 @@ export interface TrackerOptions {
   verifyGraceMs?: number
   now?: () => number
   logger?: Logger
-  /** Bound on bindings (and on addresses with claims) kept; the least recently seen go first. */
-  maxBindings?: number
-  /** Bound on MACs (and UUIDs) remembered; the least recently seen go first. */
-  maxMacs?: number
-  /** Bound on DHCP servers listed; more are counted in one summary finding. */
-  maxServers?: number
-  /** Bound on findings listed per kind; more are counted in one `<kind>:more` finding. */
-  maxFindings?: number
   /**
    * New-finding warn lines let through per window; the rest are counted into one summary line per window (defaults
    * 10 per 60 s). Spoofed replies with fresh server ids or addresses open new findings as fast as old ones age out.
@@ -143,6 +147,12 @@ export interface AddressTracker {
   /** Current findings counted by kind (every kind present, 0 when none). */
   counts(): Record<FindingKind, number>
   snapshot(): TrackerSnapshot
+  /**
+   * Take new settings (a reload): the next evaluate() judges silence and the window by them; tables over a lowered
+   * bound are trimmed now, least recently seen first, and counted in `evictions` (servers already listed stay until
+   * they fall silent for the window).
+   */
+  configure(settings: TrackerSettings): void
   /** Replace the state with a snapshot (at start, before any observation). */
   restore(s: TrackerSnapshot): void
   /** True when something changed since the last `snapshot()`. */
@@ -184,12 +194,25 @@ const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`
 export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   const now = opts.now ?? Date.now
   const log = (opts.logger ?? silentLogger).child({ proto: 'leases' })
-  const windowMs = opts.conflictWindowMs ?? Math.max(opts.strayAfterMs, 300_000)
   const graceMs = opts.verifyGraceMs ?? 3000
-  const maxBindings = opts.maxBindings ?? 50_000
-  const maxMacs = opts.maxMacs ?? 50_000
-  const maxServers = opts.maxServers ?? 64
-  const maxFindings = opts.maxFindings ?? 100
+  // The settings `configure` may replace; everything below reads these, never `opts`, for them.
+  let strayAfterMs = 0
+  let windowMs = 0
+  let maxBindings = 0
+  let maxMacs = 0
+  let maxServers = 0
+  let maxFindings = 0
+  let allowed = new Set<string>()
+  const settle = (s: TrackerSettings): void => {
+    strayAfterMs = s.strayAfterMs
+    windowMs = s.conflictWindowMs ?? Math.max(s.strayAfterMs, 300_000)
+    maxBindings = s.maxBindings ?? 50_000
+    maxMacs = s.maxMacs ?? 50_000
+    maxServers = s.maxServers ?? 64
+    maxFindings = s.maxFindings ?? 100
+    allowed = new Set(s.allowedServers)
+  }
+  settle(opts)
   // Every finding stays listed in /v1/findings; only its warn line is gated. Under a spoofed-reply flood the listed
   // set turns over as evidence ages out, and one line per new finding was ~140 warn lines a minute (bench/abuse.sh).
   const findingLines = createLogGate({
@@ -205,7 +228,6 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
   const evictions: TrackerEvictions = { bindings: 0, claims: 0, macs: 0, uuids: 0, servers: 0 }
   /** Sightings of servers the full table could not list: how many, and the latest. */
   let unlisted = { count: 0, last: 0, latest: '' }
-  const allowed = new Set(opts.allowedServers)
   const own = new Set(opts.ownServers ?? [])
 
   let bindings = new Map<string, StoredBinding>() // key mac|ip
@@ -467,7 +489,7 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
       if (!b.dhcp || (b.state !== 'acked' && b.state !== 'requested')) continue
       if (b.expires !== undefined && b.expires <= t) continue
       const since = Math.max(b.leasedAt ?? b.first, macSeen.get(b.mac) ?? 0)
-      if (t - since < opts.strayAfterMs) continue
+      if (t - since < strayAfterMs) continue
       if (opts.verify !== undefined && (b.probedAt === undefined || b.probedAt < since)) {
         b.probedAt = t
         opts.verify(b.ip)
@@ -589,6 +611,15 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
       return [...out.values()]
     },
     findings: () => [...current.values()],
+    configure(next) {
+      settle(next)
+      // trim() cuts to 7/8 of a bound once over it; a lowered bound is enforced at once, not at the next insert.
+      evictions.bindings += trim(bindings, maxBindings, unindexBinding)
+      evictions.claims += trim(claims, maxBindings)
+      evictions.macs += trim(macSeen, maxMacs, forgetMac)
+      evictions.uuids += trim(uuids, maxMacs)
+      dirty = true
+    },
     counts() {
       const c = Object.fromEntries(FINDING_KINDS.map((k) => [k, 0])) as Record<FindingKind, number>
       for (const f of current.values()) c[f.kind]++

@@ -8,22 +8,18 @@
 import { join } from 'node:path'
 import type { DhcpPacket, PacketObserver } from '../dhcp/index.js'
 import { silentLogger, type Logger } from '../host/log.js'
+import type { NativeLoad } from '../host/native.js'
 import { startArpCapture, type ArpCapture } from './arp-capture.js'
 import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
 import { moveCorruptAside, readJsonFile, writeFileDurably } from '../host/durable-file.js'
 import type { Binding, Finding, FindingKind, Machine } from './model.js'
-import { createAddressTracker, type AddressTracker, type TrackerSnapshot } from './tracker.js'
+import { createAddressTracker, type AddressTracker, type TrackerSettings, type TrackerSnapshot } from './tracker.js'
 
-/** What the daemon passes in (config `tracking`, the interface, data_dir). */
-export interface TrackingOptions {
+/** What the daemon passes in (config `tracking` as tracker settings, the interface, data_dir). */
+export interface TrackingOptions extends TrackerSettings {
   interfaceName: string
   dataDir: string
-  strayAfterMs: number
-  conflictWindowMs?: number
-  allowedServers: readonly string[]
-  /** Table bounds (config tracking.max_*); the tracker's defaults when absent. */
-  limits?: { maxBindings?: number; maxMacs?: number; maxServers?: number; maxFindings?: number }
   /** Our own server identifier in authoritative mode. */
   ownServers?: readonly string[]
   /** Capture ARP with tcpdump and verify silent leases with arping. */
@@ -34,6 +30,8 @@ export interface TrackingOptions {
   now?: () => number
   evaluateEveryMs?: number
   saveEveryMs?: number
+  /** The native addon as the daemon loaded it (the port 68 listener's pinning). */
+  native?: NativeLoad
   /** Test hooks. */
   clientPort?: number
   probe?: ArpProbe
@@ -64,6 +62,8 @@ export interface TrackingService extends AddressQueries {
   observeOwnReply(packet: DhcpPacket): void
   /** Resolves when the ARP capture listens (immediately when ARP is off); rejects if tcpdump cannot start. */
   readonly arpReady: Promise<void>
+  /** Apply new settings (SIGHUP): the tracker's, and the evaluation period that follows from stray_after. */
+  configure(settings: TrackerSettings): void
   /** Save now (tests, and before stop). */
   save(): Promise<void>
   close(): Promise<void>
@@ -78,10 +78,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
   const file = join(opts.dataDir, OBSERVED_FILE)
   const probe = opts.arp ? (opts.probe ?? arpingProbe({ interfaceName: opts.interfaceName, timeoutMs: 1000 })) : undefined
   const tracker = createAddressTracker({
-    strayAfterMs: opts.strayAfterMs,
-    ...(opts.conflictWindowMs === undefined ? {} : { conflictWindowMs: opts.conflictWindowMs }),
-    allowedServers: opts.allowedServers,
-    ...opts.limits,
+    ...settingsOf(opts),
     ...(opts.ownServers === undefined ? {} : { ownServers: opts.ownServers }),
     ...(probe === undefined ? {} : { verify: (ip: string) => void probe(ip) }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
@@ -97,6 +94,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
         onPacket: (p) => tracker.observeDhcp(p, 68),
         ...(opts.clientPort === undefined ? {} : { port: opts.clientPort }),
         ...(opts.pin === undefined ? {} : { pin: opts.pin }),
+        ...(opts.native === undefined ? {} : { native: opts.native }),
         logger: opts.logger ?? silentLogger,
       })
     } catch (err) {
@@ -120,7 +118,10 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     })
     return saving
   }
-  const evalTimer = setInterval(() => tracker.evaluate(), opts.evaluateEveryMs ?? Math.min(5000, Math.max(250, opts.strayAfterMs / 4)))
+  // A stray is declared at most a quarter of stray_after late (and within 5 s).
+  const evaluatePeriod = (strayAfterMs: number): number => opts.evaluateEveryMs ?? Math.min(5000, Math.max(250, strayAfterMs / 4))
+  let period = evaluatePeriod(opts.strayAfterMs)
+  let evalTimer = setInterval(() => tracker.evaluate(), period)
   const saveTimer = setInterval(() => void save(), opts.saveEveryMs ?? 10_000)
   evalTimer.unref()
   saveTimer.unref()
@@ -136,6 +137,14 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     counts: () => tracker.counts(),
     addressesOf: (mac) => tracker.ipsOf(mac, ['acked', 'requested']),
     macForIp: (ip) => tracker.macForIp(ip),
+    configure(settings) {
+      tracker.configure(settingsOf(settings))
+      if (evaluatePeriod(settings.strayAfterMs) === period) return
+      period = evaluatePeriod(settings.strayAfterMs)
+      clearInterval(evalTimer)
+      evalTimer = setInterval(() => tracker.evaluate(), period)
+      evalTimer.unref()
+    },
     save,
     async close() {
       clearInterval(evalTimer)
@@ -143,6 +152,20 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
       await Promise.all([client68?.close(), capture?.close()])
       await save()
     },
+  }
+}
+
+/** Only the settings, so options meant for the service never reach the tracker. */
+function settingsOf(s: TrackerSettings): TrackerSettings {
+  const { strayAfterMs, conflictWindowMs, allowedServers, maxBindings, maxMacs, maxServers, maxFindings } = s
+  return {
+    strayAfterMs,
+    allowedServers,
+    ...(conflictWindowMs === undefined ? {} : { conflictWindowMs }),
+    ...(maxBindings === undefined ? {} : { maxBindings }),
+    ...(maxMacs === undefined ? {} : { maxMacs }),
+    ...(maxServers === undefined ? {} : { maxServers }),
+    ...(maxFindings === undefined ? {} : { maxFindings }),
   }
 }
 

@@ -10,6 +10,7 @@
 import { startDhcpServer, type BindToInterface, type DhcpRequest, type DhcpServerDrops, type PacketObserver } from '../dhcp/index.js'
 import type { EventSink } from '../machines/events.js'
 import { silentLogger, type Logger } from '../host/log.js'
+import type { NativeLoad } from '../host/native.js'
 import { decideProxyReply, type DhcpMachineLookup, type ProxyDecision } from './proxy-policy.js'
 
 /** What the daemon passes in (from config and the other services). */
@@ -35,6 +36,8 @@ export interface ProxyDhcpOptions {
   broadcastAddress?: string
   bindToInterface?: BindToInterface
   listInterfaces?: () => string[]
+  /** The native addon as the daemon loaded it (DHCP server's pinning); loaded by the server when not given. */
+  native?: NativeLoad
 }
 
 /** A running proxyDHCP service. */
@@ -56,6 +59,7 @@ export function dhcpServerOptions(opts: ProxyDhcpOptions): Parameters<typeof sta
     ...(opts.broadcastAddress === undefined ? {} : { broadcastAddress: opts.broadcastAddress }),
     ...(opts.bindToInterface === undefined ? {} : { bindToInterface: opts.bindToInterface }),
     ...(opts.listInterfaces === undefined ? {} : { listInterfaces: opts.listInterfaces }),
+    ...(opts.native === undefined ? {} : { native: opts.native }),
     ...(opts.onPacket === undefined ? {} : { onPacket: opts.onPacket }),
   }
 }

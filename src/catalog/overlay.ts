@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { silentLogger, type Logger } from '../host/log.js'
 import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from './model-schema.js'
-import { createBootStore, loadBootState, BootLoadError, type BootStateOptions, type BootStore, type LoadResult } from './state.js'
+import { createBootStore, loadBootState, BootLoadError, type BootStateOptions, type BootStore, type BootStoreOptions, type LoadResult } from './state.js'
 import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
 
 /** Which overlay folder. */
@@ -49,23 +49,33 @@ export const OVERLAY_ID = /^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,199}$/
 
 const folder = (kind: OverlayKind) => (kind === 'group' ? 'groups' : 'profiles')
 
+/** What the overlay folders held at start: the entries that load, and the files skipped. */
+export interface BootOverlayFiles {
+  /** `<data_dir>/boot`. */
+  readonly dir: string
+  readonly groups: Map<string, GroupInput>
+  readonly profiles: Map<string, ProfileInput>
+  /** Files skipped at load (bad JSON, bad shape, name not matching id). */
+  readonly problems: string[]
+}
+
 /** Read the overlay folders. Bad files are reported in `problems` and skipped, never fatal. */
-export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOverlay> {
-  const logger = (opts.logger ?? silentLogger).child({ component: 'boot-overlay' })
+export async function readBootOverlay(dir: string, logger: Logger = silentLogger): Promise<BootOverlayFiles> {
+  const log = logger.child({ component: 'boot-overlay' })
   const groups = new Map<string, GroupInput>()
   const profiles = new Map<string, ProfileInput>()
   const problems: string[] = []
 
   for (const kind of ['group', 'profile'] as const) {
-    const dir = join(opts.dir, folder(kind))
+    const folderPath = join(dir, folder(kind))
     let names: string[] = []
     try {
-      names = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
+      names = (await readdir(folderPath)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${dir}: ${(err as Error).message}`)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${folderPath}: ${(err as Error).message}`)
     }
     for (const name of names) {
-      const path = join(dir, name)
+      const path = join(folderPath, name)
       const read = await readJsonFile(path)
       const id = name.slice(0, -'.json'.length)
       if (read.state !== 'ok') {
@@ -83,18 +93,36 @@ export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOve
       else profiles.set(id, value as ProfileInput)
     }
   }
-  for (const p of problems) logger.error(`boot overlay file skipped: ${p}`)
+  for (const p of problems) log.error(`boot overlay file skipped: ${p}`)
+  return { dir, groups, profiles, problems }
+}
 
-  // API-written entries name their own file (issue 13 item 13: they said config.yaml, where no operator finds them).
-  const merge = (base: BootStateOptions, g = groups, p = profiles): BootStateOptions => ({
+/**
+ * `base` (config.yaml sources) plus the overlay's groups and profiles. API-written entries name their own file
+ * (issue 13 item 13: they said config.yaml, where no operator finds them).
+ */
+export function mergeBootOverlay(files: BootOverlayFiles, base: BootStateOptions, g = files.groups, p = files.profiles): BootStateOptions {
+  return {
     ...base,
     profiles: { ...base.profiles, ...Object.fromEntries(p) },
     groups: [...base.groups, ...g.values()],
     entrySource: (kind, id, index) => {
       const own = kind === 'group' ? index >= base.groups.length : p.has(id)
-      return own ? `API (${join(opts.dir, folder(kind), `${id}.json`)})` : base.entrySource?.(kind, id, index)
+      return own ? `API (${join(files.dir, folder(kind), `${id}.json`)})` : base.entrySource?.(kind, id, index)
     },
-  })
+  }
+}
+
+/** Read the overlay folders and return the overlay editing them (see bootOverlayOver). */
+export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOverlay> {
+  return bootOverlayOver(await readBootOverlay(opts.dir, opts.logger), opts)
+}
+
+/** The overlay over what readBootOverlay found: edits trial-load, write, then reload through `opts.reload`. */
+export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOptions): BootOverlay {
+  const logger = (opts.logger ?? silentLogger).child({ component: 'boot-overlay' })
+  const { groups, profiles, problems } = files
+  const merge = (base: BootStateOptions, g = groups, p = profiles): BootStateOptions => mergeBootOverlay(files, base, g, p)
   const inBase = (kind: OverlayKind, id: string): boolean => {
     const base = opts.base()
     return kind === 'group' ? base.groups.some((g) => g.id === id) : Object.hasOwn(base.profiles, id)
@@ -151,14 +179,19 @@ export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOve
  * config (a SIGHUP-edited config.yaml now defines the same id, or dropped a profile an API group names), pxebox
  * starts on the config alone and says so: the overlay files stay for the operator to fix.
  */
-export async function createBootStoreWithOverlay(base: BootStateOptions, overlay: BootOverlay, logger: Logger): Promise<BootStore> {
+export async function createBootStoreWithOverlay(
+  base: BootStateOptions,
+  overlay: Pick<BootOverlay, 'merge'>,
+  logger: Logger,
+  store: Pick<BootStoreOptions, 'watch' | 'debounceMs'> = {},
+): Promise<BootStore> {
   try {
-    return await createBootStore({ ...overlay.merge(base), logger })
+    return await createBootStore({ ...overlay.merge(base), ...store, logger })
   } catch (err) {
     if (!(err instanceof BootLoadError)) throw err
     const alone = await loadBootState(base)
     if (!alone.ok) throw err
     logger.error({ errors: err.errors }, 'API-written groups/profiles (data_dir/boot) do not load with config.yaml; starting without them')
-    return createBootStore({ ...base, logger })
+    return createBootStore({ ...base, ...store, logger })
   }
 }

@@ -5,7 +5,7 @@
  * serving. Reloads come from `reload()` (the daemon's SIGHUP) and from fs.watch on the Matchbox directory.
  */
 import { watch, type FSWatcher } from 'node:fs'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { silentLogger, type Logger } from '../host/log.js'
 import type { GroupInput, ProfileInput } from './model-schema.js'
 import { groupFromConfig, groupFromMatchbox, profileFromConfig, profileFromMatchbox, type Group, type Profile } from './model.js'
@@ -17,7 +17,7 @@ import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFil
 
 export { templateKey } from './templates.js'
 
-/** The config.yaml part of the sources (already schema-validated by src/config/). */
+/** Everything a load reads: config.yaml's objects (already schema-validated by src/config/) and the folders. */
 export interface BootSources {
   readonly profiles: Readonly<Record<string, ProfileInput>>
   readonly groups: readonly GroupInput[]
@@ -28,10 +28,6 @@ export interface BootSources {
    * `index` counts from 0 over `groups`) and profiles into these sources and names its files here. Undefined: config.yaml.
    */
   readonly entrySource?: (kind: 'group' | 'profile', id: string, index: number) => string | undefined
-}
-
-/** Everything loadBootState needs. */
-export interface BootStateOptions extends BootSources {
   /** Matchbox-layout data directory (groups/, profiles/, ignition/, generic/). */
   readonly matchboxDir?: string
   /** Where config.yaml profiles' `ignition:` files live; default `<matchboxDir>/ignition`. */
@@ -40,6 +36,10 @@ export interface BootStateOptions extends BootSources {
   readonly genericDir?: string
   /** Where Butane `local:` contents are read from (config `butane_files_dir`); without it `local:` is an error. */
   readonly filesDir?: string
+}
+
+/** Everything loadBootState needs. */
+export interface BootStateOptions extends BootSources {
   readonly logger?: Logger
 }
 
@@ -70,8 +70,13 @@ export interface BootState {
   match(labels: Labels): BootMatch | undefined
 }
 
-/** loadBootState's answer: a state, or every error found (with file/entry and reason). */
-export type LoadResult = { ok: true; state: BootState; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] }
+/**
+ * loadBootState's answer: a state, or every error found (with file/entry and reason). `reads`: the template files
+ * the load read or tried to read (a missing one too), which the store's watchers react to.
+ */
+export type LoadResult =
+  | { ok: true; state: BootState; warnings: string[]; reads: string[] }
+  | { ok: false; errors: string[]; warnings: string[]; reads: string[] }
 
 /** Load and validate everything once. Never throws for bad input: it lands in `errors`. */
 export async function loadBootState(opts: BootStateOptions): Promise<LoadResult> {
@@ -129,6 +134,7 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
 
   const templates = new Map<string, string>()
   const files = new Map<string, TemplateFile>()
+  const reads: string[] = []
   for (const p of profiles.values()) {
     for (const kind of ['ignition', 'generic'] as const) {
       const name = p[kind]
@@ -142,6 +148,7 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
         continue
       }
       const path = join(dir, name)
+      reads.push(path)
       try {
         const text = await readSmallFile(path)
         templates.set(templateKey(kind, p), text)
@@ -160,7 +167,7 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
   const prepared = await prepareTemplates(profiles, groupList, files, opts.filesDir)
   errors.push(...prepared.errors)
   warnings.push(...prepared.warnings)
-  if (errors.length > 0) return { ok: false, errors, warnings }
+  if (errors.length > 0) return { ok: false, errors, warnings, reads }
 
   const assetRoles = new Map<string, AssetRole>()
   for (const p of profiles.values()) {
@@ -184,7 +191,7 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
       return { group, profile: profiles.get(group.profile)! }
     },
   }
-  return { ok: true, state, warnings }
+  return { ok: true, state, warnings, reads }
 }
 
 /** The path part of a URL (root-relative or absolute), as requests for it will arrive. */
@@ -221,7 +228,7 @@ export class BootLoadError extends Error {
 
 /** Options for createBootStore. */
 export interface BootStoreOptions extends BootStateOptions {
-  /** Reload when the Matchbox/ignition/generic/files directories change (default true when any of them is set). */
+  /** Reload when the files the catalog reads change (default true when a Matchbox/ignition/generic/files folder is set). */
   readonly watch?: boolean
   /** Quiet period after the last change before reloading (editors and Terraform write several files). Default 300 ms. */
   readonly debounceMs?: number
@@ -230,11 +237,15 @@ export interface BootStoreOptions extends BootStateOptions {
 /** Load once (throws BootLoadError on errors) and return a store that reloads on demand and on file changes. */
 export async function createBootStore(opts: BootStoreOptions): Promise<BootStore> {
   const logger = (opts.logger ?? silentLogger).child({ component: 'boot-state' })
-  let sources: BootSources = opts
+  const { watch: watching, debounceMs = 300, logger: _logger, ...initial } = opts
+  // The sources of the last good load: watcher reloads read these, and the watchers follow their folders.
+  let sources: BootSources = initial
+  let pending: BootSources | undefined
   const first = await loadBootState(opts)
   for (const w of first.warnings) logger.warn(w)
   if (!first.ok) throw new BootLoadError(first.errors)
   let current = first.state
+  let reads = first.reads
   logger.info({ groups: current.groups.length, profiles: current.profiles.size }, 'boot state loaded')
 
   // Reloads run one at a time. Calls made while one runs share a single follow-up load, which starts after it and
@@ -242,10 +253,14 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   let queue: Promise<unknown> = Promise.resolve()
   let queued: Promise<LoadResult> | undefined
   const runReload = async (): Promise<LoadResult> => {
-    const result = await loadBootState({ ...opts, ...sources, logger })
+    const trying = pending ?? sources
+    pending = undefined
+    const result = await loadBootState({ ...trying, logger })
     for (const w of result.warnings) logger.warn(w)
     if (result.ok) {
       current = result.state
+      sources = trying
+      reads = result.reads
       logger.info({ groups: current.groups.length, profiles: current.profiles.size }, 'boot state reloaded')
     } else {
       for (const e of result.errors) logger.error({ reason: e }, 'boot reload failed; previous state keeps serving')
@@ -254,7 +269,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
     return result
   }
   const reload = (next?: BootSources): Promise<LoadResult> => {
-    if (next) sources = next
+    if (next) pending = next
     if (queued) return queued
     const run = queue.then(() => {
       queued = undefined
@@ -266,32 +281,36 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   }
 
   const watchers = new Map<string, FSWatcher>()
+  let plan: WatchPlan = new Map()
   let timer: NodeJS.Timeout | undefined
   let closed = false
-  const debounceMs = opts.debounceMs ?? 300
-  const onChange = () => {
+  const onChange = (dir: string, name: string | null) => {
     if (closed) return
+    // Only the files a load reads: data_dir, a log file or an editor's swap file in a watched folder must not
+    // reload the whole catalog on every write (one SIGHUP used to cause three reloads).
+    const wanted = plan.get(dir)
+    if (wanted === undefined || (name !== null && !wanted(name))) return
     if (timer) clearTimeout(timer)
     timer = setTimeout(() => {
       timer = undefined
       reload().catch((err: unknown) => logger.error({ err }, 'boot reload crashed'))
     }, debounceMs)
   }
-  const wanted = (): string[] => {
-    if (!(opts.watch ?? (opts.matchboxDir ?? opts.ignitionDir ?? opts.genericDir) !== undefined)) return []
-    const dirs = opts.matchboxDir !== undefined ? matchboxWatchDirs(opts.matchboxDir) : []
-    if (opts.ignitionDir) dirs.push(opts.ignitionDir)
-    if (opts.genericDir) dirs.push(opts.genericDir)
-    if (opts.filesDir) dirs.push(opts.filesDir)
-    return [...new Set(dirs)]
-  }
-  // Folders may appear after start (Matchbox creates them lazily): re-check after every load.
+  const enabled = watching ?? (initial.matchboxDir ?? initial.ignitionDir ?? initial.genericDir ?? initial.filesDir) !== undefined
+  // After every load: the folders of the current sources (a SIGHUP may have moved them), and folders that appeared
+  // since (Matchbox creates them lazily; the root's watcher sees them created).
   function syncWatchers(): void {
     if (closed) return
-    for (const dir of wanted()) {
+    plan = enabled ? watchPlan(sources, reads) : new Map()
+    for (const [dir, w] of watchers) {
+      if (plan.has(dir)) continue
+      w.close()
+      watchers.delete(dir)
+    }
+    for (const dir of plan.keys()) {
       if (watchers.has(dir)) continue
       try {
-        const w = watch(dir, { persistent: false }, onChange)
+        const w = watch(dir, { persistent: false }, (_event, name) => onChange(dir, name === null ? null : String(name)))
         w.on('error', (err) => {
           logger.warn({ err, dir }, 'watch failed; reload with SIGHUP')
           w.close()
@@ -315,6 +334,44 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
       watchers.clear()
     },
   }
+}
+
+/** Per watched folder, which entry names are files a load reads. */
+type WatchPlan = Map<string, (name: string) => boolean>
+
+/** Editor and tool droppings (.#x, x~, .x.swp, x.tmp, x.log): never read by a load. */
+const dropping = (name: string): boolean => name.startsWith('.') || name.endsWith('~') || /\.(swp|swx|tmp|log)$/i.test(name)
+
+/**
+ * What to watch for `sources`: the Matchbox root for its four folders appearing, groups/ and profiles/ for the
+ * `*.json` readMatchboxDir reads, each template folder for the files the last load read (`reads`, which includes a
+ * missing one, so creating it reloads), and the Butane files folder for any file (`local:` may name any).
+ */
+function watchPlan(sources: BootSources, reads: readonly string[]): WatchPlan {
+  const plan: WatchPlan = new Map()
+  const m = sources.matchboxDir
+  if (m !== undefined) {
+    const [root, groups, profiles, ignition, generic] = matchboxWatchDirs(m)
+    const folders = new Set([groups, profiles, ignition, generic].map((d) => basename(d!)))
+    plan.set(root!, (name) => folders.has(name))
+    const json = (name: string) => name.endsWith('.json') && !dropping(name)
+    plan.set(groups!, json)
+    plan.set(profiles!, json)
+    // Watched even before a profile names a file there, so a folder created late is picked up.
+    plan.set(ignition!, () => false)
+    plan.set(generic!, () => false)
+  }
+  const names = new Map<string, Set<string>>()
+  for (const path of reads) {
+    const dir = dirname(path)
+    names.set(dir, (names.get(dir) ?? new Set()).add(basename(path)))
+  }
+  for (const [dir, set] of names) plan.set(dir, (name) => set.has(name))
+  if (sources.filesDir !== undefined) {
+    const before = plan.get(sources.filesDir)
+    plan.set(sources.filesDir, (name) => !dropping(name) || before?.(name) === true)
+  }
+  return plan
 }
 
 /** Convenience for the DHCP side: match raw labels ({mac, uuid, arch}) against a state. */

@@ -206,7 +206,7 @@ export const MAX_CONFIG_PROFILES = 10_000
 
 export const ConfigSchema = Type.Object(
   {
-    interface: Type.String({ default: 'auto', minLength: 1, description: 'the PXE VLAN interface; auto = the only non-loopback IPv4 interface' }),
+    interface: Type.String({ default: 'auto', minLength: 1, description: 'the PXE VLAN interface; auto = the only non-loopback IPv4 interface, else the one holding `address`, the default route\'s, or the only one with a private address' }),
     address: Type.Optional(Type.String({ pattern: IPV4, expected: 'an IPv4 address such as 10.0.0.2' })),
     log_level: StringEnum([...LOG_LEVELS], { default: 'info' }),
     data_dir: Type.String({ default: '/var/lib/pxebox', minLength: 1, description: 'leases and machine records' }),

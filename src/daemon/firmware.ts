@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Logger } from '../host/log.js'
 
 /** The manifest file's shape. */
 export interface FirmwareManifest {
@@ -52,4 +53,17 @@ export function checkFirmware(root: string): FirmwareReport {
     files.push({ file, for: entry.for, status: actual === entry.sha256 ? 'ok' : 'changed', expected: entry.sha256, actual })
   }
   return { root, manifest, files }
+}
+
+/** Log what the operator should fix about the firmware (nothing when everything matches the manifest). */
+export function logFirmware(report: FirmwareReport, logger: Logger): void {
+  if (!report.manifest) {
+    logger.warn({ root: report.root }, `firmware: ${report.problem}; run firmware/fetch.sh`)
+    return
+  }
+  for (const f of report.files) {
+    if (f.status === 'missing') logger.warn({ file: f.file, for: f.for }, `firmware ${f.file} is missing from ${report.root}: run firmware/fetch.sh`)
+    else if (f.status === 'changed')
+      logger.warn({ file: f.file, expected: f.expected, actual: f.actual }, `firmware ${f.file} differs from manifest.json (another iPXE build?); run firmware/fetch.sh`)
+  }
 }

@@ -5,7 +5,7 @@
 import type { EventSink } from '../machines/events.js'
 import type { Logger } from '../host/log.js'
 import { buildApp, type HttpDeps } from '../http/app.js'
-import { loadNative } from '../host/native.js'
+import type { NativeLoad } from '../host/native.js'
 import { VERSION } from '../host/version.js'
 import type { BootStore } from '../catalog/state.js'
 
@@ -30,8 +30,11 @@ export interface HttpServiceOptions {
   syslogAddress?: string
   /** `discovery.mode: hold` (HttpDeps.discovery). */
   discovery?: HttpDeps['discovery']
-  /** `http.sendfile`: send asset bodies with sendfile(2) when the addon is built. */
-  sendfile?: boolean
+  /**
+   * The native addon as the daemon loaded it (or why not); asset bodies go through its sendfile(2). Give a reason
+   * without an addon for `http.sendfile: false`.
+   */
+  native: NativeLoad
 }
 
 /** A listening HTTP boot service. */
@@ -53,16 +56,14 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     ...(opts.addressesOf !== undefined ? { addressesOf: opts.addressesOf } : {}),
     ...(opts.api !== undefined ? { api: opts.api } : {}),
     ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
-    ...(opts.sendfile !== undefined ? { sendfile: opts.sendfile } : {}),
+    ...(opts.native.addon !== undefined ? { sendfile: opts.native.addon } : {}),
     ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
     ...(opts.syslogAddress !== undefined ? { syslogAddress: opts.syslogAddress } : {}),
     version: VERSION,
   })
-  if (opts.sendfile !== false) {
-    const { reason } = loadNative()
-    // Still correct without it, at about half of nginx's throughput with several clients (bench/http.sh).
-    if (reason !== undefined) opts.logger.warn({ reason }, 'asset bodies are copied through Node: the sendfile addon is unavailable')
-  }
+  // Still correct without it, at about half of nginx's throughput with several clients (bench/http.sh).
+  const { reason } = opts.native
+  if (reason !== undefined) opts.logger.warn({ reason }, 'asset bodies are copied through Node: the sendfile addon is unavailable')
   try {
     await app.listen({ host: opts.host, port: opts.port })
   } catch (err) {

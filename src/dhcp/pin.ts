@@ -6,8 +6,8 @@
  * (native/netif.c, setsockoptInt).
  */
 import type { Socket } from 'node:dgram'
-import { loadNative } from '../host/native.js'
-import { interfaceIndex, ipv4InterfaceNames } from '../host/interfaces.js'
+import { loadNative, type NativeLoad } from '../host/native.js'
+import { interfaceIndex, ipv4InterfaceNames, listInterfaces } from '../host/interfaces.js'
 
 export { interfaceIndex }
 
@@ -31,17 +31,19 @@ function socketFd(socket: Socket): number {
 }
 
 /**
- * SO_BINDTOIFINDEX through the addon. Must run after bind: libuv creates the OS socket only at bind time
- * (verified here: setting it before bind fails with EBADF). The window between bind and this call is a few
- * microseconds in the same tick; a broadcast from another interface landing in it would be answered once.
+ * SO_BINDTOIFINDEX through `native`, the addon as the daemon loaded it. Must run after bind: libuv creates the OS
+ * socket only at bind time (verified here: setting it before bind fails with EBADF). The window between bind and this
+ * call is a few microseconds in the same tick; a broadcast from another interface landing in it would be answered once.
  */
-export const bindToInterfaceNatively: BindToInterface = async (socket, ifindex) => {
-  const { addon, reason } = loadNative()
-  if (addon === undefined) throw new Error(`no native addon (${reason ?? 'not loaded'})`)
-  addon.setsockoptInt(socketFd(socket), SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)
+export function bindToInterfaceWith(native: NativeLoad): BindToInterface {
+  return async (socket, ifindex) => {
+    const { addon, reason } = native
+    if (addon === undefined) throw new Error(`no native addon (${reason ?? 'not loaded'})`)
+    addon.setsockoptInt(socketFd(socket), SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)
+  }
 }
 
 /** Names of the non-loopback interfaces that carry an IPv4 address; more than one means a multi-homed box. */
-export function ipv4Interfaces(): string[] {
-  return ipv4InterfaceNames()
+export function ipv4Interfaces(native: NativeLoad = loadNative()): string[] {
+  return ipv4InterfaceNames(listInterfaces(native))
 }

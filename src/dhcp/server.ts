@@ -12,7 +12,8 @@ import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { isDhcpError } from './errors.js'
 import { decode, encode, type DhcpPacket } from './packet.js'
-import { bindToInterfaceNatively, interfaceIndex, ipv4Interfaces, type BindToInterface } from './pin.js'
+import { bindToInterfaceWith, interfaceIndex, ipv4Interfaces, type BindToInterface } from './pin.js'
+import { loadNative, type NativeLoad } from '../host/native.js'
 
 /** Which socket a request came in on: 'dhcp' (67) or 'pxe' (4011). */
 export type DhcpPort = 'dhcp' | 'pxe'
@@ -49,6 +50,8 @@ export interface DhcpServerOptions {
   bindToInterface?: BindToInterface
   /** Non-loopback IPv4 interfaces of this box (default: from os.networkInterfaces()). */
   listInterfaces?: () => string[]
+  /** The native addon as the daemon loaded it (pinning, interface lookup); loaded here when not given. */
+  native?: NativeLoad
   /**
    * Sees every decoded packet on either socket before the handler (an address tracker watching the VLAN's DHCP
    * traffic); it must not throw or block, and a failing one is logged at debug and ignored.
@@ -135,15 +138,17 @@ export async function startDhcpServer(
   const dhcpSocket = createSocket({ type: 'udp4', lookup: literal })
   const pxeSocket = createSocket({ type: 'udp4', lookup: literal })
   let pinned = false
+  const native = opts.native ?? loadNative()
+  const otherInterfaces = (): string[] => (opts.listInterfaces ?? (() => ipv4Interfaces(native)))().filter((n) => n !== opts.interfaceName)
   try {
     await bindSocket(dhcpSocket, dhcpPort)
     dhcpSocket.setBroadcast(true)
     if (opts.pinning === 'auto') {
       try {
-        await (opts.bindToInterface ?? bindToInterfaceNatively)(dhcpSocket, interfaceIndex(opts.interfaceName))
+        await (opts.bindToInterface ?? bindToInterfaceWith(native))(dhcpSocket, interfaceIndex(opts.interfaceName, native))
         pinned = true
       } catch (err) {
-        const others = (opts.listInterfaces ?? ipv4Interfaces)().filter((n) => n !== opts.interfaceName)
+        const others = otherInterfaces()
         if (others.length > 0) {
           throw new DhcpServerStartError(
             `cannot pin the DHCP socket to ${opts.interfaceName} (SO_BINDTOIFINDEX: ${(err as Error).message}), and this ` +
@@ -154,7 +159,7 @@ export async function startDhcpServer(
         }
         log.warn({ err }, 'cannot pin the DHCP socket to the interface; single-homed box, serving unpinned')
       }
-    } else if ((opts.listInterfaces ?? ipv4Interfaces)().some((n) => n !== opts.interfaceName)) {
+    } else if (otherInterfaces().length > 0) {
       log.warn('interface_pinning is off on a multi-homed box: PXE DISCOVERs from every interface will be answered')
     }
     await bindSocket(pxeSocket, pxePort, opts.address)

@@ -9,7 +9,9 @@
  */
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
-import { loadNative } from './native.js'
+import { readDefaultRoutes, type DefaultRoute } from './default-route.js'
+import { ipToInt } from './ipv4.js'
+import { loadNative, type NativeLoad } from './native.js'
 
 /** One network interface of this namespace. */
 export interface LinkInfo {
@@ -37,6 +39,8 @@ export interface PxeInterface {
   carrier: boolean
   /** Other non-loopback interfaces with an IPv4 address: non-empty means a multi-homed box. */
   others: string[]
+  /** With `interface: auto`: why this interface was picked (pickAutoInterface), for the log. */
+  chosenBy?: string
 }
 
 /** Thrown when the configured interface or address cannot be used; the message says what to change. */
@@ -45,9 +49,12 @@ export class InterfaceError extends Error {
   override name = 'InterfaceError'
 }
 
-/** Every interface of this namespace, from the kernel through the addon, else from Node and /sys (running ones only). */
-export function listInterfaces(): LinkInfo[] {
-  const { addon } = loadNative()
+/**
+ * Every interface of this namespace, from the kernel through the addon, else from Node and /sys (running ones only).
+ * `native`: the addon as the daemon loaded it; loaded here when not given.
+ */
+export function listInterfaces(native: NativeLoad = loadNative()): LinkInfo[] {
+  const { addon } = native
   if (addon !== undefined) return addon.interfaces()
   const table = networkInterfaces()
   return Object.entries(table).map(([name, addrs = []]) => ({
@@ -69,20 +76,18 @@ export function ipv4InterfaceNames(links: LinkInfo[] = listInterfaces()): string
 
 /**
  * Resolve `interface` (a name or `auto`) and the optional `address` from config against the interfaces present.
- * `links` is a parameter so tests can describe any box.
+ * `links` and `defaultRoutes` are parameters so tests can describe any box.
  */
-export function resolvePxeInterface(wanted: string, address: string | undefined, links: LinkInfo[] = listInterfaces()): PxeInterface {
+export function resolvePxeInterface(
+  wanted: string,
+  address: string | undefined,
+  links: LinkInfo[] = listInterfaces(),
+  defaultRoutes: DefaultRoute[] = readDefaultRoutes(),
+): PxeInterface {
   const candidates = ipv4InterfaceNames(links)
   let name = wanted
-  if (wanted === 'auto') {
-    if (candidates.length === 0) throw new InterfaceError('interface: auto found no interface with an IPv4 address; set `interface:` to the PXE VLAN interface')
-    if (candidates.length > 1) {
-      throw new InterfaceError(
-        `interface: auto is ambiguous, this box has ${candidates.length} interfaces with IPv4 (${candidates.join(', ')}); set \`interface:\` to the PXE VLAN one`,
-      )
-    }
-    name = candidates[0]!
-  }
+  let chosenBy: string | undefined
+  if (wanted === 'auto') ({ name, reason: chosenBy } = pickAutoInterface(links, address, defaultRoutes))
   // Loopback is never picked by `auto`, but may be named: a namespace holding only lo is how tests and demos run.
   const link = links.find((l) => l.name === name)
   if (link === undefined) {
@@ -108,16 +113,63 @@ export function resolvePxeInterface(wanted: string, address: string | undefined,
     ifindex: link.index,
     carrier: link.up && link.running,
     others: candidates.filter((n) => n !== name),
+    ...(chosenBy === undefined ? {} : { chosenBy }),
   }
 }
 
 /**
- * The kernel's index of interface `name`: if_nametoindex(3) through the addon, else `/sys/class/net/<name>/ifindex`.
- * Throws when there is no such interface.
+ * `interface: auto`: which interface, and why. The installed default config says `auto`, and a box with a second
+ * IPv4 interface (docker0, virbr0, a VPN, a management port) must still start on it, so the rules, in order:
+ * 1. the only non-loopback interface with IPv4;
+ * 2. the one holding `address:`, when that is set;
+ * 3. the one the default route leaves through (lowest metric): the box's own LAN, where a proxyDHCP sits next to the
+ *    site's DHCP server, while bridges for local VMs or containers and most VPNs carry no default route;
+ * 4. the only one with a private (RFC 1918) address.
+ * Where none decides, an InterfaceError listing every candidate: guessing there could answer PXE on the wrong VLAN.
  */
-export function interfaceIndex(name: string): number {
+export function pickAutoInterface(links: LinkInfo[], address: string | undefined, defaultRoutes: DefaultRoute[]): { name: string; reason: string } {
+  const candidates = links.filter((l) => !l.loopback && l.ipv4.length > 0)
+  if (candidates.length === 0) throw new InterfaceError('interface: auto found no interface with an IPv4 address; set `interface:` to the PXE VLAN interface')
+  if (candidates.length === 1) return { name: candidates[0]!.name, reason: 'the only non-loopback interface with an IPv4 address' }
+  const listed = candidates.map((l) => `${l.name} ${l.ipv4.map((a) => `${a.address}/${a.prefix}`).join(' ')}`).join(', ')
+  if (address !== undefined) {
+    const holder = candidates.find((l) => l.ipv4.some((a) => a.address === address))
+    if (holder !== undefined) return { name: holder.name, reason: `it holds address ${address}` }
+    throw new InterfaceError(`interface: auto: no interface holds address ${address} (this box has: ${listed})`)
+  }
+  const names = new Set(candidates.map((l) => l.name))
+  const routes = defaultRoutes.filter((r) => names.has(r.iface))
+  const best = routes.filter((r) => r.metric === routes[0]?.metric)
+  if (best.length > 0 && best.every((r) => r.iface === best[0]!.iface)) {
+    const route = best[0]!
+    return { name: route.iface, reason: `the default route leaves through it${route.gateway ? ` (via ${route.gateway})` : ''}; other IPv4 interfaces: ${[...names].filter((n) => n !== route.iface).join(', ')}` }
+  }
+  const privateOnes = candidates.filter((l) => l.ipv4.some((a) => isPrivateIPv4(a.address)))
+  if (privateOnes.length === 1) {
+    const routeNote = best.length > 0 ? `default routes of equal metric through ${[...new Set(best.map((r) => r.iface))].join(', ')}` : 'no default route'
+    return { name: privateOnes[0]!.name, reason: `the only one with a private (RFC 1918) address (${routeNote})` }
+  }
+  const routeNote = best.length > 0 ? `default routes of equal metric through ${[...new Set(best.map((r) => r.iface))].join(' and ')}` : 'no default route through any of them'
+  throw new InterfaceError(
+    `interface: auto is ambiguous: this box has ${candidates.length} interfaces with IPv4 (${listed}), ${routeNote}, ` +
+      `and ${privateOnes.length === 0 ? 'none' : privateOnes.length} with a private address; set \`interface:\` to the PXE VLAN one`,
+  )
+}
+
+/** RFC 1918 section 3: 10/8, 172.16/12, 192.168/16. */
+function isPrivateIPv4(address: string): boolean {
+  const n = ipToInt(address)
+  if (n === undefined) return false
+  return n >>> 24 === 0x0a || n >>> 20 === 0xac1 || n >>> 16 === 0xc0a8
+}
+
+/**
+ * The kernel's index of interface `name`: if_nametoindex(3) through the addon, else `/sys/class/net/<name>/ifindex`.
+ * Throws when there is no such interface. `native`: the addon as the daemon loaded it; loaded here when not given.
+ */
+export function interfaceIndex(name: string, native: NativeLoad = loadNative()): number {
   if (!/^[^/\s]{1,15}$/.test(name) || name === '.' || name === '..') throw new Error(`bad interface name ${JSON.stringify(name)}`)
-  const { addon } = loadNative()
+  const { addon } = native
   const n = addon !== undefined ? addon.nameToIndex(name) : Number(readSys(`/sys/class/net/${name}/ifindex`))
   if (!Number.isInteger(n) || n <= 0) throw new Error(`interface ${name} does not exist`)
   return n

@@ -2,7 +2,12 @@
  * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers, interface lookup and
  * setsockopt), loaded once. It is
  * optional: `npm run build` builds it with node-gyp, and without it pxebox uses Node's own APIs, slower, after saying
- * why at start-up.
+ * why at start-up. Failed system calls in the addon throw (or reject with) Errors shaped as Node's: `code` (the errno
+ * name), `errno` (positive, as in os.constants.errno) and `syscall` (native/errors.h).
+ *
+ * PXEBOX_NATIVE_ADDON=<path to a .node file> loads that build instead of native/build/Release (scripts/test-native-asan.sh
+ * runs the native tests against an AddressSanitizer build this way). A path that does not load is reported as the
+ * reason, never silently replaced by the default build.
  */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -30,9 +35,17 @@ export interface NativeAddon {
   interfaces(): { name: string; index: number; mtu: number; up: boolean; running: boolean; loopback: boolean; ipv4: { address: string; prefix: number }[] }[]
   nameToIndex(name: string): number
   setsockoptInt(fd: number, level: number, option: number, value: number): void
+  /** Only in the fault-injection build of scripts/test-native-asan.sh (native/failpoint.h). */
+  readonly failpoints?: true
+  /** native/sdnotify.c: false when NOTIFY_SOCKET is unset. Absent from an addon built before it existed. */
+  sdNotify?(state: string): boolean
 }
 
-let loaded: { addon?: NativeAddon; reason?: string } | undefined
+/** The addon, or why it is unavailable (for the start-up log). */
+export interface NativeLoad {
+  readonly addon?: NativeAddon
+  readonly reason?: string
+}
 
 /** `native/build/Release/pxebox_native.node` in the nearest folder above this file that has it (src/ and dist/src/). */
 function addonPath(): string | undefined {
@@ -45,15 +58,19 @@ function addonPath(): string | undefined {
   return undefined
 }
 
-/** Load the addon once. `reason` says why it is unavailable (for the start-up log). */
-export function loadNative(): { addon?: NativeAddon; reason?: string } {
-  if (loaded) return loaded
-  if (process.platform !== 'linux') return (loaded = { reason: `the native addon is Linux-only (this is ${process.platform})` })
-  const path = addonPath()
-  if (path === undefined) return (loaded = { reason: 'native/build/Release/pxebox_native.node is not built (npm run build builds it)' })
+/**
+ * Load the addon. The daemon calls this once and passes the result down; `reason` says why it is unavailable (for
+ * the start-up log). Node's require cache makes a second call return the same module. PXEBOX_NATIVE_ADDON=<path>
+ * loads another build (the ASan build of scripts/test-native-asan.sh); a path that does not load is the reason.
+ */
+export function loadNative(): NativeLoad {
+  if (process.platform !== 'linux') return { reason: `the native addon is Linux-only (this is ${process.platform})` }
+  const override = process.env.PXEBOX_NATIVE_ADDON
+  const path = override ? override : addonPath()
+  if (path === undefined) return { reason: 'native/build/Release/pxebox_native.node is not built (npm run build builds it)' }
   try {
-    return (loaded = { addon: createRequire(import.meta.url)(path) as NativeAddon })
+    return { addon: createRequire(import.meta.url)(path) as NativeAddon }
   } catch (err) {
-    return (loaded = { reason: `could not load ${path}: ${(err as Error).message}` })
+    return { reason: `could not load ${path}: ${(err as Error).message}` }
   }
 }

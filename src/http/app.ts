@@ -8,11 +8,11 @@ import { silentLogger, type Logger } from '../host/log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
 import type { BootState } from '../catalog/state.js'
 import { recentMachines, type DiscoverySettings, type HttpContext } from './context.js'
+import type { NativeSendfile } from './sendfile.js'
 import { factLabels } from '../boot/inventory.js'
 import type { Labels } from '../catalog/labels.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
-import { loadNative } from '../host/native.js'
 import { statusPage } from './status-page.js'
 import { registerApi } from './api/plugin.js'
 import type { ApiDeps } from './api/deps.js'
@@ -54,8 +54,8 @@ export interface HttpDeps {
   readonly factsOf?: (mac: string) => Labels
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
   readonly metrics?: Metrics
-  /** Send asset bodies with sendfile(2) when the native addon is built (src/http/sendfile.ts). Default true. */
-  readonly sendfile?: boolean
+  /** The native addon's sendfile (src/http/sendfile.ts), loaded by the daemon; absent: asset bodies are copied. */
+  readonly sendfile?: NativeSendfile
 }
 
 /** Build the app. Does not listen. */
@@ -74,7 +74,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   const api = deps.api
   const installedAt = deps.installedAt ?? (api ? (mac: string) => api.machines.get(mac)?.installed_at : undefined)
   const factsOf = deps.factsOf ?? (api ? (mac: string) => factLabels(api.machines.get(mac)?.inventory) : undefined)
-  const sendfile = deps.sendfile === false ? undefined : loadNative().addon
+  const sendfile = deps.sendfile
   const ctx: HttpContext = {
     store: deps.store,
     assetsDir: deps.assetsDir,

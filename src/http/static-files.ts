@@ -127,10 +127,21 @@ export function answerFor(stats: Stats, req: { range?: string; ifNoneMatch?: str
   return { status: 200, headers: { ...headers, 'content-length': String(size) }, ...(size > 0 ? { range: { start: 0, end: size - 1 } } : {}) }
 }
 
-/** Write one chunk and resolve once the socket no longer needs the buffer (the write callback). */
+/**
+ * Write one chunk and resolve once the socket no longer needs the buffer (the write callback). Rejects when `out`
+ * closes first: an http.ServerResponse whose socket Node has already destroyed (a client reset it read) but whose
+ * 'close' is still a loop turn away drops the write and never calls its callback (OutgoingMessage._writeRaw,
+ * nodejs/node#36673, Node 20), which left the asset request pending forever with its file handle and dup()ed socket.
+ */
 export function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    out.write(chunk, (err) => (err ? reject(err) : resolve()))
+    const closed = () => reject(new Error('client went away: the connection closed before the write completed'))
+    out.once('close', closed)
+    out.write(chunk, (err) => {
+      out.off('close', closed)
+      if (err) reject(err)
+      else resolve()
+    })
   })
 }
 

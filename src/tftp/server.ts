@@ -15,7 +15,7 @@ import { createTftpFolder, folderHandler } from './folder.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
 import { runTransfer, type LossHook, type TransferHandle, type TransferOutcome, type TransferResult } from './transfer.js'
 import { bindUdp, openTransferSocket, type TransferSocket } from './transfer-socket.js'
-import { loadNative } from '../host/native.js'
+import { loadNative, type NativeLoad } from '../host/native.js'
 import { createRateLimiter, createSlotQuota } from './limits.js'
 import { guardedSend, sendablePeer } from './send.js'
 import { createLogGate } from '../host/log-limit.js'
@@ -96,6 +96,8 @@ export interface TftpServerOptions {
   lossHook?: LossHook
   /** Transfer sockets: 'native' (the addon, when built; the default) or 'dgram' (node:dgram; transfer-socket.ts). */
   transferSockets?: 'native' | 'dgram'
+  /** The native addon as the daemon loaded it; loaded here, once per server, when not given. */
+  native?: NativeLoad
 }
 
 /** A running TFTP server. */
@@ -155,9 +157,10 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
   const handler = fileHandler
   const type: SocketType = isIPv6(options.address) ? 'udp6' : 'udp4'
   const listener = await bindUdp(type, options.address, options.port)
-  if (options.transferSockets !== 'dgram' && loadNative().reason !== undefined) {
+  const native = options.transferSockets === 'dgram' ? {} : (options.native ?? loadNative())
+  if (options.transferSockets !== 'dgram' && native.reason !== undefined) {
     // Correct either way; node:dgram costs about twice the CPU per packet, which lock-step transfers feel.
-    logger.warn({ reason: loadNative().reason }, 'TFTP transfers use node:dgram: the native addon is unavailable')
+    logger.warn({ reason: native.reason }, 'TFTP transfers use node:dgram: the native addon is unavailable')
   }
   const port = listener.address().port
   const transfers = new Set<TransferHandle>()
@@ -255,7 +258,7 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     let socket: TransferSocket
     let source: BlockSource
     try {
-      socket = await openTransferSocket(type, options.address, peer, options.transferSockets)
+      socket = await openTransferSocket(type, options.address, peer, native.addon)
     } catch (err) {
       log.error({ err }, 'TFTP could not open a transfer socket')
       refuse(peer, ErrorCode.NOT_DEFINED, 'Server error')

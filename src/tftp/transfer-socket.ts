@@ -7,7 +7,9 @@
  * - node:dgram, when the addon is not built.
  */
 import { createSocket, type Socket, type SocketType } from 'node:dgram'
-import { loadNative, type NativeAddon } from '../host/native.js'
+import { constants } from 'node:os'
+import { getSystemErrorName } from 'node:util'
+import type { NativeAddon } from '../host/native.js'
 import { guardedSend, sendablePeer } from './send.js'
 
 /** Where a datagram came from when it was not the transfer's peer. */
@@ -46,16 +48,21 @@ export interface TransferSocket {
 }
 
 /**
- * Binds a transfer socket on `address` (port chosen by the kernel) for a transfer with `peer`: the native one when the
- * addon is built, unless `impl` says 'dgram'.
+ * Binds a transfer socket on `address` (port chosen by the kernel) for a transfer with `peer`: the native one when
+ * given the addon (loaded once by whoever started the server), else node:dgram.
  */
-export async function openTransferSocket(type: SocketType, address: string, peer: Sender, impl: 'native' | 'dgram' = 'native'): Promise<TransferSocket> {
-  const native = impl === 'native' ? loadNative().addon : undefined
+export async function openTransferSocket(type: SocketType, address: string, peer: Sender, native: NativeAddon | undefined): Promise<TransferSocket> {
   return native ? nativeSocket(native, type, address, peer) : dgramSocket(type, address, peer)
 }
 
 /** errno values a send may hit under load: the datagram is lost, and TFTP's retransmission covers a loss. */
-const TRANSIENT = new Set([11 /* EAGAIN */, 105 /* ENOBUFS */, 4 /* EINTR */])
+const TRANSIENT = new Set([constants.errno.EAGAIN, constants.errno.ENOBUFS, constants.errno.EINTR])
+
+/** An Error for errno `errno` (positive) from the native socket, shaped as Node's own system errors. */
+function socketError(errno: number, syscall: string): Error {
+  const code = getSystemErrorName(-errno)
+  return Object.assign(new Error(`${syscall} failed: ${code}`), { code, errno, syscall })
+}
 
 function nativeSocket(native: NativeAddon, type: SocketType, address: string, peer: Sender): TransferSocket {
   let onPacket: PacketHandler = () => undefined
@@ -66,13 +73,13 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
     process.nextTick(() => closed || onError(err))
   }
   const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length, fromPeer, portOrReleased, from) => {
-    if (length < 0) fail(new Error(`receive failed: errno ${-length}`))
+    if (length < 0) fail(socketError(-length, 'recvfrom'))
     else if (fromPeer) onPacket(buffer, length, undefined, portOrReleased === true)
     else onPacket(buffer, length, { address: from!, port: portOrReleased as number })
   })
   native.udpSetPeer(handle, peer.address, peer.port)
   const checked = (err: number) => {
-    if (err !== 0 && !TRANSIENT.has(err)) fail(Object.assign(new Error(`send failed: errno ${err}`), { errno: err }))
+    if (err !== 0 && !TRANSIENT.has(err)) fail(socketError(err, 'sendto'))
   }
   return {
     port,

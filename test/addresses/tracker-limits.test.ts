@@ -84,7 +84,6 @@ t.test('findings turning over for minutes: at most 10 new-finding warn lines and
   // bench/abuse.sh's spoofed replies: conflicts age out of a short window while new ones appear, so the listed set
   // turns over and, one line per new finding, the log grew ~140 warn lines a minute.
   let clock = Date.parse('2026-01-01T00:00:00Z')
-  const { logger, counts } = warnCounter()
   const lines: string[] = []
   const logged = pino({ level: 'info' }, new Writable({
     write(chunk, _e, cb) {
@@ -112,7 +111,6 @@ t.test('findings turning over for minutes: at most 10 new-finding warn lines and
   t.ok(single.length <= 40 && single.length >= 10, `${single.length} findings logged one by one (10 per minute)`)
   t.ok(summaries.length >= 2 && summaries.length <= 4, `${summaries.length} summary lines`)
   t.ok(lines.length <= 44, `${lines.length} warn lines in 3 minutes`)
-  t.equal(counts.warn, 0, 'nothing went to the other logger')
   t.ok(tracker.evaluate().filter((f) => f.kind === 'duplicate').length > 0, 'the findings themselves stay listed')
 })
 

@@ -3,9 +3,12 @@
  * index, pxebox starts on it with a warning and answers once the link comes up, and the DHCP socket is pinned with
  * SO_BINDTOIFINDEX through the project's own addon (no `sockopt` package).
  * Namespaces: xIF-srv (pxebox, veth `pxe0` 10.213.61.1/24) and xIF-cli (its peer `cli0` 10.213.61.50/24).
+ * And the packaged default config (`interface: auto`, README command 1) on a box with two IPv4 interfaces: namespace
+ * xIF-two (pxebox, `lan0` 10.213.64.1/24 and `vm0` 10.213.65.1/24, as a VM or container bridge would add) with
+ * peers in xIF-lan and xIF-vm.
  */
 import t from 'tap'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ip, netnsUnavailable, NetnsLab, tsNodeArgs } from '../helpers/netns.js'
@@ -57,4 +60,55 @@ t.test('a link without carrier: found by the kernel lookup, served with a warnin
     if (body === '') await new Promise((r) => setTimeout(r, 200))
   }
   t.match(body, /pxebox/i, 'HTTP answers from the peer once the link is up')
+})
+
+/** The packaged default config (debian/config.yaml, what README command 1 installs) with this test's folders. */
+function packagedConfig(dir: string): string {
+  mkdirSync(join(dir, 'firmware'), { recursive: true })
+  mkdirSync(join(dir, 'data'), { recursive: true })
+  const packaged = readFileSync(new URL('../../debian/config.yaml', import.meta.url), 'utf8')
+  const text = packaged
+    .replace(/^data_dir: .*$/m, `data_dir: ${join(dir, 'data')}`)
+    .replace(/^assets_dir: .*$/m, `assets_dir: ${join(dir, 'data')}`)
+    .replace(/^  root: \/usr\/lib\/pxebox\/firmware.*$/m, `  root: ${join(dir, 'firmware')}`)
+  if (!/^interface: auto\b/m.test(text) || text.includes('/var/lib/pxebox') || text.includes('/usr/lib/pxebox')) throw new Error(`debian/config.yaml changed shape:\n${packaged}`)
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, text)
+  return file
+}
+
+t.test('the default config (interface: auto) on a box with two IPv4 interfaces', { skip: why ?? false }, async (t) => {
+  const lab = new NetnsLab()
+  t.teardown(() => lab.cleanup())
+  await lab.namespace('xIF-two')
+  await lab.namespace('xIF-lan')
+  await lab.namespace('xIF-vm')
+  await lab.veth({ ns: 'xIF-two', ifname: 'lan0', cidr: '10.213.64.1/24', peerNs: 'xIF-lan', peerIfname: 'cli0' })
+  await lab.veth({ ns: 'xIF-two', ifname: 'vm0', cidr: '10.213.65.1/24', peerNs: 'xIF-vm', peerIfname: 'cli0' })
+  await ip('-n', 'xIF-lan', 'addr', 'add', '10.213.64.50/24', 'dev', 'cli0')
+  const file = packagedConfig(mkdtempSync(join(tmpdir(), 'pxebox-if-two-')))
+
+  await t.test('no default route, both addresses private: no rule decides, a clear error and exit 2', async (t) => {
+    const daemon = runPxebox(['serve', '--config', file], { netns: 'xIF-two' })
+    t.teardown(() => daemon.kill())
+    t.equal(await daemon.exited, 2)
+    t.match(
+      daemon.stderr(),
+      /interface: auto is ambiguous: this box has 2 interfaces with IPv4 \(lan0 10\.213\.64\.1\/24, vm0 10\.213\.65\.1\/24\), no default route through any of them, and 2 with a private address; set `interface:` to the PXE VLAN one/,
+    )
+  })
+
+  await t.test('the default route through lan0 (via 10.213.64.254): it starts there, says which and why, and serves', async (t) => {
+    await ip('-n', 'xIF-two', 'route', 'add', 'default', 'via', '10.213.64.254', 'dev', 'lan0')
+    const daemon = runPxebox(['serve', '--config', file], { netns: 'xIF-two' })
+    t.teardown(() => daemon.kill())
+    const [chosen] = await daemon.waitFor(/interface: auto chose \S+: [^"]*/, 20_000)
+    t.equal(chosen, 'interface: auto chose lan0: the default route leaves through it (via 10.213.64.254); other IPv4 interfaces: vm0')
+    await daemon.waitFor(/DHCP server listening/, 20_000)
+    t.match(daemon.stdout(), /"pinned":true/, 'port 67 pinned to lan0: the other interface gets no answers')
+    const { stdout } = await lab.exec('xIF-lan', ['curl', '-fsS', '--max-time', '5', 'http://10.213.64.1:8080/'])
+    t.match(stdout, /pxebox/i, 'HTTP answers on lan0')
+    daemon.child.kill('SIGTERM')
+    t.equal(await daemon.exited, 0)
+  })
 })

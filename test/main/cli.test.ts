@@ -4,7 +4,7 @@
  * Daemons run inside a network namespace of this file's own (only `lo`), so real ports 67/69/4011/8080 are used.
  */
 import t, { type Test } from 'tap'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -250,4 +250,64 @@ t.test('as PID 1 of a PID namespace (a container), SIGTERM during start-up still
   t.notMatch(d.stdout(), BANNER, 'sent while still starting (no banner yet)')
   process.kill(pid, 'SIGTERM')
   t.equal(await d.exited, 0, d.stdout() + d.stderr())
+})
+
+/**
+ * systemd's notify socket, played by a Python datagram receiver (Node has no AF_UNIX datagram sockets): an abstract
+ * name, as systemd uses. Each datagram is printed as one JSON line.
+ */
+const NOTIFY_RECEIVER = `
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind('\\0' + sys.argv[1])
+print(json.dumps('bound'), flush=True)
+while True:
+    print(json.dumps(s.recv(4096).decode()), flush=True)
+`
+
+t.test('under systemd (NOTIFY_SOCKET): READY=1 once serving, RELOADING=1 ... READY=1 around a SIGHUP, STOPPING=1', { skip: spawnSync('python3', ['-c', '']).status !== 0 && 'needs python3 for the receiving socket' }, async (t) => {
+  const name = `pxebox-cli-notify-${process.pid}`
+  const receiver = spawn('python3', ['-c', NOTIFY_RECEIVER, name], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => void receiver.kill())
+  const states: string[] = []
+  let partial = ''
+  receiver.stdout.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) states.push(JSON.parse(line) as string)
+  })
+  const seen = async (pattern: RegExp, ms = 30_000) => {
+    const until = Date.now() + ms
+    while (Date.now() < until) {
+      const hit = states.find((s) => pattern.test(s))
+      if (hit !== undefined) return hit
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    throw new Error(`no ${pattern} in ${JSON.stringify(states)}`)
+  }
+  await seen(/^bound$/)
+
+  const { file } = setup()
+  writeFileSync(file, unprivileged('/assets/k1'))
+  const d = runPxebox(['serve', '--config', file], { prefix: PLAIN, env: { ...childEnv(), NOTIFY_SOCKET: `@${name}` } })
+  t.teardown(() => d.kill())
+  const ready = await seen(/^READY=1/)
+  t.match(ready, /^STATUS=serving \(config .*config\.yaml\)$/m, 'READY=1 with a STATUS= line')
+  t.match(d.stdout(), BANNER, 'sent once started (the banner is out)')
+  const port = (await d.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]
+
+  writeFileSync(file, unprivileged('/assets/k2'))
+  const before = process.hrtime.bigint() / 1000n
+  d.child.kill('SIGHUP')
+  const reloading = await seen(/^RELOADING=1/)
+  const usec = BigInt(/^MONOTONIC_USEC=(\d+)$/m.exec(reloading)?.[1] ?? '0')
+  t.ok(usec >= before, 'RELOADING=1 carries MONOTONIC_USEC on CLOCK_MONOTONIC, after the signal (Type=notify-reload needs it)')
+  const readyAgain = await seen(/^READY=1\nSTATUS=serving \(config .*, reloaded\)$/)
+  t.ok(states.indexOf(readyAgain) > states.indexOf(reloading), 'READY=1 after the reload')
+  const script = execFileSync('curl', ['-fsS', '--max-time', '10', `http://127.0.0.1:${port}/ipxe?mac=52:54:00:00:00:01`], { encoding: 'utf8' })
+  t.match(script, /\/assets\/k2/, 'the reload was done when READY=1 came')
+
+  d.child.kill('SIGTERM')
+  await seen(/^STOPPING=1$/)
+  t.equal(await d.exited, 0)
 })

@@ -4,6 +4,7 @@ import t from 'tap'
 import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
+import { constants } from 'node:os'
 import { openTransferSocket, type Sender } from '../../src/tftp/transfer-socket.js'
 import { loadNative } from '../../src/host/native.js'
 
@@ -27,7 +28,7 @@ for (const impl of ['native', 'dgram'] as const) {
       const peer = await peerSocket(type, address)
       const stranger = await peerSocket(type, address)
       const me: Sender = { address, port: peer.address().port }
-      const sock = await openTransferSocket(type, address, me, impl)
+      const sock = await openTransferSocket(type, address, me, impl === 'native' ? loadNative().addon : undefined)
       const got: { data: string; stranger?: Sender }[] = []
       let arrived: () => void = () => undefined
       sock.onPacket((packet, length, from) => {
@@ -72,7 +73,7 @@ for (const impl of ['native', 'dgram'] as const) {
 
 t.test('native: a staged packet leaves on exactly its ACK, once', async (t) => {
   const peer = await peerSocket('udp4', '127.0.0.1')
-  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, 'native')
+  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, loadNative().addon)
   t.teardown(() => (sock.close(), peer.close()))
   const seen: { block: number; released: boolean }[] = []
   let arrived: () => void = () => undefined
@@ -117,5 +118,18 @@ t.test('native: bad arguments are JS errors, not crashes', async (t) => {
   t.throws(() => addon.udpSend(handle, Buffer.alloc(1), 2), /length within it/)
   t.throws(() => addon.udpStage(handle, Buffer.alloc(4), 4, 70000), /ackBlock/)
   addon.udpClose(handle)
-  t.equal(addon.udpSend(handle, Buffer.alloc(1), 1), 9 /* EBADF */, 'a closed socket reports EBADF')
+  t.equal(addon.udpSend(handle, Buffer.alloc(1), 1), constants.errno.EBADF, 'a closed socket reports EBADF')
+})
+
+t.test('native: a failed bind is a Node-style system error, and leaves no descriptor behind', async (t) => {
+  const addon = loadNative().addon!
+  const before = openFds()
+  // 10.213.255.254 is on no interface of this box (the tests' own range), so bind(2) fails after socket(2) succeeded.
+  t.throws(() => addon.udpOpen(false, '10.213.255.254', () => undefined), {
+    code: 'EADDRNOTAVAIL',
+    errno: constants.errno.EADDRNOTAVAIL,
+    syscall: 'bind',
+    message: /^bind: /,
+  })
+  t.equal(openFds(), before, 'the socket was closed')
 })

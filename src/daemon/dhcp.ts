@@ -1,15 +1,16 @@
 /**
- * Starts pxebox's DHCP side as config says (proxy, authoritative or off) together with address tracking, and joins
- * them: the DHCP server's packet hook feeds the tracker, our own authoritative replies are recorded as leases, the
- * ARP probe is shared. Kept out of daemon.ts so the daemon only calls one function and shows its lines.
+ * Starts pxebox's DHCP side as config says (proxy, authoritative or off) and joins it to address tracking, which the
+ * daemon started before (daemon/tracking.ts): the DHCP server's packet hook feeds the tracker, our own authoritative
+ * replies are recorded as leases. Kept out of daemon.ts so the daemon only calls one function and shows its line.
  */
 import type { Config } from '../config/schema.js'
 import type { EventSink } from '../machines/events.js'
 import type { Logger } from '../host/log.js'
 import type { PxeInterface } from '../host/interfaces.js'
+import type { NativeLoad } from '../host/native.js'
 import { arpingProbe } from '../addresses/arp-probe.js'
 import { inSubnet, prefixToNetmask } from '../host/ipv4.js'
-import { startAddressTracking, type AddressQueries, type TrackingService } from '../addresses/tracking-service.js'
+import type { TrackingService } from '../addresses/tracking-service.js'
 import { startAuthoritativeDhcp } from '../boot/authoritative-service.js'
 import { startProxyDhcp } from '../boot/dhcp-service.js'
 import { syslogTarget } from './syslog-service.js'
@@ -21,73 +22,58 @@ export class AddressConfigError extends Error {
   override name = 'AddressConfigError'
 }
 
+/** Authoritative mode's range and reservations must lie inside the interface's subnet; throws AddressConfigError. */
+export function checkDhcpRange(config: Config, iface: PxeInterface): void {
+  const d = config.dhcp
+  if (d.mode !== 'authoritative') return
+  const outside = [...(d.range === undefined ? [] : [d.range.start, d.range.end]), ...d.reservations.map((r) => r.address)].filter(
+    (ip) => !inSubnet(ip, iface.address, iface.prefix),
+  )
+  if (outside.length > 0 || d.range === undefined) {
+    throw new AddressConfigError(`dhcp.range/reservations: ${outside.join(', ') || 'no range'} not inside ${iface.name}'s subnet ${iface.address}/${iface.prefix}`)
+  }
+}
+
 /** What the daemon passes in. */
-export interface AddressServicesOptions {
+export interface DhcpStartOptions {
   config: Config
   iface: PxeInterface
+  /** The daemon's one load of the native addon (the port 67 socket's pinning). */
+  native: NativeLoad
   publicUrl: string
   lookup: DhcpMachineLookup
   chainloadedRecently: (mac: string) => boolean
   events: EventSink
   logger: Logger
+  /** The running tracking service to feed; undefined when tracking is disabled. */
+  tracking?: TrackingService
   /** Well-known ports; tests may move them. */
-  ports?: { dhcp?: number; pxe?: number; client?: number }
+  ports?: { dhcp?: number; pxe?: number }
 }
 
-/** The running DHCP + tracking services. */
-export interface AddressServices {
-  /** Banner lines: DHCP (undefined when off) and tracking (undefined when disabled). */
-  dhcpLine?: string
-  trackingLine?: string
-  /** leases(), findings(), machines(), counts(): for the API and metrics; undefined when tracking is disabled. */
-  queries?: AddressQueries & { addressesOf(mac: string): string[] }
+/** The running DHCP service. */
+export interface DhcpService {
+  /** The banner's DHCP line; undefined when DHCP is off. */
+  line?: string
   close(): Promise<void>
 }
 
-/** Starts DHCP and tracking; on failure closes whatever it had started and rethrows. */
-export async function startAddressServices(o: AddressServicesOptions): Promise<AddressServices> {
-  const { config, iface, logger } = o
+/** Starts DHCP as `dhcp.mode` says (nothing when off); on failure closes whatever it had started and rethrows. */
+export async function startDhcp(o: DhcpStartOptions): Promise<DhcpService> {
+  const { config, iface, logger, tracking } = o
   const d = config.dhcp
   const authoritative = d.mode === 'authoritative'
-  if (authoritative) {
-    const outside = [
-      ...(d.range === undefined ? [] : [d.range.start, d.range.end]),
-      ...d.reservations.map((r) => r.address),
-    ].filter((ip) => !inSubnet(ip, iface.address, iface.prefix))
-    if (outside.length > 0 || d.range === undefined) {
-      throw new AddressConfigError(
-        `dhcp.range/reservations: ${outside.join(', ') || 'no range'} not inside ${iface.name}'s subnet ${iface.address}/${iface.prefix}`,
-      )
-    }
-  }
+  checkDhcpRange(config, iface)
   const closers: (() => Promise<void>)[] = []
   const close = async (): Promise<void> => {
-    for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'error while closing DHCP/tracking'))
+    for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'error while closing DHCP'))
   }
   try {
-    let tracking: TrackingService | undefined
-    const t = config.tracking
-    if (t.enabled) {
-      tracking = await startAddressTracking({
-        interfaceName: iface.name,
-        dataDir: config.data_dir,
-        strayAfterMs: t.stray_after * 1000,
-        conflictWindowMs: t.conflict_window * 1000,
-        allowedServers: t.allowed_servers,
-        limits: { maxBindings: t.max_bindings, maxMacs: t.max_macs, maxServers: t.max_servers, maxFindings: t.max_findings },
-        ...(authoritative ? { ownServers: [iface.address] } : {}),
-        arp: t.arp,
-        listenClientPort: !authoritative,
-        logger,
-        ...(o.ports?.client === undefined ? {} : { clientPort: o.ports.client }),
-      })
-      closers.push(() => tracking!.close())
-      tracking.arpReady.catch(() => undefined) // logged by the capture
-    }
     const common = {
       interfaceName: iface.name,
       address: iface.address,
       pinning: d.interface_pinning,
+      native: o.native,
       httpBaseUrl: o.publicUrl,
       lookup: o.lookup,
       chainloadedRecently: o.chainloadedRecently,
@@ -115,7 +101,7 @@ export async function startAddressServices(o: AddressServicesOptions): Promise<A
         ...logServerOf(syslogTarget(config, iface.address)),
         declineHoldSeconds: d.decline_hold,
         ...(d.arp_probe_ms > 0 ? { probe: arpingProbe({ interfaceName: iface.name, timeoutMs: d.arp_probe_ms }) } : {}),
-        ...(tracking === undefined ? {} : { onReply: (r) => tracking!.observeOwnReply(r) }),
+        ...(tracking === undefined ? {} : { onReply: (r) => tracking.observeOwnReply(r) }),
       })
       closers.push(() => dhcp.close())
       const problems = dhcp.recovered.problems.length
@@ -123,16 +109,7 @@ export async function startAddressServices(o: AddressServicesOptions): Promise<A
         `authoritative on ${iface.address}:67 and :4011, ${d.range.start}-${d.range.end}, ${dhcp.leases().length} active leases` +
         `${problems > 0 ? ` (${problems} damaged lease log records dropped, see log)` : ''}${dhcp.pinned ? ` (pinned to ${iface.name})` : ''}`
     }
-    return {
-      ...(dhcpLine === undefined ? {} : { dhcpLine }),
-      ...(tracking === undefined
-        ? {}
-        : {
-            trackingLine: `${tracking.leases().length} bindings, ARP ${t.arp ? 'on' : 'off'}, stray after ${t.stray_after} s, data ${config.data_dir}/observed.json`,
-            queries: tracking,
-          }),
-      close,
-    }
+    return { ...(dhcpLine === undefined ? {} : { line: dhcpLine }), close }
   } catch (err) {
     await close()
     throw err

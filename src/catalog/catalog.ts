@@ -1,0 +1,57 @@
+/**
+ * The daemon's catalog in one call: config.yaml's sources plus the API-written overlay (data_dir/boot) loaded into
+ * one BootStore, and the overlay editing that store. The overlay's files are read first, the store is built over
+ * them, and only then is the editor made, bound to the store that exists: no late-bound reload.
+ */
+import type { Logger } from '../host/log.js'
+import { bootOverlayOver, createBootStoreWithOverlay, mergeBootOverlay, readBootOverlay, type BootOverlay } from './overlay.js'
+import type { BootStateOptions, BootStore, LoadResult } from './state.js'
+
+/** Options for openCatalog. */
+export interface CatalogOptions {
+  /** config.yaml's groups, profiles and folders (config/boot-sources.ts). */
+  readonly sources: BootStateOptions
+  /** Where API-written groups and profiles live: `<data_dir>/boot`. */
+  readonly overlayDir: string
+  readonly logger: Logger
+  /** Quiet period before a watched change reloads (BootStoreOptions.debounceMs). */
+  readonly debounceMs?: number
+}
+
+/** The running catalog. */
+export interface Catalog {
+  /** What the boot path reads (always a good state). */
+  readonly store: BootStore
+  /** API-written groups and profiles. */
+  readonly overlay: BootOverlay
+  /**
+   * Load new config.yaml sources (SIGHUP) under the overlay. On failure the previous sources and state stay, and the
+   * overlay keeps checking its edits against the previous sources.
+   */
+  reload(sources: BootStateOptions): Promise<LoadResult>
+  /** Stop watching. */
+  close(): void
+}
+
+/** Read the overlay, load everything (throws BootLoadError when config.yaml alone does not load) and watch. */
+export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
+  let sources = opts.sources
+  const files = await readBootOverlay(opts.overlayDir, opts.logger)
+  const store = await createBootStoreWithOverlay(
+    sources,
+    { merge: (base) => mergeBootOverlay(files, base) },
+    opts.logger,
+    opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs },
+  )
+  const overlay = bootOverlayOver(files, { dir: opts.overlayDir, base: () => sources, reload: (s) => store.reload(s), logger: opts.logger })
+  return {
+    store,
+    overlay,
+    async reload(next) {
+      const result = await store.reload(overlay.merge(next))
+      if (result.ok) sources = next
+      return result
+    },
+    close: () => store.close(),
+  }
+}
