@@ -52,6 +52,8 @@ export interface AuthoritativeDhcpOptions extends ProxyDhcpOptions {
   netmask: string
   router?: string
   dns: readonly string[]
+  /** Option 7 (log server) in every OFFER/ACK: pxebox's syslog address, when it receives syslog on port 514. */
+  logServer?: string
   /** How long a DECLINEd or ARP-answered address is not offered (seconds). */
   declineHoldSeconds: number
   /** The ARP probe; undefined: offer without probing. */
@@ -105,6 +107,7 @@ export async function startAuthoritativeDhcp(opts: AuthoritativeDhcpOptions): Pr
     netmask: opts.netmask,
     ...(opts.router === undefined ? {} : { router: opts.router }),
     dns: opts.dns,
+    ...(opts.logServer === undefined ? {} : { logServer: opts.logServer }),
   }
   const ctx: ProxyContext = {
     serverAddress: opts.address,

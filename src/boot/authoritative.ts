@@ -12,6 +12,7 @@ import type { PxeBoot } from './proxy-policy.js'
 
 /** RFC 2132 option codes used here that the codec does not name. */
 const OPT_DNS = 6 // RFC 2132 3.8 domain name servers
+const OPT_LOG_SERVER = 7 // RFC 2132 3.9 log servers (syslog, UDP 514 implied)
 const OPT_RENEWAL = 58 // RFC 2132 9.11 T1
 const OPT_REBINDING = 59 // RFC 2132 9.12 T2
 
@@ -23,6 +24,11 @@ export interface LeaseParameters {
   netmask: string
   router?: string
   dns: readonly string[]
+  /**
+   * Where clients should send syslog (option 7), when pxebox receives it (config `syslog:` on port 514): installers
+   * and busybox-based initramfs tools that honour option 7 then log to pxebox without a kernel argument.
+   */
+  logServer?: string
 }
 
 const u32 = (n: number): Buffer => {
@@ -53,6 +59,7 @@ export function leaseReply(
   ]
   if (p.router !== undefined) options.push({ code: DhcpOptionCode.ROUTER, data: parseIPv4(p.router) })
   if (p.dns.length > 0) options.push({ code: OPT_DNS, data: Buffer.concat(p.dns.map(parseIPv4)) })
+  if (p.logServer !== undefined) options.push({ code: OPT_LOG_SERVER, data: parseIPv4(p.logServer) })
   if (hostname !== undefined) options.push({ code: DhcpOptionCode.HOST_NAME, data: textValue(hostname) })
   if (boot !== undefined) options.push(...boot.options)
   return replyTo(request, {

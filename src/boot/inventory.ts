@@ -8,7 +8,7 @@
  * The raw query string, not a parsed object: form decoding turns `+` into a space, and the first of a repeated
  * parameter must win the same way everywhere.
  */
-import { normalizeMac, normalizeUuid } from '../catalog/labels.js'
+import { normalizeMac, normalizeUuid, type Labels } from '../catalog/labels.js'
 
 /** One network interface as iPXE numbers them (net0, net1, ...). */
 export interface NicFact {
@@ -174,4 +174,22 @@ function hexText(hex: string): string {
 /** A hostile value, short and quoted, for a problem message. */
 function show(s: string): string {
   return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s)
+}
+
+/** The facts a group selector may name (README: "selector keys for discovered facts"). */
+export const FACT_LABELS = ['manufacturer', 'product', 'serial', 'asset', 'platform', 'buildarch'] as const
+
+/**
+ * A machine's reported facts as selector labels: `{manufacturer: 'QEMU', product: 'Standard PC (Q35 + ICH9, 2009)'}`.
+ * The `/ipxe` route adds them under what the request presents (a label in the query wins), so a group selecting
+ * `product: "PowerEdge R650"` picks a discovered machine up on its next poll.
+ */
+export function factLabels(facts: Partial<Pick<MachineFacts, (typeof FACT_LABELS)[number]>> | undefined): Labels {
+  const labels: Record<string, string> = {}
+  if (facts === undefined) return labels
+  for (const key of FACT_LABELS) {
+    const value = facts[key]
+    if (value !== undefined && value !== '') labels[key] = value
+  }
+  return labels
 }

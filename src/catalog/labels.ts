@@ -10,8 +10,12 @@
  *   option 97 differ in byte order on SMBIOS >= 2.6 firmware (SMBIOS 2.6 made the first three fields little-endian;
  *   iPXE prints them as stored, option 97 carries them in wire order). Selectors therefore match a uuid in either
  *   order: see `uuidForms`;
- * - other labels are compared exactly, after dropping empty values (an unset iPXE variable expands to nothing).
+ * - other labels are compared exactly, after dropping empty values (an unset iPXE variable expands to nothing);
+ * - `serial_hex` (what `/boot.ipxe` sends, `${serial:hexraw}`) becomes the `serial` label: Debian's iPXE (2019)
+ *   mangles `${serial:uristring}` (bytes >= 0x80 sign-extended, and `chain` decodes %26/%3D back into `&`/`=`),
+ *   so a serial "A&B=C" used to split into two labels; hex survives. Control characters become spaces, trimmed.
  */
+import { textFromHex } from '../host/hex-text.js'
 
 /** Normalized labels: lowercase names, canonical mac/uuid values. */
 export type Labels = Readonly<Record<string, string>>
@@ -107,15 +111,20 @@ export function labelsFromQuery(query: unknown): LabelParse {
   for (const [rawKey, rawValue] of Object.entries(query as Record<string, unknown>)) {
     const value = Array.isArray(rawValue) ? rawValue[0] : rawValue
     if (typeof value !== 'string' || value === '') continue
-    const key = rawKey.toLowerCase()
+    let key = rawKey.toLowerCase()
+    let text: string | undefined = value
+    if (key === HEX_SERIAL) {
+      key = 'serial'
+      text = textFromHex(value, LABEL_LIMITS.maxValueLength)
+    }
     if (key === '' || key in labels) continue
     if (key.length > LABEL_LIMITS.maxNameLength || count >= LABEL_LIMITS.maxLabels) {
       if (dropped.length < LABEL_LIMITS.maxLabels) dropped.push(`${key.slice(0, 64)}=${value.slice(0, 64)}`)
       continue
     }
-    const normalized = normalizeLabelValue(key, value)
+    const normalized = text === undefined || text === '' ? undefined : normalizeLabelValue(key, text)
     if (normalized === undefined) {
-      if (dropped.length < LABEL_LIMITS.maxLabels) dropped.push(`${key}=${value.slice(0, 64)}`)
+      if (dropped.length < LABEL_LIMITS.maxLabels) dropped.push(`${rawKey.toLowerCase().slice(0, 64)}=${value.slice(0, 64)}`)
     } else {
       labels[key] = normalized
       count++
@@ -123,6 +132,9 @@ export function labelsFromQuery(query: unknown): LabelParse {
   }
   return { labels, dropped }
 }
+
+/** The query parameter carrying the serial as iPXE's `${serial:hexraw}` (see the header). */
+export const HEX_SERIAL = 'serial_hex'
 
 /** Normalize labels a caller built itself (e.g. the DHCP side's {mac, uuid, arch}); invalid mac/uuid are dropped. */
 export function normalizeLabels(input: Record<string, string | undefined>): Labels {

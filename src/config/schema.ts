@@ -164,6 +164,30 @@ export const ApiSchema = Section(
   'the /v1 API; without a token, API writes are refused',
 )
 
+export const DiscoverySchema = Section(
+  {
+    mode: StringEnum(['hold', 'exit'], {
+      default: 'exit',
+      description:
+        'hold: a machine no group matches gets a holding script that reports its inventory and polls /ipxe until it is assigned; exit: /ipxe answers 404 and the firmware tries its next boot device',
+    }),
+    poll_interval: Type.Integer({ default: 10, minimum: 1, maximum: 3600, description: 'seconds between a holding machine\'s polls of /ipxe' }),
+  },
+  'unknown machines (issue 20): hold and inventory them, or let them fall through',
+)
+
+export const SyslogSchema = Section(
+  {
+    enabled: Type.Boolean({ default: false, description: 'receive syslog (RFC 3164/5424 over UDP) and keep each machine\'s lines in its record' }),
+    listen: Type.String({
+      default: '0.0.0.0:514',
+      pattern: '^[^\\s:]+:\\d{1,5}$',
+      expected: 'HOST:PORT, e.g. 0.0.0.0:514',
+    }),
+  },
+  'syslog receiver for installer and boot logs (issue 20)',
+)
+
 export const MachinesSchema = Section(
   {
     stuck_after: Type.Integer({ default: 300, minimum: 10, description: 'seconds without boot progress after which a machine is shown as stuck' }),
@@ -213,6 +237,8 @@ export const ConfigSchema = Type.Object(
     http: HttpSchema,
     api: ApiSchema,
     machines: MachinesSchema,
+    discovery: DiscoverySchema,
+    syslog: SyslogSchema,
     profiles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), ProfileSchema, {
       default: {},
       maxProperties: MAX_CONFIG_PROFILES,

@@ -14,6 +14,7 @@ import { BootLoadError, matchMachine } from '../catalog/state.js'
 import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { openMachineStore } from '../machines/store.js'
 import { createMetrics } from '../http/metrics.js'
+import { hostPort, startSyslog, syslogTarget } from './syslog-service.js'
 import { ApiTokenError, readApiToken } from '../http/api/auth.js'
 import { bootSourcesOf } from '../config/boot-sources.js'
 import { startTftp, type TftpServer } from '../tftp/index.js'
@@ -131,6 +132,8 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
         assetsDir: config.assets_dir,
         ...(config.tftp.enabled ? { firmwareDir: config.tftp.root } : {}),
         publicUrl,
+        ...(config.discovery.mode === 'hold' ? { discovery: { pollSeconds: config.discovery.poll_interval } } : {}),
+        ...syslogTarget(config, iface.address),
         native: config.http.sendfile ? native : { reason: 'http.sendfile is false' },
         logger,
         events: sink,
@@ -173,6 +176,10 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
       })
       closers.push(() => tftp.close())
       lines.tftp = `${tftp.address}:${tftp.port}  root ${config.tftp.root}`
+    }
+    if (config.syslog.enabled) {
+      const syslog = await startSyslog({ ...hostPort(config.syslog.listen), machines, logger, metrics })
+      closers.push(() => syslog.close())
     }
     // DHCP (proxy / authoritative), feeding the tracker: see daemon/dhcp.ts.
     const dhcp = await startDhcp({

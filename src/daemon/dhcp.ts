@@ -13,6 +13,7 @@ import { inSubnet, prefixToNetmask } from '../host/ipv4.js'
 import type { TrackingService } from '../addresses/tracking-service.js'
 import { startAuthoritativeDhcp } from '../boot/authoritative-service.js'
 import { startProxyDhcp } from '../boot/dhcp-service.js'
+import { syslogTarget } from './syslog-service.js'
 import type { DhcpMachineLookup } from '../boot/proxy-policy.js'
 
 /** Thrown for config that only the interface can judge (range outside its subnet); the daemon makes it a StartError. */
@@ -96,6 +97,8 @@ export async function startDhcp(o: DhcpStartOptions): Promise<DhcpService> {
         netmask: d.netmask ?? prefixToNetmask(iface.prefix),
         ...(d.router === undefined ? {} : { router: d.router }),
         dns: d.dns,
+        // Option 7: our syslog receiver, so installers that honour it log into the machine's record (issue 20).
+        ...logServerOf(syslogTarget(config, iface.address)),
         declineHoldSeconds: d.decline_hold,
         ...(d.arp_probe_ms > 0 ? { probe: arpingProbe({ interfaceName: iface.name, timeoutMs: d.arp_probe_ms }) } : {}),
         ...(tracking === undefined ? {} : { onReply: (r) => tracking.observeOwnReply(r) }),
@@ -111,4 +114,9 @@ export async function startDhcp(o: DhcpStartOptions): Promise<DhcpService> {
     await close()
     throw err
   }
+}
+
+/** syslogTarget's address as the authoritative server's option 7, or nothing when syslog is off or not on 514. */
+function logServerOf(target: { syslogAddress?: string }): { logServer?: string } {
+  return target.syslogAddress === undefined ? {} : { logServer: target.syslogAddress }
 }

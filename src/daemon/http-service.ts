@@ -26,6 +26,10 @@ export interface HttpServiceOptions {
   api?: HttpDeps['api']
   /** `/metrics` registry fed with every service's events. */
   metrics?: HttpDeps['metrics']
+  /** Where machines send syslog (HttpDeps.syslogAddress). */
+  syslogAddress?: string
+  /** `discovery.mode: hold` (HttpDeps.discovery). */
+  discovery?: HttpDeps['discovery']
   /**
    * The native addon as the daemon loaded it (or why not); asset bodies go through its sendfile(2). Give a reason
    * without an addon for `http.sendfile: false`.
@@ -53,6 +57,8 @@ export async function startHttp(opts: HttpServiceOptions): Promise<HttpService> 
     ...(opts.api !== undefined ? { api: opts.api } : {}),
     ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
     ...(opts.native.addon !== undefined ? { sendfile: opts.native.addon } : {}),
+    ...(opts.discovery !== undefined ? { discovery: opts.discovery } : {}),
+    ...(opts.syslogAddress !== undefined ? { syslogAddress: opts.syslogAddress } : {}),
     version: VERSION,
   })
   // Still correct without it, at about half of nginx's throughput with several clients (bench/http.sh).

@@ -63,6 +63,8 @@ export const RELOAD_TABLE = {
     stuck_after: restart('the API and dashboard are built with it'),
     ipxe_not_run_after: restart('the iPXE hand-off watch is built with it at start'),
   }),
+  discovery: restart('the holding script and its poll interval are built into the HTTP routes at start'),
+  syslog: restart('the syslog socket is bound at start, and its address goes into scripts and DHCP option 7'),
   profiles: live('catalog', CATALOG),
   groups: live('catalog', CATALOG),
 } as const satisfies Record<keyof ConfigData, ReloadRule>

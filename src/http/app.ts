@@ -7,8 +7,10 @@ import { discardEvents, type EventSink } from '../machines/events.js'
 import { silentLogger, type Logger } from '../host/log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
 import type { BootState } from '../catalog/state.js'
-import { recentMachines, type HttpContext } from './context.js'
+import { recentMachines, type DiscoverySettings, type HttpContext } from './context.js'
 import type { NativeSendfile } from './sendfile.js'
+import { factLabels } from '../boot/inventory.js'
+import type { Labels } from '../catalog/labels.js'
 import { registerBootRoutes } from './boot-routes.js'
 import { registerAssetRoutes } from './asset-routes.js'
 import { statusPage } from './status-page.js'
@@ -44,6 +46,12 @@ export interface HttpDeps {
   readonly api?: Omit<ApiDeps, 'store' | 'version' | 'addressesOf' | 'assetsDir' | 'publishEventStats'>
   /** When the machine with this MAC reported installed (boot_once profiles then boot the local disk). */
   readonly installedAt?: (mac: string) => string | undefined
+  /** `discovery.mode: hold` (HttpContext.discovery). Absent: `/ipxe` answers 404 for a machine no group matches. */
+  readonly discovery?: DiscoverySettings
+  /** IPv4 address machines should send syslog to (config `syslog:`, port 514); absent: no `set syslog` lines. */
+  readonly syslogAddress?: string
+  /** A machine's reported facts as labels; default: the API machine store's inventory (boot/inventory.ts). */
+  readonly factsOf?: (mac: string) => Labels
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
   readonly metrics?: Metrics
   /** The native addon's sendfile (src/http/sendfile.ts), loaded by the daemon; absent: asset bodies are copied. */
@@ -65,6 +73,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   const sink: EventSink = ownMetrics ? { record: (e) => (events.record(e), ownMetrics.sink.record(e)) } : events
   const api = deps.api
   const installedAt = deps.installedAt ?? (api ? (mac: string) => api.machines.get(mac)?.installed_at : undefined)
+  const factsOf = deps.factsOf ?? (api ? (mac: string) => factLabels(api.machines.get(mac)?.inventory) : undefined)
   const sendfile = deps.sendfile
   const ctx: HttpContext = {
     store: deps.store,
@@ -74,8 +83,11 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     logger,
     events: sink,
     ...(installedAt ? { installedAt } : {}),
+    ...(deps.discovery ? { discovery: deps.discovery } : {}),
+    ...(factsOf ? { factsOf } : {}),
     addressesOf: deps.addressesOf ?? (() => []),
-    bootstrap: bootstrapScript(deps.publicUrl),
+    ...(deps.syslogAddress !== undefined ? { syslogAddress: deps.syslogAddress } : {}),
+    bootstrap: bootstrapScript(deps.publicUrl, deps.syslogAddress),
     ...recentMachines(),
   }
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage(deps.store.get(), deps.version, deps.publicUrl)))

@@ -1,7 +1,9 @@
 /**
  * Matchbox-compatible boot endpoints: `/boot.ipxe` (and `/boot.ipxe.0`), `/ipxe`, `/ignition`, `/generic`,
  * `/metadata`. Each reads the machine's labels from the query string, asks the current BootState which group and
- * profile it belongs to, and answers; a miss is a 404 with a one-line reason. Every hit becomes a BootEvent.
+ * profile it belongs to, and answers; a miss is a 404 with a one-line reason, or for `/ipxe` with discovery on the
+ * holding script (boot/discovery-script.ts) that reports to `/discovery/report` and polls. Every hit becomes a
+ * BootEvent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { BootEvent } from '../machines/events.js'
@@ -13,8 +15,12 @@ import { renderGenericFor, renderIgnitionFor, type RenderAnswer } from '../boot/
 import { leaseBindingRefusal } from '../addresses/observed.js'
 import type { HttpContext } from './context.js'
 import { localBootScript } from '../boot/local-boot.js'
+import { holdingScript } from '../boot/discovery-script.js'
+import { parseInventoryQuery } from '../boot/inventory.js'
 
 const TEXT = 'text/plain; charset=utf-8'
+/** `/discovery/report`'s answer body: iPXE stores it as an image, the holding script frees it at once. */
+export const REPORT_RECEIVED = 'pxebox: inventory received\n'
 
 /** The query string exactly as sent (Matchbox exposes it to templates as request.raw_query). */
 function rawQuery(req: FastifyRequest): string {
@@ -48,11 +54,30 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
     ctx.events.record(e)
   }
 
-  /** Match or answer 404 (logged with the labels). */
-  const matchOr404 = (req: FastifyRequest, reply: FastifyReply, step: string): { labels: Labels; match: BootMatch } | undefined => {
-    const { labels, dropped } = labelsFromQuery(req.query)
+  /**
+   * Match or answer 404 (logged with the labels). A discovered machine's reported facts (manufacturer, product, ...)
+   * are labels too, under what the request presents, so groups may select them. `hold`: with discovery on, a miss
+   * gets the holding script instead of the 404.
+   */
+  const matchOr404 = (req: FastifyRequest, reply: FastifyReply, step: string, hold = false): { labels: Labels; match: BootMatch } | undefined => {
+    const { labels: presented, dropped } = labelsFromQuery(req.query)
+    const mac = presented['mac']
+    const labels = mac !== undefined && ctx.factsOf ? { ...ctx.factsOf(mac), ...presented } : presented
     const state = ctx.store.get()
     const match = state.match(labels)
+    if (match === undefined && hold && ctx.discovery && mac !== undefined) {
+      const script = holdingScript({
+        publicUrl: ctx.publicUrl,
+        dashboardUrl: `${ctx.publicUrl}/ui/`,
+        pollSeconds: ctx.discovery.pollSeconds,
+        ...(ctx.syslogAddress !== undefined ? { syslogAddress: ctx.syslogAddress } : {}),
+        // The poll presents what the machine presented, not the facts added here (those come from the record).
+        labels: presented,
+      })
+      event(req, 'hold', 200, 'ok', labels, undefined, dropped.length > 0 ? { dropped } : {})
+      void reply.type(TEXT).header('cache-control', 'no-store').send(script)
+      return undefined
+    }
     if (match === undefined) {
       const reason = `no group matches ${describeLabels(labels)} (${state.groups.length} groups, no default group)`
       ctx.logger.info({ labels, dropped, path: req.url, ip: req.ip }, 'no matching group')
@@ -80,7 +105,7 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
   app.get('/boot.ipxe.0', bootstrap)
 
   app.get('/ipxe', (req, reply) => {
-    const hit = matchOr404(req, reply, 'ipxe')
+    const hit = matchOr404(req, reply, 'ipxe', true)
     if (!hit) return reply
     const { labels, match } = hit
     // boot_once: an installed machine boots its disk until an operator re-arms it (src/boot/local-boot.ts).
@@ -94,7 +119,34 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
     }
     ctx.logger.debug({ labels, group: match.group.id, profile: match.profile.id }, 'ipxe script')
     event(req, 'ipxe', 200, 'ok', labels, match)
-    return reply.type(TEXT).header('cache-control', 'no-store').send(renderIpxeScript(match.profile.boot, ctx.publicUrl))
+    return reply.type(TEXT).header('cache-control', 'no-store').send(renderIpxeScript(match.profile.boot, ctx.publicUrl, ctx.syslogAddress))
+  })
+
+  /**
+   * The holding script's inventory report (boot/discovery-script.ts INVENTORY_QUERY): parsed from the raw query
+   * (boot/inventory.ts bounds and validates it) and recorded as an event carrying the facts, which the machine store
+   * keeps in the record. Answers 200 with a one-line body (Content-Length set), never 204: Debian's iPXE (2019) reads
+   * a response without Content-Length until the connection closes, so a 204 held the holding script in its
+   * `imgfetch` for fastify's keep-alive time-out (72 s, seen in test/e2e/pxebox-discovery.test.ts), far beyond the
+   * poll interval. No MAC: 400.
+   */
+  app.get('/discovery/report', (req, reply) => {
+    const { facts, problems } = parseInventoryQuery(rawQuery(req))
+    if (facts.mac === undefined) {
+      ctx.logger.info({ ip: req.ip, problems }, 'inventory report without a MAC')
+      return reply.code(400).type(TEXT).header('cache-control', 'no-store').send('the report names no valid mac\n')
+    }
+    if (problems.length > 0) ctx.logger.debug({ mac: facts.mac, ip: req.ip, problems }, 'inventory report: values left out')
+    ctx.events.record({
+      time: new Date().toISOString(),
+      kind: 'http',
+      mac: facts.mac,
+      ip: req.ip,
+      step: 'report',
+      outcome: 'ok',
+      detail: { path: '/discovery/report', status: 200, inventory: facts, ...(problems.length > 0 ? { problems } : {}) },
+    })
+    return reply.type(TEXT).header('cache-control', 'no-store').send(REPORT_RECEIVED)
   })
 
   /**

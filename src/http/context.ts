@@ -6,6 +6,13 @@ import type { EventSink } from '../machines/events.js'
 import type { Logger } from '../host/log.js'
 import type { BootMatch, BootState } from '../catalog/state.js'
 import type { NativeSendfile } from './sendfile.js'
+import type { Labels } from '../catalog/labels.js'
+
+/** How `/ipxe` holds machines no group matches (config `discovery:`). */
+export interface DiscoverySettings {
+  /** Seconds between the holding script's polls of `/ipxe`. */
+  readonly pollSeconds: number
+}
 
 /** The machine seen last on an IP. */
 export interface RecentMachine {
@@ -27,6 +34,12 @@ export interface HttpContext {
   readonly addressesOf: (mac: string) => readonly string[]
   /** When this MAC reported installed, if it did (boot_once profiles then get a local-disk boot from `/ipxe`). */
   readonly installedAt?: (mac: string) => string | undefined
+  /** `discovery.mode: hold`: `/ipxe` answers a machine no group matches with the holding script. Absent: 404. */
+  readonly discovery?: DiscoverySettings
+  /** What a machine reported from the holding script, as selector labels (boot/inventory.ts factLabels). */
+  readonly factsOf?: (mac: string) => Labels
+  /** IPv4 address machines should send syslog to (`set syslog` in the scripts), when pxebox receives syslog. */
+  readonly syslogAddress?: string
   /** The `/boot.ipxe` text (fixed per app). */
   readonly bootstrap: string
   remember(ip: string, mac: string | undefined, match: BootMatch): void

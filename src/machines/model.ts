@@ -41,6 +41,26 @@ export const TimelineEntrySchema = Type.Object(
   { additionalProperties: false },
 )
 
+/** One syslog line a machine sent (installer, boot target, iPXE builds with a syslog console). */
+export const LogLineSchema = Type.Object(
+  {
+    time: Type.String({ description: 'ISO 8601, when pxebox received it' }),
+    /** 0 emerg .. 7 debug (RFC 5424 table 2). */
+    severity: Type.Integer({ minimum: 0, maximum: 7 }),
+    /** The sender's APP-NAME or RFC 3164 tag, when it gave one. */
+    app: Type.Optional(Type.String({ maxLength: 48 })),
+    /** The text, control characters escaped (syslog/message.ts), cut to RECORD_LIMITS.whatLength. */
+    text: Type.String(),
+  },
+  { additionalProperties: false },
+)
+
+/** Syslog lines kept per machine (`log`): an installer's last screens, ~60 KB at most per record. */
+export const MAX_LOG_LINES = 200
+
+/** A syslog line in a machine record. */
+export type LogLine = Static<typeof LogLineSchema>
+
 /** A finished (superseded) boot attempt, kept briefly so a reinstall loop is visible. */
 export const PastAttemptSchema = Type.Object(
   {
@@ -62,6 +82,42 @@ export const PastAttemptSchema = Type.Object(
  */
 export const RECORD_LIMITS = { identityLength: 128, whatLength: 256, labels: 32, labelValueLength: 256 } as const
 
+/** One network interface a discovered machine reported (iPXE numbers them net0, net1, ...). */
+export const NicFactSchema = Type.Object(
+  {
+    index: Type.Integer({ minimum: 0, maximum: 63 }),
+    mac: Type.String({ pattern: '^([0-9a-f]{2}:){5}[0-9a-f]{2}$' }),
+    /** iPXE's `${netN/chip}`: the driver ("virtio-net"), or "SNP" under UEFI snponly.efi. */
+    chip: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  { additionalProperties: false },
+)
+
+/**
+ * What a machine waiting in the holding script reported of itself (issue 20; boot/inventory.ts parses it). Every
+ * field optional: iPXE builds and firmware report different subsets (Debian's 2019 builds leave memsize empty).
+ */
+export const InventorySchema = Type.Object(
+  {
+    mac: Type.Optional(Type.String()),
+    uuid: Type.Optional(Type.String({ maxLength: 36 })),
+    manufacturer: Type.Optional(Type.String({ maxLength: 128 })),
+    product: Type.Optional(Type.String({ maxLength: 128 })),
+    serial: Type.Optional(Type.String({ maxLength: 128 })),
+    asset: Type.Optional(Type.String({ maxLength: 128 })),
+    /** "efi" or "pcbios". */
+    platform: Type.Optional(Type.String({ maxLength: 16 })),
+    /** The iPXE build's arch ("x86_64", "i386" for BIOS ROMs even on 64-bit hardware, "arm64"). */
+    buildarch: Type.Optional(Type.String({ maxLength: 16 })),
+    memsizeMb: Type.Optional(Type.Integer({ minimum: 1 })),
+    nics: Type.Array(NicFactSchema, { maxItems: 64 }),
+  },
+  { additionalProperties: false },
+)
+
+/** A reported inventory. */
+export type Inventory = Static<typeof InventorySchema>
+
 /** The stored record of one machine. */
 export const MachineRecordSchema = Type.Object(
   {
@@ -78,6 +134,9 @@ export const MachineRecordSchema = Type.Object(
     ips: Type.Array(Type.String()),
     group: Type.Optional(Type.String()),
     profile: Type.Optional(Type.String()),
+    /** What the machine reported from the holding script (discovery), with the time of its last report. */
+    inventory: Type.Optional(InventorySchema),
+    reported_at: Type.Optional(Type.String()),
     /** Operator labels (set through the API). */
     labels: Type.Record(Type.String(), Type.String()),
     first_seen: Type.String(),
@@ -91,6 +150,10 @@ export const MachineRecordSchema = Type.Object(
     /** Time of the last entry that reached a stage. */
     last_progress: Type.String(),
     history: Type.Array(PastAttemptSchema),
+    /** The last syslog lines from this machine's address, oldest first (at most MAX_LOG_LINES). */
+    log: Type.Optional(Type.Array(LogLineSchema)),
+    /** Syslog lines dropped from `log` to keep it bounded, over the record's life. */
+    log_dropped: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Set by the installed callback; cleared by re-arm. A boot_once profile then boots the local disk. */
     installed_at: Type.Optional(Type.String()),
     /** Installed callbacks received over the record's life. */
@@ -109,10 +172,10 @@ export type PastAttempt = Static<typeof PastAttemptSchema>
 export type MachineRecord = Static<typeof MachineRecordSchema>
 
 /** Where a machine is, computed at read time from its record, the clock and its profile. */
-export type MachineStatus = 'failed' | 'stuck' | 'booting' | 'done' | 'local-boot' | 'ignored'
+export type MachineStatus = 'failed' | 'stuck' | 'discovered' | 'booting' | 'done' | 'local-boot' | 'ignored'
 
 /** Status order in the machine list: the ones needing the operator first. */
-export const STATUS_ORDER: readonly MachineStatus[] = ['failed', 'stuck', 'booting', 'ignored', 'local-boot', 'done']
+export const STATUS_ORDER: readonly MachineStatus[] = ['failed', 'stuck', 'discovered', 'booting', 'ignored', 'local-boot', 'done']
 
 /** A record plus what the operator asks of it: status, current stage, how long since progress. */
 export const MachineViewSchema = Type.Composite([

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import type { BootEvent, EventSink } from './events.js'
 import { silentLogger, type Logger } from '../host/log.js'
-import { MachineRecordSchema, RECORD_LIMITS, type MachineRecord, type TimelineEntry } from './model.js'
+import { MachineRecordSchema, MAX_LOG_LINES, RECORD_LIMITS, type LogLine, type MachineRecord, type TimelineEntry } from './model.js'
 import { applyEntry, boundRecord, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
 import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
@@ -49,6 +49,12 @@ export interface MachineStore extends EventSink {
    * MachineLabelError (changing nothing) when the result would break RECORD_LIMITS.
    */
   setLabels(mac: string, labels: Readonly<Record<string, string | null>>): Promise<MachineRecord | undefined>
+  /**
+   * A syslog line from `ip`, attributed like a MAC-less TFTP event (the MAC last seen on that address, else the
+   * address tracker's binding) and appended to that machine's log, the oldest line dropped beyond MAX_LOG_LINES.
+   * Returns the MAC, or undefined when no machine is known on that address (the line is not kept).
+   */
+  appendLog(ip: string, line: Omit<LogLine, 'time'>): string | undefined
   /** Drop a record. */
   forget(mac: string): Promise<boolean>
   /**
@@ -330,6 +336,25 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       changed(mac)
       await write()
       return r
+    },
+    appendLog(ip, line) {
+      const mac = macByIp.get(ip) ?? opts.macForIp?.(ip)
+      const r = mac !== undefined ? machines.get(mac) : undefined
+      if (r === undefined) return undefined
+      const time = new Date(now()).toISOString()
+      const text = line.text.length > RECORD_LIMITS.whatLength ? `${line.text.slice(0, RECORD_LIMITS.whatLength - 1)}…` : line.text
+      const log = (r.log ??= [])
+      log.push({ time, severity: line.severity, ...(line.app !== undefined ? { app: line.app.slice(0, 48) } : {}), text })
+      if (log.length > MAX_LOG_LINES) {
+        const cut = log.length - MAX_LOG_LINES
+        log.splice(0, cut)
+        r.log_dropped = (r.log_dropped ?? 0) + cut
+      }
+      const before = r.last_seen
+      if (time > r.last_seen) r.last_seen = time
+      seenNow(r, before)
+      changed(r.mac)
+      return r.mac
     },
     async forget(mac) {
       const had = machines.delete(mac)

@@ -7,7 +7,9 @@
  * pattern (ROM DHCP -> TFTP iPXE -> iPXE's own DHCP -> script) therefore stays one attempt.
  */
 import type { BootEvent } from './events.js'
-import { RECORD_LIMITS, STAGES, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
+import { textFromHex } from '../host/hex-text.js'
+import { Value } from '@sinclair/typebox/value'
+import { InventorySchema, MAX_LOG_LINES, RECORD_LIMITS, STAGES, type Inventory, type MachineRecord, type MachineStatus, type MachineView, type Stage, type TimelineEntry } from './model.js'
 
 /** Entries kept per attempt; a machine retrying a missing file should not grow its record without bound. */
 export const MAX_ENTRIES = 80
@@ -64,7 +66,9 @@ export function entryFromEvent(e: BootEvent): TimelineEntry {
   } else {
     stage = HTTP_STAGES[e.step]
     const path = str(d.path) ?? e.step
-    what = `${e.step === 'local-boot' ? 'local disk boot via ' : ''}${pathOnly(path)}${typeof d.status === 'number' ? ` ${d.status}` : ''}`
+    if (e.step === 'report' && Value.Check(InventorySchema, d.inventory)) what = `reported ${describeInventory(d.inventory)}`
+    else if (e.step === 'hold') what = `waiting for assignment (holding script, ${pathOnly(path)})`
+    else what = `${e.step === 'local-boot' ? 'local disk boot via ' : ''}${pathOnly(path)}${typeof d.status === 'number' ? ` ${d.status}` : ''}`
   }
   return {
     time: e.time,
@@ -77,10 +81,33 @@ export function entryFromEvent(e: BootEvent): TimelineEntry {
   }
 }
 
-/** Identity facts an event carries: labels from an HTTP query, the arch and group a DHCP decision used. */
-export function identityFromEvent(e: BootEvent): Partial<Pick<MachineRecord, 'uuid' | 'serial' | 'hostname' | 'arch' | 'group' | 'profile'>> {
+/** `QEMU Standard PC (Q35 + ICH9, 2009), serial SN-1, 2 NICs`. */
+export function describeInventory(inv: Inventory): string {
+  const model = [inv.manufacturer, inv.product].filter(Boolean).join(' ') || 'unknown model'
+  const parts = [model, ...(inv.serial ? [`serial ${inv.serial}`] : []), `${inv.nics.length} NIC${inv.nics.length === 1 ? '' : 's'}`]
+  return parts.join(', ')
+}
+
+type Identity = Partial<Pick<MachineRecord, 'uuid' | 'serial' | 'hostname' | 'arch' | 'group' | 'profile' | 'inventory' | 'reported_at'>>
+
+/**
+ * Identity facts an event carries: labels from an HTTP query, the arch and group a DHCP decision used, the inventory
+ * a holding machine reported (its uuid and serial become the record's too).
+ */
+export function identityFromEvent(e: BootEvent): Identity {
   const d = e.detail
-  const out: Partial<Pick<MachineRecord, 'uuid' | 'serial' | 'hostname' | 'arch' | 'group' | 'profile'>> = {}
+  const out: Identity = {}
+  if (e.kind === 'http' && e.step === 'report') {
+    // The report's query carries the facts as hex; only the parsed inventory counts.
+    if (!Value.Check(InventorySchema, d.inventory)) return out
+    const inv = d.inventory
+    out.inventory = inv
+    out.reported_at = e.time
+    if (inv.uuid !== undefined) out.uuid = inv.uuid
+    if (inv.serial !== undefined) out.serial = inv.serial
+    if (inv.buildarch !== undefined) out.arch = inv.buildarch
+    return out
+  }
   const group = str(d.group)
   const profile = str(d.profile)
   if (group) out.group = group
@@ -93,7 +120,9 @@ export function identityFromEvent(e: BootEvent): Partial<Pick<MachineRecord, 'uu
   if (e.kind === 'http' && path?.includes('?')) {
     const q = new URLSearchParams(path.slice(path.indexOf('?') + 1))
     for (const key of ['uuid', 'serial', 'hostname', 'arch'] as const) {
-      const v = q.get(key)
+      // /boot.ipxe sends the serial as hex (host/hex-text.ts says why).
+      const hex = key === 'serial' ? q.get('serial_hex') : null
+      const v = hex ? textFromHex(hex, RECORD_LIMITS.identityLength) : q.get(key)
       // iPXE leaves a variable empty when the firmware has no value; SMBIOS placeholders are not identities either.
       // Longer values are not identities but an attempt to grow the record (issue 13 item 9).
       if (v && v.length <= RECORD_LIMITS.identityLength && !/^\$\{/.test(v) && v !== 'To be filled by O.E.M.') out[key] = v
@@ -133,6 +162,10 @@ export function boundRecord(r: MachineRecord): boolean {
   }
   if (r.history.length > MAX_HISTORY) {
     r.history.splice(0, r.history.length - MAX_HISTORY)
+    changed = true
+  }
+  if ((r.log?.length ?? 0) > MAX_LOG_LINES) {
+    r.log!.splice(0, r.log!.length - MAX_LOG_LINES)
     changed = true
   }
   if (r.ips.length > 4) {
@@ -197,6 +230,9 @@ export function applyEntry(r: MachineRecord, entry: TimelineEntry, identity: Ret
   if (entry.stage === 'kernel' && entry.outcome === 'ok' && r.installed_at !== undefined && !r.timeline.some((e) => e.stage === 'kernel' && e.outcome === 'ok')) {
     r.reinstalls += 1
   }
+  // A machine in the holding script polls every few seconds for hours: one line that moves, not a line per poll.
+  const previous = r.timeline[r.timeline.length - 1]
+  if (entry.step === 'hold' && previous?.step === 'hold' && previous.source === entry.source && previous.time <= entry.time) r.timeline.pop()
   // Keep time order: events attributed late (TFTP by IP) may be older than the newest entry.
   let at = r.timeline.length
   while (at > 0 && r.timeline[at - 1]!.time > entry.time) at--
@@ -242,7 +278,11 @@ export function machineView(r: MachineRecord, opts: { now: number; stuckAfterMs:
   let status: MachineStatus
   let summary: string
   const lastEntry = r.timeline[r.timeline.length - 1]
-  if (last === undefined) {
+  if (lastEntry?.source === 'http' && (lastEntry.step === 'hold' || lastEntry.step === 'report')) {
+    // In the holding script: nothing failed, it waits for the operator (or a group selecting its facts).
+    status = 'discovered'
+    summary = `discovered${r.inventory ? `: ${describeInventory(r.inventory)}` : ''}; waiting to be assigned to a group`
+  } else if (last === undefined) {
     if (lastEntry?.source === 'dhcp' && lastEntry.step === 'ignore') {
       status = 'ignored'
       summary = `PXE request ignored: ${lastEntry.outcome}`

@@ -1,14 +1,26 @@
 // pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases.
-// Plain JS, no build. Data from /v1 (token from localStorage when reads need one); live updates from /v1/events.
+// Plain JS, no build. Data from /v1; live updates from /v1/events. The API token (for writes, and for reads when
+// open_reads is off) is asked once and kept in sessionStorage: gone when the tab closes, never in a URL.
 'use strict'
 
 const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'ignition', 'installed']
 const STAGE_LABEL = { dhcp: 'DHCP', tftp: 'TFTP', script: 'Script', kernel: 'Kernel', initrd: 'Initrd', ignition: 'Ignition', installed: 'Installed' }
-const STATUS_ORDER = ['failed', 'stuck', 'booting', 'ignored', 'local-boot', 'done']
-const STATUS_COLOR = { failed: 'var(--fail)', stuck: 'var(--stuck)', booting: 'var(--run)', done: 'var(--ok)', 'local-boot': 'var(--ok)', ignored: 'var(--dim)' }
+const STATUS_ORDER = ['failed', 'stuck', 'discovered', 'booting', 'ignored', 'local-boot', 'done']
+const STATUS_COLOR = { failed: 'var(--fail)', stuck: 'var(--stuck)', discovered: 'var(--new)', booting: 'var(--run)', done: 'var(--ok)', 'local-boot': 'var(--ok)', ignored: 'var(--dim)' }
 
 const machines = new Map()
 let stuckAfter = 300
+/** Group ids offered to discovered machines (from /v1/groups; `<id>.assigned` groups are pxebox's own). */
+let groupIds = []
+/** The group picked in each discovered machine's row, kept across re-renders (live updates redraw the list). */
+const chosen = new Map()
+/**
+ * The assignment's outcome shown in each row, kept across re-renders too: the row stays `discovered` until the
+ * machine's next poll, and every live update (its report, the group list reloaded after the assignment) redraws it.
+ */
+const assignNote = new Map()
+/** Resolves the promise of whoever waits for the token form. */
+let tokenGiven
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag)
@@ -21,13 +33,35 @@ function el(tag, attrs, ...children) {
   return e
 }
 
-function token() { return localStorage.getItem('pxebox-token') || '' }
+function token() { return sessionStorage.getItem('pxebox-token') || '' }
 function headers() { return token() ? { authorization: 'Bearer ' + token() } : {} }
+
+/** Show the token form; resolves once a token is entered. */
+function askToken(why) {
+  document.getElementById('token-why').textContent = why
+  document.getElementById('token-form').hidden = false
+  document.getElementById('token').focus()
+  return new Promise((resolve) => { tokenGiven = resolve })
+}
+
+// POST with the token; without one (or refused), ask for it and go on once it is given.
+async function write(path, body) {
+  if (!token()) await askToken('API token (needed for changes):')
+  const res = await fetch(path, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  if (res.status === 401 || res.status === 403) {
+    sessionStorage.removeItem('pxebox-token')
+    await askToken('That token was refused; API token:')
+    return write(path, body)
+  }
+  const answer = await res.json().catch(() => ({}))
+  if (!res.ok) throw new Error(answer.error || path + ': ' + res.status)
+  return answer
+}
 
 async function api(path) {
   const res = await fetch(path, { headers: headers() })
   if (res.status === 401 || res.status === 403) {
-    document.getElementById('token-form').hidden = false
+    askToken('API token (this pxebox needs one to read):').then(refresh)
     throw new Error('token needed')
   }
   if (!res.ok) throw new Error(path + ': ' + res.status)
@@ -66,6 +100,37 @@ function stepTitle(v, stage) {
   return STAGE_LABEL[stage] + ': ' + e.outcome + ', ' + e.what + ', ' + ago(e.time)
 }
 
+function inventoryLine(inv) {
+  if (!inv) return undefined
+  const nics = inv.nics.map((n) => n.mac + (n.chip ? ' (' + n.chip + ')' : '')).join(', ')
+  return [[inv.manufacturer, inv.product].filter(Boolean).join(' '), inv.serial && 'serial ' + inv.serial, inv.asset && 'asset ' + inv.asset,
+    inv.platform, inv.buildarch, inv.memsizeMb && inv.memsizeMb + ' MiB', nics && 'NIC ' + nics].filter(Boolean).join(' · ')
+}
+
+// A discovered machine's row: pick a group, Assign. pxebox adds its MAC to a group of that profile (the overlay).
+function assignForm(v) {
+  const select = el('select', { class: 'assign-group', 'aria-label': 'group for ' + v.mac },
+    el('option', { value: '' }, 'choose a group…'), groupIds.map((id) => el('option', { value: id }, id)))
+  select.value = chosen.get(v.mac) || ''
+  select.addEventListener('change', () => chosen.set(v.mac, select.value))
+  const status = el('span', { class: 'assign-status', 'aria-live': 'polite' }, assignNote.get(v.mac) || '')
+  const note = (text) => { assignNote.set(v.mac, text); status.textContent = text }
+  const form = el('form', { class: 'assign' }, select, el('button', { type: 'submit' }, 'Assign'), status)
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    const group = chosen.get(v.mac)
+    if (!group) { note('choose a group first'); return }
+    note('assigning…')
+    write('/v1/machines/' + v.mac + '/assign', { group })
+      .then(() => {
+        note('assigned to ' + group + '; it boots on its next poll')
+        loadGroups().catch((e) => console.warn(e))
+      })
+      .catch((e) => note(e.message))
+  })
+  return form
+}
+
 function machineItem(v) {
   const who = [v.hostname, v.serial && 'serial ' + v.serial, v.nic_vendor, v.arch].filter(Boolean).join(' · ')
   const where = [v.group && 'group ' + v.group, v.profile && 'profile ' + v.profile, v.ips[0]].filter(Boolean).join(' · ')
@@ -79,6 +144,10 @@ function machineItem(v) {
     el('summary', {}, 'timeline (boot ' + v.boots + ', ' + v.timeline.length + ' events)'),
     el('ol', {}, v.timeline.map((e) => el('li', { class: e.outcome === 'ok' ? '' : 'bad' },
       new Date(e.time).toLocaleTimeString() + '  ' + e.source + ' ' + e.step + ': ' + e.what + (e.outcome === 'ok' ? '' : ' (' + e.outcome + ')')))))
+  const log = v.log && v.log.length > 0 && el('details', { class: 'log' },
+    el('summary', {}, 'log (' + v.log.length + ' lines' + (v.log_dropped ? ', ' + v.log_dropped + ' older dropped' : '') + ')'),
+    el('ol', {}, v.log.map((l) => el('li', { class: l.severity <= 3 ? 'bad' : '' },
+      new Date(l.time).toLocaleTimeString() + '  ' + (l.app ? l.app + ': ' : '') + l.text))))
   return el('li', { class: 'machine ' + v.status, 'data-mac': v.mac, 'data-status': v.status },
     el('div', { class: 'head' },
       el('span', { class: 'status' }, v.status),
@@ -86,9 +155,12 @@ function machineItem(v) {
       who && el('span', { class: 'who' }, who),
       badges),
     el('div', { class: 'summary' }, v.summary),
+    v.inventory && el('div', { class: 'inventory' }, inventoryLine(v.inventory)),
+    v.status === 'discovered' && assignForm(v),
     steps,
     el('div', { class: 'meta' }, [where, labels, 'last seen ' + ago(v.last_seen)].filter(Boolean).join(' · ')),
-    timeline)
+    timeline,
+    log)
 }
 
 function sorted() {
@@ -99,9 +171,13 @@ function sorted() {
 
 function render() {
   const list = document.getElementById('machines')
-  const open = new Set([...list.querySelectorAll('details[open]')].map((d) => d.closest('.machine').dataset.mac))
+  const open = new Set([...list.querySelectorAll('details:not(.log)[open]')].map((d) => d.closest('.machine').dataset.mac))
+  const openLogs = new Set([...list.querySelectorAll('details.log[open]')].map((d) => d.closest('.machine').dataset.mac))
+  // A live update must not close the group list the operator has open in a discovered machine's row.
+  if (document.activeElement && document.activeElement.classList.contains('assign-group')) return
   const items = sorted().map(machineItem)
   for (const item of items) if (open.has(item.dataset.mac)) item.querySelector('details').open = true
+  for (const item of items) if (openLogs.has(item.dataset.mac) && item.querySelector('details.log')) item.querySelector('details.log').open = true
   list.replaceChildren(...items)
   document.getElementById('no-machines').hidden = machines.size > 0
   const counts = {}
@@ -123,6 +199,12 @@ async function loadMachines() {
   }
   machines.clear()
   for (const v of all) machines.set(v.mac, v)
+  render()
+}
+
+async function loadGroups() {
+  const data = await api('/v1/groups')
+  groupIds = data.groups.map((g) => g.id).filter((id) => !id.endsWith('.assigned')).sort()
   render()
 }
 
@@ -186,13 +268,18 @@ async function follow() {
 
 document.getElementById('token-form').addEventListener('submit', (ev) => {
   ev.preventDefault()
-  localStorage.setItem('pxebox-token', document.getElementById('token').value.trim())
+  sessionStorage.setItem('pxebox-token', document.getElementById('token').value.trim())
+  document.getElementById('token').value = ''
   document.getElementById('token-form').hidden = true
-  refresh()
+  const resolve = tokenGiven
+  tokenGiven = undefined
+  if (resolve) resolve()
+  else refresh()
 })
 
 function refresh() {
   loadMachines().catch((e) => console.warn(e))
+  loadGroups().catch((e) => console.warn(e))
   loadTracking().catch((e) => console.warn(e))
 }
 

@@ -18,5 +18,13 @@ t.test('URLs', async (t) => {
   t.equal(absoluteUrl('//host/k', 'http://s'), '//host/k')
   t.equal(absoluteUrl('${base}/k', 'http://s'), '${base}/k')
   t.equal(absoluteUrl('tftp://s/k', 'http://s'), 'tftp://s/k')
-  t.equal(bootstrapScript('http://s:1/'), '#!ipxe\nchain http://s:1/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}\n')
+  t.equal(bootstrapScript('http://s:1/'), '#!ipxe\nchain http://s:1/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial_hex=${serial:hexraw}&hostname=${hostname:uristring}&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}\n')
+})
+
+t.test('with syslog on, the bootstrap and profile scripts set iPXE syslog first (profile args may use ${syslog})', async (t) => {
+  t.match(bootstrapScript('http://s:1', '10.213.0.2'), /^#!ipxe\nset syslog 10\.213\.0\.2\nchain http:\/\/s:1\/ipxe\?mac=/)
+  const plan = { kernel: '/assets/k', args: ['inst.syslog=${syslog}'], initrds: [] }
+  t.equal(renderIpxeScript(plan, 'http://s:1', '10.213.0.2'), '#!ipxe\nset syslog 10.213.0.2\nkernel http://s:1/assets/k inst.syslog=${syslog}\nboot\n')
+  t.equal(renderIpxeScript(plan, 'http://s:1'), '#!ipxe\nkernel http://s:1/assets/k inst.syslog=${syslog}\nboot\n')
+  t.throws(() => bootstrapScript('http://s:1', '10.0.0.2; shell'))
 })

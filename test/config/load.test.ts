@@ -59,14 +59,14 @@ t.test('YAML syntax error: line and column of the fault', async (t) => {
 
 t.test('unknown keys, at top level and nested, each with its place and the keys allowed', async (t) => {
   t.same(problems(base + 'intrface: eth1\ndhcp:\n  mode: proxy\n  pinning: off\n'), [
-    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, profiles, groups)',
+    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, discovery, syslog, profiles, groups)',
     'config.yaml:7:3: dhcp.pinning: unknown key "pinning" (expected one of: mode, interface_pinning, range, netmask, lease_time, router, dns, reservations, decline_hold, arp_probe_ms)',
   ])
 })
 
 t.test('wrong types and values', async (t) => {
   t.same(problems(base + 'tftp: { root: ./firmware, max_block_size: big }\n'.replace('tftp', 'http: {}\ntftp2').replace('tftp2: { root: ./firmware, ', 'x: {')), [
-    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, profiles, groups)',
+    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, discovery, syslog, profiles, groups)',
   ])
   t.same(problems('interface: eth0\nassets_dir: ./assets\ntftp:\n  root: ./firmware\n  max_block_size: big\n  max_window_size: 0\n'), [
     'config.yaml:5:3: tftp.max_block_size: expected integer, got "big"',

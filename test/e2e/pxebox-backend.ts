@@ -27,6 +27,8 @@ export interface PxeboxOptions {
   firmwareFiles?: Record<string, string>
   /** Top-level config keys replacing the generated ones (e.g. `dhcp` for authoritative mode, `machines`). */
   config?: Record<string, unknown>
+  /** Last say over the generated config (e.g. discovery/syslog sections, groups that select facts, not MACs). */
+  adjust?: (config: Record<string, unknown>) => Record<string, unknown>
 }
 
 /** The daemon's entry point (exists after `npx tsc -p .`). */
@@ -52,7 +54,7 @@ export function pxeboxConfig(ctx: ApplianceContext, dir: string, opts: PxeboxOpt
     }
     groups.push({ id: m.name, profile: `e2e-${m.name}`, selector: { mac: m.mac }, ...opts.extras?.(m) })
   }
-  return {
+  const config = {
     interface: ctx.iface,
     address: ctx.address,
     log_level: 'debug',
@@ -67,6 +69,7 @@ export function pxeboxConfig(ctx: ApplianceContext, dir: string, opts: PxeboxOpt
     groups,
     ...opts.config,
   }
+  return opts.adjust === undefined ? config : opts.adjust(config)
 }
 
 /** The pxebox backend; files under `<lab dir>/pxebox/`, daemon log in `<lab dir>/pxebox.log`. */

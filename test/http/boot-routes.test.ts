@@ -62,7 +62,7 @@ t.test('/boot.ipxe and /boot.ipxe.0 chain to /ipxe with identity variables', asy
   const { app, events } = await setup(t)
   const expected =
     '#!ipxe\n' +
-    'chain http://10.213.0.2:8080/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&hostname=${hostname:uristring}' +
+    'chain http://10.213.0.2:8080/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&serial_hex=${serial:hexraw}&hostname=${hostname:uristring}' +
     '&domain=${domain:uristring}&arch=${buildarch}&platform=${platform}\n'
   for (const url of ['/boot.ipxe', '/boot.ipxe.0']) {
     const res = await app.inject({ url })

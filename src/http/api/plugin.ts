@@ -10,6 +10,7 @@ import { requireRead, requireToken } from './auth.js'
 import type { Access, ApiDeps } from './deps.js'
 import { registerMachineRoutes } from './machine-routes.js'
 import { registerBootConfigRoutes } from './boot-config-routes.js'
+import { registerAssignRoute } from './assign-route.js'
 import { registerTrackingRoutes } from './tracking-routes.js'
 import { registerEventStream } from './events-route.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
@@ -82,6 +83,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       const now = deps.now ?? Date.now
       registerMachineRoutes(api, deps, now)
       registerBootConfigRoutes(api, deps)
+      registerAssignRoute(api, deps, now)
       registerTrackingRoutes(api, deps)
       const fanout = registerEventStream(api, deps, now)
       deps.publishEventStats?.(() => fanout.stats())

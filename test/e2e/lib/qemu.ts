@@ -56,6 +56,11 @@ export interface VmSpec {
    * PXEv4 option, as install once's UEFI local boot makes it do on the way to the disk.
    */
   pxeIpv6?: boolean
+  /**
+   * `-smbios` values, e.g. `type=1,manufacturer=...,product=...,serial=...` (commas inside a value doubled): the
+   * firmware's SMBIOS tables, which iPXE reads as `${manufacturer}`, `${product}`, `${serial}` (discovery, issue 20).
+   */
+  smbios?: string[]
 }
 
 /** A VM's local disk. */
@@ -112,6 +117,7 @@ export function qemuArgs(vm: VmSpec, paths: VmPaths): string[] {
       '-drive', `if=pflash,format=raw,unit=1,file=${paths.vars}`,
     )
   }
+  for (const table of vm.smbios ?? []) args.push('-smbios', table)
   if (vm.disk !== undefined) {
     if (!existsSync(paths.disk) && vm.disk.image !== undefined) {
       copyFileSync(vm.disk.image, paths.disk)

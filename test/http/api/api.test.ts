@@ -232,6 +232,7 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
     '/v1/leases',
     '/v1/machines',
     '/v1/machines/{mac}',
+    '/v1/machines/{mac}/assign',
     '/v1/machines/{mac}/installed',
     '/v1/machines/{mac}/rearm',
     '/v1/machines/{mac}/timeline',

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../../src/http/app.js'
+import type { DiscoverySettings } from '../../../src/http/context.js'
 import { createMetrics } from '../../../src/http/metrics.js'
 import { openMachineStore, type MachineStore } from '../../../src/machines/store.js'
 import { createBootStoreWithOverlay, openBootOverlay, type BootOverlay } from '../../../src/catalog/overlay.js'
@@ -65,6 +66,8 @@ export async function operatorApp(
     maxEventStreams?: number
     maxEventQueuedBytes?: number
     bootFindings?: () => readonly FindingView[]
+    discovery?: DiscoverySettings
+    noDefaultGroup?: boolean
   } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
@@ -75,7 +78,8 @@ export async function operatorApp(
   await writeFile(join(dir, 'assets', 'fcos', 'kernel'), Buffer.alloc(4096, 1))
   await writeFile(join(dir, 'assets', 'fcos', 'initramfs.img'), Buffer.alloc(8192, 2))
   const dataDir = join(dir, 'data')
-  const base = baseSources(dir)
+  const all = baseSources(dir)
+  const base = opts.noDefaultGroup ? { ...all, groups: all.groups.filter((g) => g.id !== 'default') } : all
   let store: BootStore | undefined
   const overlay = await openBootOverlay({ dir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
@@ -99,6 +103,7 @@ export async function operatorApp(
     addressesOf: (mac) => addresses.addressesOf(mac),
     version: '9.9.9',
     metrics,
+    ...(opts.discovery ? { discovery: opts.discovery } : {}),
     api: {
       machines,
       auth: { token: () => token, openReads: opts.openReads ?? true },
