@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { parseConfig } from '../../src/config/load.js'
 import { silentLogger } from '../../src/host/log.js'
+import { loopbackConfigText } from '../helpers/loopback-config.js'
 
 const daemonDir = fileURLToPath(new URL('../../src/daemon', import.meta.url))
 const sources = readdirSync(daemonDir)
@@ -120,21 +121,7 @@ t.test('startDaemon loads the native addon once and hands it to HTTP, the interf
     },
   })
   const dir = t.testdir({ data: {}, assets: {} })
-  const config = parseConfig(
-    [
-      'interface: lo',
-      'address: 127.0.0.1',
-      `data_dir: ${join(dir, 'data')}`,
-      `assets_dir: ${join(dir, 'assets')}`,
-      'dhcp: { mode: off }',
-      'tftp: { enabled: false }',
-      'http: { listen: "127.0.0.1:0" }',
-      'tracking: { arp: false }',
-      'profiles: { p: { boot: { kernel: /assets/k } } }',
-      'groups: [{ id: g, profile: p }]',
-    ].join('\n'),
-    join(dir, 'config.yaml'),
-  )
+  const config = parseConfig(loopbackConfigText(dir, 'tftp: { enabled: false }', 'tracking: { arp: false }'), join(dir, 'config.yaml'))
   const daemon = await startDaemon(config, silentLogger, { clientPort: await freeUdpPort() })
   t.teardown(() => daemon.close())
   t.match(daemon.banner(), /tracking\s+0 bindings/, 'tracking runs (its port 68 listener is pinned through the addon)')

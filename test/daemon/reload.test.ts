@@ -15,6 +15,7 @@ import { planReload, RELOAD_TABLE, type ReloadRule } from '../../src/daemon/relo
 import { startDaemon } from '../../src/daemon/daemon.js'
 import { silentLogger } from '../../src/host/log.js'
 import { DhcpMessageType as T, bytes, serverReply } from '../addresses/packets.js'
+import { loopbackConfigText } from '../helpers/loopback-config.js'
 
 const properties = (schema: TSchema): Record<string, TSchema> | undefined => (schema as { properties?: Record<string, TSchema> }).properties
 
@@ -39,26 +40,11 @@ t.test('every config schema key has a row in RELOAD_TABLE, and every row a key',
   t.equal(RELOAD_TABLE.tracking.kind, 'nested', 'tracking is in the table (it was missing from the old key list)')
 })
 
-/** A config dir with data, assets and a Matchbox-free catalog of one profile. */
-function configText(dir: string, extra: string): string {
-  return [
-    'interface: lo',
-    'address: 127.0.0.1',
-    `data_dir: ${join(dir, 'data')}`,
-    `assets_dir: ${join(dir, 'assets')}`,
-    'dhcp: { mode: off }',
-    'http: { listen: "127.0.0.1:0" }',
-    'profiles: { p: { boot: { kernel: /assets/k } } }',
-    'groups: [{ id: g, profile: p }]',
-    extra,
-  ].join('\n')
-}
-
 t.test('planReload: live keys against the last applied config, restart keys against the started one', async (t) => {
   const dir = t.testdir({ assets: {}, data: {} })
-  const started = parseConfig(configText(dir, 'tftp: { enabled: false }\ntracking: { arp: false, stray_after: 3600 }'), join(dir, 'c.yaml'))
+  const started = parseConfig(loopbackConfigText(dir, 'tftp: { enabled: false }\ntracking: { arp: false, stray_after: 3600 }'), join(dir, 'c.yaml'))
   const next = parseConfig(
-    configText(dir, 'tftp: { enabled: false, max_transfers: 9 }\ntracking: { arp: false, stray_after: 1, allowed_servers: [10.0.0.1] }\napi: { open_reads: false }\nlog_level: debug'),
+    loopbackConfigText(dir, 'tftp: { enabled: false, max_transfers: 9 }\ntracking: { arp: false, stray_after: 1, allowed_servers: [10.0.0.1] }\napi: { open_reads: false }\nlog_level: debug'),
     join(dir, 'c.yaml'),
   )
   const plan = planReload(started, started, next)
@@ -93,7 +79,7 @@ t.test('startDaemon + reload: a changed tracking.stray_after reaches the running
   mkdirSync(join(dir, 'data'))
   mkdirSync(join(dir, 'assets'))
   const file = join(dir, 'config.yaml')
-  const text = (tracking: string, extra = '') => configText(dir, `tftp: { enabled: false }\ntracking: { arp: false, ${tracking} }\n${extra}`)
+  const text = (tracking: string, extra = '') => loopbackConfigText(dir, `tftp: { enabled: false }\ntracking: { arp: false, ${tracking} }\n${extra}`)
   writeFileSync(file, text('stray_after: 3600'))
   const clientPort = await freeUdpPort()
   const daemon = await startDaemon(parseConfig(text('stray_after: 3600'), file), silentLogger, { clientPort })
