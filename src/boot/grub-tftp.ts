@@ -39,6 +39,20 @@ export function secureBootResolvers(opts: SecureBootTftpOptions): BootFileResolv
     if (isOptionalLoaderFile(path)) logger.debug({ file: path, peer: peer.address }, 'optional shim/GRUB file probed')
     return undefined
   }
-  const assets = opts.assetsDir === undefined ? [] : [folderFiles(createTftpFolder({ root: opts.assetsDir }), TFTP_ASSETS_PREFIX)]
+  const assets = opts.assetsDir === undefined ? [] : [profileAssets(folderFiles(createTftpFolder({ root: opts.assetsDir }), TFTP_ASSETS_PREFIX), opts.catalog)]
   return [configs, ...assets, probes]
+}
+
+/**
+ * A profile's kernel or initrd fetched over TFTP is the same boot stage as over HTTP: the transfer carries step
+ * 'kernel' or 'initrd' (the catalog's asset roles, keyed by `/assets/...` URL path), so the machine's record reaches
+ * those stages and a shim-grub machine that got its initrd is not left showing as stuck at `tftp`.
+ */
+function profileAssets(serve: BootFileResolver, catalog: GrubFilesOptions['catalog']): BootFileResolver {
+  return async (request) => {
+    const found = await serve(request)
+    if (found === undefined || Buffer.isBuffer(found)) return found
+    const role = catalog().assetRoles.get(`/${request.path}`)
+    return role === undefined ? found : { ...found, tags: { ...found.tags, step: role } }
+  }
 }

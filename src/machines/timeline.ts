@@ -56,7 +56,8 @@ export function entryFromEvent(e: BootEvent): TimelineEntry {
     const facts = [str(d.arch_label) ?? (d.arch !== undefined ? `arch ${String(d.arch)}` : undefined), str(d.client_class)].filter(Boolean)
     what = `${e.step}${str(d.boot_file) ? ` ${String(d.boot_file)}` : ''}${facts.length ? ` (${facts.join(', ')})` : ''}`
   } else if (e.kind === 'tftp') {
-    stage = 'tftp'
+    // A profile's kernel and initrd come over TFTP on the Secure Boot path (the signed GRUB has no HTTP).
+    stage = e.step === 'kernel' || e.step === 'initrd' ? e.step : 'tftp'
     const file = str(d.file) ?? '?'
     // UEFI asks for the size first and aborts that transfer on purpose (tsize probe); it is not a failure.
     if (d.tsize_probe === true) {

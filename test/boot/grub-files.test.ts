@@ -105,7 +105,7 @@ t.test('TFTP resolvers through the PXE file handler: configs tagged with the mac
   const { TftpAccessError } = await import('../../src/tftp/index.js')
   const { readFileSync, mkdirSync, writeFileSync, symlinkSync } = await import('node:fs')
   const { join } = await import('node:path')
-  const dir = t.testdir({ assets: { 'vmlinuz': 'KERNEL', sub: { 'initrd.img': 'INITRD' } }, 'secret': 'SECRET' })
+  const dir = t.testdir({ assets: { 'vmlinuz': 'KERNEL', 'initrd.img': 'INITRD0', sub: { 'initrd.img': 'INITRD' } }, 'secret': 'SECRET' })
   mkdirSync(join(dir, 'assets', 'links'))
   symlinkSync(join(dir, 'secret'), join(dir, 'assets', 'links', 'out'))
   writeFileSync(join(dir, 'assets', 'links', 'inside-target'), 'IN')
@@ -134,6 +134,13 @@ t.test('TFTP resolvers through the PXE file handler: configs tagged with the mac
   t.equal(await get('mmx64.efi'), 'not found', 'an optional shim file is just missing')
   const cfg = await handler({ filename: 'grub/grub.cfg-01-52-54-00-00-00-01', peer: { address: '10.213.0.50', port: 1000 } })
   t.same(cfg !== null && !Buffer.isBuffer(cfg) ? cfg.tags : undefined, { mac: '52:54:00:00:00:01' }, 'a boot config: the MAC only')
+  const stepOf = async (filename: string) => {
+    const f = await handler({ filename, peer: { address: '10.213.0.50', port: 1000 } })
+    return f !== null && !Buffer.isBuffer(f) ? f.tags?.step : 'not found'
+  }
+  t.equal(await stepOf('assets/vmlinuz'), 'kernel', "a profile's kernel over TFTP is the kernel step")
+  t.equal(await stepOf('assets/initrd.img'), 'initrd', "a profile's initrd over TFTP is the initrd step")
+  t.equal(await stepOf('assets/sub/initrd.img'), undefined, 'a file no profile names is just a file')
 })
 
 t.test('the local-boot config is tagged step local-boot, so its transfer shows as the local disk boot', async (t) => {

@@ -64,8 +64,9 @@ function chainSteps(mac: string) {
     steps.tftp(/^grubx64\.efi/),
     steps.tftp(/^grub\/grub\.cfg /),
     steps.tftp(new RegExp(`^grub/grub\\.cfg-01-${mac.replace(/:/g, '-')}`)),
-    steps.tftp(/^assets\/vmlinuz/),
-    steps.tftp(/^assets\/initrd\.img/),
+    // The signed GRUB fetches kernel and initrd over TFTP: the kernel and initrd stages, as over HTTP.
+    { ...steps.tftp(/^assets\/vmlinuz/), stage: 'kernel' as const },
+    { ...steps.tftp(/^assets\/initrd\.img/), stage: 'initrd' as const },
   ]
 }
 

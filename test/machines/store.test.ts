@@ -144,3 +144,19 @@ t.test('install once through GRUB: a TFTP local-boot step (the local-boot GRUB c
   const view = machineView(r, { now: Date.now(), stuckAfterMs: 1000, profile: { bootOnce: true, finalStage: 'installed' } })
   t.equal(view.status, 'local-boot', 'not "stuck" after the TFTP stage')
 })
+
+t.test('shim-grub: kernel and initrd over TFTP reach the kernel and initrd stages, so the boot completes', async (t) => {
+  const { machineView } = await import('../../src/machines/timeline.js')
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  const at = (ms: number) => new Date(Date.now() - 60_000 + ms).toISOString()
+  s.record({ time: at(0), kind: 'dhcp', mac: M, ip: '10.213.10.1', step: 'ack', outcome: 'ok', detail: { boot_file: 'shimx64.efi' } })
+  s.record({ time: at(1), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'file', outcome: 'ok', detail: { file: 'grubx64.efi', bytes: 900 } })
+  s.record({ time: at(2), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'kernel', outcome: 'ok', detail: { file: 'assets/vmlinuz', bytes: 9000 } })
+  s.record({ time: at(3), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'initrd', outcome: 'ok', detail: { file: 'assets/initrd.img', bytes: 9000 } })
+  const r = s.get(M)!
+  t.same(r.timeline.slice(-2).map((e) => [e.stage, e.what]), [['kernel', 'assets/vmlinuz 9000 bytes'], ['initrd', 'assets/initrd.img 9000 bytes']])
+  const view = machineView(r, { now: Date.now(), stuckAfterMs: 1000, profile: { bootOnce: false, finalStage: 'initrd' } })
+  t.equal(view.stage, 'initrd')
+  t.not(view.status, 'stuck', 'the profile ends at its initrd, which came over TFTP')
+})
