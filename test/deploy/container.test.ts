@@ -147,7 +147,13 @@ t.test('the container image, built and run as the README says', { skip: why ?? f
     `podman stop ${stopMs} ms: until pxebox's SIGTERM handler ran ${at('stopping') - stopStart}, pxebox's close ${at('stopped') - at('stopping')}, ` +
       `its exit ${exited - at('stopped')}, podman after the exit ${stopStart + stopMs - exited}`,
   )
-  t.ok(stopMs < 2000, `podman stop took ${stopMs} ms (under 2 s: pxebox as PID 1 handles SIGTERM)`)
+  // What stop must show is that pxebox, as PID 1, handled SIGTERM itself: it logged its clean close and exited 0,
+  // inside podman's 10 s grace (a PID 1 that ignores SIGTERM is SIGKILLed at 10 s, exit 137). How long podman itself
+  // takes is the comment above: 2.4 s was seen at load 17, 1.2 s of it before the signal reached pxebox.
+  const exitCode = Number((await podman(`inspect -f '{{.State.ExitCode}}' ${NAME}`)).trim())
+  t.ok(Number.isFinite(at('stopped')), 'pxebox logged its clean stop')
+  t.equal(exitCode, 0, 'and exited 0 on SIGTERM (not SIGKILLed by podman)')
+  t.ok(stopMs < 10_000, `podman stop took ${stopMs} ms, inside its 10 s grace`)
   await podman(`rm ${NAME}`)
   await run()
   t.ok(await waitUntil(async () => (await http('/v1/machines')).includes(mac), 15_000), 'the machine record survived podman rm and a new run')
