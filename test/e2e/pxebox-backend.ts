@@ -94,7 +94,8 @@ export function pxeboxBackend(opts: PxeboxOptions = {}): ApplianceBackend {
       writeFileSync(config, stringify(pxeboxConfig(ctx, dir, opts)))
       const daemon = ctx.spawn('pxebox', process.execPath, [main, 'serve', '--config', config])
       procs.push(daemon)
-      await waitForText(daemon.logPath, /pxebox \S+ ready/, 20_000, daemon)
+      // A readiness wait, not a speed goal: a start takes 1-3 s, but once, at load 19, 20 s were not enough.
+      await waitForText(daemon.logPath, /pxebox \S+ ready/, 60_000, daemon)
     },
     async stop() {
       await Promise.all(procs.map((p) => p.stop(3000)))
