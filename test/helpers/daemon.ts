@@ -15,7 +15,7 @@ export interface RunningPxebox {
   /** Everything written to stdout so far. */
   stdout(): string
   stderr(): string
-  /** Resolves when stdout+stderr match `pattern`; rejects after `ms`. */
+  /** Resolves when stdout+stderr match `pattern`; rejects after `ms` (default 60 s). */
   waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>
   /** Resolves with the exit code (or signal name) when the process ends. */
   exited: Promise<number | string>
@@ -58,7 +58,8 @@ export function runPxebox(args: string[], opts: { netns?: string; prefix?: strin
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     },
-    waitFor(pattern, ms = 10_000) {
+    // 60 s: a wait for output, not a speed goal; a start costs ~2 s of CPU, 7-12 s of wall time at load 15.
+    waitFor(pattern, ms = 60_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = (out + err).match(pattern)
