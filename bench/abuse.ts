@@ -17,7 +17,11 @@
  * Run (root): bench/abuse.sh [--duration S] [--mode proxy|authoritative] [--without sse,discover,spoof,tftp,labels,port0,syslog]
  *   [--sse-idle N] [--sse-reading N] [--discover-rate N] [--spoof-rate N] [--tftp-rate N] [--tftp-spread N]
  *   [--tftp-spread-rate N] [--labels-rate N] [--label-length N] [--port0-interval MS] [--syslog-rate N]
- *   [--interval MS] [--sample S] [--rss-bound MB] [--warn-per-min N] [--rss-abort-mb MB] [--keep-log FILE] [--tag NAME]
+ *   [--interval MS] [--sample S] [--rss-bound MB] [--warn-per-min N] [--rss-abort-mb MB] [--keep-log FILE] [--tag NAME] [--profile DIR]
+ *
+ * --profile DIR: pxebox runs with --cpu-prof (profile in DIR) and an event-loop probe (bench/lib/loop-probe.ts), and the
+ * report ends with its loop stalls and what ran in them (bench/lib/stall-profile.ts). Profiling costs pxebox some
+ * CPU, so compare profiled runs with profiled runs.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -30,12 +34,15 @@ import type { FloodArgs, FloodResults } from './abuse-floods.js'
 import { report, type RunData, type Sample } from './abuse-report.js'
 import { watchLog } from './lib/log-watch.js'
 import { cpuMs, rssMb } from './lib/proc-stats.js'
+import type { LoopProbeResult } from './lib/loop-probe.js'
+import { stallLines, stallProfile } from './lib/stall-profile.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const REPO = join(here, '..', '..')
 const PXEBOX = join(here, '..', 'src', 'main.js')
 const FLOODS = join(here, 'abuse-floods.js')
 const CLIENT = join(here, 'abuse-client.js')
+const LOOP_PROBE = join(here, 'lib', 'loop-probe.js')
 
 const opt = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -260,9 +267,9 @@ interface RunningPxebox {
 }
 
 /** Starts pxebox in `ns`, stdout and stderr to `logFile` (the log the report measures, and a crash's stack trace). */
-async function startPxebox(children: Set<ChildProcess>, ns: string, config: string, logFile: string): Promise<RunningPxebox> {
+async function startPxebox(children: Set<ChildProcess>, ns: string, config: string, logFile: string, nodeArgs: string[]): Promise<RunningPxebox> {
   const fd = openSync(logFile, 'a')
-  const child = startIn(children, ns, [process.execPath, PXEBOX, 'serve', '--config', config], fd)
+  const child = startIn(children, ns, [process.execPath, ...nodeArgs, PXEBOX, 'serve', '--config', config], fd)
   closeSync(fd)
   let death: RunData['death']
   let stopping = false
@@ -396,7 +403,14 @@ async function main(): Promise<number> {
 
   const logFile = join(work, 'pxebox.log')
   const log = watchLog(logFile)
-  const pxebox = await startPxebox(children, ns.server, config, logFile)
+  const profileDir = opt('profile', '')
+  const probeFile = join(work, 'loop-probe.json')
+  if (profileDir !== '') {
+    mkdirSync(profileDir, { recursive: true })
+    process.env['PXEBOX_LOOP_PROBE_FILE'] = probeFile // ip netns exec passes our environment on
+  }
+  const nodeArgs = profileDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--import', LOOP_PROBE]
+  const pxebox = await startPxebox(children, ns.server, config, logFile, nodeArgs)
 
   const clock = performance.now()
   const elapsed = (): number => (performance.now() - clock) / 1000
@@ -477,12 +491,29 @@ async function main(): Promise<number> {
     warnPerMinute: num('warn-per-min', 60),
   }
   console.log(report(data).join('\n'))
+  if (profileDir !== '') console.log(profileLines(profileDir, probeFile, pxebox.pid).join('\n'))
   const keep = opt('keep-log', '')
   if (keep !== '') {
     copyFileSync(logFile, keep)
     console.log(`pxebox's log: ${keep}`)
   }
   return death === undefined ? 0 : 1
+}
+
+/** The stall profile of a --profile run: the loop probe's figures and the CPU profile's stalls. */
+function profileLines(dir: string, probeFile: string, pid: number): string[] {
+  const out: string[] = [`profile (pxebox under --cpu-prof, in ${dir}):`]
+  if (!existsSync(probeFile)) return [...out, '  loop probe: no result (pxebox did not exit normally)']
+  const probe = JSON.parse(readFileSync(probeFile, 'utf8')) as LoopProbeResult
+  const late = probe.stalls.map((x) => x.lateMs).sort((a, b) => b - a)
+  out.push(
+    `  loop probe: event-loop delay p50 ${probe.delay.p50} ms, p99 ${probe.delay.p99} ms, p99.9 ${probe.delay.p999} ms, max ${probe.delay.max} ms; ` +
+      `${late.length} ticks late > ${probe.thresholdMs} ms (> 50 ms: ${late.filter((x) => x > 50).length}, > 100 ms: ${late.filter((x) => x > 100).length}), longest ${late.slice(0, 8).join(', ')} ms`,
+  )
+  const prof = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.`))
+  if (prof.length === 0) out.push(`  no CPU profile of PID ${pid} in ${dir}`)
+  for (const f of prof) out.push(...stallLines(stallProfile(join(dir, f), probe.stalls, probe.thresholdMs)).map((l) => `  ${l}`))
+  return out
 }
 
 /** Which pxebox this is: the tree's commit (and whether it has local changes). */
