@@ -99,6 +99,9 @@ export interface TrackerSnapshot {
   claims: [string, Claim[]][]
 }
 
+/** The tables of a TrackerSnapshot as lazily rendered iterables, in the snapshot's key order. */
+export type SnapshotFields = { [K in Exclude<keyof TrackerSnapshot, 'version'>]: Iterable<TrackerSnapshot[K][number]> }
+
 interface StoredBinding {
   mac: string
   ip: string
@@ -152,7 +155,16 @@ export interface AddressTracker {
   findings(): Finding[]
   /** Current findings counted by kind (every kind present, 0 when none). */
   counts(): Record<FindingKind, number>
+  /** The state to persist, whole (tests; the service saves `snapshotFields()` in slices). */
   snapshot(): TrackerSnapshot
+  /**
+   * The snapshot's tables, rendered lazily: the keys of each table are copied now (and `dirty` cleared), each entry
+   * is put in its stored form only when its iterable reaches it, and an entry gone by then is left out. The service
+   * serializes these a slice at a time (host/json-slices.ts): built and stringified in one go, the snapshot of a
+   * flooded tracker (50k UUIDs, tens of thousands of bindings) held the event loop 100-250 ms every save, and DHCP
+   * offers waited behind it (bench/abuse, issue 13).
+   */
+  snapshotFields(): SnapshotFields
   /**
    * Take new settings (a reload): the next evaluate() judges silence and the window by them; tables over a lowered
    * bound are trimmed now, least recently seen first, and counted in `evictions` (servers already listed stay until
@@ -192,6 +204,12 @@ const trim = <K, V>(m: Map<K, V>, max: number, onEvict?: (key: K) => void): numb
     n++
   }
   return n
+}
+/** The latest PXE boot in a UUID's MAC table (at most MAX_MACS_PER_UUID entries). */
+const newestBoot = (macs: ReadonlyMap<string, number>): number => {
+  let newest = 0
+  for (const at of macs.values()) newest = Math.max(newest, at)
+  return newest
 }
 const iso = (ms: number): string => new Date(ms).toISOString()
 const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`
@@ -426,20 +444,27 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     what: c.what,
   })
 
-  /** Ages out what no finding can use any more: unbound MACs, old PXE boots and silent servers past the window. */
+  /**
+   * Ages out what no finding can use any more: unbound MACs, old PXE boots and silent servers past the window.
+   * macSeen and uuids are kept in touch order (least recently seen first), so each walk stops at the first entry
+   * still inside the window: a 5 s evaluation no longer walks 50k MACs and 50k UUIDs of a new-MAC flood (tens of ms
+   * of event loop, bench/abuse). Only bound MACs older than the window are stepped over (at most maxBindings).
+   */
   const prune = (t: number): void => {
-    const bound = new Set<string>()
-    for (const b of bindings.values()) bound.add(b.mac)
     for (const [mac, at] of macSeen) {
-      if (t - at > windowMs && !bound.has(mac)) {
-        macSeen.delete(mac)
-        macInfo.delete(mac)
-      }
+      if (t - at <= windowMs) break
+      if (keysByMac.has(mac)) continue
+      macSeen.delete(mac)
+      macInfo.delete(mac)
     }
-    for (const mac of macInfo.keys()) if (!macSeen.has(mac) && !bound.has(mac)) macInfo.delete(mac)
+    // Labels of MACs neither seen lately nor bound (a binding evicted after its MAC aged out, a restored UUID's MACs)
+    // are only scanned for when macInfo outgrows the two tables it annotates, so it stays within their bounds.
+    if (macInfo.size > macSeen.size + keysByMac.size) {
+      for (const mac of macInfo.keys()) if (!macSeen.has(mac) && !keysByMac.has(mac)) macInfo.delete(mac)
+    }
     for (const [uuid, macs] of uuids) {
-      for (const [mac, at] of macs) if (t - at > windowMs) macs.delete(mac)
-      if (macs.size === 0) uuids.delete(uuid)
+      if (t - newestBoot(macs) <= windowMs) break
+      uuids.delete(uuid)
     }
     for (const [server, s] of servers) if (t - s.last > windowMs) servers.delete(server)
   }
@@ -480,6 +505,12 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
 
     // Duplicates: one IP claimed by two machines within the window, or declined by a client.
     for (const [ip, list] of claims) {
+      const only = list.length === 1 ? list[0] : undefined
+      if (only !== undefined && only.kind !== 'decline') {
+        // One claim is no duplicate: only its age matters (no arrays per address per evaluation).
+        if (t - only.time > windowMs) claims.delete(ip)
+        continue
+      }
       const live = list.filter((c) => t - c.time <= windowMs)
       if (live.length === 0) {
         claims.delete(ip)
@@ -503,6 +534,8 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     for (const b of bindings.values()) {
       if (!b.dhcp || (b.state !== 'acked' && b.state !== 'requested')) continue
       if (b.expires !== undefined && b.expires <= t) continue
+      // Leased within stray_after: no stray, whatever macSeen says (spares a lookup per binding per evaluation).
+      if (t - (b.leasedAt ?? b.first) < strayAfterMs) continue
       const since = Math.max(b.leasedAt ?? b.first, macSeen.get(b.mac) ?? 0)
       if (t - since < strayAfterMs) continue
       if (opts.verify !== undefined && (b.probedAt === undefined || b.probedAt < since)) {
@@ -531,6 +564,7 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
 
     // Multi-NIC boot: one UUID PXE-booting from several MACs.
     for (const [uuid, macs] of uuids) {
+      if (macs.size < 2) continue // nearly every UUID of a new-MAC flood: no array per UUID per evaluation
       const live = [...macs].filter(([, at]) => t - at <= windowMs)
       if (live.length < 2) continue
       const list = live.map(([m]) => m).sort()
@@ -608,6 +642,40 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
     return [...listed.values()]
   }
 
+  const snapshotFields = (): SnapshotFields => {
+    dirty = false
+    const bindingKeys = [...bindings.keys()]
+    const macKeys = [...macSeen.keys()]
+    const uuidKeys = [...uuids.keys()]
+    const serverKeys = [...servers.keys()]
+    const claimKeys = [...claims.keys()]
+    return {
+      bindings: rendered(bindingKeys, (key) => {
+        const b = bindings.get(key)
+        if (b === undefined) return undefined
+        const info = macInfo.get(b.mac)
+        return { ...b, ...(info?.hostname === undefined ? {} : { hostname: info.hostname }), ...(info?.uuid === undefined ? {} : { uuid: info.uuid }) }
+      }),
+      // Silence is measured only for bound MACs (strays): the rest is not worth a line in observed.json.
+      macSeen: rendered(macKeys, (mac) => {
+        const at = macSeen.get(mac)
+        return at === undefined || !keysByMac.has(mac) ? undefined : [mac, at]
+      }),
+      uuids: rendered(uuidKeys, (uuid) => {
+        const macs = uuids.get(uuid)
+        return macs === undefined ? undefined : [uuid, [...macs]]
+      }),
+      servers: rendered(serverKeys, (server) => {
+        const sighting = servers.get(server)
+        return sighting === undefined ? undefined : [server, sighting]
+      }),
+      claims: rendered(claimKeys, (ip) => {
+        const list = claims.get(ip)
+        return list === undefined ? undefined : [ip, list]
+      }),
+    }
+  }
+
   const toBinding = (b: StoredBinding): Binding => {
     const info = macInfo.get(b.mac) ?? {}
     return {
@@ -662,21 +730,10 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
       return c
     },
     snapshot() {
-      dirty = false
-      const boundMacs = new Set([...bindings.values()].map((b) => b.mac))
-      return {
-        version: 1,
-        bindings: [...bindings.values()].map((b) => {
-          const info = macInfo.get(b.mac)
-          return { ...b, ...(info?.hostname === undefined ? {} : { hostname: info.hostname }), ...(info?.uuid === undefined ? {} : { uuid: info.uuid }) }
-        }),
-        // Silence is measured only for bound MACs (strays): the rest is not worth a line in observed.json.
-        macSeen: [...macSeen].filter(([mac]) => boundMacs.has(mac)),
-        uuids: [...uuids].map(([u, m]) => [u, [...m]]),
-        servers: [...servers],
-        claims: [...claims],
-      }
+      const f = snapshotFields()
+      return { version: 1, bindings: [...f.bindings], macSeen: [...f.macSeen], uuids: [...f.uuids], servers: [...f.servers], claims: [...f.claims] }
     },
+    snapshotFields,
     restore(s) {
       bindings = new Map()
       keysByIp = new Map()
@@ -691,8 +748,15 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
         if (hostname !== undefined) info.hostname = hostname
         macInfo.set(b.mac, info)
       }
-      macSeen = new Map(s.macSeen.slice(-maxMacs))
-      uuids = new Map(s.uuids.slice(-maxMacs).map(([u, m]) => [u, new Map(m.slice(-MAX_MACS_PER_UUID))]))
+      // In time order, as touch() keeps them (prune() stops at the first entry inside the window); a file saved in
+      // slices can hold an entry touched while it was written a little out of place.
+      macSeen = new Map(s.macSeen.slice(-maxMacs).sort((a, b) => a[1] - b[1]))
+      uuids = new Map(
+        s.uuids
+          .slice(-maxMacs)
+          .map(([u, m]): [string, Map<string, number>] => [u, new Map(m.slice(-MAX_MACS_PER_UUID))])
+          .sort((a, b) => newestBoot(a[1]) - newestBoot(b[1])),
+      )
       for (const [u, m] of uuids) for (const mac of m.keys()) macInfo.set(mac, { ...macInfo.get(mac), uuid: u })
       servers = new Map(s.servers.slice(-maxServers))
       claims = new Map(s.claims.slice(-maxBindings))
@@ -703,6 +767,14 @@ export function createAddressTracker(opts: TrackerOptions): AddressTracker {
       return dirty
     },
     evictions,
+  }
+}
+
+/** The entries `render` gives for `keys`, skipping keys it finds gone. */
+function* rendered<K, V>(keys: readonly K[], render: (key: K) => V | undefined): Generator<V> {
+  for (const key of keys) {
+    const value = render(key)
+    if (value !== undefined) yield value
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The tracking service the daemon starts: an address tracker fed by the DHCP server's packet hook (port 67/4011),
  * a port 68 listener (the site server's broadcast replies) and the ARP capture, evaluated on a timer, persisted in
- * `<data_dir>/observed.json` (write-temp + fsync + rename, every few seconds when something changed, and at stop).
+ * `<data_dir>/observed.json` (write-temp + fsync + rename, every few seconds when something changed, and at stop),
+ * serialized a slice of entries at a time so a flooded table never holds the event loop (DHCP offers wait behind it).
  * A corrupt state file is reported, set aside as `observed.json.corrupt-<time>` (durable-file.ts: a second corruption
  * never overwrites the first), and tracking starts empty.
  */
@@ -13,6 +14,7 @@ import { startArpCapture, type ArpCapture } from './arp-capture.js'
 import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
 import { moveCorruptAside, readJsonFile, writeFileDurably } from '../host/durable-file.js'
+import { stringifyFieldsInSlices } from '../host/json-slices.js'
 import type { Binding, Finding, FindingKind, Machine } from './model.js'
 import { createAddressTracker, type AddressTracker, type TrackerOptions, type TrackerSettings, type TrackerSnapshot } from './tracker.js'
 
@@ -114,7 +116,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     saving = saving.then(async () => {
       if (!tracker.dirty) return
       try {
-        await writeFileDurably(file, JSON.stringify(tracker.snapshot()))
+        await writeFileDurably(file, await stringifyFieldsInSlices({ version: 1 }, Object.entries(tracker.snapshotFields())))
       } catch (err) {
         log.warn({ err, file }, 'cannot save the observed address table')
       }
