@@ -9,13 +9,19 @@ import { ConfinementError, createConfinedRoot, type ConfinedFile } from '../host
 import type { HttpContext } from './context.js'
 import { plainSocketFd, sendfileRange } from './sendfile.js'
 
+/** Resolved asset paths remembered per served folder: far more than a catalog's kernels, initrds and images. */
+const ASSET_CACHE_FILES = 1024
+
 /**
  * Register `GET|HEAD <prefix>*` serving files under `root`: `/assets/` from the assets directory (Matchbox's), and
  * `/firmware/` from the TFTP root, which is where UEFI HTTP boot clients are sent for their EFI binary.
  */
 export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, prefix = '/assets/', root = ctx.assetsDir): void {
   const PREFIX = prefix
-  const confined = createConfinedRoot(root)
+  // Resolved files are remembered, watched rather than checked again per request: a rack booting fetches the same
+  // kernel and initrd hundreds of times (host/confine.ts; issue 18).
+  const confined = createConfinedRoot(root, { cacheFiles: ASSET_CACHE_FILES })
+  app.addHook('onClose', async () => confined.close())
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const url = req.raw.url ?? ''
     const q = url.indexOf('?')

@@ -3,7 +3,8 @@
  * lexical checks, and the root's real path resolved again at most once per recheck period.
  */
 import t from 'tap'
-import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import type { Test } from 'tap'
 import { join } from 'node:path'
 import { ConfinementError, confinedRelativePath, createConfinedRoot } from '../../src/host/confine.js'
 import { buildTraversalTree, INSIDE, TRAVERSAL_CORPUS } from '../helpers/traversal-corpus.js'
@@ -61,4 +62,123 @@ t.test('the root is resolved again once per recheck period, and a failed resolut
   await rename(join(dir, 'gone'), join(dir, 'current'))
   clock = 2001
   t.equal(await read(), 'two', 'a root that reappears is found on the next request')
+})
+
+/**
+ * Resolves `rel` until `done` says the answer is the new one, at most `ms` (a watch event arrives within a loop turn
+ * or two of the change; 2 s is far beyond that, and bounds a cache that never hears of it). Every answer on the way
+ * must pass `ok`: a stale answer is the file that was confined before the change, never one outside the root.
+ */
+async function until<T>(t: Test, resolveOnce: () => Promise<T>, done: (v: T) => boolean, ok: (v: T) => boolean, ms = 2000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await resolveOnce()
+    t.ok(ok(v), 'every answer while the change is seen is confined') || t.comment(v)
+    if (done(v) || Date.now() > end) return v
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** An outcome as a value: the file's content and real path, 'refused', or 'not-found'. */
+async function outcome(confined: ReturnType<typeof createConfinedRoot>, rel: string): Promise<string> {
+  try {
+    const f = await confined.resolve(rel)
+    return f === undefined ? 'not-found' : `${await readFile(f.path, 'utf8')}@${f.path}`
+  } catch (err) {
+    if (err instanceof ConfinementError) return 'refused'
+    throw err
+  }
+}
+
+t.test('with cacheFiles: the traversal corpus gives the same outcomes twice over, and a hit is the remembered file', async (t) => {
+  const root = await buildTraversalTree(t.testdir())
+  const confined = createConfinedRoot(root, { cacheFiles: 16 })
+  t.teardown(() => confined.close())
+  for (const round of ['filling', 'from the cache']) {
+    for (const c of TRAVERSAL_CORPUS) {
+      const label = `${round}: ${JSON.stringify(c.path)} (${c.why})`
+      if (c.outcome === 'refused') await t.rejects(confined.resolve(c.path), ConfinementError, `${label}: refused`)
+      else if (c.outcome === 'not-found') t.equal(await confined.resolve(c.path), undefined, `${label}: not found`)
+      else t.equal(await readFile((await confined.resolve(c.path))!.path, 'utf8'), INSIDE, `${label}: the file inside`)
+    }
+  }
+  const a = await confined.resolve('inside.bin')
+  const b = await confined.resolve('inside.bin')
+  t.equal(a, b, 'the second lookup returns the cached answer (no realpath or stat of its own)')
+})
+
+t.test('with cacheFiles: a file replaced or a symlink swapped after the cache filled is served fresh and still confined', async (t) => {
+  const dir = t.testdir()
+  const root = await buildTraversalTree(dir)
+  const real = await realpath(root)
+  const secretReal = await realpath(join(dir, 'outside', 'secret.txt'))
+  await mkdir(join(root, 'v1'))
+  await mkdir(join(root, 'v2'))
+  await writeFile(join(root, 'v1', 'kernel'), 'kernel one')
+  await writeFile(join(root, 'v2', 'kernel'), 'kernel two')
+  await symlink('v1', join(root, 'current'))
+  await writeFile(join(root, 'sub', 'initrd'), 'initrd one')
+  const confined = createConfinedRoot(root, { cacheFiles: 16 })
+  t.teardown(() => confined.close())
+  const notOutside = (v: string) => !v.includes(secretReal) && !v.includes('top secret')
+
+  // Fill the cache.
+  t.equal(await outcome(confined, 'current/kernel'), `kernel one@${join(real, 'v1', 'kernel')}`)
+  t.equal(await outcome(confined, 'sub/initrd'), `initrd one@${join(real, 'sub', 'initrd')}`)
+  t.equal(await outcome(confined, 'inside-link.bin'), `${INSIDE}@${join(real, 'inside.bin')}`)
+
+  // A file replaced atomically (a new inode renamed over the old one, as package managers and cp --remove do).
+  await writeFile(join(root, 'sub', 'initrd.new'), 'initrd two, longer')
+  await rename(join(root, 'sub', 'initrd.new'), join(root, 'sub', 'initrd'))
+  const initrd = await until(t, () => confined.resolve('sub/initrd'), (f) => f?.stats.size === 18, (f) => f !== undefined && f.path.startsWith(real))
+  t.equal(initrd?.stats.size, 18, 'the new file\'s size is served')
+  t.equal(await readFile(initrd!.path, 'utf8'), 'initrd two, longer')
+
+  // A file rewritten in place (same inode: new size and mtime).
+  await writeFile(join(root, 'sub', 'initrd'), 'three')
+  const rewritten = await until(t, () => confined.resolve('sub/initrd'), (f) => f?.stats.size === 5, (f) => f !== undefined && f.path.startsWith(real))
+  t.equal(rewritten?.stats.size, 5, 'a rewrite in place is seen')
+
+  // A directory symlink swapped to another tree inside the root (ln -sfn v2 current).
+  await symlink('v2', join(root, 'current.new'))
+  await rename(join(root, 'current.new'), join(root, 'current'))
+  t.equal(
+    await until(t, () => outcome(confined, 'current/kernel'), (v) => v.startsWith('kernel two'), notOutside),
+    `kernel two@${join(real, 'v2', 'kernel')}`,
+    'the swapped directory link is followed to the new tree',
+  )
+
+  // The same link swapped to point out of the root: refused from then on, never the file outside.
+  await symlink(join(dir, 'outside'), join(root, 'current.new'))
+  await rename(join(root, 'current.new'), join(root, 'current'))
+  await writeFile(join(dir, 'outside', 'kernel'), 'top secret kernel')
+  t.equal(await until(t, () => outcome(confined, 'current/kernel'), (v) => v === 'refused', notOutside), 'refused', 'a link swapped to lead out is refused')
+
+  // A file symlink swapped to lead out, and a plain folder replaced by a symlink leading out.
+  await symlink(join(dir, 'outside', 'secret.txt'), join(root, 'inside-link.new'))
+  await rename(join(root, 'inside-link.new'), join(root, 'inside-link.bin'))
+  t.equal(await until(t, () => outcome(confined, 'inside-link.bin'), (v) => v === 'refused', notOutside), 'refused', 'a file link swapped to lead out is refused')
+  t.equal(await outcome(confined, 'sub/initrd'), `three@${join(real, 'sub', 'initrd')}`, 'filled again')
+  await rename(join(root, 'sub'), join(root, 'sub.old'))
+  await writeFile(join(dir, 'outside', 'initrd'), 'top secret initrd')
+  await symlink(join(dir, 'outside'), join(root, 'sub'))
+  t.equal(await until(t, () => outcome(confined, 'sub/initrd'), (v) => v === 'refused', notOutside), 'refused', 'a folder replaced by a link leading out is refused')
+
+  // A deleted file is gone.
+  await rm(join(root, 'v2', 'kernel'))
+  await symlink('v2', join(root, 'current.new'))
+  await rename(join(root, 'current.new'), join(root, 'current'))
+  t.equal(await until(t, () => outcome(confined, 'current/kernel'), (v) => v === 'not-found', notOutside), 'not-found', 'a deleted file is not found')
+})
+
+t.test('with cacheFiles: close() releases the watches, and the cache stays within its bound', async (t) => {
+  const root = t.testdir(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, String(i)])))
+  const confined = createConfinedRoot(root, { cacheFiles: 4 })
+  const first = []
+  for (let i = 0; i < 10; i++) first.push(await confined.resolve(`f${i}`))
+  t.equal(await confined.resolve('f9'), first[9], 'a recent file is a hit')
+  t.not(await confined.resolve('f0'), first[0], 'the least recently used files were dropped: f0 is resolved again')
+  confined.close()
+  await writeFile(join(root, 'f9'), 'changed')
+  t.equal((await confined.resolve('f9'))?.stats.size, 7, 'after close() every lookup resolves afresh')
 })
