@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 
 const SELF = fileURLToPath(import.meta.url)
 
@@ -78,17 +79,9 @@ async function stop(child: ChildProcess): Promise<void> {
 async function startNginx(dir: string, assets: string): Promise<{ child: ChildProcess; address: string }> {
   const port = 20000 + Math.floor(Math.random() * 20000)
   const conf = join(dir, 'nginx.conf')
-  // Debian's stock http settings for static files (sendfile, tcp_nopush); everything under the temp dir.
-  await writeFile(
-    conf,
-    `daemon off;\nmaster_process on;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/nginx-error.log warn;\n` +
-      `user root;\nevents { worker_connections 1024; }\n` +
-      `http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  default_type application/octet-stream;\n` +
-      `  client_body_temp_path ${dir}/nx-body;\n  proxy_temp_path ${dir}/nx-proxy;\n  fastcgi_temp_path ${dir}/nx-fcgi;\n` +
-      `  uwsgi_temp_path ${dir}/nx-uwsgi;\n  scgi_temp_path ${dir}/nx-scgi;\n` +
-      `  server {\n    listen 127.0.0.1:${port};\n    location /assets/ { alias ${assets}/; }\n  }\n}\n`,
-  )
-  const child = spawn('nginx', ['-e', join(dir, 'nginx-error.log'), '-p', dir, '-c', conf], { stdio: ['ignore', 'inherit', 'inherit'] })
+  await writeFile(conf, nginxConfig({ dir, listen: `127.0.0.1:${port}`, locations: { '/assets/': `alias ${assets}/;` } }))
+  const [cmd, ...args] = nginxArgv(dir, conf)
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit'] })
   const address = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => http.get(`${address}/assets/`, (res) => (res.resume(), resolve(true))).on('error', () => resolve(false)))
@@ -128,9 +121,8 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /** nginx's worker is a child of the master we started; its CPU is what serves the bytes. */
-async function nginxWorkerPid(masterPid: number): Promise<number> {
-  const children = (await readFile(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8')).trim().split(/\s+/)
-  return Number(children[0] ?? masterPid)
+function nginxWorkerPid(masterPid: number): number {
+  return nginxWorkers(masterPid)[0] ?? masterPid
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -222,7 +214,7 @@ async function main(): Promise<void> {
     const rounds = arg('--rounds', 7)
     console.log(`\n## asset download (MB/s aggregate over ${rounds} interleaved rounds, curl processes; CPU = server CPU ms per GB sent)`)
     console.log('parallel | pxebox best | nginx best | ratio | pxebox median | nginx median | ratio | pxebox CPU | nginx CPU')
-    const nginxWorker = await nginxWorkerPid(nginx.child.pid!)
+    const nginxWorker = nginxWorkerPid(nginx.child.pid!)
     for (const n of [1, 8]) {
       const r = await compareAssets(rounds, n, { url: url(pxe.address), pid: pxe.child.pid! }, { url: url(nginx.address), pid: nginxWorker })
       const gb = (rounds * n * sizeMb) / 1000
