@@ -21,7 +21,19 @@ export type BenchMode = 'proxy' | 'authoritative'
  * pxebox's config: DHCP only in substance (TFTP and tracking off; HTTP on, idle, since public_url is what PXE answers
  * name), log_level info (one line per offer, as deployed). `probe`: the ARP probe at its default 500 ms, else 0.
  */
-export function pxeboxConfig(o: { mode: BenchMode; probe: boolean; dataDir: string; assetsDir: string; ignitionDir: string }): string {
+export function pxeboxConfig(o: {
+  mode: BenchMode
+  probe: boolean
+  dataDir: string
+  assetsDir: string
+  ignitionDir: string
+  /** Serve TFTP from this folder (default: TFTP off). */
+  tftpRoot?: string
+  /** Address tracking as deployed (default off: not part of answering DHCP). */
+  tracking?: boolean
+  /** Further top-level YAML lines (profiles, groups). */
+  extra?: string[]
+}): string {
   return [
     `interface: ${NET.iface}`,
     `address: ${NET.server}`,
@@ -38,12 +50,13 @@ export function pxeboxConfig(o: { mode: BenchMode; probe: boolean; dataDir: stri
       ? [`  range: { start: ${NET.range.start}, end: ${NET.range.end} }`, '  lease_time: 3600', `  arp_probe_ms: ${o.probe ? 500 : 0}`]
       : []),
     'tracking:',
-    '  enabled: false',
+    `  enabled: ${o.tracking === true}`,
     'tftp:',
-    '  enabled: false',
+    ...(o.tftpRoot !== undefined ? ['  enabled: true', `  root: ${JSON.stringify(o.tftpRoot)}`] : ['  enabled: false']),
     'http:',
     '  enabled: true',
     `  listen: "${NET.server}:8080"`,
+    ...(o.extra ?? []),
     '',
   ].join('\n')
 }

@@ -20,6 +20,10 @@ export interface OvmfTemplates {
   pxeRequest: DhcpPacket
   /** Frame 2: the site server's (dnsmasq's) OFFER. */
   siteOffer: DhcpPacket
+  /** Frame 8: the chainloaded snponly.efi iPXE's DISCOVER (option 77 `iPXE`, option 175). */
+  ipxeDiscover: DhcpPacket
+  /** Frame 13: that iPXE's ProxyDHCP REQUEST to 4011, from its leased address (ciaddr set). */
+  ipxeProxyRequest: DhcpPacket
 }
 
 /** OVMF's and the site server's packets from the fixture capture (see OvmfTemplates). */
@@ -38,6 +42,8 @@ export function ovmfTemplates(): OvmfTemplates {
     request: pick(4, DhcpMessageType.REQUEST),
     pxeRequest: pick(6, DhcpMessageType.REQUEST),
     siteOffer: pick(2, DhcpMessageType.OFFER),
+    ipxeDiscover: pick(8, DhcpMessageType.DISCOVER),
+    ipxeProxyRequest: pick(13, DhcpMessageType.REQUEST),
   }
 }
 

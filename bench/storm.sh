@@ -1,0 +1,27 @@
+#!/bin/sh
+# Boot storm bench (issue 18): pxebox vs dnsmasq (proxyDHCP + TFTP) + nginx, simulated machines booting OVMF then
+# iPXE, in network namespaces of their own (needs root, dnsmasq, nginx). Arguments go to bench/storm.ts, e.g.:
+#   bench/storm.sh                                  50 over 1 s, 200 over 2 s, 1,000 over 10 s; 3 interleaved rounds
+#   bench/storm.sh --sizes 50:1,200:2 --rounds 2    a short run
+#   bench/storm.sh --sizes 5000:30                  a larger rack
+#   bench/storm.sh --cpu-prof /tmp/prof             with a CPU profile of the daemon and its top self-time functions
+set -eu
+cd "$(dirname "$0")/.."
+command -v dnsmasq >/dev/null || { echo "dnsmasq not installed (apt-get install dnsmasq-base)" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "nginx not installed (apt-get install nginx-light)" >&2; exit 1; }
+# The compiled server, as the daemon runs it (no TypeScript loader in its heap); the build also builds the addon.
+npm run -s build >/dev/null
+# One socket per TFTP transfer and HTTP connection, on both sides.
+ulimit -n 65536 2>/dev/null || true
+tag="pxst$(( $$ % 10000 ))"
+cleanup() {
+  for ns in "${tag}s" "${tag}c"; do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+node dist/bench/storm.js --tag "$tag" "$@"
