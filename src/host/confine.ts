@@ -4,8 +4,8 @@
  * protocol is fixed for both. Each protocol first turns its wire syntax (TFTP's latin1 bytes and backslashes, HTTP's
  * percent-encoding) into a relative path; this module knows nothing about either.
  */
-import { realpath, stat } from 'node:fs/promises'
-import { watch, type FSWatcher, type Stats } from 'node:fs'
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
+import { fstatSync, watch, type FSWatcher, type Stats } from 'node:fs'
 import { isAbsolute, join, posix, relative, sep } from 'node:path'
 import { walkPath } from './path-walk.js'
 
@@ -46,6 +46,12 @@ export interface ConfinedRoot {
    * dangling link, the root itself). Throws ConfinementError when the path or a symlink on it leads out of the root.
    */
   resolve(relPath: string): Promise<ConfinedFile | undefined>
+  /**
+   * resolve(), then the file opened for reading and checked to be the one resolved (same device and inode, by fstat
+   * on the descriptor): a rename or symlink swap between the check and the open would otherwise open whatever the
+   * path names by then. A changed file is resolved once more, uncached. The caller closes the handle.
+   */
+  open(relPath: string): Promise<{ file: ConfinedFile; handle: FileHandle } | undefined>
   /** Drops the cache and closes its directory watches (a no-op without `cacheFiles`). */
   close(): void
 }
@@ -237,9 +243,31 @@ export function createConfinedRoot(root: string, options: ConfinedRootOptions = 
     return file
   }
 
+  async function openChecked(relPath: string): Promise<{ file: ConfinedFile; handle: FileHandle } | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const file = await resolve(relPath)
+      if (file === undefined) return undefined
+      let handle: FileHandle
+      try {
+        handle = await open(file.path, 'r')
+      } catch (err) {
+        if (!isMissing(err)) throw err
+        forget(confinedRelativePath(relPath))
+        continue
+      }
+      // fstat of an open descriptor: no path lookup, no disk access (the inode is in memory), so no thread-pool trip.
+      const now = fstatSync(handle.fd)
+      if (now.ino === file.stats.ino && now.dev === file.stats.dev) return { file, handle }
+      await handle.close()
+      forget(confinedRelativePath(relPath))
+    }
+    throw new ConfinementError('the file changed while it was being opened')
+  }
+
   return {
     root,
     resolve,
+    open: openChecked,
     close() {
       closed = true
       clear()

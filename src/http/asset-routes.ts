@@ -4,6 +4,7 @@
  * kernel/initrd and the MAC is the one that last fetched a script from the same IP.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FileHandle } from 'node:fs/promises'
 import { answerFor, copyRange, decodeRelativePath, PathError } from './static-files.js'
 import { ConfinementError, createConfinedRoot, type ConfinedFile } from '../host/confine.js'
 import type { HttpContext } from './context.js'
@@ -52,46 +53,71 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, pref
     }
 
     let file: ConfinedFile | undefined
+    // A GET opens the file as it is confined, so the bytes sent are from the file checked (host/confine.ts open()).
+    let handle: FileHandle | undefined
     try {
-      file = await confined.resolve(decodeRelativePath(rawPath.slice(PREFIX.length)))
+      const rel = decodeRelativePath(rawPath.slice(PREFIX.length))
+      if (req.method === 'HEAD') file = await confined.resolve(rel)
+      else ({ file, handle } = (await confined.open(rel)) ?? {})
     } catch (err) {
       if (err instanceof PathError) return refuse(err.code === 'ERR_PATH_ENCODING' ? 400 : 403, `refused: ${err.message}`)
       if (err instanceof ConfinementError) return refuse(403, `refused: ${err.message}`)
       throw err
     }
     if (file === undefined) return refuse(404, 'not found')
-
-    const h = req.headers
-    const answer = answerFor(file.stats, {
-      ...(typeof h.range === 'string' ? { range: h.range } : {}),
-      ...(typeof h['if-none-match'] === 'string' ? { ifNoneMatch: h['if-none-match'] } : {}),
-      ...(typeof h['if-modified-since'] === 'string' ? { ifModifiedSince: h['if-modified-since'] } : {}),
-      ...(typeof h['if-range'] === 'string' ? { ifRange: h['if-range'] } : {}),
-    })
-    void reply.code(answer.status).headers(answer.headers)
-    if (answer.status === 200 || answer.status === 206) void reply.type('application/octet-stream')
-    const bytes = answer.range ? answer.range.end - answer.range.start + 1 : 0
-    if (req.method === 'HEAD' || answer.range === undefined) {
-      record(answer.status, 'ok', 0)
-      return reply.send()
-    }
-    // The body bypasses fastify's stream handling: sendfile(2) when the addon is built and the socket is plain TCP,
-    // else copyRange with its reused buffers (see sendfile.ts and static-files.ts).
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(answer.status, { ...(reply.getHeaders() as Record<string, string>) })
     try {
-      const addon = ctx.sendfile
-      const fd = addon ? plainSocketFd(res.socket) : undefined
-      if (addon && fd !== undefined) await sendfileRange(addon, fd, file.path, answer.range, res)
-      else await copyRange(file.path, answer.range, res)
-      res.end()
-      record(answer.status, 'ok', bytes)
-    } catch (err) {
-      ctx.logger.info({ ip: req.ip, path: rawPath, err }, 'asset transfer ended early')
-      record(answer.status, 'aborted', bytes)
-      res.destroy()
+      const ended = (err: unknown) => ctx.logger.info({ ip: req.ip, path: rawPath, err }, 'asset transfer ended early')
+      return await answerFile(req, reply, file, handle, { sendfile: ctx.sendfile, record, ended })
+    } finally {
+      await handle?.close()
     }
   }
   app.route({ method: ['GET', 'HEAD'], url: `${PREFIX}*`, exposeHeadRoute: false, handler })
+}
+
+/** What answering one request needs from the route besides the file. */
+interface AnswerContext {
+  sendfile: HttpContext['sendfile']
+  /** Records the boot event for this request. */
+  record: (status: number, outcome: string, bytes?: number) => void
+  /** Logs a transfer that ended early. */
+  ended: (err: unknown) => void
+}
+
+/**
+ * Answers a GET or HEAD of `file` (RFC 9110 conditionals and ranges); a body is read from `handle`, which the caller
+ * opened and closes.
+ */
+async function answerFile(req: FastifyRequest, reply: FastifyReply, file: ConfinedFile, handle: FileHandle | undefined, a: AnswerContext): Promise<FastifyReply | undefined> {
+  const h = req.headers
+  const answer = answerFor(file.stats, {
+    ...(typeof h.range === 'string' ? { range: h.range } : {}),
+    ...(typeof h['if-none-match'] === 'string' ? { ifNoneMatch: h['if-none-match'] } : {}),
+    ...(typeof h['if-modified-since'] === 'string' ? { ifModifiedSince: h['if-modified-since'] } : {}),
+    ...(typeof h['if-range'] === 'string' ? { ifRange: h['if-range'] } : {}),
+  })
+  void reply.code(answer.status).headers(answer.headers)
+  if (answer.status === 200 || answer.status === 206) void reply.type('application/octet-stream')
+  const bytes = answer.range ? answer.range.end - answer.range.start + 1 : 0
+  if (handle === undefined || answer.range === undefined) {
+    a.record(answer.status, 'ok', 0)
+    return reply.send()
+  }
+  // The body bypasses fastify's stream handling: sendfile(2) when the addon is built and the socket is plain TCP,
+  // else copyRange with its reused buffers (see sendfile.ts and static-files.ts).
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(answer.status, { ...(reply.getHeaders() as Record<string, string>) })
+  try {
+    const fd = a.sendfile ? plainSocketFd(res.socket) : undefined
+    if (a.sendfile && fd !== undefined) await sendfileRange(a.sendfile, fd, handle, answer.range, res)
+    else await copyRange(handle, answer.range, res)
+    res.end()
+    a.record(answer.status, 'ok', bytes)
+  } catch (err) {
+    a.ended(err)
+    a.record(answer.status, 'aborted', bytes)
+    res.destroy()
+  }
+  return undefined
 }

@@ -4,7 +4,7 @@
  * throughput with 8 clients on a 200 MB image. When the addon is not built, or the connection is not a plain TCP socket
  * (inject() in tests, TLS), callers fall back to copyRange in static-files.ts.
  */
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
@@ -30,13 +30,14 @@ export function plainSocketFd(socket: unknown): number | undefined {
 }
 
 /**
- * Send `range` of the file at `path` as the body of `res` (status and headers set, not yet sent). The first piece goes
+ * Send `range` of `file` (a path, or a handle the caller opened and closes) as the body of `res` (status and headers set, not yet sent). The first piece goes
  * through Node, carrying the headers; its callback means they are in the kernel, so sendfile's bytes follow them.
  * Rejects when the client goes away or the file shrinks; the caller destroys the response, so a short body is never
  * taken for a whole one.
  */
-export async function sendfileRange(addon: NativeSendfile, fd: number, path: string, range: ByteRange, res: ServerResponse): Promise<void> {
-  const fh = await open(path, 'r')
+export async function sendfileRange(addon: NativeSendfile, fd: number, file: string | FileHandle, range: ByteRange, res: ServerResponse): Promise<void> {
+  const fh = typeof file === 'string' ? await open(file, 'r') : file
+  const path = typeof file === 'string' ? file : `descriptor ${fh.fd}`
   let out = -1
   try {
     const end = range.end + 1
@@ -62,6 +63,6 @@ export async function sendfileRange(addon: NativeSendfile, fd: number, path: str
     }
   } finally {
     if (out >= 0) addon.close(out)
-    await fh.close()
+    if (typeof file === 'string') await fh.close()
   }
 }

@@ -3,7 +3,7 @@
  * confinement itself is host/confine.ts, shared with TFTP), then answer with Content-Length, Accept-Ranges, a single byte range (RFC 9110 section 14),
  * ETag/Last-Modified validators and conditional 304s. Knows nothing about PXE.
  */
-import { open } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import type { Stats } from 'node:fs'
 
@@ -146,13 +146,14 @@ export function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
 }
 
 /**
- * Copy `range` of the file at `path` to `out` with 1 MiB reads into two reused buffers: the next chunk is read while
+ * Copy `range` of `file` (a path, or a handle the caller opened and closes) to `out` with 1 MiB reads into two reused buffers: the next chunk is read while
  * the previous one is being written. fs.createReadStream allocates a fresh 1 MiB buffer per read, and touching that
  * new memory (page faults) cost as much as the copy itself. Rejects when the client goes away (the write fails) or the
  * file shrinks underneath; the caller destroys the response then, so a short body is never mistaken for a whole one.
  */
-export async function copyRange(path: string, range: ByteRange, out: Writable): Promise<void> {
-  const fh = await open(path, 'r')
+export async function copyRange(file: string | FileHandle, range: ByteRange, out: Writable): Promise<void> {
+  const fh = typeof file === 'string' ? await open(file, 'r') : file
+  const path = typeof file === 'string' ? file : `descriptor ${fh.fd}`
   try {
     const total = range.end - range.start + 1
     const size = Math.min(FILE_READ_CHUNK, total)
@@ -176,6 +177,6 @@ export async function copyRange(path: string, range: ByteRange, out: Writable): 
     }
     if (inFlight) await inFlight
   } finally {
-    await fh.close()
+    if (typeof file === 'string') await fh.close()
   }
 }

@@ -182,3 +182,33 @@ t.test('with cacheFiles: close() releases the watches, and the cache stays withi
   await writeFile(join(root, 'f9'), 'changed')
   t.equal((await confined.resolve('f9'))?.stats.size, 7, 'after close() every lookup resolves afresh')
 })
+
+t.test('open(): the descriptor is the file confined, even when its path changed after the cache filled', async (t) => {
+  const dir = t.testdir({ outside: { kernel: 'top secret kernel' }, root: { sub: { kernel: 'kernel one' } } })
+  const root = join(dir, 'root')
+  const confined = createConfinedRoot(root, { cacheFiles: 16 })
+  t.teardown(() => confined.close())
+  const read = async () => {
+    const opened = await confined.open('sub/kernel')
+    if (opened === undefined) return 'not-found'
+    try {
+      const text = await opened.handle.readFile('utf8')
+      t.equal(opened.file.stats.size, Buffer.byteLength(text), 'the size answered is the size of the bytes read')
+      return text
+    } finally {
+      await opened.handle.close()
+    }
+  }
+  t.equal(await read(), 'kernel one')
+  t.equal(await read(), 'kernel one', 'from the cache')
+  // No pause after either change: whether or not a watch has reported it yet, the remembered real path now names
+  // another file, and the descriptor's inode says so.
+  await writeFile(join(root, 'sub', 'kernel.new'), 'kernel two!')
+  await rename(join(root, 'sub', 'kernel.new'), join(root, 'sub', 'kernel'))
+  t.equal(await read(), 'kernel two!', 'a file replaced: the new file, at once')
+  await rename(join(root, 'sub'), join(root, 'sub.old'))
+  await symlink(join(dir, 'outside'), join(root, 'sub'))
+  await t.rejects(read(), ConfinementError, 'the folder replaced by a link leading out: refused at once, nothing read from outside')
+  await rm(join(root, 'sub'))
+  t.equal(await read(), 'not-found', 'a removed folder: not found')
+})
