@@ -8,8 +8,8 @@
  *  4. iPXE's DHCP: its DISCOVER (frame 8) -> the proxy OFFER, then its ProxyDHCP REQUEST to 4011 (frame 13) -> ACK;
  *  5. HTTP GET /boot.ipxe and /ipxe?mac=..., then the kernel and the initrd, one after the other on one keep-alive
  *     connection, as iPXE fetches them.
- * The site DHCP server's part (the address lease) is left out: it is the same for both servers. All machines send
- * from the namespace's one address (the servers answer 4011, TFTP and HTTP to the source). Prints one JSON line.
+ * The site DHCP server's part (the address lease) is left out: it is the same for both servers; each machine uses one
+ * of the addresses the orchestrator put on the namespace's interface. Prints one JSON line.
  *
  * Usage: node dist/bench/storm-clients.js '<json StormClientsArgs>'
  */
@@ -25,8 +25,12 @@ import { forClient, ovmfTemplates } from './lib/ovmf-packets.js'
 export interface StormClientsArgs {
   server: string
   httpPort: number
-  /** The namespace's address: the 4011 socket binds to it. */
-  clientIp: string
+  /**
+   * The machines' addresses (on the namespace's interface), one per machine, reused in turn when there are fewer:
+   * each machine's 4011 REQUEST, TFTP and HTTP leave from its own, as from machines leased by the site's DHCP
+   * server (pxebox limits TFTP per client address, and a rack is many addresses, not one).
+   */
+  clientIps: string[]
   count: number
   rampMs: number
   /** Second MAC byte, so rounds never reuse a machine (default 'c5'). */
@@ -111,12 +115,18 @@ async function main(args: StormClientsArgs): Promise<StormClientsResult> {
   await new Promise<void>((resolve) => dhcp.bind(68, '0.0.0.0', () => resolve()))
   dhcp.setBroadcast(true)
   dhcp.setRecvBufferSize(8 << 20)
-  const pxe = createSocket({ type: 'udp4', lookup: literal })
-  await new Promise<void>((resolve) => pxe.bind(4011, args.clientIp, () => resolve()))
-  pxe.setRecvBufferSize(8 << 20)
-  for (const s of [dhcp, pxe]) s.on('error', (err) => process.stderr.write(`storm client socket: ${err.message}\n`))
+  dhcp.on('error', (err) => process.stderr.write(`storm client socket: ${err.message}\n`))
   const onDhcp = xidRouter(dhcp)
-  const onPxe = xidRouter(pxe)
+  // EDK2 and iPXE send the ProxyDHCP REQUEST from their leased address: one 4011 socket per address.
+  const addresses = args.clientIps.slice(0, args.count)
+  const pxeSockets = await Promise.all(
+    addresses.map(async (ip) => {
+      const s = createSocket({ type: 'udp4', lookup: literal })
+      await new Promise<void>((resolve) => s.bind(4011, ip, () => resolve()))
+      s.on('error', (err) => process.stderr.write(`storm client 4011 socket ${ip}: ${err.message}\n`))
+      return { ip, socket: s, route: xidRouter(s) }
+    }),
+  )
   let retransmits = 0
 
   /** Sends until a reply of type `want` arrives for `xid`, retransmitting every `retryMs`; rejects at `deadline`. */
@@ -158,22 +168,24 @@ async function main(args: StormClientsArgs): Promise<StormClientsResult> {
       stepMs[s].push(now - mark)
       mark = now
     }
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const own = pxeSockets[(i - 1) % pxeSockets.length]!
+    const { ip, socket: pxe, route: onPxe } = own
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: ip } as http.AgentOptions)
     try {
       const discover = encode(forClient(t.discover, mac, xid))
       await exchange(onDhcp, () => dhcp.send(discover, 67, '255.255.255.255'), xid, DhcpMessageType.OFFER, OFFER_RETRY_MS, deadline)
       done(step)
       step = 'ack4011'
-      const request = encode({ ...forClient(t.pxeRequest, mac, xid + 1), ciaddr: args.clientIp })
+      const request = encode({ ...forClient(t.pxeRequest, mac, xid + 1), ciaddr: ip })
       await exchange(onPxe, () => pxe.send(request, 4011, args.server), xid + 1, DhcpMessageType.ACK, ACK_RETRY_MS, deadline)
       done(step)
       step = 'tftp'
-      await tftpGet({ host: args.server, port: 69, file: args.bootFile, blksize: 1468, tsize: true, keepData: false, retransmitMs: 1000, retries: 8 })
+      await tftpGet({ host: args.server, port: 69, localAddress: ip, file: args.bootFile, blksize: 1468, tsize: true, keepData: false, retransmitMs: 1000, retries: 8 })
       done(step)
       step = 'ipxeDhcp'
       const ipxeDiscover = encode(forClient(t.ipxeDiscover, mac, xid + 2, clientId))
       await exchange(onDhcp, () => dhcp.send(ipxeDiscover, 67, '255.255.255.255'), xid + 2, DhcpMessageType.OFFER, OFFER_RETRY_MS, deadline)
-      const ipxeRequest = encode({ ...forClient(t.ipxeProxyRequest, mac, xid + 3, clientId), ciaddr: args.clientIp })
+      const ipxeRequest = encode({ ...forClient(t.ipxeProxyRequest, mac, xid + 3, clientId), ciaddr: ip })
       await exchange(onPxe, () => pxe.send(ipxeRequest, 4011, args.server), xid + 3, DhcpMessageType.ACK, ACK_RETRY_MS, deadline)
       done(step)
       step = 'scripts'
@@ -206,7 +218,7 @@ async function main(args: StormClientsArgs): Promise<StormClientsResult> {
   }
   await Promise.all(runs)
   dhcp.close()
-  pxe.close()
+  for (const p of pxeSockets) p.socket.close()
   const cpu = process.cpuUsage(cpu0)
   return {
     machines: args.count,

@@ -48,6 +48,13 @@ const ONLY = opt('only', '')
 const PROFILE_DIR = opt('cpu-prof', '')
 const HTTP_PORT = 8080
 const CLIENT_IP = '10.213.64.2'
+/**
+ * Machine i's address: 10.213.65.1 upward in the bench's /20 (3,810 addresses; larger racks reuse them in turn).
+ */
+function machineIp(i: number): string {
+  const n = i % (15 * 254)
+  return `10.213.${65 + Math.floor(n / 254)}.${(n % 254) + 1}`
+}
 const KERNEL = '/assets/storm/kernel'
 const INITRD = '/assets/storm/initrd'
 // bench/storm.sh names the namespaces after its shell, so its trap can remove them when this process was killed.
@@ -204,13 +211,17 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
     await lab.namespace(CLIENT_NS)
     await lab.veth({ ns: CLIENT_NS, ifname: 'bc0', cidr: `${CLIENT_IP}/${NET.prefix}`, peerNs: SERVER_NS, peerIfname: NET.iface, defaultRoute: true })
     await lab.exec(SERVER_NS, ['ip', 'addr', 'add', `${NET.server}/${NET.prefix}`, 'dev', NET.iface])
+    const clientIps = Array.from({ length: Math.min(machines, 15 * 254) }, (_, i) => machineIp(i))
+    const batch = join(work, 'addresses.ip')
+    await writeFile(batch, clientIps.map((a) => `addr add ${a}/${NET.prefix} dev bc0\n`).join(''))
+    await lab.exec(CLIENT_NS, ['ip', '-batch', batch])
     // pxebox only sees an interface once the kernel's link watch marks it running (up to ~1 s after `link set up`).
     for (let i = 0; i < 50 && !/state UP/.test((await lab.exec(SERVER_NS, ['ip', '-o', 'link', 'show', NET.iface])).stdout); i++) await new Promise((r) => setTimeout(r, 100))
     const { procs, pids } = await startSide(lab, side, files, work)
     process.stderr.write(`round ${round + 1}: ${side}, ${machines} machines over ${rampS} s...\n`)
-    const base: Omit<StormClientsArgs, 'count' | 'rampMs' | 'macPrefix'> = { server: NET.server, httpPort: HTTP_PORT, clientIp: CLIENT_IP, bootFile: 'snponly.efi', kernel: KERNEL, initrd: INITRD, giveUpMs: 120_000 + machines * 200 }
+    const base: Omit<StormClientsArgs, 'count' | 'rampMs' | 'macPrefix'> = { server: NET.server, httpPort: HTTP_PORT, clientIps, bootFile: 'snponly.efi', kernel: KERNEL, initrd: INITRD, giveUpMs: 120_000 + machines * 200 }
     // Warm-up (JIT, page cache, ARP) by machines the storm never uses.
-    await runClients(lab, { ...base, count: 5, rampMs: 0, macPrefix: 'a5' })
+    await runClients(lab, { ...base, count: 5, rampMs: 0, macPrefix: 'a5', clientIps: [CLIENT_IP] })
     const cpu = () => pids().reduce((sum, pid) => sum + (cpuMs(pid) || 0), 0)
     const cpu0 = cpu()
     const busy0 = machineBusyMs()
