@@ -18,8 +18,9 @@ export const NET = {
 export type BenchMode = 'proxy' | 'authoritative'
 
 /**
- * pxebox's config: DHCP only in substance (TFTP and tracking off; HTTP on, idle, since public_url is what PXE answers
- * name), log_level info (one line per offer, as deployed). `probe`: the ARP probe at its default 500 ms, else 0.
+ * pxebox's config: by default DHCP only in substance (TFTP and tracking off; HTTP on, idle, since public_url is what
+ * PXE answers name), log_level info (one line per offer, as deployed). `probe`: the ARP probe at its default 500 ms,
+ * else 0. bench/storm turns TFTP and tracking on and adds its profile and group.
  */
 export function pxeboxConfig(o: {
   mode: BenchMode
