@@ -43,7 +43,13 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
     opts.logger,
     opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs },
   )
-  const overlay = bootOverlayOver(files, { dir: opts.overlayDir, base: () => sources, reload: (s) => store.reload(s), logger: opts.logger })
+  const overlay = bootOverlayOver(files, {
+    dir: opts.overlayDir,
+    base: () => sources,
+    reload: (s) => store.reload(s),
+    editGroups: (changes, next, commit) => store.editGroups(changes, next, commit),
+    logger: opts.logger,
+  })
   return {
     store,
     overlay,

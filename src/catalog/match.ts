@@ -13,24 +13,33 @@
  *
  * Cost: groups are bucketed at load by label-name set ("shape"); each shape is indexed on its most selective label
  * (most distinct values). A lookup probes one hash bucket per shape, so it costs the number of shapes (a handful),
- * not the number of groups.
+ * not the number of groups. The index takes single groups in and out (`add`, `remove`: an API write or one changed
+ * Matchbox file), touching only that group's buckets; a shape first seen that way is indexed on mac, else uuid, else
+ * its first label, since there is nothing yet to count. Answers never depend on which label a shape is indexed on.
  */
 import { uuidForms, type Labels } from './labels.js'
 import type { Group } from './model.js'
 
+/** One label's accepted values: a list while short (lighter than a Set at one value per group), else a Set. */
+type Accepted = readonly string[] | ReadonlySet<string>
+
 interface Entry {
   readonly group: Group
-  /** Label name -> accepted values (uuid expanded to both byte orders). */
-  readonly accepted: ReadonlyMap<string, ReadonlySet<string>>
+  /** Accepted values per label, in the order of the shape's `keys` (uuid expanded to both byte orders). */
+  readonly values: readonly Accepted[]
 }
 
 interface Shape {
   readonly keys: readonly string[]
-  readonly indexKey: string
-  readonly buckets: ReadonlyMap<string, Entry[]>
+  /** Position of the index label in `keys`. */
+  readonly at: number
+  /** Index label value -> the entries accepting it, sorted by group id. */
+  readonly buckets: Map<string, Entry[]>
+  /** Entries in this shape. */
+  size: number
 }
 
-/** Looks groups up by labels. Immutable once built. */
+/** Looks groups up by labels. */
 export interface Matcher {
   /** The winning group for these (normalized) labels, or undefined when none matches and there is no default. */
   match(labels: Labels): Group | undefined
@@ -40,78 +49,120 @@ export interface Matcher {
   readonly shapeCount: number
 }
 
-function acceptedValues(group: Group): Map<string, Set<string>> {
-  const accepted = new Map<string, Set<string>>()
-  for (const [key, values] of Object.entries(group.selector)) {
-    accepted.set(key, new Set(key === 'uuid' ? values.flatMap(uuidForms) : values))
-  }
-  return accepted
+/** A Matcher that takes groups in and out one at a time. */
+export interface MatchIndex extends Matcher {
+  /**
+   * Add a group (its id must not be in the index): the errors a full build would report for it (a tie with a group
+   * already in, a second default group). The group is added either way; callers that refuse it remove it again.
+   */
+  add(group: Group): string[]
+  /** Remove the group with this id; false when it is not in. */
+  remove(id: string): boolean
+  /** Number of groups in the index. */
+  readonly size: number
+}
+
+const LIST_LIMIT = 8
+
+function accepted(key: string, values: readonly string[]): Accepted {
+  const all = key === 'uuid' ? [...new Set(values.flatMap(uuidForms))] : values
+  return all.length > LIST_LIMIT ? new Set(all) : all
+}
+
+const has = (a: Accepted, v: string): boolean => (Array.isArray(a) ? (a as readonly string[]).includes(v) : (a as ReadonlySet<string>).has(v))
+
+function entryOf(group: Group, keys: readonly string[]): Entry {
+  return { group, values: keys.map((k) => accepted(k, group.selector[k]!)) }
 }
 
 function describe(group: Group): string {
   return `"${group.id}" (${group.source})`
 }
 
-/** First value present in both sets, for error messages. */
-function firstCommon(a: ReadonlySet<string>, b: ReadonlySet<string>): string | undefined {
-  for (const v of a) if (b.has(v)) return v
+/** First value present in both, for error messages. */
+function firstCommon(a: Accepted, b: Accepted): string | undefined {
+  for (const v of a) if (has(b, v)) return v
   return undefined
 }
 
-/** Build the index; `errors` lists every tie and duplicate default found (the matcher is still usable for tests). */
-export function buildMatcher(groups: readonly Group[]): { matcher: Matcher; errors: string[] } {
+/** Plain code-unit order, locale-independent, so the documented tie-break never depends on the host. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+const signature = (keys: readonly string[]): string => keys.join('\0')
+
+/** Build the index; `errors` lists every tie and duplicate default found (the index is still usable for tests). */
+export function buildMatcher(groups: readonly Group[]): { matcher: MatchIndex; errors: string[] } {
   const errors: string[] = []
   const defaults = groups.filter((g) => Object.keys(g.selector).length === 0)
   if (defaults.length > 1) {
     errors.push(`more than one default group (empty selector): ${defaults.map(describe).join(', ')}; keep one`)
   }
-  const defaultGroup = [...defaults].sort((a, b) => cmp(a.id, b.id))[0]
-
-  const byShape = new Map<string, Entry[]>()
+  const byShape = new Map<string, { keys: string[]; entries: Entry[] }>()
   for (const group of groups) {
     const keys = Object.keys(group.selector).sort()
     if (keys.length === 0) continue
-    const sig = keys.join('\0')
-    let list = byShape.get(sig)
-    if (list === undefined) byShape.set(sig, (list = []))
-    list.push({ group, accepted: acceptedValues(group) })
+    const sig = signature(keys)
+    let shape = byShape.get(sig)
+    if (shape === undefined) byShape.set(sig, (shape = { keys, entries: [] }))
+    shape.entries.push(entryOf(group, keys))
   }
-
-  const shapes: Shape[] = []
-  for (const entries of byShape.values()) {
-    const keys = Object.keys(entries[0]!.group.selector).sort()
-    const indexKey = mostSelective(keys, entries)
+  const shapes = new Map<string, Shape>()
+  for (const [sig, { keys, entries }] of byShape) {
+    const at = mostSelective(keys, entries)
     const buckets = new Map<string, Entry[]>()
     for (const entry of entries) {
       // A Set, not bucket.includes(): thousands of groups sharing one index value made that quadratic.
-      for (const value of new Set(entry.accepted.get(indexKey)!)) {
+      for (const value of new Set(entry.values[at]!)) {
         let bucket = buckets.get(value)
         if (bucket === undefined) buckets.set(value, (bucket = []))
         bucket.push(entry)
       }
     }
-    for (const bucket of buckets.values()) bucket.sort((a, b) => cmp(a.group.id, b.group.id))
+    for (const bucket of buckets.values()) if (bucket.length > 1) bucket.sort((a, b) => cmp(a.group.id, b.group.id))
     // No spread: a config with very many ties would overflow the argument stack ("unexpected failure", exit 1).
     for (const tie of findTies(keys, buckets)) errors.push(tie)
-    shapes.push({ keys, indexKey, buckets })
+    shapes.set(sig, { keys, at, buckets, size: entries.length })
   }
-  // Most labels first; within one count, every shape is probed and the smallest id wins.
-  const levels = new Map<number, Shape[]>()
-  for (const shape of shapes) {
-    const level = levels.get(shape.keys.length) ?? []
-    level.push(shape)
-    levels.set(shape.keys.length, level)
-  }
-  const ordered = [...levels.entries()].sort((a, b) => b[0] - a[0]).map(([, s]) => s)
+  return { matcher: matchIndex(shapes, defaults), errors }
+}
 
-  const matcher: Matcher = {
-    defaultGroup,
-    shapeCount: shapes.length,
+/** The index over built shapes; `defaults` in any order. */
+function matchIndex(shapes: Map<string, Shape>, defaultList: readonly Group[]): MatchIndex {
+  const defaults = [...defaultList].sort((a, b) => cmp(a.id, b.id))
+  const where = new Map<string, { shape: Shape; entry: Entry } | undefined>()
+  for (const shape of shapes.values()) for (const bucket of shape.buckets.values()) for (const entry of bucket) where.set(entry.group.id, { shape, entry })
+  for (const g of defaults) where.set(g.id, undefined)
+
+  // Most labels first; within one count, every shape is probed and the smallest id wins.
+  let ordered: Shape[][] = []
+  const order = (): void => {
+    const levels = new Map<number, Shape[]>()
+    for (const shape of shapes.values()) {
+      const level = levels.get(shape.keys.length) ?? []
+      level.push(shape)
+      levels.set(shape.keys.length, level)
+    }
+    ordered = [...levels.entries()].sort((a, b) => b[0] - a[0]).map(([, s]) => s)
+  }
+  order()
+
+  return {
+    get defaultGroup() {
+      return defaults[0]
+    },
+    get shapeCount() {
+      return shapes.size
+    },
+    get size() {
+      return where.size
+    },
     match(labels) {
       for (const level of ordered) {
         let best: Group | undefined
         for (const shape of level) {
-          const probe = labels[shape.indexKey]
+          const probe = labels[shape.keys[shape.at]!]
           if (probe === undefined) continue
           const bucket = shape.buckets.get(probe)
           if (bucket === undefined) continue
@@ -125,39 +176,124 @@ export function buildMatcher(groups: readonly Group[]): { matcher: Matcher; erro
         }
         if (best !== undefined) return best
       }
-      return defaultGroup
+      return defaults[0]
+    },
+    add(group) {
+      if (where.has(group.id)) throw new Error(`group "${group.id}" is already in the index`)
+      const keys = Object.keys(group.selector).sort()
+      if (keys.length === 0) {
+        defaults.splice(insertAt(defaults, group.id, (g) => g.id), 0, group)
+        const errors = defaults.length > 1 ? [`more than one default group (empty selector): ${defaults.map(describe).join(', ')}; keep one`] : []
+        where.set(group.id, undefined)
+        return errors
+      }
+      const sig = signature(keys)
+      let shape = shapes.get(sig)
+      if (shape === undefined) {
+        const preference = (k: string) => (k === 'mac' ? 0 : k === 'uuid' ? 1 : 2)
+        const first = [...keys].sort((a, b) => preference(a) - preference(b) || cmp(a, b))[0]!
+        shapes.set(sig, (shape = { keys, at: keys.indexOf(first), buckets: new Map(), size: 0 }))
+        order()
+      }
+      const entry = entryOf(group, keys)
+      const errors = tiesWith(shape, entry)
+      for (const value of new Set(entry.values[shape.at]!)) {
+        let bucket = shape.buckets.get(value)
+        if (bucket === undefined) shape.buckets.set(value, (bucket = []))
+        bucket.splice(insertAt(bucket, group.id, (e) => e.group.id), 0, entry)
+      }
+      shape.size++
+      where.set(group.id, { shape, entry })
+      return errors
+    },
+    remove(id) {
+      if (!where.has(id)) return false
+      const at = where.get(id)
+      where.delete(id)
+      if (at === undefined) {
+        defaults.splice(defaults.findIndex((g) => g.id === id), 1)
+        return true
+      }
+      const { shape, entry } = at
+      for (const value of new Set(entry.values[shape.at]!)) {
+        const bucket = shape.buckets.get(value)!
+        bucket.splice(insertAt(bucket, id, (e) => e.group.id), 1)
+        if (bucket.length === 0) shape.buckets.delete(value)
+      }
+      if (--shape.size === 0) {
+        shapes.delete(signature(shape.keys))
+        order()
+      }
+      return true
     },
   }
-  return { matcher, errors }
+}
+
+/** Where `id` goes in a list sorted by id (binary search): the index of the first element not below it. */
+function insertAt<T>(list: readonly T[], id: string, idOf: (t: T) => string): number {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (cmp(idOf(list[mid]!), id) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 function entryMatches(entry: Entry, keys: readonly string[], labels: Labels): boolean {
-  for (const key of keys) {
-    const value = labels[key]
-    if (value === undefined || !entry.accepted.get(key)!.has(value)) return false
+  for (let i = 0; i < keys.length; i++) {
+    const value = labels[keys[i]!]
+    if (value === undefined || !has(entry.values[i]!, value)) return false
   }
   return true
 }
 
-/** Plain code-unit order, locale-independent, so the documented tie-break never depends on the host. */
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-/** The label with most distinct values across the shape (ties: mac, uuid, then name order). */
-function mostSelective(keys: readonly string[], entries: readonly Entry[]): string {
+/** The label with most distinct values across the shape (ties: mac, uuid, then name order); its position in `keys`. */
+function mostSelective(keys: readonly string[], entries: readonly Entry[]): number {
   const preference = (k: string) => (k === 'mac' ? 0 : k === 'uuid' ? 1 : 2)
-  let best = keys[0]!
+  let best = 0
   let bestCount = -1
   for (const key of [...keys].sort((a, b) => preference(a) - preference(b) || cmp(a, b))) {
+    const i = keys.indexOf(key)
     const distinct = new Set<string>()
-    for (const e of entries) for (const v of e.accepted.get(key)!) distinct.add(v)
+    for (const e of entries) for (const v of e.values[i]!) distinct.add(v)
     if (distinct.size > bestCount) {
-      best = key
+      best = i
       bestCount = distinct.size
     }
   }
   return best
+}
+
+/** The tie message for two entries of one shape, `a` the smaller id; undefined when some label has no common value. */
+function tie(keys: readonly string[], a: Entry, b: Entry): string | undefined {
+  const common: string[] = []
+  for (let i = 0; i < keys.length; i++) {
+    const v = firstCommon(a.values[i]!, b.values[i]!)
+    if (v === undefined) return undefined
+    common.push(`${keys[i]}=${v}`)
+  }
+  return (
+    `groups ${describe(a.group)} and ${describe(b.group)} both match ${common.join(' ')} with the same ` +
+    `number of selectors; make one more specific or remove the overlap`
+  )
+}
+
+/** The ties a new entry makes with the entries already in its shape (it can only tie with those sharing a bucket). */
+function tiesWith(shape: Shape, entry: Entry): string[] {
+  const errors: string[] = []
+  const seen = new Set<Entry>()
+  for (const value of entry.values[shape.at]!) {
+    for (const other of shape.buckets.get(value) ?? []) {
+      if (seen.has(other)) continue
+      seen.add(other)
+      const [a, b] = cmp(other.group.id, entry.group.id) < 0 ? [other, entry] : [entry, other]
+      const message = tie(shape.keys, a, b)
+      if (message !== undefined) errors.push(message)
+    }
+  }
+  return errors
 }
 
 /**
@@ -181,18 +317,10 @@ function findTies(keys: readonly string[], buckets: ReadonlyMap<string, Entry[]>
         const b = bucket[j]!
         const pair = `${a.group.id}\0${b.group.id}`
         if (reported.has(pair)) continue
-        const common: string[] = []
-        for (const key of keys) {
-          const v = firstCommon(a.accepted.get(key)!, b.accepted.get(key)!)
-          if (v === undefined) break
-          common.push(`${key}=${v}`)
-        }
-        if (common.length === keys.length) {
+        const message = tie(keys, a, b)
+        if (message !== undefined) {
           reported.add(pair)
-          errors.push(
-            `groups ${describe(a.group)} and ${describe(b.group)} both match ${common.join(' ')} with the same ` +
-              `number of selectors; make one more specific or remove the overlap`,
-          )
+          errors.push(message)
         }
       }
     }

@@ -3,17 +3,24 @@
  * Matchbox directory, validated as a whole. A `BootStore` holds the current state and swaps it only for a new state
  * that loaded without errors, so a bad file on disk is reported (file and reason) while the last good state keeps
  * serving. Reloads come from `reload()` (the daemon's SIGHUP) and from fs.watch on the Matchbox directory.
+ *
+ * At fleet size (issue 16: 100,000 groups, one per machine) two things matter. A full load runs in slices that give
+ * the event loop back (./slices.ts), and the new state is swapped in whole once built, so the boot path answers from
+ * the old state meanwhile. And a change of single groups (an API write, one changed `groups/*.json`) does not load
+ * everything again: `editGroups` checks just those groups against the current state (the same errors and warnings
+ * a full load would give them) and updates only their index entries.
  */
 import { watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { silentLogger, type Logger } from '../host/log.js'
 import type { GroupInput, ProfileInput } from './model-schema.js'
 import { groupFromConfig, groupFromMatchbox, profileFromConfig, profileFromMatchbox, type Group, type Profile } from './model.js'
-import { buildMatcher, type Matcher } from './match.js'
-import { matchboxWatchDirs, readMatchboxDir, readSmallFile } from './matchbox-dir.js'
+import { buildMatcher, type Matcher, type MatchIndex } from './match.js'
+import { matchboxValidators, matchboxWatchDirs, readMatchboxDir, readMatchboxFile, readSmallFile } from './matchbox-dir.js'
 import { normalizeLabels, type Labels } from './labels.js'
 import { urlBasename } from './boot-plan.js'
-import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFile } from './templates.js'
+import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateChecker, type TemplateFile } from './templates.js'
+import { createSlicer, unsliced, type Slicer } from './slices.js'
 
 export { templateKey } from './templates.js'
 
@@ -47,6 +54,8 @@ export interface BootSources {
 /** Everything loadBootState needs. */
 export interface BootStateOptions extends BootSources {
   readonly logger?: Logger
+  /** Where a long load gives the event loop back; default never (nothing else runs during `pxebox validate`). */
+  readonly slicer?: Slicer
 }
 
 /** What a matched machine gets. */
@@ -58,11 +67,19 @@ export interface BootMatch {
 /** An asset path's role in some profile, for boot events. */
 export type AssetRole = 'kernel' | 'initrd'
 
-/** One immutable, fully validated snapshot. */
+/**
+ * One fully validated state. Profiles and templates never change in it; single groups may (BootStore.editGroups),
+ * always between two requests, never during one's synchronous part.
+ */
 export interface BootState {
   readonly loadedAt: string
   readonly profiles: ReadonlyMap<string, Profile>
+  /** Every group sorted by id; built on first use after a change (O(groups log groups)): not for the boot path. */
   readonly groups: readonly Group[]
+  /** How many groups there are. */
+  readonly groupCount: number
+  /** The group with this id. */
+  group(id: string): Group | undefined
   readonly matcher: Matcher
   /** Template text by `ignition:<name>` / `generic:<name>` key as resolved for each profile. */
   readonly templates: ReadonlyMap<string, string>
@@ -86,8 +103,39 @@ export type LoadResult =
 
 /** Load and validate everything once. Never throws for bad input: it lands in `errors`. */
 export async function loadBootState(opts: BootStateOptions): Promise<LoadResult> {
+  const r = await loadCatalogState(opts)
+  return r.ok ? { ok: true, state: r.state, warnings: r.warnings, reads: r.reads } : r
+}
+
+/** A group change: `group` replaces (or adds) the group `id`; without it the group is deleted. */
+export interface GroupChange {
+  readonly id: string
+  readonly group?: Group
+}
+
+/** A loaded state and what changing its groups later needs. */
+interface LoadedCatalog {
+  readonly ok: true
+  readonly state: BootState
+  readonly warnings: string[]
+  readonly reads: string[]
+  readonly editor: GroupEditor
+}
+
+/** Changes single groups of one loaded state. */
+interface GroupEditor {
+  /** The errors and warnings a full load would report for the changed groups. The state is left as it was. */
+  check(changes: readonly GroupChange[]): Promise<{ errors: string[]; warnings: string[] }>
+  /** Apply checked changes (synchronous: no request sees half of them). */
+  apply(changes: readonly GroupChange[]): void
+  /** The group a Matchbox file defines, by its path. */
+  bySource(path: string): Group | undefined
+}
+
+async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog | { ok: false; errors: string[]; warnings: string[]; reads: string[] }> {
   const errors: string[] = []
   const warnings: string[] = []
+  const slicer = opts.slicer ?? unsliced
   const configName = opts.configName ?? 'config.yaml'
   const profiles = new Map<string, Profile>()
   const groups = new Map<string, Group>()
@@ -103,21 +151,22 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
     else groups.set(g.id, g)
   }
 
-  Object.entries(opts.profiles).forEach(([id, input], i) => {
+  for (const [i, [id, input]] of Object.entries(opts.profiles).entries()) {
     const r = profileFromConfig(id, input, opts.entrySource?.('profile', id, i) ?? `${configName} profiles.${id}`)
     if (r.ok) addProfile(r.value)
     else errors.push(...r.errors)
-  })
-  opts.groups.forEach((input, i) => {
+  }
+  for (const [i, input] of opts.groups.entries()) {
+    await slicer.slice()
     const r = groupFromConfig(input, opts.entrySource?.('group', input.id, i) ?? `${configName} groups[${i}]`)
     if (r.ok) addGroup(r.value)
     else errors.push(...r.errors)
-  })
+  }
 
   // Where a profile's template lives: its own Matchbox dir for Matchbox profiles, the configured dirs for config.yaml.
   const templateDir = new Map<string, { ignition?: string; generic?: string }>()
   if (opts.matchboxDir !== undefined) {
-    const dir = await readMatchboxDir(opts.matchboxDir)
+    const dir = await readMatchboxDir(opts.matchboxDir, slicer)
     errors.push(...dir.errors)
     warnings.push(...dir.warnings)
     for (const f of dir.profiles) {
@@ -128,16 +177,21 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
       } else errors.push(...r.errors)
     }
     for (const f of dir.groups) {
+      await slicer.slice()
       const r = groupFromMatchbox(f.data, f.path)
       if (r.ok) addGroup(r.value)
       else errors.push(...r.errors)
     }
   }
 
-  for (const g of groups.values()) {
+  const groupErrors = (g: Group): string[] => {
     const profile = profiles.get(g.profile)
-    if (!profile) errors.push(`${g.source}: group "${g.id}" names profile "${g.profile}", which does not exist`)
-    else if (opts.checkGroup) errors.push(...opts.checkGroup(g, profile).map((e) => `${g.source}: group "${g.id}": ${e}`))
+    if (!profile) return [`${g.source}: group "${g.id}" names profile "${g.profile}", which does not exist`]
+    return opts.checkGroup ? opts.checkGroup(g, profile).map((e) => `${g.source}: group "${g.id}": ${e}`) : []
+  }
+  for (const g of groups.values()) {
+    await slicer.slice()
+    for (const e of groupErrors(g)) errors.push(e)
   }
 
   const templates = new Map<string, string>()
@@ -167,12 +221,11 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
     }
   }
 
-  const groupList = [...groups.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  const { matcher, errors: matchErrors } = buildMatcher(groupList)
+  const { matcher, errors: matchErrors } = await buildMatcherSliced(groups, slicer)
   errors.push(...matchErrors)
   // Ignition/Butane problems are load errors (a machine must never get a broken config); per-group template misses
   // are warnings (only that group's machines are affected, and they get a 404 naming the key).
-  const prepared = await prepareTemplates(profiles, groupList, files, opts.filesDir)
+  const prepared = await prepareTemplates(profiles, groups.values(), files, opts.filesDir, slicer)
   errors.push(...prepared.errors)
   warnings.push(...prepared.warnings)
   if (errors.length > 0) return { ok: false, errors, warnings, reads }
@@ -184,10 +237,17 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
     for (const initrd of p.boot.initrds) if (!assetRoles.has(urlPath(initrd.url))) assetRoles.set(urlPath(initrd.url), 'initrd')
   }
 
+  let sorted: Group[] | undefined
   const state: BootState = {
     loadedAt: new Date().toISOString(),
     profiles,
-    groups: groupList,
+    get groups() {
+      return (sorted ??= [...groups.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)))
+    },
+    get groupCount() {
+      return groups.size
+    },
+    group: (id) => groups.get(id),
     matcher,
     templates,
     ignition: prepared.ignition,
@@ -199,7 +259,90 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
       return { group, profile: profiles.get(group.profile)! }
     },
   }
-  return { ok: true, state, warnings, reads }
+  const editor = groupEditor(groups, matcher, prepared.checker, profiles, groupErrors, () => (sorted = undefined))
+  return { ok: true, state, warnings, reads, editor }
+}
+
+/** The match index built in slices: the groups' selectors are taken apart per slice, the buckets built at once. */
+async function buildMatcherSliced(groups: ReadonlyMap<string, Group>, slicer: Slicer): Promise<{ matcher: MatchIndex; errors: string[] }> {
+  // buildMatcher over 100,000 groups takes ~150 ms on the 2-core build machine: too long for one slice, so the
+  // sorted list is handed over in parts whose index is merged (adding to an index costs what building it does).
+  await slicer.slice()
+  const list = [...groups.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const PART = 2000
+  if (list.length <= PART) return buildMatcher(list)
+  const first = buildMatcher(list.slice(0, PART))
+  const errors = first.errors
+  for (let i = PART; i < list.length; i++) {
+    if (i % 256 === 0) await slicer.slice()
+    for (const e of first.matcher.add(list[i]!)) errors.push(e)
+  }
+  return { matcher: first.matcher, errors }
+}
+
+/** The editor of one loaded state; `invalidate` drops the state's sorted group list. */
+function groupEditor(
+  groups: Map<string, Group>,
+  index: MatchIndex,
+  checker: TemplateChecker,
+  profiles: ReadonlyMap<string, Profile>,
+  groupErrors: (g: Group) => string[],
+  invalidate: () => void,
+): GroupEditor {
+  // Swap each changed group in (or out); returns the undo. Synchronous, so no request sees a trial.
+  const swap = (changes: readonly GroupChange[], onAdd: (g: Group) => void): (() => void) => {
+    const old = changes.map((c) => groups.get(c.id))
+    for (const c of changes) if (index.remove(c.id)) groups.delete(c.id)
+    for (const c of changes) {
+      if (c.group === undefined) continue
+      groups.set(c.group.id, c.group)
+      onAdd(c.group)
+    }
+    return () => {
+      for (const c of changes) if (c.group !== undefined && index.remove(c.group.id)) groups.delete(c.group.id)
+      for (const g of old) {
+        if (g === undefined) continue
+        groups.set(g.id, g)
+        index.add(g)
+      }
+    }
+  }
+  return {
+    async check(changes) {
+      const errors: string[] = []
+      const warnings: string[] = []
+      // In a full load's order: duplicates, each group's own errors, then ties; a duplicate is never indexed.
+      for (const c of changes) {
+        const g = c.group
+        if (g === undefined) continue
+        if (g.id !== c.id) errors.push(`group "${g.id}" given as a change of group "${c.id}"`)
+        const prior = groups.get(g.id)
+        if (prior !== undefined && prior.source !== g.source && !changes.some((o) => o.id === g.id && o.group === undefined)) {
+          // In a full load's order: config.yaml, then API-written entries, then Matchbox files.
+          const [a, b] = g.source.startsWith('API (') ? [g, prior] : [prior, g]
+          errors.push(`group "${g.id}" is defined twice: ${a.source} and ${b.source}`)
+        }
+      }
+      if (errors.length > 0) return { errors, warnings }
+      for (const c of changes) if (c.group !== undefined) errors.push(...groupErrors(c.group))
+      const undo = swap(changes, (g) => errors.push(...index.add(g)))
+      undo()
+      if (errors.length > 0) return { errors, warnings }
+      for (const c of changes) {
+        const p = c.group === undefined ? undefined : profiles.get(c.group.profile)
+        if (p !== undefined) warnings.push(...(await checker.check(c.group!, p)))
+      }
+      return { errors, warnings }
+    },
+    apply(changes) {
+      swap(changes, (g) => index.add(g))
+      invalidate()
+    },
+    bySource(path) {
+      for (const g of groups.values()) if (g.source === path) return g
+      return undefined
+    },
+  }
 }
 
 /** The path part of a URL (root-relative or absolute), as requests for it will arrive. */
@@ -219,6 +362,13 @@ export interface BootStore {
    * serves from the next request; on failure the errors are logged and the previous state keeps serving.
    */
   reload(sources?: BootSources): Promise<LoadResult>
+  /**
+   * Change single groups without loading everything: each changed group is checked against the current state (the
+   * errors and warnings a full load would report for it); on errors nothing changes. Else `commit` runs (the
+   * caller's durable write; a throw from it changes nothing), the groups' index entries are updated, and `next`
+   * (the sources that now hold the change) becomes what later reloads read. Runs in turn with reloads.
+   */
+  editGroups(changes: readonly GroupChange[], next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult>
   /** Stop watching. */
   close(): void
 }
@@ -249,12 +399,13 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   // The sources of the last good load: watcher reloads read these, and the watchers follow their folders.
   let sources: BootSources = initial
   let pending: BootSources | undefined
-  const first = await loadBootState(opts)
+  const first = await loadCatalogState(opts)
   for (const w of first.warnings) logger.warn(w)
   if (!first.ok) throw new BootLoadError(first.errors)
   let current = first.state
+  let editor = first.editor
   let reads = first.reads
-  logger.info({ groups: current.groups.length, profiles: current.profiles.size }, 'boot state loaded')
+  logger.info({ groups: current.groupCount, profiles: current.profiles.size }, 'boot state loaded')
 
   // Reloads run one at a time. Calls made while one runs share a single follow-up load, which starts after it and
   // reads the newest sources; calls made before that follow-up starts get its result.
@@ -263,15 +414,20 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   const runReload = async (): Promise<LoadResult> => {
     const trying = pending ?? sources
     pending = undefined
-    const result = await loadBootState({ ...trying, logger })
-    for (const w of result.warnings) logger.warn(w)
-    if (result.ok) {
-      current = result.state
+    // Built in slices beside the serving state, which answers until the swap below.
+    const loaded = await loadCatalogState({ ...trying, logger, slicer: opts.slicer ?? createSlicer() })
+    for (const w of loaded.warnings) logger.warn(w)
+    let result: LoadResult
+    if (loaded.ok) {
+      current = loaded.state
+      editor = loaded.editor
       sources = trying
-      reads = result.reads
-      logger.info({ groups: current.groups.length, profiles: current.profiles.size }, 'boot state reloaded')
+      reads = loaded.reads
+      logger.info({ groups: current.groupCount, profiles: current.profiles.size }, 'boot state reloaded')
+      result = { ok: true, state: loaded.state, warnings: loaded.warnings, reads: loaded.reads }
     } else {
-      for (const e of result.errors) logger.error({ reason: e }, 'boot reload failed; previous state keeps serving')
+      for (const e of loaded.errors) logger.error({ reason: e }, 'boot reload failed; previous state keeps serving')
+      result = loaded
     }
     syncWatchers()
     return result
@@ -287,21 +443,55 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
     queue = run.catch(() => undefined)
     return run
   }
+  const editGroups = (changes: readonly GroupChange[], next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult> => {
+    const run = queue.then(async (): Promise<LoadResult> => {
+      const { errors, warnings } = await editor.check(changes)
+      for (const w of warnings) logger.warn(w)
+      if (errors.length > 0) return { ok: false, errors, warnings, reads }
+      await commit?.()
+      editor.apply(changes)
+      if (next !== undefined) sources = next
+      logger.info({ changed: changes.map((c) => c.id), groups: current.groupCount }, 'boot groups changed')
+      return { ok: true, state: current, warnings, reads }
+    })
+    queue = run.catch(() => undefined)
+    return run
+  }
 
   const watchers = new Map<string, FSWatcher>()
   let plan: WatchPlan = new Map()
   let timer: NodeJS.Timeout | undefined
   let closed = false
+  // What changed since the last debounce: Matchbox group files by name (re-read alone), or anything else (full load).
+  let changedGroupFiles = new Set<string>()
+  let changedOther = false
   const onChange = (dir: string, name: string | null) => {
     if (closed) return
     // Only the files a load reads: data_dir, a log file or an editor's swap file in a watched folder must not
     // reload the whole catalog on every write (one SIGHUP used to cause three reloads).
     const wanted = plan.get(dir)
     if (wanted === undefined || (name !== null && !wanted(name))) return
+    const groupsDir = sources.matchboxDir === undefined ? undefined : join(sources.matchboxDir, 'groups')
+    if (dir === groupsDir && name !== null) changedGroupFiles.add(join(dir, name))
+    else changedOther = true
     if (timer) clearTimeout(timer)
     timer = setTimeout(() => {
       timer = undefined
-      reload().catch((err: unknown) => logger.error({ err }, 'boot reload crashed'))
+      const files = [...changedGroupFiles]
+      const full = changedOther
+      changedGroupFiles = new Set()
+      changedOther = false
+      const refuse = (errors: readonly string[]) => {
+        for (const e of errors) logger.error({ reason: e }, 'boot group change refused; previous state keeps serving')
+      }
+      let done: Promise<LoadResult>
+      if (full) done = reload()
+      else {
+        const read = groupFileChanges(files, editor)
+        refuse(read.errors)
+        done = editGroups(read.changes, sources)
+      }
+      done.then((r) => (full || r.ok ? undefined : refuse(r.errors))).catch((err: unknown) => logger.error({ err }, 'boot reload crashed'))
     }, debounceMs)
   }
   const enabled = watching ?? (initial.matchboxDir ?? initial.ignitionDir ?? initial.genericDir ?? initial.filesDir) !== undefined
@@ -335,6 +525,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   return {
     get: () => current,
     reload,
+    editGroups,
     close() {
       closed = true
       if (timer) clearTimeout(timer)
@@ -342,6 +533,34 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
       watchers.clear()
     },
   }
+}
+
+/**
+ * The changes a set of changed Matchbox group files make: each file read alone (a file that is gone deletes the
+ * group it defined; a file whose id changed deletes the old id). A file that does not read or parse is an error
+ * with the load's message, and its previous group keeps serving, as a failed full load keeps the previous state.
+ */
+function groupFileChanges(paths: readonly string[], editor: Pick<GroupEditor, 'bySource'>): { changes: GroupChange[]; errors: string[] } {
+  const validate = matchboxValidators().group
+  const changes: GroupChange[] = []
+  const errors: string[] = []
+  for (const path of paths) {
+    const before = editor.bySource(path)
+    const read = readMatchboxFile(path, validate)
+    if (!read.ok) {
+      if (!read.missing) errors.push(...read.errors)
+      else if (before !== undefined) changes.push({ id: before.id })
+      continue
+    }
+    const group = groupFromMatchbox(read.file.data, path)
+    if (!group.ok) {
+      errors.push(...group.errors)
+      continue
+    }
+    if (before !== undefined && before.id !== group.value.id) changes.push({ id: before.id })
+    changes.push({ id: group.value.id, group: group.value })
+  }
+  return { changes, errors }
 }
 
 /** Per watched folder, which entry names are files a load reads. */

@@ -5,17 +5,28 @@
  * load error with file:line:col, so the daemon refuses to start on it and a reload keeps the last good state; a
  * template that only fails for one group is a warning, since only that group's machines are affected (they get a
  * 404 naming the key, as Matchbox answers when it cannot render).
+ *
+ * Cost (issue 16): the trial render (Butane translation and validation, ~1 ms) ran once per group, 11 s of a
+ * 10,000-group load. Now each group costs a walk of the template's references (missing keys: same warning, same
+ * text, per group), and the trial render runs once per template and data shape: which references a group provides,
+ * with which JSON type, and which `if` conditions hold. Groups of one shape render the same document with other
+ * scalar values; a value that breaks only its own render (a relative path written into a `path:`) is caught at
+ * request time (a 500 naming the file, never a broken config), as request labels always were. When a shape's trial
+ * render fails, each of its groups is rendered, so every warning still names its group.
  */
 import {
   checkIgnitionForGroup,
   formatIgnitionError,
+  lintPreparedIgnition,
   lintTemplate,
   parseTemplate,
   prepareIgnitionSource,
+  templateReferences,
   type IgnitionError,
   type ParsedTemplate,
   type PreparedIgnition,
 } from '../ignition/index.js'
+import { unsliced, type Slicer } from './slices.js'
 import type { Labels } from './labels.js'
 import type { Group, Profile } from './model.js'
 
@@ -36,6 +47,8 @@ export interface PreparedTemplates {
   readonly generic: ReadonlyMap<string, ParsedTemplate>
   readonly errors: string[]
   readonly warnings: string[]
+  /** Checks a group that changes later against these same files. */
+  readonly checker: TemplateChecker
 }
 
 /**
@@ -48,12 +61,94 @@ export function templateSelector(group: Group, labels?: Labels): Record<string, 
   return out
 }
 
+/** Checks one group against its profile's prepared templates; remembers which data shapes rendered. */
+export interface TemplateChecker {
+  /** The warnings this group gets (missing keys, failed trial render), as the full load words them. */
+  check(group: Group, profile: Profile): Promise<string[]>
+}
+
+/** What a load prepared, for checking groups against it (at load and when one group changes later). */
+export interface PreparedFiles {
+  readonly ignition: ReadonlyMap<string, PreparedIgnition>
+  readonly generic: ReadonlyMap<string, ParsedTemplate>
+  readonly files: ReadonlyMap<string, TemplateFile>
+}
+
+/** A checker over one load's prepared files. Its render cache is only valid for those files. */
+export function templateChecker(prepared: PreparedFiles): TemplateChecker {
+  // Per prepared template: data shape -> whether its trial render passed.
+  const rendered = new Map<PreparedIgnition, Map<string, boolean>>()
+  const references = new Map<PreparedIgnition, ReturnType<typeof templateReferences>>()
+  const renderShape = (ign: PreparedIgnition, data: GroupData): string => {
+    if (ign.kind !== 'template-ign' && ign.kind !== 'template-butane') return ''
+    let refs = references.get(ign)
+    if (refs === undefined) references.set(ign, (refs = templateReferences(ign.template)))
+    return dataShape(refs, data)
+  }
+  return {
+    async check(g, p) {
+      const warnings: string[] = []
+      const data: GroupData = { metadata: g.metadata, selector: templateSelector(g), id: g.id }
+      const ign = prepared.ignition.get(templateKey('ignition', p))
+      if (ign !== undefined) {
+        const missing = lintPreparedIgnition(ign, data)
+        let problems: IgnitionError[] = missing
+        if (missing.length === 0 && ign.kind !== 'ign' && ign.kind !== 'butane') {
+          const shape = renderShape(ign, data)
+          let shapes = rendered.get(ign)
+          if (shapes === undefined) rendered.set(ign, (shapes = new Map()))
+          if (shapes.get(shape) !== true) {
+            problems = await checkIgnitionForGroup(ign, data)
+            if (!shapes.has(shape)) shapes.set(shape, problems.length === 0)
+          }
+        }
+        for (const e of problems) warnings.push(`${formatIgnitionError(e)} (${g.source}, profile "${p.id}")`)
+      }
+      const gen = prepared.generic.get(templateKey('generic', p))
+      const genFile = prepared.files.get(templateKey('generic', p))
+      if (gen !== undefined && genFile !== undefined) {
+        for (const m of lintTemplate(gen, g.metadata, data.selector)) {
+          warnings.push(
+            `${genFile.path}:${m.line}:${m.col}: template references ${m.key}, which group "${g.id}" metadata and selector do not provide (${g.source}, profile "${p.id}")`,
+          )
+        }
+      }
+      return warnings
+    },
+  }
+}
+
+type GroupData = { metadata: Readonly<Record<string, unknown>>; selector: Record<string, string>; id: string }
+
+/**
+ * What decides the trial render's document apart from scalar values: per reference, the JSON type it finds (or
+ * missing), and per value whether `if` takes it as true. Request labels come from the selector or a placeholder.
+ */
+function dataShape(refs: ReturnType<typeof templateReferences>, data: GroupData): string {
+  const ctx: Record<string, unknown> = { ...data.metadata, ...data.selector }
+  let out = ''
+  for (const ref of refs) {
+    const [first, second, key] = ref.path
+    if (first === 'request' && second === 'query' && key !== undefined) {
+      out += data.selector[key.toLowerCase()] === undefined ? 'p' : 's'
+      continue
+    }
+    let v: unknown = ctx
+    for (const seg of ref.path) v = v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, seg) ? (v as Record<string, unknown>)[seg] : undefined
+    const type = v === undefined || v === null ? 'u' : Array.isArray(v) ? 'a' : typeof v === 'object' ? 'o' : (typeof v)[0]!
+    const truthy = !(v === undefined || v === null || v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0))
+    out += type + (truthy ? '1' : '0')
+  }
+  return out
+}
+
 /** Prepare every profile's ignition/generic file in `files` (by templateKey) and check each group against them. */
 export async function prepareTemplates(
   profiles: ReadonlyMap<string, Profile>,
-  groups: readonly Group[],
+  groups: Iterable<Group>,
   files: ReadonlyMap<string, TemplateFile>,
   filesDir: string | undefined,
+  slicer: Slicer = unsliced,
 ): Promise<PreparedTemplates> {
   const errors: string[] = []
   const warnings: string[] = []
@@ -83,24 +178,12 @@ export async function prepareTemplates(
     }
   }
 
+  const checker = templateChecker({ ignition, generic, files })
   for (const g of groups) {
+    await slicer.slice()
     const p = profiles.get(g.profile)
     if (p === undefined) continue
-    const data = { metadata: g.metadata, selector: templateSelector(g), id: g.id }
-    const ign = ignition.get(templateKey('ignition', p))
-    if (ign !== undefined) {
-      const problems: IgnitionError[] = await checkIgnitionForGroup(ign, data)
-      warnings.push(...problems.map((e) => `${formatIgnitionError(e)} (${g.source}, profile "${p.id}")`))
-    }
-    const gen = generic.get(templateKey('generic', p))
-    const genFile = files.get(templateKey('generic', p))
-    if (gen !== undefined && genFile !== undefined) {
-      for (const m of lintTemplate(gen, g.metadata, data.selector)) {
-        warnings.push(
-          `${genFile.path}:${m.line}:${m.col}: template references ${m.key}, which group "${g.id}" metadata and selector do not provide (${g.source}, profile "${p.id}")`,
-        )
-      }
-    }
+    for (const w of await checker.check(g, p)) warnings.push(w)
   }
-  return { ignition, generic, errors, warnings }
+  return { ignition, generic, errors, warnings, checker }
 }

@@ -207,7 +207,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           firmware,
           assetsDir: config.assets_dir,
           dataDir: config.data_dir,
-          groups: state.groups.length,
+          groups: state.groupCount,
           profiles: state.profiles.size,
         }) + `\n  ${'tracking'.padEnd(9)}  ${trackingLine(tracking, config)}`,
       reload: createReloader(config, {

@@ -79,7 +79,7 @@ export function registerBootRoutes(app: FastifyInstance, ctx: HttpContext): void
       return undefined
     }
     if (match === undefined) {
-      const reason = `no group matches ${describeLabels(labels)} (${state.groups.length} groups, no default group)`
+      const reason = `no group matches ${describeLabels(labels)} (${state.groupCount} groups, no default group)`
       ctx.logger.info({ labels, dropped, path: req.url, ip: req.ip }, 'no matching group')
       event(req, step, 404, 'no-match', labels, undefined, dropped.length > 0 ? { dropped } : {})
       void reply.code(404).type(TEXT).header('cache-control', 'no-store').send(`${reason}\n`)

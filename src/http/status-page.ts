@@ -15,7 +15,7 @@ export function statusPage(state: BootState, version: string, publicUrl: string)
   return (
     '<!doctype html>\n<html><head><meta charset="utf-8"><title>pxebox</title></head><body>\n' +
     `<h1>pxebox ${escapeHtml(version)}</h1>\n` +
-    `<p>${state.groups.length} groups, ${state.profiles.size} profiles, default group: ${def ? escapeHtml(def.id) : 'none'}; ` +
+    `<p>${state.groupCount} groups, ${state.profiles.size} profiles, default group: ${def ? escapeHtml(def.id) : 'none'}; ` +
     `loaded ${escapeHtml(state.loadedAt)}. Public URL: ${escapeHtml(publicUrl)}</p>\n` +
     `<p>Endpoints (Matchbox-compatible): /boot.ipxe, /ipxe, /ignition, /generic, /metadata, /assets/</p>\n<ul>${links}</ul>\n` +
     '</body></html>\n'

@@ -1,7 +1,8 @@
 /**
  * The boot store's watchers (issue 14): they follow the current sources (a reload that moves ignition_dir moves the
  * watch) and react only to files a load reads, never to state, log or editor files written beside them. Reloads are
- * counted from the store's "boot state reloaded" log line. Each zero-reload check is followed by an edit the store
+ * counted from the store's "boot state reloaded" log line, and from "boot groups changed" (a changed Matchbox group
+ * file is read alone, issue 16). Each zero-reload check is followed by an edit the store
  * must pick up, so a dead watcher cannot pass for a quiet one.
  */
 import t from 'tap'
@@ -21,7 +22,7 @@ function counter() {
   let reloads = 0
   const stream = new Writable({
     write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l && (JSON.parse(l) as { msg?: string }).msg === 'boot state reloaded') reloads++
+      for (const l of String(chunk).split('\n')) if (l && /^boot (state reloaded|groups changed)$/.test((JSON.parse(l) as { msg?: string }).msg ?? '')) reloads++
       cb()
     },
   })

@@ -68,18 +68,18 @@ export function registerAssignRoute(api: FastifyInstance, deps: ApiDeps, now: ()
       if (!overlay) return reply.code(501).send({ error: 'this pxebox has no data_dir overlay for API-written groups' })
       const mac = normalizeMac(req.params.mac)
       if (mac === undefined) return reply.code(400).send({ error: `"${req.params.mac}" is not a MAC address` })
-      const groups = deps.store.get().groups
-      const chosen = groups.find((g) => g.id === req.body.group)
+      const state = deps.store.get()
+      const chosen = state.group(req.body.group)
       if (!chosen) return reply.code(404).send({ error: `no group "${req.body.group}"` })
 
       const targetId = macListGroup(chosen, overlay) ? chosen.id : `${chosen.id}${ASSIGNED_SUFFIX}`
-      const existing = groups.find((g) => g.id === targetId)
+      const existing = state.group(targetId)
       if (existing && !macListGroup(existing, overlay)) {
         return reply.code(409).send({ error: `group "${targetId}" exists and does not select by MAC alone through the API; cannot add a MAC to it` })
       }
       // Out of every other MAC-list group first: two MAC-list groups both holding it would not load (the matcher's
       // tie check), and the latest choice must be the one that matches.
-      for (const g of groups) {
+      for (const g of state.groups) {
         if (g.id === targetId || !macListGroup(g, overlay) || !g.selector['mac']!.includes(mac)) continue
         const rest = g.selector['mac']!.filter((m) => m !== mac)
         const edit = rest.length > 0 ? await overlay.putGroup(groupInput(g, g.id, rest)) : await overlay.remove('group', g.id)

@@ -39,7 +39,7 @@ export function bootUrlProblem(what: string, url: string, assetsDir: string | un
 /** Register group and profile routes on the `/v1` plugin instance. */
 export function registerBootConfigRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const managed = (kind: OverlayKind, id: string) => deps.overlay?.has(kind, id) ?? false
-  const groupById = (id: string) => deps.store.get().groups.find((g) => g.id === id)
+  const groupById = (id: string) => deps.store.get().group(id)
 
   const refuse = (reply: FastifyReply, edit: Exclude<OverlayEdit, { ok: true }>) =>
     reply.code(edit.status).send({ error: edit.errors[0] ?? 'refused', errors: edit.errors })
