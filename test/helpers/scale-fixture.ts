@@ -1,7 +1,7 @@
 /**
  * A Matchbox data directory at fleet size, as data centres run them (issue 16): one group per machine, selected by
  * MAC, with `hostname` and `ssh_key` metadata; 10 profiles; 3 Butane templates shared by the profiles, each reading
- * the group's metadata. Written for bench/scale-catalog.ts and the catalog tests that need a large catalog.
+ * the group's metadata. Used by bench/scale-catalog.ts and by the catalog tests that need a large catalog.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
