@@ -25,7 +25,7 @@ const live = (by: Applier, how: string): ReloadRule => ({ kind: 'live', by, how 
 const restart = (why: string): ReloadRule => ({ kind: 'restart', why })
 const nested = (keys: Record<string, ReloadRule>): ReloadRule => ({ kind: 'nested', keys })
 
-const CATALOG = 'the catalog loads again from config.yaml and the folders; the watchers move to the new folders'
+const CATALOG = 'the catalog loads again from config.yaml and the folders, in slices beside the serving one, and is swapped in whole; the watchers move to the new folders'
 const TRACKER = "the tracker takes the new settings (tracker.configure); the next evaluation, within a quarter of stray_after, uses them"
 
 /** Every config key and what SIGHUP does with it. */

@@ -1,0 +1,70 @@
+/**
+ * bench/scale-catalog.ts's HTTP side, run inside the client namespace (`ip netns exec`), where pxebox's address is
+ * reachable. One JSON argument says what to do; one JSON line comes back.
+ *   wait:   GET `url` until it answers 200; prints { ms }.
+ *   stream: GET `url` one request after another (each on a new connection) for `ms`; prints the latencies' percentiles.
+ *   write:  PUT `body` to `put` (Bearer `token`), then GET `url` until the answer contains `expect`; prints { ms }.
+ */
+import { request } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import { percentiles, type Percentiles } from './dhcp-clients.js'
+
+/** What scale-probe does. */
+export type ScaleProbeArgs =
+  | { mode: 'wait'; url: string; timeoutMs: number }
+  | { mode: 'stream'; url: string; ms: number }
+  | { mode: 'write'; url: string; put: string; token: string; body: unknown; expect: string; timeoutMs: number }
+
+/** The line scale-probe prints. */
+export type ScaleProbeResult = { ms: number } | Percentiles
+
+function call(url: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: false, headers, timeout: 30_000 }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (text += d))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.end(body)
+  })
+}
+
+async function until(url: string, ok: (r: { status: number; body: string }) => boolean, timeoutMs: number): Promise<void> {
+  const end = performance.now() + timeoutMs
+  for (;;) {
+    const r = await call(url).catch(() => ({ status: 0, body: '' }))
+    if (ok(r)) return
+    if (performance.now() > end) throw new Error(`${url} not as expected within ${timeoutMs} ms (last: ${r.status} ${r.body.slice(0, 200)})`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+async function main(args: ScaleProbeArgs): Promise<ScaleProbeResult> {
+  const started = performance.now()
+  if (args.mode === 'wait') {
+    await until(args.url, (r) => r.status === 200, args.timeoutMs)
+    return { ms: performance.now() - started }
+  }
+  if (args.mode === 'stream') {
+    const samples: number[] = []
+    while (performance.now() - started < args.ms) {
+      const t0 = performance.now()
+      await call(args.url)
+      samples.push(performance.now() - t0)
+    }
+    return percentiles(samples)
+  }
+  const body = JSON.stringify(args.body)
+  const put = await call(args.put, 'PUT', { authorization: `Bearer ${args.token}`, 'content-type': 'application/json' }, body)
+  if (put.status !== 200) throw new Error(`PUT ${args.put}: ${put.status} ${put.body}`)
+  await until(args.url, (r) => r.status === 200 && r.body.includes(args.expect), args.timeoutMs)
+  return { ms: performance.now() - started }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await main(JSON.parse(process.argv[2] ?? '{}') as ScaleProbeArgs)
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+}

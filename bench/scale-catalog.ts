@@ -1,0 +1,241 @@
+/**
+ * Catalog scale benchmark (issue 16): the real daemon (`dist/src/main.js serve`) over a Matchbox folder of 1,000,
+ * 10,000 and 100,000 groups (one per machine, `hostname`/`ssh_key` metadata, 10 profiles, 3 shared Butane templates:
+ * test/helpers/scale-fixture.ts). Per size it prints:
+ *   validate   `pxebox validate` wall time
+ *   start      spawn until `/ipxe` answers 200 for a machine of the catalog
+ *   RSS        the daemon's resident memory once serving (after the first reload)
+ *   reload     SIGHUP until the daemon logs the reload done
+ *   write      one API group write (PUT /v1/groups/<id>, replacing its profile) until `/ipxe` answers with it
+ *   /ipxe and proxy offer p50/p99/max: measured while a full reload runs (requests one after another, each on a new
+ *              connection; PXE DISCOVERs from bench/lib/dhcp-clients.ts, one at a time)
+ * Topology as bench/dhcp.ts: the daemon alone in a server namespace (`bs0`, 10.213.64.1/20), the clients in a client
+ * namespace joined by a veth; nothing leaves those namespaces.
+ *
+ * Run (root): bench/scale.sh [--sizes 1000,10000,100000] [--keep DIR] [--pxebox PATH]
+ *   --keep DIR: keep the generated folders there for reruns; --pxebox: another build's dist/src/main.js (before/after)
+ */
+import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { DhcpClientsArgs, DhcpClientsResult, Percentiles } from './lib/dhcp-clients.js'
+import type { ScaleProbeArgs } from './lib/scale-probe.js'
+import { NET } from './lib/dhcp-servers.js'
+import { scaleGroup, scaleMac, writeScaleMatchboxDir } from '../test/helpers/scale-fixture.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+// --pxebox: another build's dist/src/main.js, for a before/after table.
+const PXEBOX_ARG = process.argv.indexOf('--pxebox')
+const PXEBOX = PXEBOX_ARG >= 0 ? process.argv[PXEBOX_ARG + 1]! : join(here, '..', 'src', 'main.js')
+const CLIENTS = join(here, 'lib', 'dhcp-clients.js')
+const PROBE = join(here, 'lib', 'scale-probe.js')
+const opt = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
+}
+const SIZES = opt('sizes', '1000,10000,100000').split(',').map(Number)
+const KEEP = opt('keep', '')
+const TOKEN = 'scale-bench-token-0123456789'
+
+const tag = `pxsc${process.pid % 100000}`
+const SERVER_NS = `${tag}s`
+const CLIENT_NS = `${tag}c`
+const children = new Set<ChildProcess>()
+const nsDel = (ns: string): void => {
+  try {
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
+  } catch {
+    // not there
+  }
+}
+function cleanup(): void {
+  for (const c of children) c.kill('SIGKILL')
+  nsDel(SERVER_NS)
+  nsDel(CLIENT_NS)
+}
+process.on('exit', cleanup)
+process.on('SIGINT', () => process.exit(130))
+process.on('SIGTERM', () => process.exit(143))
+const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'inherit' })
+
+async function topology(): Promise<void> {
+  cleanup()
+  for (const ns of [SERVER_NS, CLIENT_NS]) {
+    ip('netns', 'add', ns)
+    ip('-n', ns, 'link', 'set', 'lo', 'up')
+  }
+  ip('-n', CLIENT_NS, 'link', 'add', 'bc0', 'type', 'veth', 'peer', 'name', 'bs0', 'netns', SERVER_NS)
+  ip('-n', SERVER_NS, 'addr', 'add', `${NET.server}/${NET.prefix}`, 'dev', 'bs0')
+  ip('-n', CLIENT_NS, 'addr', 'add', `10.213.64.2/${NET.prefix}`, 'dev', 'bc0')
+  ip('-n', CLIENT_NS, 'link', 'set', 'bc0', 'up')
+  ip('-n', SERVER_NS, 'link', 'set', 'bs0', 'up')
+  ip('-n', CLIENT_NS, 'route', 'add', 'default', 'dev', 'bc0')
+  for (let i = 0; i < 50; i++) {
+    const up = (ns: string, dev: string): boolean => /state UP/.test(execFileSync('ip', ['-n', ns, '-o', 'link', 'show', dev]).toString())
+    if (up(SERVER_NS, 'bs0') && up(CLIENT_NS, 'bc0')) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('veth did not come up')
+}
+
+/** Run a helper in the client namespace; its one JSON line. */
+function inClient<T>(script: string, args: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.add(child)
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.on('exit', (code) => {
+      children.delete(child)
+      if (code === 0) resolve(JSON.parse(out.trim()) as T)
+      else reject(new Error(`${script} exited ${code}`))
+    })
+  })
+}
+const probe = <T>(args: ScaleProbeArgs): Promise<T> => inClient<T>(PROBE, args)
+const dhcp = (args: DhcpClientsArgs): Promise<DhcpClientsResult> => inClient<DhcpClientsResult>(CLIENTS, args)
+
+function rssMb(pid: number | undefined): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+async function fixture(root: string, n: number): Promise<string> {
+  const dir = join(root, `matchbox-${n}`)
+  if (!existsSync(join(dir, 'complete'))) {
+    await rm(dir, { recursive: true, force: true })
+    process.stderr.write(`generating ${n} groups...\n`)
+    await writeScaleMatchboxDir(dir, n)
+    await writeFile(join(dir, 'complete'), '')
+  }
+  return dir
+}
+
+function config(work: string, matchbox: string): string {
+  return [
+    `interface: ${NET.iface}`,
+    `address: ${NET.server}`,
+    'log_level: info',
+    `data_dir: ${JSON.stringify(join(work, 'data'))}`,
+    `assets_dir: ${JSON.stringify(join(work, 'assets'))}`,
+    `matchbox_dir: ${JSON.stringify(matchbox)}`,
+    'dhcp:',
+    '  mode: proxy',
+    'tracking:',
+    '  enabled: false',
+    'tftp:',
+    '  enabled: false',
+    'http:',
+    '  enabled: true',
+    `  listen: "${NET.server}:8080"`,
+    'api:',
+    `  token: ${TOKEN}`,
+    '',
+  ].join('\n')
+}
+
+/** One size's figures. */
+interface Row {
+  groups: number
+  validateMs: number
+  startMs: number
+  rssMb: number
+  reloadMs: number
+  writeMs: number
+  ipxe: Percentiles
+  offer: Percentiles
+  offersLost: number
+}
+
+async function waitReloads(log: string, count: number, child: ChildProcess, ms: number): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    const text = await readFile(log, 'utf8').catch(() => '')
+    if ((text.match(/SIGHUP: (config reloaded|reload failed)/g) ?? []).length >= count) return
+    if (child.exitCode !== null) throw new Error(`pxebox exited:\n${text.slice(-2000)}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  throw new Error('reload did not finish')
+}
+
+async function measure(n: number, root: string): Promise<Row> {
+  const matchbox = await fixture(root, n)
+  const work = await mkdtemp(join(tmpdir(), 'pxebox-scale-'))
+  try {
+    await mkdir(join(work, 'assets'), { recursive: true })
+    const file = join(work, 'pxebox.yaml')
+    await writeFile(file, config(work, matchbox))
+    await topology()
+
+    const v0 = performance.now()
+    const v = spawnSync('ip', ['netns', 'exec', SERVER_NS, process.execPath, PXEBOX, 'validate', '--config', file], { encoding: 'utf8' })
+    const validateMs = performance.now() - v0
+    if (v.status !== 0) throw new Error(`validate failed: ${v.stderr}`)
+
+    const log = join(work, 'pxebox.log')
+    const fd = openSync(log, 'a')
+    const s0 = performance.now()
+    const child = spawn('ip', ['netns', 'exec', SERVER_NS, process.execPath, PXEBOX, 'serve', '--config', file], { stdio: ['ignore', fd, fd] })
+    closeSync(fd)
+    children.add(child)
+    const base = `http://${NET.server}:8080`
+    const machine = Math.floor(n / 2)
+    await probe({ mode: 'wait', url: `${base}/ipxe?mac=${scaleMac(machine)}`, timeoutMs: 300_000 })
+    const startMs = performance.now() - s0
+
+    // A first reload alone: its duration, and the length of the measured window below.
+    const r0 = performance.now()
+    child.kill('SIGHUP')
+    await waitReloads(log, 1, child, 300_000)
+    const reloadMs = performance.now() - r0
+    const rss = rssMb(child.pid)
+
+    // The second reload with the boot path under measurement for as long as a reload takes.
+    const window = Math.max(500, reloadMs)
+    const streams = Promise.all([
+      probe<Percentiles>({ mode: 'stream', url: `${base}/ipxe?mac=${scaleMac(machine + 1)}`, ms: window }),
+      dhcp({ count: Math.max(100, Math.round(window / 5)), concurrency: 1, exchange: 'offer', macPrefix: 'bd', timeoutMs: 5000 }),
+    ])
+    await new Promise((r) => setTimeout(r, 150)) // both clients started (node start-up in the namespace)
+    child.kill('SIGHUP')
+    const [ipxe, offers] = await streams
+    await waitReloads(log, 2, child, 300_000)
+
+    // One API write: a machine of the catalog moved to another profile through an API group of its own MAC... an
+    // API group may not reuse a Matchbox id, so the write adds a group for a new machine, then replaces it.
+    const extra = n + 1
+    const body = (profile: string) => ({ ...scaleGroup(extra), id: 'api-written', profile })
+    const url = `${base}/ipxe?mac=${scaleMac(extra)}`
+    await probe<{ ms: number }>({ mode: 'write', url, put: `${base}/v1/groups/api-written`, token: TOKEN, body: body('profile1'), expect: 'kernel-1', timeoutMs: 120_000 })
+    const write = await probe<{ ms: number }>({ mode: 'write', url, put: `${base}/v1/groups/api-written`, token: TOKEN, body: body('profile2'), expect: 'kernel-2', timeoutMs: 120_000 })
+
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+    return { groups: n, validateMs, startMs, rssMb: rss, reloadMs, writeMs: write.ms, ipxe, offer: offers.offer, offersLost: offers.lost }
+  } finally {
+    cleanup()
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+const ms = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(1)} ms`)
+const pct = (p: Percentiles): string => `${p.p50.toFixed(1)} / ${p.p99.toFixed(1)} / ${p.max.toFixed(1)}`
+
+const root = KEEP || (await mkdtemp(join(tmpdir(), 'pxebox-scale-fixtures-')))
+const rows: Row[] = []
+try {
+  for (const n of SIZES) {
+    process.stderr.write(`measuring ${n} groups...\n`)
+    rows.push(await measure(n, root))
+  }
+} finally {
+  if (!KEEP) await rm(root, { recursive: true, force: true })
+}
+const head = ['groups', 'validate', 'start (/ipxe answers)', 'RSS MB', 'full reload', 'API write visible', '/ipxe p50/p99/max ms during reload', 'offer p50/p99/max ms during reload (lost)']
+console.log([head.join(' | '), head.map(() => '---').join(' | ')].join('\n'))
+for (const r of rows) {
+  console.log([r.groups, ms(r.validateMs), ms(r.startMs), r.rssMb.toFixed(0), ms(r.reloadMs), ms(r.writeMs), pct(r.ipxe), `${pct(r.offer)} (${r.offersLost})`].join(' | '))
+}
