@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { readConfigFile, readConfigFileSync } from '../host/read-file.js'
 import { MatchboxGroupFileSchema, MatchboxProfileFileSchema, type MatchboxGroupFile, type MatchboxProfileFile } from './model-schema.js'
-import { unsliced, type Slicer } from './slices.js'
+import { sortSliced, unsliced, type Slicer } from './slices.js'
 
 /** One parsed, schema-valid file and where it came from. */
 export interface SourcedFile<T> {
@@ -51,11 +51,11 @@ export function matchboxValidators(): MatchboxValidators {
 }
 
 /** JSON file names of a folder, sorted; a missing folder is empty (Matchbox creates them lazily). */
-async function jsonFiles(dir: string): Promise<string[]> {
+async function jsonFiles(dir: string, slicer: Slicer): Promise<string[]> {
   try {
     const names = await readdir(dir)
     // Editor droppings (.#x.json, x.json~, .x.json.swp) are not groups.
-    return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
+    return await sortSliced(names.filter((n) => n.endsWith('.json') && !n.startsWith('.')), (n) => n, slicer)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
@@ -90,7 +90,7 @@ async function readJsonFiles<T>(dir: string, validate: ValidateFunction<T>, erro
   const out: SourcedFile<T>[] = []
   let names: string[]
   try {
-    names = await jsonFiles(dir)
+    names = await jsonFiles(dir, slicer)
   } catch (err) {
     errors.push(`${dir}: cannot list: ${(err as Error).message}`)
     return out
