@@ -11,18 +11,21 @@
  * a full load would give them) and updates only their index entries.
  */
 import { watch, type FSWatcher } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { silentLogger, type Logger } from '../host/log.js'
 import type { GroupInput, ProfileInput } from './model-schema.js'
 import { groupFromConfig, groupFromMatchbox, profileFromConfig, profileFromMatchbox, type Group, type Profile } from './model.js'
-import { buildMatcher, type Matcher, type MatchIndex } from './match.js'
-import { matchboxValidators, matchboxWatchDirs, readMatchboxDir, readMatchboxFile, readSmallFile } from './matchbox-dir.js'
+import type { Matcher } from './match.js'
+import { readMatchboxDir, readSmallFile } from './matchbox-dir.js'
 import { normalizeLabels, type Labels } from './labels.js'
 import { urlBasename } from './boot-plan.js'
-import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateChecker, type TemplateFile } from './templates.js'
+import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFile } from './templates.js'
 import { createSlicer, sortSliced, unsliced, type Slicer } from './slices.js'
+import { buildMatcherSliced, groupEditor, groupFileChanges, type GroupChange, type GroupEditor } from './group-editor.js'
+import { watchPlan, type WatchPlan } from './watch-plan.js'
 
 export { templateKey } from './templates.js'
+export type { GroupChange } from './group-editor.js'
 
 /** Everything a load reads: config.yaml's objects (already schema-validated by src/config/) and the folders. */
 export interface BootSources {
@@ -107,12 +110,6 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
   return r.ok ? { ok: true, state: r.state, warnings: r.warnings, reads: r.reads } : r
 }
 
-/** A group change: `group` replaces (or adds) the group `id`; without it the group is deleted. */
-export interface GroupChange {
-  readonly id: string
-  readonly group?: Group
-}
-
 /** A loaded state and what changing its groups later needs. */
 interface LoadedCatalog {
   readonly ok: true
@@ -120,16 +117,6 @@ interface LoadedCatalog {
   readonly warnings: string[]
   readonly reads: string[]
   readonly editor: GroupEditor
-}
-
-/** Changes single groups of one loaded state. */
-interface GroupEditor {
-  /** The errors and warnings a full load would report for the changed groups. The state is left as it was. */
-  check(changes: readonly GroupChange[]): Promise<{ errors: string[]; warnings: string[] }>
-  /** Apply checked changes (synchronous: no request sees half of them). */
-  apply(changes: readonly GroupChange[]): void
-  /** The group a Matchbox file defines, by its path. */
-  bySource(path: string): Group | undefined
 }
 
 async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog | { ok: false; errors: string[]; warnings: string[]; reads: string[] }> {
@@ -262,93 +249,6 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
   }
   const editor = groupEditor(groups, matcher, prepared.checker, profiles, groupErrors, () => (sorted = undefined))
   return { ok: true, state, warnings, reads, editor }
-}
-
-/** The match index built in slices: a first part at once, then the rest added group by group. */
-async function buildMatcherSliced(list: readonly Group[], slicer: Slicer): Promise<{ matcher: MatchIndex; errors: string[] }> {
-  // buildMatcher over 100,000 groups takes ~150 ms on the 2-core build machine: too long for one slice. Adding to an
-  // index costs what building it does and reports the same ties, each once (capped as buildMatcher caps them).
-  const PART = 2000
-  if (list.length <= PART) return buildMatcher(list)
-  const first = buildMatcher(list.slice(0, PART))
-  const errors = first.errors
-  let ties = 0
-  for (let i = PART; i < list.length; i++) {
-    if (i % 256 === 0) await slicer.slice()
-    for (const e of first.matcher.add(list[i]!)) {
-      if (ties++ < MAX_TIES_AFTER_FIRST_PART) errors.push(e)
-      else if (ties === MAX_TIES_AFTER_FIRST_PART + 1) errors.push(`more groups tie; the first ${MAX_TIES_AFTER_FIRST_PART} further ties are listed above`)
-    }
-  }
-  return { matcher: first.matcher, errors }
-}
-
-/** Past this many ties the config is plainly broken and listing more only costs time (as in match.ts). */
-const MAX_TIES_AFTER_FIRST_PART = 50
-
-/** The editor of one loaded state; `invalidate` drops the state's sorted group list. */
-function groupEditor(
-  groups: Map<string, Group>,
-  index: MatchIndex,
-  checker: TemplateChecker,
-  profiles: ReadonlyMap<string, Profile>,
-  groupErrors: (g: Group) => string[],
-  invalidate: () => void,
-): GroupEditor {
-  // Swap each changed group in (or out); returns the undo. Synchronous, so no request sees a trial.
-  const swap = (changes: readonly GroupChange[], onAdd: (g: Group) => void): (() => void) => {
-    const old = changes.map((c) => groups.get(c.id))
-    for (const c of changes) if (index.remove(c.id)) groups.delete(c.id)
-    for (const c of changes) {
-      if (c.group === undefined) continue
-      groups.set(c.group.id, c.group)
-      onAdd(c.group)
-    }
-    return () => {
-      for (const c of changes) if (c.group !== undefined && index.remove(c.group.id)) groups.delete(c.group.id)
-      for (const g of old) {
-        if (g === undefined) continue
-        groups.set(g.id, g)
-        index.add(g)
-      }
-    }
-  }
-  return {
-    async check(changes) {
-      const errors: string[] = []
-      const warnings: string[] = []
-      // In a full load's order: duplicates, each group's own errors, then ties; a duplicate is never indexed.
-      for (const c of changes) {
-        const g = c.group
-        if (g === undefined) continue
-        if (g.id !== c.id) errors.push(`group "${g.id}" given as a change of group "${c.id}"`)
-        const prior = groups.get(g.id)
-        if (prior !== undefined && prior.source !== g.source && !changes.some((o) => o.id === g.id && o.group === undefined)) {
-          // In a full load's order: config.yaml, then API-written entries, then Matchbox files.
-          const [a, b] = g.source.startsWith('API (') ? [g, prior] : [prior, g]
-          errors.push(`group "${g.id}" is defined twice: ${a.source} and ${b.source}`)
-        }
-      }
-      if (errors.length > 0) return { errors, warnings }
-      for (const c of changes) if (c.group !== undefined) errors.push(...groupErrors(c.group))
-      const undo = swap(changes, (g) => errors.push(...index.add(g)))
-      undo()
-      if (errors.length > 0) return { errors, warnings }
-      for (const c of changes) {
-        const p = c.group === undefined ? undefined : profiles.get(c.group.profile)
-        if (p !== undefined) warnings.push(...(await checker.check(c.group!, p)))
-      }
-      return { errors, warnings }
-    },
-    apply(changes) {
-      swap(changes, (g) => index.add(g))
-      invalidate()
-    },
-    bySource(path) {
-      for (const g of groups.values()) if (g.source === path) return g
-      return undefined
-    },
-  }
 }
 
 /** The path part of a URL (root-relative or absolute), as requests for it will arrive. */
@@ -539,72 +439,6 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
       watchers.clear()
     },
   }
-}
-
-/**
- * The changes a set of changed Matchbox group files make: each file read alone (a file that is gone deletes the
- * group it defined; a file whose id changed deletes the old id). A file that does not read or parse is an error
- * with the load's message, and its previous group keeps serving, as a failed full load keeps the previous state.
- */
-function groupFileChanges(paths: readonly string[], editor: Pick<GroupEditor, 'bySource'>): { changes: GroupChange[]; errors: string[] } {
-  const validate = matchboxValidators().group
-  const changes: GroupChange[] = []
-  const errors: string[] = []
-  for (const path of paths) {
-    const before = editor.bySource(path)
-    const read = readMatchboxFile(path, validate)
-    if (!read.ok) {
-      if (!read.missing) errors.push(...read.errors)
-      else if (before !== undefined) changes.push({ id: before.id })
-      continue
-    }
-    const group = groupFromMatchbox(read.file.data, path)
-    if (!group.ok) {
-      errors.push(...group.errors)
-      continue
-    }
-    if (before !== undefined && before.id !== group.value.id) changes.push({ id: before.id })
-    changes.push({ id: group.value.id, group: group.value })
-  }
-  return { changes, errors }
-}
-
-/** Per watched folder, which entry names are files a load reads. */
-type WatchPlan = Map<string, (name: string) => boolean>
-
-/** Editor and tool droppings (.#x, x~, .x.swp, x.tmp, x.log): never read by a load. */
-const dropping = (name: string): boolean => name.startsWith('.') || name.endsWith('~') || /\.(swp|swx|tmp|log)$/i.test(name)
-
-/**
- * What to watch for `sources`: the Matchbox root for its four folders appearing, groups/ and profiles/ for the
- * `*.json` readMatchboxDir reads, each template folder for the files the last load read (`reads`, which includes a
- * missing one, so creating it reloads), and the Butane files folder for any file (`local:` may name any).
- */
-function watchPlan(sources: BootSources, reads: readonly string[]): WatchPlan {
-  const plan: WatchPlan = new Map()
-  const m = sources.matchboxDir
-  if (m !== undefined) {
-    const [root, groups, profiles, ignition, generic] = matchboxWatchDirs(m)
-    const folders = new Set([groups, profiles, ignition, generic].map((d) => basename(d!)))
-    plan.set(root!, (name) => folders.has(name))
-    const json = (name: string) => name.endsWith('.json') && !dropping(name)
-    plan.set(groups!, json)
-    plan.set(profiles!, json)
-    // Watched even before a profile names a file there, so a folder created late is picked up.
-    plan.set(ignition!, () => false)
-    plan.set(generic!, () => false)
-  }
-  const names = new Map<string, Set<string>>()
-  for (const path of reads) {
-    const dir = dirname(path)
-    names.set(dir, (names.get(dir) ?? new Set()).add(basename(path)))
-  }
-  for (const [dir, set] of names) plan.set(dir, (name) => set.has(name))
-  if (sources.filesDir !== undefined) {
-    const before = plan.get(sources.filesDir)
-    plan.set(sources.filesDir, (name) => !dropping(name) || before?.(name) === true)
-  }
-  return plan
 }
 
 /** Convenience for the DHCP side: match raw labels ({mac, uuid, arch}) against a state. */
