@@ -7,6 +7,8 @@
  *   RSS        the daemon's resident memory once serving (after the first reload)
  *   reload     SIGHUP until the daemon logs the reload done
  *   write      one API group write (PUT /v1/groups/<id>, replacing its profile) until `/ipxe` answers with it
+ *   CPU        validate's and the daemon's CPU time (user + system) for validate, start and one reload: on a shared
+ *              machine wall times move with the load average, CPU time much less
  *   /ipxe and proxy offer p50/p99/max: measured while a full reload runs (requests one after another, each on a new
  *              connection; PXE DISCOVERs from bench/lib/dhcp-clients.ts, one at a time)
  * Topology as bench/dhcp.ts: the daemon alone in a server namespace (`bs0`, 10.213.64.1/20), the clients in a client
@@ -18,7 +20,7 @@
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { DhcpClientsArgs, DhcpClientsResult, Percentiles } from './lib/dhcp-clients.js'
@@ -98,6 +100,13 @@ function inClient<T>(script: string, args: unknown): Promise<T> {
 const probe = <T>(args: ScaleProbeArgs): Promise<T> => inClient<T>(PROBE, args)
 const dhcp = (args: DhcpClientsArgs): Promise<DhcpClientsResult> => inClient<DhcpClientsResult>(CLIENTS, args)
 
+/** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (USER_HZ = 100). */
+function cpuMs(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100
+}
+
 function rssMb(pid: number | undefined): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) / 1024 : NaN
@@ -141,7 +150,10 @@ function config(work: string, matchbox: string): string {
 interface Row {
   groups: number
   validateMs: number
+  validateCpuMs: number
   startMs: number
+  startCpuMs: number
+  reloadCpuMs: number
   rssMb: number
   reloadMs: number
   writeMs: number
@@ -171,9 +183,11 @@ async function measure(n: number, root: string): Promise<Row> {
     await topology()
 
     const v0 = performance.now()
-    const v = spawnSync('ip', ['netns', 'exec', SERVER_NS, process.execPath, PXEBOX, 'validate', '--config', file], { encoding: 'utf8' })
+    const v = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'ip', 'netns', 'exec', SERVER_NS, process.execPath, PXEBOX, 'validate', '--config', file], { encoding: 'utf8' })
     const validateMs = performance.now() - v0
     if (v.status !== 0) throw new Error(`validate failed: ${v.stderr}`)
+    const times = /cpu ([\d.]+) ([\d.]+)/.exec(v.stderr)
+    const validateCpuMs = times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN
 
     const log = join(work, 'pxebox.log')
     const fd = openSync(log, 'a')
@@ -185,12 +199,15 @@ async function measure(n: number, root: string): Promise<Row> {
     const machine = Math.floor(n / 2)
     await probe({ mode: 'wait', url: `${base}/ipxe?mac=${scaleMac(machine)}`, timeoutMs: 300_000 })
     const startMs = performance.now() - s0
+    const startCpuMs = cpuMs(child.pid)
 
     // A first reload alone: its duration, and the length of the measured window below.
     const r0 = performance.now()
+    const c0 = cpuMs(child.pid)
     child.kill('SIGHUP')
     await waitReloads(log, 1, child, 300_000)
     const reloadMs = performance.now() - r0
+    const reloadCpuMs = cpuMs(child.pid) - c0
     const rss = rssMb(child.pid)
 
     // The second reload with the boot path under measurement for as long as a reload takes.
@@ -214,7 +231,7 @@ async function measure(n: number, root: string): Promise<Row> {
 
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
-    return { groups: n, validateMs, startMs, rssMb: rss, reloadMs, writeMs: write.ms, ipxe, offer: offers.offer, offersLost: offers.lost }
+    return { groups: n, validateMs, validateCpuMs, startMs, startCpuMs, reloadCpuMs, rssMb: rss, reloadMs, writeMs: write.ms, ipxe, offer: offers.offer, offersLost: offers.lost }
   } finally {
     cleanup()
     await rm(work, { recursive: true, force: true })
@@ -234,8 +251,9 @@ try {
 } finally {
   if (!KEEP) await rm(root, { recursive: true, force: true })
 }
-const head = ['groups', 'validate', 'start (/ipxe answers)', 'RSS MB', 'full reload', 'API write visible', '/ipxe p50/p99/max ms during reload', 'offer p50/p99/max ms during reload (lost)']
+const head = ['groups', 'validate (CPU)', 'start: /ipxe answers (CPU)', 'RSS MB', 'full reload (CPU)', 'API write visible', '/ipxe p50/p99/max ms during reload', 'offer p50/p99/max ms during reload (lost)']
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} CPUs)`)
 console.log([head.join(' | '), head.map(() => '---').join(' | ')].join('\n'))
 for (const r of rows) {
-  console.log([r.groups, ms(r.validateMs), ms(r.startMs), r.rssMb.toFixed(0), ms(r.reloadMs), ms(r.writeMs), pct(r.ipxe), `${pct(r.offer)} (${r.offersLost})`].join(' | '))
+  console.log([r.groups, `${ms(r.validateMs)} (${ms(r.validateCpuMs)})`, `${ms(r.startMs)} (${ms(r.startCpuMs)})`, r.rssMb.toFixed(0), `${ms(r.reloadMs)} (${ms(r.reloadCpuMs)})`, ms(r.writeMs), pct(r.ipxe), `${pct(r.offer)} (${r.offersLost})`].join(' | '))
 }

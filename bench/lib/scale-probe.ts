@@ -20,7 +20,7 @@ export type ScaleProbeResult = { ms: number } | Percentiles
 
 function call(url: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false, headers, timeout: 30_000 }, (res) => {
+    const req = request(url, { method, agent: false, headers, timeout: 600_000 }, (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => (text += d))
