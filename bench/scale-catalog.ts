@@ -213,13 +213,15 @@ async function measure(n: number, root: string): Promise<Row> {
     // The second reload with the boot path under measurement for as long as a reload takes.
     const window = Math.max(500, reloadMs)
     const streams = Promise.all([
-      probe<Percentiles>({ mode: 'stream', url: `${base}/ipxe?mac=${scaleMac(machine + 1)}`, ms: window }),
+      probe<Percentiles>({ mode: 'stream', url: `${base}/ipxe?mac=${scaleMac(machine + 1)}`, ms: window, stopFile: join(work, 'reloaded') }),
       dhcp({ count: Math.max(100, Math.round(window / 5)), concurrency: 1, exchange: 'offer', macPrefix: 'bd', timeoutMs: 5000 }),
     ])
     await new Promise((r) => setTimeout(r, 150)) // both clients started (node start-up in the namespace)
     child.kill('SIGHUP')
+    // The /ipxe stream runs until this reload is done, however long it blocks.
+    await waitReloads(log, 2, child, 600_000)
+    await writeFile(join(work, 'reloaded'), '')
     const [ipxe, offers] = await streams
-    await waitReloads(log, 2, child, 300_000)
 
     // One API write: a machine of the catalog moved to another profile through an API group of its own MAC... an
     // API group may not reuse a Matchbox id, so the write adds a group for a new machine, then replaces it.

@@ -2,9 +2,11 @@
  * bench/scale-catalog.ts's HTTP side, run inside the client namespace (`ip netns exec`), where pxebox's address is
  * reachable. One JSON argument says what to do; one JSON line comes back.
  *   wait:   GET `url` until it answers 200; prints { ms }.
- *   stream: GET `url` one request after another (each on a new connection) for `ms`; prints the latencies' percentiles.
+ *   stream: GET `url` one request after another (each on a new connection) for at least `ms` and until `stopFile`
+ *           exists (the bench creates it once the reload is done); prints the latencies' percentiles.
  *   write:  PUT `body` to `put` (Bearer `token`), then GET `url` until the answer contains `expect`; prints { ms }.
  */
+import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { percentiles, type Percentiles } from './dhcp-clients.js'
@@ -12,7 +14,7 @@ import { percentiles, type Percentiles } from './dhcp-clients.js'
 /** What scale-probe does. */
 export type ScaleProbeArgs =
   | { mode: 'wait'; url: string; timeoutMs: number }
-  | { mode: 'stream'; url: string; ms: number }
+  | { mode: 'stream'; url: string; ms: number; stopFile: string }
   | { mode: 'write'; url: string; put: string; token: string; body: unknown; expect: string; timeoutMs: number }
 
 /** The line scale-probe prints. */
@@ -50,7 +52,7 @@ async function main(args: ScaleProbeArgs): Promise<ScaleProbeResult> {
   }
   if (args.mode === 'stream') {
     const samples: number[] = []
-    while (performance.now() - started < args.ms) {
+    while (performance.now() - started < args.ms || !existsSync(args.stopFile)) {
       const t0 = performance.now()
       await call(args.url)
       samples.push(performance.now() - t0)
