@@ -33,6 +33,7 @@ import type { AbuseClientArgs, AttemptRecord, CutShortRecord } from './abuse-cli
 import type { FloodArgs, FloodResults } from './abuse-floods.js'
 import { report, type RunData, type Sample } from './abuse-report.js'
 import { watchLog } from './lib/log-watch.js'
+import { benchCleanup, nsDel } from './lib/bench-lab.js'
 import { cpuMs, rssMb } from './lib/proc-stats.js'
 import type { LoopProbeResult } from './lib/loop-probe.js'
 import { stallLines, stallProfile } from './lib/stall-profile.js'
@@ -83,14 +84,6 @@ interface Settings {
 
 /** Runs `ip` with arguments, output to our stderr on failure. */
 const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] })
-
-function nsDel(ns: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // not there
-  }
-}
 
 const namespaces = (tag: string) => ({ server: `${tag}s`, a: `${tag}a`, b: `${tag}b`, client: `${tag}c` })
 
@@ -380,16 +373,8 @@ async function main(): Promise<number> {
     rssAbortMb: num('rss-abort-mb', 2048),
   }
   const ns = namespaces(s.tag)
-  const children = new Set<ChildProcess>()
   const work = mkdtempSync(join(tmpdir(), 'pxebox-bench-abuse-'))
-  const cleanup = (): void => {
-    for (const c of children) c.kill('SIGKILL')
-    for (const n of Object.values(ns)) nsDel(n)
-    rmSync(work, { recursive: true, force: true })
-  }
-  process.on('exit', cleanup)
-  process.on('SIGINT', () => process.exit(130))
-  process.on('SIGTERM', () => process.exit(143))
+  const { children } = benchCleanup(Object.values(ns), () => rmSync(work, { recursive: true, force: true }))
 
   const loadStart = loadavg()[0] ?? NaN
   const syslog = syslogSupport()

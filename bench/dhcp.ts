@@ -19,13 +19,14 @@
  *   [--cpu-prof DIR]: write V8 CPU profiles of the pxebox daemon there (open in Chrome DevTools)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdtemp, mkdir, writeFile, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import { tmpdir, loadavg, cpus } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { DhcpClientsArgs, DhcpClientsResult } from './lib/dhcp-clients.js'
 import { dnsmasqArgs, pxeboxConfig, NET, type BenchMode } from './lib/dhcp-servers.js'
+import { benchCleanup, nsDel, waitForLog } from './lib/bench-lab.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const PXEBOX = join(here, '..', 'src', 'main.js')
@@ -44,23 +45,7 @@ const MACS = opt('macs', 'scattered') === 'sequential' ? 'sequential' : 'scatter
 const tag = `pxbd${process.pid % 100000}`
 const SERVER_NS = `${tag}s`
 const CLIENT_NS = `${tag}c`
-const children = new Set<ChildProcess>()
-
-function nsDel(ns: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // not there
-  }
-}
-function cleanup(): void {
-  for (const c of children) c.kill('SIGKILL')
-  nsDel(SERVER_NS)
-  nsDel(CLIENT_NS)
-}
-process.on('exit', cleanup)
-process.on('SIGINT', () => process.exit(130))
-process.on('SIGTERM', () => process.exit(143))
+const { children } = benchCleanup([SERVER_NS, CLIENT_NS])
 
 const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'inherit' })
 
@@ -106,16 +91,6 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-async function waitForLog(file: string, pattern: RegExp, child: ChildProcess, ms: number): Promise<void> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    const text = await readFile(file, 'utf8').catch(() => '')
-    if (pattern.test(text)) return
-    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}) before ready:\n${text}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`server not ready after ${ms} ms:\n${await readFile(file, 'utf8').catch(() => '')}`)
-}
 
 /** Starts one server in SERVER_NS with its output to `log`; resolves once it says it serves DHCP. */
 async function startServer(server: 'pxebox' | 'dnsmasq', mode: BenchMode, probe: boolean, work: string): Promise<ChildProcess> {

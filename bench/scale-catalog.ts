@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url'
 import type { DhcpClientsArgs, DhcpClientsResult, Percentiles } from './lib/dhcp-clients.js'
 import type { ScaleProbeArgs } from './lib/scale-probe.js'
 import { NET } from './lib/dhcp-servers.js'
+import { benchCleanup } from './lib/bench-lab.js'
 import { scaleGroup, scaleMac, writeScaleMatchboxDir } from '../test/helpers/scale-fixture.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -45,22 +46,7 @@ const TOKEN = 'scale-bench-token-0123456789'
 const tag = `pxsc${process.pid % 100000}`
 const SERVER_NS = `${tag}s`
 const CLIENT_NS = `${tag}c`
-const children = new Set<ChildProcess>()
-const nsDel = (ns: string): void => {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // not there
-  }
-}
-function cleanup(): void {
-  for (const c of children) c.kill('SIGKILL')
-  nsDel(SERVER_NS)
-  nsDel(CLIENT_NS)
-}
-process.on('exit', cleanup)
-process.on('SIGINT', () => process.exit(130))
-process.on('SIGTERM', () => process.exit(143))
+const { children, cleanup } = benchCleanup([SERVER_NS, CLIENT_NS])
 const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'inherit' })
 
 async function topology(): Promise<void> {

@@ -18,7 +18,7 @@
  *   [--cpu-prof DIR]: V8 CPU profiles of the pxebox daemon there, and its top self-time functions printed
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -29,6 +29,7 @@ import { cpuMs } from './lib/proc-stats.js'
 import { dnsmasqArgs, NET, pxeboxConfig } from './lib/dhcp-servers.js'
 import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 import { selfTimes } from './lib/cpu-profile.js'
+import { waitForLog } from './lib/bench-lab.js'
 import { STEPS, type StormClientsArgs, type StormClientsResult } from './storm-clients.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -115,17 +116,6 @@ async function makeFiles(work: string): Promise<{ tftpRoot: string; assets: stri
   return { tftpRoot, assets, scripts }
 }
 
-/** Polls `file` until `pattern` shows, the process exits, or `ms` pass. */
-async function waitForLog(file: string, pattern: RegExp, child: ChildProcess, ms: number): Promise<void> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    const text = await readFile(file, 'utf8').catch(() => '')
-    if (pattern.test(text)) return
-    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}) before ready:\n${text}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`server not ready after ${ms} ms:\n${await readFile(file, 'utf8').catch(() => '')}`)
-}
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
