@@ -52,7 +52,11 @@ export function entryFromEvent(e: BootEvent): TimelineEntry {
   let what: string
   let outcome = e.outcome
   if (e.kind === 'dhcp') {
-    if (e.step === 'offer' || e.step === 'ack') stage = 'dhcp'
+    // In authoritative mode pxebox also leases to the booted OS (an installer's or the installed system's own DHCP,
+    // renewals hours later): without a boot file that exchange is no boot stage, so it neither opens a new boot
+    // attempt after the kernel nor shows as one.
+    const osLease = d.mode === 'authoritative' && d.boot_file === undefined
+    if ((e.step === 'offer' || e.step === 'ack') && !osLease) stage = 'dhcp'
     const facts = [str(d.arch_label) ?? (d.arch !== undefined ? `arch ${String(d.arch)}` : undefined), str(d.client_class)].filter(Boolean)
     what = `${e.step}${str(d.boot_file) ? ` ${String(d.boot_file)}` : ''}${facts.length ? ` (${facts.join(', ')})` : ''}`
   } else if (e.kind === 'tftp') {

@@ -160,3 +160,26 @@ t.test('shim-grub: kernel and initrd over TFTP reach the kernel and initrd stage
   t.equal(view.stage, 'initrd')
   t.not(view.status, 'stuck', 'the profile ends at its initrd, which came over TFTP')
 })
+
+t.test("authoritative mode: the booted OS's own DHCP (no boot file) is no boot stage and opens no new attempt", async (t) => {
+  const { machineView } = await import('../../src/machines/timeline.js')
+  const dir = await tempDir(t)
+  const s = await openMachineStore({ dir })
+  const at = (ms: number) => new Date(Date.now() - 60_000 + ms).toISOString()
+  const dhcp = (ms: number, step: string, pxe: boolean): BootEvent => ({
+    time: at(ms), kind: 'dhcp', mac: M, ip: '10.213.10.1', step, outcome: 'ok', detail: { mode: 'authoritative', ...(pxe ? { boot_file: 'shimx64.efi' } : {}) },
+  })
+  s.record(dhcp(0, 'offer', true))
+  s.record(dhcp(1, 'ack', true))
+  s.record({ time: at(2), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'kernel', outcome: 'ok', detail: { file: 'assets/vmlinuz' } })
+  s.record({ time: at(3), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'initrd', outcome: 'ok', detail: { file: 'assets/initrd.img' } })
+  s.record(dhcp(4, 'offer', false))
+  s.record(dhcp(5, 'ack', false))
+  let r = s.get(M)!
+  t.equal(r.boots, 1, 'still the first boot')
+  t.same(r.timeline.map((e) => e.stage ?? '-'), ['dhcp', 'dhcp', 'kernel', 'initrd', '-', '-'])
+  t.equal(machineView(r, { now: Date.now(), stuckAfterMs: 1000, profile: { bootOnce: false, finalStage: 'initrd' } }).stage, 'initrd')
+  s.record(dhcp(6, 'offer', true))
+  r = s.get(M)!
+  t.equal(r.boots, 2, 'a PXE DHCP after the kernel is a reboot: a new attempt')
+})
