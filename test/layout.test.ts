@@ -9,7 +9,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url))
 const src = join(repo, 'src')
 
 /** Top to bottom: a module may import from its own layer and the layers after it. Keep in step with the README. */
-export const LAYERS = ['main.ts', 'daemon', 'config', 'http', 'boot', 'catalog', 'ignition', 'addresses', 'machines', 'dhcp', 'tftp', 'syslog', 'host', 'ui'] as const
+export const LAYERS = ['main.ts', 'daemon', 'config', 'http', 'boot', 'catalog', 'ignition', 'addresses', 'machines', 'dhcp', 'tftp', 'syslog', 'store', 'host', 'ui'] as const
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir)) {

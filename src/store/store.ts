@@ -1,0 +1,136 @@
+/**
+ * The Store: everything pxebox writes itself (machine records and timelines, install-once state, API-written groups
+ * and profiles, tracker observations) goes through this one interface, a namespaced document store shaped like
+ * etcd's key space so the embedded backend (sqlite.ts) and the etcd backend (issue 17) pass one contract suite
+ * (test/store/contract.ts):
+ *
+ * - documents are JSON values addressed by `kind` (a namespace: `machine`, `group`, ...) and `id`;
+ * - every committed write advances one store-wide `revision` (etcd's header revision): all operations of one
+ *   `batch` share it, and each document carries the revision of its last change (`modRevision`, etcd's mod_revision);
+ * - `create` is create-if-absent (etcd's `Txn(If(CreateRevision(key) == 0)).Then(Put)`): of two writers racing on
+ *   one id exactly one succeeds, which is what authoritative address allocation across appliances needs;
+ * - `watch` delivers every change from a revision on, in revision order, then live ones: a reader that remembers
+ *   the last revision it applied resumes without a gap (etcd watch with start_revision). A backend keeps a bounded
+ *   history; asking for a revision older than it kept fails with StoreCompactedError, as etcd's ErrCompacted.
+ *
+ * Values are plain data (what JSON.stringify keeps). The layers that own the types wrap this in typed facades
+ * (machines/records-store.ts, catalog/overlay-store.ts, addresses/observations-store.ts); nothing here knows them.
+ * Every method is async: the embedded backend answers synchronously inside, etcd over the network.
+ */
+
+/** One stored document. */
+export interface StoreEntry {
+  readonly kind: string
+  readonly id: string
+  readonly value: unknown
+  /** The store revision that last changed it. */
+  readonly modRevision: number
+  /** The store revision that created it (a delete and a new put start again). */
+  readonly createRevision: number
+}
+
+/** One change as a watcher sees it. `value` is absent for a delete. */
+export type StoreEvent =
+  | { readonly type: 'put'; readonly kind: string; readonly id: string; readonly value: unknown; readonly revision: number }
+  | { readonly type: 'delete'; readonly kind: string; readonly id: string; readonly revision: number }
+
+/** One operation of a batch. */
+export type StoreOp = { readonly op: 'put'; readonly kind: string; readonly id: string; readonly value: unknown } | { readonly op: 'delete'; readonly kind: string; readonly id: string }
+
+/** How strongly a write must be on disk when it resolves. */
+export interface WriteOptions {
+  /**
+   * `true`: the write survives a power cut once it resolves (SQLite synchronous=FULL: the WAL is fsynced at commit),
+   * for writes acknowledged to someone (an operator action, an install-once stamp). Default: survives a crash of
+   * pxebox (kill -9) but a power cut may lose the last moments (synchronous=NORMAL in WAL mode), for boot events.
+   */
+  readonly durable?: boolean
+}
+
+/** Where a watch starts and what it sees. */
+export interface WatchOptions {
+  /** Only this kind (all kinds when absent). */
+  readonly kind?: string
+  /** Deliver changes with revision >= this first (history), then live ones. Absent: live changes only. */
+  readonly fromRevision?: number
+}
+
+/** A running watch. */
+export interface StoreWatch {
+  /** Stop delivering; events already queued are dropped. */
+  close(): void
+}
+
+/** Called for each change, in revision order; an error ends the watch (compacted history, a closed store). */
+export interface WatchListener {
+  (event: StoreEvent): void
+}
+
+/** The document store every backend implements (see the file comment for the semantics). */
+export interface Store {
+  /** `sqlite`, `etcd`: for logs and the banner. */
+  readonly backend: string
+  /** Where it lives, for messages (`/var/lib/pxebox/pxebox.db`, an etcd prefix). */
+  readonly location: string
+  /** What opening found and set aside (a corrupt database moved away); empty when all was well. */
+  readonly problems: readonly string[]
+  get(kind: string, id: string): Promise<StoreEntry | undefined>
+  /** Every document of `kind`, in id order. */
+  list(kind: string): Promise<StoreEntry[]>
+  /** Create or replace; resolves with the new revision. */
+  put(kind: string, id: string, value: unknown, opts?: WriteOptions): Promise<number>
+  /** Create only if absent; resolves with the new revision, or undefined when the id exists (nothing written). */
+  create(kind: string, id: string, value: unknown, opts?: WriteOptions): Promise<number | undefined>
+  /** Remove; resolves with the new revision, or undefined when there was nothing to remove. */
+  delete(kind: string, id: string, opts?: WriteOptions): Promise<number | undefined>
+  /** All operations or none, under one revision (returned); the current revision when `ops` is empty. */
+  batch(ops: readonly StoreOp[], opts?: WriteOptions): Promise<number>
+  /** The latest committed revision (0 for an empty store). */
+  revision(): Promise<number>
+  /**
+   * Deliver changes to `listener` (see WatchOptions). `onError` gets StoreCompactedError when `fromRevision` is older
+   * than the kept history; no event is delivered then.
+   */
+  watch(opts: WatchOptions, listener: WatchListener, onError?: (err: Error) => void): StoreWatch
+  /** Finish pending work and close; later calls reject with StoreClosedError. */
+  close(): Promise<void>
+}
+
+/** Base of the store's errors; `code` is stable for callers and logs. */
+export class StoreError extends Error {
+  override readonly name: string = 'StoreError'
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** A watch asked for history the backend no longer keeps (etcd ErrCompacted). */
+export class StoreCompactedError extends StoreError {
+  override readonly name = 'StoreCompactedError'
+  constructor(
+    readonly requested: number,
+    readonly compacted: number,
+  ) {
+    super('PXEBOX_STORE_COMPACTED', `store history before revision ${compacted + 1} is compacted; a watch from revision ${requested} cannot be served (list and watch from the current revision)`)
+  }
+}
+
+/** A call on a closed store. */
+export class StoreClosedError extends StoreError {
+  override readonly name = 'StoreClosedError'
+  constructor(location: string) {
+    super('PXEBOX_STORE_CLOSED', `the store at ${location} is closed`)
+  }
+}
+
+/** Kinds and ids are path-like keys in etcd: a safe alphabet keeps them one segment each. */
+export const STORE_KEY = /^[A-Za-z0-9_@:.-]{1,200}$/
+
+/** Throws StoreError for a kind or id that is not one STORE_KEY segment. */
+export function checkKey(kind: string, id: string): void {
+  if (!STORE_KEY.test(kind)) throw new StoreError('PXEBOX_STORE_KEY', `store kind "${kind}" is not 1-200 of [A-Za-z0-9_@:.-]`)
+  if (!STORE_KEY.test(id)) throw new StoreError('PXEBOX_STORE_KEY', `store id "${id}" (kind ${kind}) is not 1-200 of [A-Za-z0-9_@:.-]`)
+}

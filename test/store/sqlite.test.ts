@@ -1,0 +1,127 @@
+/**
+ * The embedded backend: the Store contract (contract.ts), then what is SQLite's own: a corrupt database file set
+ * aside and reported (as the corrupt JSON files were), bounded watch history, a database from a newer pxebox refused,
+ * and commits that survive the process being killed.
+ */
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { openSqliteStore, StoreCompactedError } from '../../src/store/index.js'
+import { collect, storeContract } from './contract.js'
+import { tsNodeArgs } from '../helpers/netns.js'
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-store-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+t.test('contract', async (t) => {
+  storeContract(t, async (t) => {
+    const file = join(await tempDir(t), 'pxebox.db')
+    return { open: () => openSqliteStore({ file }) }
+  })
+})
+
+t.test('a file that is not a database is moved aside with the reason; the store starts empty and works', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'pxebox.db')
+  await writeFile(file, 'this was machines.json once\n'.repeat(100))
+  const s = await openSqliteStore({ file, now: () => new Date('2026-11-27T22:00:00Z') })
+  t.teardown(() => s.close())
+  t.equal(s.problems.length, 1)
+  t.match(s.problems[0], /pxebox\.db is not a usable database \(SQLITE_NOTADB: .*\); moved to .*pxebox\.db\.corrupt-2026-11-27T22-00-00-000Z, starting with an empty store/)
+  t.same(await s.list('machine'), [])
+  await s.put('machine', 'm', { ok: true })
+  const names = (await readdir(dir)).sort()
+  t.ok(names.includes('pxebox.db.corrupt-2026-11-27T22-00-00-000Z'), 'the evidence is kept')
+  t.match(await readFile(join(dir, 'pxebox.db.corrupt-2026-11-27T22-00-00-000Z'), 'utf8'), /^this was machines\.json once/)
+})
+
+t.test('a database with damaged pages fails quick_check and is set aside; a second corruption keeps the first', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'pxebox.db')
+  const damage = async () => {
+    const s = await openSqliteStore({ file })
+    for (let i = 0; i < 300; i++) await s.put('machine', `m${i}`, { filler: 'x'.repeat(500), i })
+    await s.close()
+    // Overwrite pages past the header (page 1 holds the schema): the file still opens, its b-trees are broken.
+    const fh = await open(file, 'r+')
+    const { size } = await fh.stat()
+    await fh.write(Buffer.alloc(8192, 0xa5), 0, 8192, Math.floor(size / 2 / 4096) * 4096)
+    await fh.close()
+  }
+  await damage()
+  const s = await openSqliteStore({ file, now: () => new Date('2026-11-27T22:00:00Z') })
+  t.equal(s.problems.length, 1)
+  t.match(s.problems[0], /not a usable database \((quick_check|SQLITE_CORRUPT)/)
+  t.same(await s.list('machine'), [], 'starts empty')
+  await s.close()
+  await damage()
+  const again = await openSqliteStore({ file, now: () => new Date('2026-11-27T22:00:00Z') })
+  t.teardown(() => again.close())
+  const aside = (await readdir(dir)).filter((n) => /^pxebox\.db\.corrupt-[^.]*$/.test(n)).sort()
+  t.same(aside, ['pxebox.db.corrupt-2026-11-27T22-00-00-000Z', 'pxebox.db.corrupt-2026-11-27T22-00-00-000Z-1'], 'two files set aside, neither overwritten')
+})
+
+t.test('a database written by a newer pxebox is refused, not emptied', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'pxebox.db')
+  const db = new Database(file)
+  db.pragma('user_version = 99')
+  db.close()
+  await t.rejects(openSqliteStore({ file }), { code: 'PXEBOX_STORE_OPEN', message: /written by a newer pxebox \(layout 99; this one knows 1\)/ })
+  t.equal((await stat(file)).isFile(), true, 'left where it was')
+})
+
+t.test('watch history is bounded: a watch from a compacted revision fails with StoreCompactedError', async (t) => {
+  const dir = await tempDir(t)
+  const s = await openSqliteStore({ file: join(dir, 'pxebox.db'), history: 200 })
+  t.teardown(() => s.close())
+  const first = await s.put('k', 'a', 0)
+  for (let i = 1; i < 1000; i++) await s.put('k', `id${i % 50}`, i)
+  const err = await new Promise<Error>((resolve) => s.watch({ fromRevision: first }, () => undefined, resolve))
+  t.type(err, StoreCompactedError)
+  t.match(err.message, /compacted; a watch from revision 1 cannot be served/)
+  const recent = (await s.revision()) - 100
+  const c = collect(s, { fromRevision: recent }, 101)
+  t.teardown(() => c.close())
+  t.equal((await c.done)[0]!.revision, recent, 'recent history is served')
+})
+
+t.test('commits survive the process being killed (kill -9 after the write resolved)', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'pxebox.db')
+  const url = new URL('../../src/store/sqlite.ts', import.meta.url).href
+  // The child writes, says how far it got after each resolved write, and is killed mid-stream.
+  const script = `
+    const { openSqliteStore } = await import(${JSON.stringify(url)})
+    const s = await openSqliteStore({ file: ${JSON.stringify(file)} })
+    for (let i = 0; ; i++) { await s.put('machine', 'm' + i, { i }); process.stdout.write(i + '\\n') }
+  `
+  const child = spawn(process.execPath, [...tsNodeArgs(), '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.split('\n').length > 500 && !child.killed) {
+        child.kill('SIGKILL')
+        resolve()
+      }
+    })
+    child.on('exit', () => resolve())
+  })
+  await new Promise((r) => child.on('exit', r))
+  const acknowledged = out.split('\n').filter((l) => l !== '').map(Number)
+  const last = acknowledged[acknowledged.length - 1]!
+  t.ok(last >= 499, `child acknowledged ${last + 1} writes before it was killed`)
+  const s = await openSqliteStore({ file })
+  t.teardown(() => s.close())
+  t.same(s.problems, [])
+  const ids = new Set((await s.list('machine')).map((e) => e.id))
+  const lost = acknowledged.filter((i) => !ids.has(`m${i}`))
+  t.same(lost, [], 'every write that resolved before the kill is there')
+})
