@@ -1,9 +1,10 @@
 /**
- * The daemon's catalog in one call: config.yaml's sources plus the API-written overlay (data_dir/boot) loaded into
+ * The daemon's catalog in one call: config.yaml's sources plus the API-written overlay (in the Store) loaded into
  * one BootStore, and the overlay editing that store. The overlay's files are read first, the store is built over
  * them, and only then is the editor made, bound to the store that exists: no late-bound reload.
  */
 import type { Logger } from '../host/log.js'
+import type { Store } from '../store/index.js'
 import { bootOverlayOver, createBootStoreWithOverlay, mergeBootOverlay, readBootOverlay, type BootOverlay } from './overlay.js'
 import type { BootStateOptions, BootStore, LoadResult } from './state.js'
 
@@ -11,8 +12,10 @@ import type { BootStateOptions, BootStore, LoadResult } from './state.js'
 export interface CatalogOptions {
   /** config.yaml's groups, profiles and folders (config/boot-sources.ts). */
   readonly sources: BootStateOptions
-  /** Where API-written groups and profiles live: `<data_dir>/boot`. */
-  readonly overlayDir: string
+  /** Where API-written groups and profiles live. */
+  readonly store: Store
+  /** `<data_dir>/boot`, where an earlier pxebox kept them as files: imported once. */
+  readonly legacyOverlayDir?: string
   readonly logger: Logger
   /** Quiet period before a watched change reloads (BootStoreOptions.debounceMs). */
   readonly debounceMs?: number
@@ -36,7 +39,7 @@ export interface Catalog {
 /** Read the overlay, load everything (throws BootLoadError when config.yaml alone does not load) and watch. */
 export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
   let sources = opts.sources
-  const files = await readBootOverlay(opts.overlayDir, opts.logger)
+  const files = await readBootOverlay(opts.store, opts.legacyOverlayDir, opts.logger)
   const store = await createBootStoreWithOverlay(
     sources,
     { merge: (base) => mergeBootOverlay(files, base) },
@@ -44,7 +47,7 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
     opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs },
   )
   const overlay = bootOverlayOver(files, {
-    dir: opts.overlayDir,
+    store: opts.store,
     base: () => sources,
     reload: (s) => store.reload(s),
     editGroups: (changes, next, commit) => store.editGroups(changes, next, commit),

@@ -1,25 +1,21 @@
 /**
- * Groups and profiles written through the API: kept in `<data_dir>/boot/groups/<id>.json` and
- * `<data_dir>/boot/profiles/<id>.json` (one file each, in config.yaml's group/profile shape, which for groups is
- * Matchbox's), merged over config.yaml's own when the boot store loads. A change is checked first (a group naming a
- * missing profile is refused with the loader's message, nothing written), then written durably, then served. A group
- * is checked and swapped in alone (BootStore.editGroups: its index entries only, milliseconds at 100,000 groups); a
- * profile, which changes what every group using it renders, is trial-loaded with everything and then reloaded.
- * Entries config.yaml defines are refused: the config file stays the truth for what it names, and a SIGHUP would
- * otherwise silently undo an API write.
+ * Groups and profiles written through the API: kept in the Store (overlay-store.ts: one document each, in
+ * config.yaml's group/profile shape, which for groups is Matchbox's), merged over config.yaml's own when the boot
+ * store loads. A change is checked first (a group naming a missing profile is refused with the loader's message,
+ * nothing written), then written durably, then served. A group is checked and swapped in alone
+ * (BootStore.editGroups: its index entries only, milliseconds at 100,000 groups); a profile, which changes what
+ * every group using it renders, is trial-loaded with everything and then reloaded. Entries config.yaml defines are
+ * refused: the config file stays the truth for what it names, and a SIGHUP would otherwise silently undo an API write.
  */
-import { readdir, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
-import { Value } from '@sinclair/typebox/value'
 import { silentLogger, type Logger } from '../host/log.js'
-import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from './model-schema.js'
+import type { Store } from '../store/index.js'
+import type { GroupInput, ProfileInput } from './model-schema.js'
 import { createBootStore, loadBootState, BootLoadError, type BootStateOptions, type BootStore, type BootStoreOptions, type LoadResult } from './state.js'
 import { groupFromConfig } from './model.js'
 import { createSlicer } from './slices.js'
-import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
+import { readOverlayEntries, writeOverlayEntry, type OverlayKind } from './overlay-store.js'
 
-/** Which overlay folder. */
-export type OverlayKind = 'group' | 'profile'
+export type { OverlayKind } from './overlay-store.js'
 
 /** The answer to an edit: done (with loader warnings) or refused with an HTTP-like status and reasons. */
 export type OverlayEdit = { ok: true; warnings: string[] } | { ok: false; status: 404 | 409 | 422; errors: string[] }
@@ -39,8 +35,10 @@ export interface BootOverlay {
 
 /** Options for openBootOverlay. */
 export interface BootOverlayOptions {
-  /** `<data_dir>/boot`. */
-  readonly dir: string
+  /** Where the entries are kept. */
+  readonly store: Store
+  /** `<data_dir>/boot`, where an earlier pxebox kept them as files: imported once (overlay-store.ts). */
+  readonly legacyDir?: string
   /** The current config.yaml sources (changes on SIGHUP). */
   readonly base: () => BootStateOptions
   /** Load merged sources into the running boot store. */
@@ -53,54 +51,27 @@ export interface BootOverlayOptions {
 /** Ids become file names: a safe alphabet, no leading dot. */
 export const OVERLAY_ID = /^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,199}$/
 
-const folder = (kind: OverlayKind) => (kind === 'group' ? 'groups' : 'profiles')
-
-/** What the overlay folders held at start: the entries that load, and the files skipped. */
+/** What the store held at start: the entries that load, and the ones skipped. */
 export interface BootOverlayFiles {
-  /** `<data_dir>/boot`. */
-  readonly dir: string
+  /** Where they are kept. */
+  readonly store: Store
   readonly groups: Map<string, GroupInput>
   readonly profiles: Map<string, ProfileInput>
-  /** Files skipped at load (bad JSON, bad shape, name not matching id). */
+  /** Entries and legacy files skipped at load (bad JSON, bad shape, name not matching id). */
   readonly problems: string[]
 }
 
-/** Read the overlay folders. Bad files are reported in `problems` and skipped, never fatal. */
-export async function readBootOverlay(dir: string, logger: Logger = silentLogger): Promise<BootOverlayFiles> {
+/** Read the overlay entries (importing legacy files from `legacyDir` once). Bad ones are reported and skipped. */
+export async function readBootOverlay(store: Store, legacyDir?: string, logger: Logger = silentLogger): Promise<BootOverlayFiles> {
   const log = logger.child({ component: 'boot-overlay' })
-  const groups = new Map<string, GroupInput>()
-  const profiles = new Map<string, ProfileInput>()
-  const problems: string[] = []
+  const { groups, profiles, problems } = await readOverlayEntries(store, legacyDir, log)
+  for (const p of problems) log.error(`boot overlay entry skipped: ${p}`)
+  return { store, groups, profiles, problems }
+}
 
-  for (const kind of ['group', 'profile'] as const) {
-    const folderPath = join(dir, folder(kind))
-    let names: string[] = []
-    try {
-      names = (await readdir(folderPath)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${folderPath}: ${(err as Error).message}`)
-    }
-    for (const name of names) {
-      const path = join(folderPath, name)
-      const read = await readJsonFile(path)
-      const id = name.slice(0, -'.json'.length)
-      if (read.state !== 'ok') {
-        if (read.state === 'corrupt') problems.push(`${path}: ${read.reason}${read.movedTo ? ` (moved to ${read.movedTo})` : ''}`)
-        continue
-      }
-      const schema = kind === 'group' ? GroupSchema : ProfileSchema
-      const value = read.value as { id?: unknown }
-      if (!Value.Check(schema, value)) {
-        const first = [...Value.Errors(schema, value)][0]
-        problems.push(`${path}: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`)
-      } else if (value.id !== id) {
-        problems.push(`${path}: id "${String(value.id)}" does not match the file name`)
-      } else if (kind === 'group') groups.set(id, value as GroupInput)
-      else profiles.set(id, value as ProfileInput)
-    }
-  }
-  for (const p of problems) log.error(`boot overlay file skipped: ${p}`)
-  return { dir, groups, profiles, problems }
+/** Where an API-written entry lives, as load messages name it. */
+function apiSource(files: BootOverlayFiles, kind: OverlayKind, id: string): string {
+  return `API (${files.store.location}: ${kind} ${id})`
 }
 
 /**
@@ -114,14 +85,14 @@ export function mergeBootOverlay(files: BootOverlayFiles, base: BootStateOptions
     groups: [...base.groups, ...g.values()],
     entrySource: (kind, id, index) => {
       const own = kind === 'group' ? index >= base.groups.length : p.has(id)
-      return own ? `API (${join(files.dir, folder(kind), `${id}.json`)})` : base.entrySource?.(kind, id, index)
+      return own ? apiSource(files, kind, id) : base.entrySource?.(kind, id, index)
     },
   }
 }
 
-/** Read the overlay folders and return the overlay editing them (see bootOverlayOver). */
+/** Read the overlay entries and return the overlay editing them (see bootOverlayOver). */
 export async function openBootOverlay(opts: BootOverlayOptions): Promise<BootOverlay> {
-  return bootOverlayOver(await readBootOverlay(opts.dir, opts.logger), opts)
+  return bootOverlayOver(await readBootOverlay(opts.store, opts.legacyDir, opts.logger), opts)
 }
 
 /** The overlay over what readBootOverlay found: edits trial-load, write, then reload through `opts.reload`. */
@@ -155,10 +126,8 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
       const target = (kind === 'group' ? nextGroups : nextProfiles) as Map<string, GroupInput | ProfileInput>
       if (value === undefined) target.delete(id)
       else target.set(id, value)
-      const path = join(opts.dir, folder(kind), `${id}.json`)
       const commit = async () => {
-        if (value === undefined) await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)))
-        else await writeFileDurably(path, `${JSON.stringify(value, null, 2)}\n`)
+        await writeOverlayEntry(opts.store, kind, id, value)
         if (value === undefined) map.delete(id)
         else map.set(id, value)
         logger.info({ kind, id, action: value === undefined ? 'delete' : 'put' }, 'boot overlay changed')
@@ -166,7 +135,7 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
 
       if (kind === 'group' && opts.editGroups !== undefined) {
         // The source text a full load gives an API group (mergeBootOverlay's entrySource), so messages match.
-        const built = value === undefined ? undefined : groupFromConfig(value as GroupInput, `API (${path})`)
+        const built = value === undefined ? undefined : groupFromConfig(value as GroupInput, apiSource(files, kind, id))
         if (built !== undefined && !built.ok) return { ok: false, status: 422, errors: built.errors }
         const edited = await opts.editGroups([{ id, ...(built !== undefined ? { group: built.value } : {}) }], merge(opts.base(), nextGroups, nextProfiles), commit)
         if (!edited.ok) return { ok: false, status: 422, errors: edited.errors }
@@ -209,7 +178,7 @@ export async function createBootStoreWithOverlay(
     if (!(err instanceof BootLoadError)) throw err
     const alone = await loadBootState(base)
     if (!alone.ok) throw err
-    logger.error({ errors: err.errors }, 'API-written groups/profiles (data_dir/boot) do not load with config.yaml; starting without them')
+    logger.error({ errors: err.errors }, 'API-written groups/profiles (in the store) do not load with config.yaml; starting without them')
     return createBootStore({ ...base, ...store, logger })
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The composition root: Config -> running services. Checks what must hold before anything starts (preflight.ts),
- * loads the native addon once, starts address tracking before the services that feed and read it, opens the catalog
- * with its API overlay, then the HTTP, TFTP and DHCP services, and joins them through the PXE layer (src/boot/).
+ * loads the native addon once, opens the Store (what pxebox writes: <data_dir>/pxebox.db) before everything that
+ * keeps state in it and closes it after them, starts address tracking before the services that feed and read it,
+ * opens the catalog with its API overlay, then the HTTP, TFTP and DHCP services, and joins them through the PXE layer (src/boot/).
  * Nothing below src/daemon/ reads Config: each service gets plain options. Receives a loaded config and a logger;
  * never reads argv or files of its own accord and never exits the process.
  */
@@ -13,6 +14,7 @@ import { loadNative } from '../host/native.js'
 import { BootLoadError, matchMachine } from '../catalog/state.js'
 import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { openMachineStore } from '../machines/store.js'
+import { openEmbeddedStore, StoreError } from '../store/index.js'
 import { createMetrics } from '../http/metrics.js'
 import { hostPort, startSyslog, syslogTarget } from './syslog-service.js'
 import { ApiTokenError, readApiToken } from '../http/api/auth.js'
@@ -79,10 +81,17 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
   try {
     const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-    // Groups/profiles written through /v1 live in data_dir/boot and load over config.yaml's.
+    // What pxebox writes (machine records, install-once, API-written groups/profiles, the tracker's table). Closed
+    // last: the closers run in reverse, after every service that writes to it.
+    const dataStore = await openEmbeddedStore(config.data_dir, logger).catch((err: unknown) => {
+      throw err instanceof StoreError ? new StartError(err.code, err.message) : err
+    })
+    closers.push(() => dataStore.close())
+
+    // Groups/profiles written through /v1 live in the store (data_dir/boot before it) and load over config.yaml's.
     let catalog: Catalog
     try {
-      catalog = await openCatalog({ sources: bootSourcesOf(config, publicUrl), overlayDir: join(config.data_dir, 'boot'), logger })
+      catalog = await openCatalog({ sources: bootSourcesOf(config, publicUrl), store: dataStore, legacyOverlayDir: join(config.data_dir, 'boot'), logger })
     } catch (err) {
       if (err instanceof BootLoadError) throw new StartError(err.code, err.message)
       throw err
@@ -94,12 +103,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     // also reports a loader: shim-grub machine whose site ACK names another next-server (README "Secure Boot"): only
     // x64 UEFI gets shim, and an ACK does not say the arch, so the lookup assumes it.
     const shimGrub = { server: iface.address, isShimGrub: (mac: string) => dhcpSettingsFor(matchMachine(store.get(), { mac, arch: 'x86_64' })).loader === 'shim-grub' }
-    const tracking = await startTracking({ config, iface, native, logger, shimGrub, ...(hooks.clientPort === undefined ? {} : { clientPort: hooks.clientPort }) })
+    const tracking = await startTracking({ config, iface, native, logger, shimGrub, store: dataStore, ...(hooks.clientPort === undefined ? {} : { clientPort: hooks.clientPort }) })
     if (tracking) closers.push(() => tracking.close())
 
     // Operator's view (issue 9): machine records are the event store; metrics count every event.
     const macForIp = (ip: string): string | undefined => tracking?.macForIp(ip)
-    const machines = await openMachineStore({ dir: join(config.data_dir, 'machines'), logger, macForIp })
+    const machines = await openMachineStore({ store: dataStore, legacyDir: join(config.data_dir, 'machines'), logger, macForIp })
     closers.push(() => machines.close())
     // Issue 19: a UEFI machine that fetched iPXE and never ran it (Secure Boot) is reported on its timeline and as a finding.
     const ipxeHandoff = startIpxeHandoffWatch({

@@ -1,29 +1,31 @@
 /**
  * The machine store: an EventSink that turns the DHCP, TFTP and HTTP services' boot events into machine records
- * (identity + timeline) and keeps them in `<data_dir>/machines/machines.json` across restarts.
+ * (identity + timeline), kept in memory for the boot path and the API and in the Store (records-store.ts: one
+ * document per machine) across restarts.
  *
  * Attribution: an event with a MAC goes to that machine, and teaches the store which MAC uses its IP. An event
  * without one (TFTP from an IP, an asset download) goes to the MAC last seen on that IP, or to the address tracker's
  * binding for it; failing both it waits (per IP, briefly) until a later event names the MAC for that IP: BIOS PXE
  * fetches its loader over TFTP before iPXE's `/ipxe?mac=...` says who it was.
  *
- * Writes are batched (one durable write per `flushDelayMs` of activity); operator actions (installed, re-arm,
- * labels, forget) are written before they are acknowledged.
+ * Writes are batched (the machines changed during `flushDelayMs` of activity, one row each: the cost of a boot event
+ * does not grow with the number of machines); operator actions (installed, re-arm, labels, forget) are written
+ * durably before they are acknowledged.
  */
-import { join } from 'node:path'
-import { Value } from '@sinclair/typebox/value'
-import type { BootEvent, EventSink } from './events.js'
 import { silentLogger, type Logger } from '../host/log.js'
-import { MachineRecordSchema, MAX_LOG_LINES, RECORD_LIMITS, type LogLine, type MachineRecord, type TimelineEntry } from './model.js'
-import { applyEntry, boundRecord, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
+import type { Store } from '../store/index.js'
+import type { BootEvent, EventSink } from './events.js'
+import { MAX_LOG_LINES, RECORD_LIMITS, type LogLine, type MachineRecord, type TimelineEntry } from './model.js'
+import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
-import { readJsonFile, writeFileDurably } from '../host/durable-file.js'
-import { stringifyInSlices } from '../host/json-slices.js'
+import { loadMachineRecords, writeMachineRecords } from './records-store.js'
 
 /** Options for openMachineStore. */
 export interface MachineStoreOptions {
-  /** Folder for machines.json (the daemon passes `<data_dir>/machines`). Created on first write. */
-  readonly dir: string
+  /** Where records are kept (the daemon's Store; the caller closes it). */
+  readonly store: Store
+  /** Where an earlier pxebox kept machines.json (`<data_dir>/machines`): imported once, then kept as `.migrated`. */
+  readonly legacyDir?: string
   readonly logger?: Logger
   /** Clock (ms); tests pass a fake one. */
   readonly now?: () => number
@@ -68,7 +70,7 @@ export interface MachineStore extends EventSink {
    * unsubscribe function.
    */
   subscribe(listener: (mac: string, event?: BootEvent) => void): () => void
-  /** Problems found loading the file (corrupt file moved aside, invalid records skipped). */
+  /** Problems found loading (invalid records skipped, a corrupt legacy machines.json moved aside). */
   readonly problems: readonly string[]
   /** Write pending changes now. */
   flush(): Promise<void>
@@ -93,91 +95,60 @@ export class MachineLabelError extends Error {
   override readonly name = 'MachineLabelError'
 }
 
-/** File format version of machines.json. */
-const FILE_VERSION = 1
 /** MAC-less events wait this long for their IP to be attributed. */
 const PENDING_MS = 10 * 60_000
 const PENDING_PER_IP = 16
 const MAX_PENDING_IPS = 1024
 const MAX_IPS = 8192
-/** Invalid records named one by one at load; the rest are counted (a bad file must not flood the log). */
-const MAX_LISTED_PROBLEMS = 20
 
-/** Open (or create) the store in `opts.dir`. Never throws for a bad file: it is moved aside and reported. */
+/** Open the machine records kept in `opts.store`. Never throws for bad records: they are skipped and reported. */
 export async function openMachineStore(opts: MachineStoreOptions): Promise<MachineStore> {
   const logger = (opts.logger ?? silentLogger).child({ component: 'machines' })
   const now = opts.now ?? Date.now
-  const file = join(opts.dir, 'machines.json')
+  const store = opts.store
   const flushDelayMs = opts.flushDelayMs ?? 1000
   const maxMachines = opts.maxMachines ?? 10_000
   const machines = new Map<string, MachineRecord>()
   const macByIp = new Map<string, string>()
   const pending = new Map<string, { at: number; event: BootEvent }[]>()
   const listeners = new Set<(mac: string, event?: BootEvent) => void>()
-  const problems: string[] = []
 
-  /** Records were cut or dropped at load: write the file back in its bounded form. */
-  let reduced = false
-  const loaded = await readJsonFile(file, new Date(now()))
-  if (loaded.state === 'corrupt') {
-    problems.push(`${file} is corrupt (${loaded.reason})${loaded.movedTo ? `; moved to ${loaded.movedTo}` : ''}; starting with no machine records`)
-  } else if (loaded.state === 'ok') {
-    const data = loaded.value as { version?: unknown; machines?: unknown }
-    if (data?.version !== FILE_VERSION || !Array.isArray(data.machines)) {
-      problems.push(`${file}: expected {"version": ${FILE_VERSION}, "machines": [...]}; ignoring its contents`)
-    } else {
-      let trimmed = 0
-      let invalid = 0
-      data.machines.forEach((m: unknown, i) => {
-        if (Value.Check(MachineRecordSchema, m)) {
-          if (boundRecord(m)) trimmed++
-          machines.set(m.mac, m)
-        } else if (++invalid <= MAX_LISTED_PROBLEMS) {
-          const first = [...Value.Errors(MachineRecordSchema, m)][0]
-          problems.push(`${file}: machines[${i}] skipped: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`)
-        }
-      })
-      if (invalid > MAX_LISTED_PROBLEMS) problems.push(`${file}: ${invalid - MAX_LISTED_PROBLEMS} more invalid records skipped`)
-      if (trimmed > 0) problems.push(`${file}: ${trimmed} records held values over the record limits; cut to them`)
-      // The cap applies to what was on disk too: a file from a larger cap, or grown by hand, must not load whole.
-      if (machines.size > maxMachines) {
-        const byAge = [...machines.values()].sort((a, b) => (a.last_seen < b.last_seen ? -1 : a.last_seen > b.last_seen ? 1 : 0))
-        const drop = byAge.slice(0, machines.size - maxMachines)
-        for (const r of drop) machines.delete(r.mac)
-        problems.push(`${file}: ${drop.length} least recently seen records dropped to keep ${maxMachines} (the record cap)`)
-      }
-      // The map's order is the eviction order (least recently seen first; see `seenNow`): rebuilt from the file.
-      const byAge = [...machines.values()].sort((a, b) => (a.last_seen < b.last_seen ? -1 : a.last_seen > b.last_seen ? 1 : 0))
-      machines.clear()
-      for (const m of byAge) machines.set(m.mac, m)
-      for (const m of machines.values()) if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
-      reduced = trimmed > 0 || machines.size < data.machines.length
-    }
-  }
+  const loaded = await loadMachineRecords(store, { legacyDir: opts.legacyDir, maxMachines, logger })
+  const problems = loaded.problems
+  // The map's order is the eviction order (least recently seen first; see `seenNow`).
+  for (const m of loaded.records) machines.set(m.mac, m)
+  for (const m of machines.values()) if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
   for (const p of problems) logger.error(p)
   if (machines.size > 0) logger.info({ machines: machines.size }, 'machine records loaded')
 
-  let dirty = reduced
+  /** MACs whose record changed (or went) since the last write: a write costs O(these), not O(all machines). */
+  let dirty = new Set<string>([...loaded.rewrite, ...loaded.remove])
   let timer: NodeJS.Timeout | undefined
   let writing: Promise<void> = Promise.resolve()
-  const write = (): Promise<void> => {
+  const write = (durable = false, mac?: string): Promise<void> => {
     if (timer) clearTimeout(timer)
     timer = undefined
     writing = writing.then(async () => {
-      if (!dirty) return
-      dirty = false
+      // An acknowledged change is written under this durable commit even if a batched write already took it.
+      if (mac !== undefined) dirty.add(mac)
+      if (dirty.size === 0) return
+      const macs = dirty
+      dirty = new Set()
       try {
-        // In slices: the whole file at once stalled DHCP offers behind it (json-slices.ts).
-        await writeFileDurably(file, await stringifyInSlices({ version: FILE_VERSION }, 'machines', machines.values()))
+        await writeMachineRecords(store, macs, (mac) => machines.get(mac), durable)
       } catch (err) {
-        dirty = true
-        logger.warn({ err, file }, 'cannot write machine records; will retry')
+        for (const mac of macs) dirty.add(mac)
+        logger.warn({ err, store: store.location }, 'cannot write machine records; will retry')
+        if (durable) throw err
       }
     })
-    return writing
+    const done = writing
+    // A failed durable write rejects its caller (no acknowledgement); the chain goes on for the next writer.
+    writing = writing.catch(() => undefined)
+    return done
   }
   const changed = (mac: string, event?: BootEvent) => {
-    dirty = true
+    dirty.add(mac)
     if (!timer) {
       timer = setTimeout(() => void write(), flushDelayMs)
       timer.unref()
@@ -218,6 +189,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     for (const mac of machines.keys()) {
       if (machines.size <= low) break
       machines.delete(mac)
+      dirty.add(mac)
     }
   }
   const learnIp = (ip: string, mac: string) => {
@@ -309,7 +281,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       r.installs += 1
       if (ip !== undefined) learnIp(ip, mac)
       changed(mac)
-      await write()
+      await write(true, mac)
       return r
     },
     async rearm(mac) {
@@ -318,7 +290,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       applyEntry(r, operatorEntry('rearm', undefined, r.installed_at ? `re-armed (was installed ${r.installed_at})` : 're-armed'))
       delete r.installed_at
       changed(mac)
-      await write()
+      await write(true, mac)
       return r
     },
     async setLabels(mac, labels) {
@@ -334,7 +306,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       if (count > RECORD_LIMITS.labels) throw new MachineLabelError(`a machine holds at most ${RECORD_LIMITS.labels} labels; this would make ${count}`)
       r.labels = next
       changed(mac)
-      await write()
+      await write(true, mac)
       return r
     },
     appendLog(ip, line) {
@@ -360,7 +332,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       const had = machines.delete(mac)
       if (had) {
         changed(mac)
-        await write()
+        await write(true, mac)
       }
       return had
     },
@@ -369,9 +341,9 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       return () => listeners.delete(listener)
     },
     problems,
-    flush: write,
+    flush: () => write(),
     async close() {
-      await write()
+      await write().catch(() => undefined)
       if (timer) clearTimeout(timer)
       timer = undefined
     },

@@ -26,7 +26,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { moveCorruptAside } from '../host/durable-file.js'
 import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
+import { checkKey, RawJson, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
 
 /** Options for openSqliteStore. */
 export interface SqliteStoreOptions {
@@ -169,11 +169,13 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
     const events: StoreEvent[] = []
     for (const op of ops) {
       if (op.op === 'put') {
-        const text = JSON.stringify(op.value)
+        const text = op.value instanceof RawJson ? op.value.text : JSON.stringify(op.value)
         if (text === undefined) throw new StoreError('PXEBOX_STORE_VALUE', `store value for ${op.kind}/${op.id} is not JSON data`)
         q.upsert.run(op.kind, op.id, text, revision, revision)
         q.change.run(revision, op.kind, op.id, text)
-        events.push({ type: 'put', kind: op.kind, id: op.id, value: JSON.parse(text) as unknown, revision })
+        // Parsed for watchers only: with none (the daemon today) a large document is not parsed back on the loop.
+        const value = watchers.size === 0 ? undefined : (JSON.parse(text) as unknown)
+        events.push({ type: 'put', kind: op.kind, id: op.id, value, revision })
       } else if (q.remove.run(op.kind, op.id).changes > 0) {
         q.change.run(revision, op.kind, op.id, null)
         events.push({ type: 'delete', kind: op.kind, id: op.id, revision })

@@ -11,6 +11,7 @@ import { openMachineStore, type MachineStore } from '../../src/machines/store.js
 import { machineView } from '../../src/machines/timeline.js'
 import type { BootEvent } from '../../src/machines/events.js'
 import { createIpxeHandoffWatch, IPXE_NOT_RUN, type IpxeHandoffWatch } from '../../src/boot/ipxe-handoff.js'
+import { storeIn } from '../helpers/store.js'
 
 const A = '52:54:00:00:0b:01'
 const B = '52:54:00:00:0b:02'
@@ -30,7 +31,7 @@ async function rig(t: Test, opts: { timeoutMs?: number; maxMachines?: number; fi
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   let clock = START
   const now = () => clock
-  const machines = await openMachineStore({ dir, flushDelayMs: 60_000, now })
+  const machines = await openMachineStore({ store: await storeIn(t, dir), flushDelayMs: 60_000, now })
   t.teardown(() => machines.close())
   const watch = createIpxeHandoffWatch({ timeoutMs: opts.timeoutMs ?? 60_000, report: (mac, d) => machines.recordDiagnosis(mac, d), now, ...opts })
   machines.subscribe((mac, event) => {

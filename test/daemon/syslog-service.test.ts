@@ -12,6 +12,7 @@ import { openMachineStore } from '../../src/machines/store.js'
 import { MAX_LOG_LINES } from '../../src/machines/model.js'
 import { createMetrics } from '../../src/http/metrics.js'
 import { startSyslog, syslogTarget } from '../../src/daemon/syslog-service.js'
+import { storeIn } from '../helpers/store.js'
 
 async function send(from: string, port: number, lines: string[]): Promise<void> {
   const socket = createSocket('udp4')
@@ -28,7 +29,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 t.test('lines land in the log of the machine seen on the sender address; bounded; others counted; metrics', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-syslog-svc-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const machines = await openMachineStore({ dir, flushDelayMs: 50 })
+  const machines = await openMachineStore({ store: await storeIn(t, dir), flushDelayMs: 50 })
   t.teardown(() => machines.close())
   const metrics = createMetrics()
   const syslog = await startSyslog({ host: '127.0.0.1', port: 0, machines, metrics, logger: (await import('../../src/host/log.js')).silentLogger })

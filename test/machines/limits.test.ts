@@ -3,12 +3,13 @@
  * made machines.json 125 MB), and the record cap applies to what is loaded from disk, not only to new machines.
  */
 import t, { type Test } from 'tap'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MachineLabelError, openMachineStore } from '../../src/machines/store.js'
 import { RECORD_LIMITS } from '../../src/machines/model.js'
 import { bootEvents, operatorApp, TOKEN } from '../http/api/fixture.js'
+import { storeIn } from '../helpers/store.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-limits-'))
@@ -32,9 +33,9 @@ t.test('requests with huge labels and paths do not grow machine records', async 
   for (const key of ['uuid', 'serial', 'hostname', 'arch'] as const) t.equal(r[key], undefined, `${key} of 4,000 characters not stored`)
   t.ok(r.timeline.every((e) => e.what.length <= RECORD_LIMITS.whatLength), 'timeline lines are cut')
   await o.machines.flush()
-  const size = (await stat(join(o.dataDir, 'machines', 'machines.json'))).size
+  const size = (await o.dataStore.list('machine')).reduce((sum, e) => sum + JSON.stringify(e.value).length, 0)
   // Before the limits: ~16 KB of identity per request alone (4 x 4,000 characters) plus the 4 KB asset path.
-  t.ok(size / N < 4000, `machines.json holds ${Math.round(size / N)} bytes per machine`)
+  t.ok(size / N < 4000, `the store holds ${Math.round(size / N)} bytes per machine`)
   // A normal identity is still stored.
   await o.app.inject({ url: `/ipxe?mac=${mac(500)}&serial=SN-123&hostname=node-1&arch=x86_64`, remoteAddress: '10.213.9.31' })
   t.match(o.machines.get(mac(500)), { serial: 'SN-123', hostname: 'node-1', arch: 'x86_64' })
@@ -60,24 +61,25 @@ t.test('operator labels are bounded in number and length; a refused change chang
 
 t.test('the record cap applies at load: the least recently seen records are dropped, counted and reported', async (t) => {
   const dir = await tempDir(t)
-  const a = await openMachineStore({ dir, flushDelayMs: 10_000 })
+  const store = await storeIn(t, dir)
+  const a = await openMachineStore({ store, flushDelayMs: 10_000 })
   const start = Date.now() - 3_600_000
   for (let i = 0; i < 30; i++) for (const e of bootEvents(mac(i), `10.213.9.${i + 1}`, 2, start + i * 60_000)) a.record(e)
   await a.close()
-  const b = await openMachineStore({ dir, maxMachines: 10 })
+  const b = await openMachineStore({ store, maxMachines: 10 })
   t.equal(b.list().length, 10)
   t.same(b.list().map((r) => r.mac).sort(), Array.from({ length: 10 }, (_, i) => mac(20 + i)).sort(), 'the 10 most recently seen are kept')
   t.match(b.problems, [/20 least recently seen records dropped to keep 10 \(the record cap\)/])
   await b.close()
-  const file = JSON.parse(await readFile(join(dir, 'machines.json'), 'utf8'))
-  t.equal(file.machines.length, 10, 'the file is written back bounded')
+  t.equal((await store.list('machine')).length, 10, 'the dropped records are removed from the store')
 })
 
 t.test('at run time the cap evicts the least recently seen, also after a reload (order kept without a scan)', async (t) => {
   // The store keeps its records in least-recently-seen order instead of scanning all of them for the oldest on
   // every new MAC (7% of pxebox's CPU under bench/abuse's new-MAC flood); which records go must not change.
   const dir = await tempDir(t)
-  const a = await openMachineStore({ dir, maxMachines: 10, flushDelayMs: 10_000 })
+  const store = await storeIn(t, dir)
+  const a = await openMachineStore({ store, maxMachines: 10, flushDelayMs: 10_000 })
   const start = Date.now() - 3_600_000
   for (let i = 0; i < 10; i++) for (const e of bootEvents(mac(i), `10.213.9.${i + 1}`, 1, start + i * 60_000)) a.record(e)
   // mac(0) and mac(1), the oldest, boot again: now mac(2) and mac(3) are the least recently seen.
@@ -87,26 +89,23 @@ t.test('at run time the cap evicts the least recently seen, also after a reload 
   const expected = [0, 1, 4, 5, 6, 7, 8, 9, 10, 11].map(mac).sort()
   t.same(kept(a), expected, 'mac(2) and mac(3) were evicted, the re-seen mac(0) and mac(1) kept')
   await a.close()
-  // The file is written in any order; loaded, the order is rebuilt from last_seen, so the next evictions are right.
-  const file = JSON.parse(await readFile(join(dir, 'machines.json'), 'utf8'))
-  file.machines.reverse()
-  await writeFile(join(dir, 'machines.json'), JSON.stringify(file))
-  const b = await openMachineStore({ dir, maxMachines: 10, flushDelayMs: 10_000 })
+  // The store lists in MAC order (mac(0) and mac(1) first, though seen last); loaded, the order is rebuilt from
+  // last_seen, so the next evictions are right.
+  const b = await openMachineStore({ store, maxMachines: 10, flushDelayMs: 10_000 })
   for (const e of bootEvents(mac(12), '10.213.9.13', 1, start + 50 * 60_000)) b.record(e)
   t.same(kept(b), [0, 1, 5, 6, 7, 8, 9, 10, 11, 12].map(mac).sort(), 'after the reload mac(4), the least recently seen, goes')
   await b.close()
 })
 
-t.test('over-long values in a file written before the limits are cut at load', async (t) => {
+t.test('over-long values in a file written before the limits are cut at load (and so at migration)', async (t) => {
   const dir = await tempDir(t)
-  const a = await openMachineStore({ dir })
-  await a.markInstalled(mac(1), '10.213.9.1')
-  await a.close()
-  const file = JSON.parse(await readFile(join(dir, 'machines.json'), 'utf8'))
+  const file = JSON.parse(await readFile(new URL('../fixtures/data-dir-v1/machines/machines.json', import.meta.url), 'utf8'))
+  file.machines = [{ ...file.machines[1], mac: mac(1) }]
   Object.assign(file.machines[0], { hostname: 'h'.repeat(5000), labels: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])) })
   file.machines[0].timeline[0].what = 'w'.repeat(5000)
   await writeFile(join(dir, 'machines.json'), JSON.stringify(file))
-  const b = await openMachineStore({ dir })
+  const store = await storeIn(t, dir)
+  const b = await openMachineStore({ store, legacyDir: dir })
   const r = b.get(mac(1))!
   t.equal(r.hostname, undefined)
   t.equal(Object.keys(r.labels).length, RECORD_LIMITS.labels)

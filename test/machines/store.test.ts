@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openMachineStore } from '../../src/machines/store.js'
 import { nicVendor } from '../../src/machines/oui.js'
 import type { BootEvent } from '../../src/machines/events.js'
 import { bootEvents } from '../http/api/fixture.js'
+import { storeIn } from '../helpers/store.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-machines-'))
@@ -15,55 +16,89 @@ async function tempDir(t: Test): Promise<string> {
 
 const M = '52:54:00:00:0a:01'
 
-t.test('records survive a restart: a new store over the same dir reads them back', async (t) => {
+t.test('records survive a restart: a new store over the same data reads them back', async (t) => {
   const dir = await tempDir(t)
-  const a = await openMachineStore({ dir, flushDelayMs: 10_000 })
+  const a = await openMachineStore({ store: await storeIn(t, dir), flushDelayMs: 10_000 })
   a.record(bootEvents(M, '10.213.10.1', 9, Date.now() - 60_000)[0]!)
   for (const e of bootEvents(M, '10.213.10.1', 9, Date.now() - 60_000).slice(1)) a.record(e)
   await a.setLabels(M, { rack: 'r7' })
   await a.close()
-  const b = await openMachineStore({ dir })
+  const b = await openMachineStore({ store: await storeIn(t, dir) })
   t.same(b.problems, [])
   const r = b.get(M)!
   t.same(r, a.get(M), 'identical record')
   t.equal(r.timeline.length, 9)
   t.same(r.labels, { rack: 'r7' })
-  t.same(await readdir(dir), ['machines.json'], 'no temp file left behind')
 })
 
-t.test('a corrupt file is moved aside and reported; the store starts empty and writes a good one', async (t) => {
+t.test('a boot event rewrites only the machine it belongs to (one row, not the whole table)', async (t) => {
+  const dir = await tempDir(t)
+  const store = await storeIn(t, dir)
+  const s = await openMachineStore({ store, flushDelayMs: 10_000 })
+  const other = '52:54:00:00:0a:02'
+  for (const e of bootEvents(M, '10.213.10.1', 3, Date.now() - 60_000)) s.record(e)
+  for (const e of bootEvents(other, '10.213.10.2', 3, Date.now() - 60_000)) s.record(e)
+  await s.flush()
+  const before = (await store.get('machine', other))!.modRevision
+  s.record(bootEvents(M, '10.213.10.1', 4, Date.now() - 1000)[3]!)
+  await s.flush()
+  t.equal((await store.get('machine', other))!.modRevision, before, 'the other machine was not rewritten')
+  t.ok((await store.get('machine', M))!.modRevision > before, 'the machine that booted was')
+  t.equal(((await store.get('machine', M))!.value as { timeline: unknown[] }).timeline.length, 4)
+})
+
+t.test('machines.json written by the previous release is imported once and kept as machines.json.migrated', async (t) => {
+  const dir = await tempDir(t)
+  const legacyDir = join(dir, 'machines')
+  await mkdir(legacyDir)
+  // The fixture was written by the release before the Store (openMachineStore over a dir, kept in machines.json).
+  await writeFile(join(legacyDir, 'machines.json'), await readFile(new URL('../fixtures/data-dir-v1/machines/machines.json', import.meta.url)))
+  const s = await openMachineStore({ store: await storeIn(t, dir), legacyDir })
+  t.same(s.problems, [])
+  t.same(s.list().map((r) => r.mac), ['52:54:00:00:0a:02', '52:54:00:00:0a:01'], 'both records, most recently seen first')
+  t.same(s.get('52:54:00:00:0a:01')!.labels, { rack: 'r7' })
+  t.ok(s.get('52:54:00:00:0a:02')!.installed_at, 'install-once state came along')
+  t.same((await readdir(legacyDir)).sort(), ['machines.json.migrated'], 'the old file is kept, renamed')
+  await s.close()
+  const again = await openMachineStore({ store: await storeIn(t, dir), legacyDir })
+  t.equal(again.list().length, 2, 'not imported twice, still there')
+})
+
+t.test('a corrupt legacy machines.json is moved aside and reported; the store starts without it and works', async (t) => {
   const dir = await tempDir(t)
   await writeFile(join(dir, 'machines.json'), '{"version":1,"machines":[{"mac":')
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir), legacyDir: dir })
   t.equal(s.problems.length, 1)
   t.match(s.problems[0], /machines\.json is corrupt .*moved to .*machines\.json\.corrupt-/)
   t.same(s.list(), [])
   const names = await readdir(dir)
   t.ok(names.some((n) => n.startsWith('machines.json.corrupt-')), 'evidence kept')
   await s.markInstalled(M, '10.213.10.1')
-  const again = await openMachineStore({ dir })
+  const again = await openMachineStore({ store: await storeIn(t, dir), legacyDir: dir })
   t.same(again.problems, [])
   t.ok(again.get(M)!.installed_at)
 })
 
-t.test('invalid records are skipped one by one; a wrong version is ignored whole', async (t) => {
+t.test('invalid records are skipped one by one and removed; a legacy file of another version is left alone', async (t) => {
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const store = await storeIn(t, dir)
+  const s = await openMachineStore({ store })
   await s.markInstalled(M)
-  const file = JSON.parse(await readFile(join(dir, 'machines.json'), 'utf8'))
-  file.machines.push({ mac: 'nope' })
-  await writeFile(join(dir, 'machines.json'), JSON.stringify(file))
-  const b = await openMachineStore({ dir })
+  await store.put('machine', '52:54:00:00:0a:09', { mac: '52:54:00:00:0a:09', boots: 'many' })
+  const b = await openMachineStore({ store })
   t.equal(b.list().length, 1)
-  t.match(b.problems[0], /machines\[1\] skipped: \/\w+ /)
+  t.match(b.problems[0], /pxebox\.db \(machine\): 52:54:00:00:0a:09 skipped: \/\w+ /)
+  await b.close()
+  t.equal(await store.get('machine', '52:54:00:00:0a:09'), undefined, 'the invalid record is removed')
   await writeFile(join(dir, 'machines.json'), JSON.stringify({ version: 9, machines: [] }))
-  const c = await openMachineStore({ dir })
+  const c = await openMachineStore({ store, legacyDir: dir })
   t.match(c.problems[0], /expected \{"version": 1/)
+  t.ok((await readdir(dir)).includes('machines.json'), 'not renamed')
 })
 
 t.test('attribution: TFTP by IP waits for the MAC that later uses the IP; tracker fallback; 0.0.0.0 never', async (t) => {
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir, macForIp: (ip) => (ip === '10.213.10.50' ? '52:54:00:00:0a:50' : undefined) })
+  const s = await openMachineStore({ store: await storeIn(t, dir), macForIp: (ip) => (ip === '10.213.10.50' ? '52:54:00:00:0a:50' : undefined) })
   const tftp = (ip: string, time: string): BootEvent => ({ time, kind: 'tftp', ip, step: 'file', outcome: 'ok', detail: { file: 'undionly.kpxe', bytes: 70000 } })
   const t0 = Date.now() - 10_000
   // BIOS: the ROM fetches undionly.kpxe over TFTP before anything names its MAC from that IP.
@@ -79,7 +114,7 @@ t.test('attribution: TFTP by IP waits for the MAC that later uses the IP; tracke
 
 t.test('record never throws, whatever the event', async (t) => {
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir) })
   const weird = [
     { time: 'not a time', kind: 'http', mac: M, step: 'kernel', outcome: 'ok', detail: {} },
     { time: new Date().toISOString(), kind: 'dhcp', mac: M, step: 'offer', outcome: 'ok', detail: { arch_label: 7, path: 3 } },
@@ -90,7 +125,7 @@ t.test('record never throws, whatever the event', async (t) => {
 
 t.test('attempts: a new DHCP after the script opens a new boot; history keeps the old one; reinstalls counted', async (t) => {
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir) })
   const start = Date.now() - 3_600_000
   for (const e of bootEvents(M, '10.213.10.1', 9, start)) s.record(e)
   await s.markInstalled(M, '10.213.10.1')
@@ -112,7 +147,7 @@ t.test('NIC vendor from the OUI table', async (t) => {
 
 t.test('subscribers get the attributed event; recordDiagnosis adds a pxebox entry (issue 19)', async (t) => {
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir) })
   const seen: Array<[string, string | undefined]> = []
   s.subscribe((mac, event) => seen.push([mac, event?.step]))
   const t0 = Date.now() - 10_000
@@ -131,7 +166,7 @@ t.test('subscribers get the attributed event; recordDiagnosis adds a pxebox entr
 t.test('install once through GRUB: a TFTP local-boot step (the local-boot GRUB config) shows the machine booted locally', async (t) => {
   const { machineView } = await import('../../src/machines/timeline.js')
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir) })
   const start = Date.now() - 3_600_000
   for (const e of bootEvents(M, '10.213.10.1', 9, start)) s.record(e)
   await s.markInstalled(M, '10.213.10.1')
@@ -148,7 +183,7 @@ t.test('install once through GRUB: a TFTP local-boot step (the local-boot GRUB c
 t.test('shim-grub: kernel and initrd over TFTP reach the kernel and initrd stages, so the boot completes', async (t) => {
   const { machineView } = await import('../../src/machines/timeline.js')
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir) })
   const at = (ms: number) => new Date(Date.now() - 60_000 + ms).toISOString()
   s.record({ time: at(0), kind: 'dhcp', mac: M, ip: '10.213.10.1', step: 'ack', outcome: 'ok', detail: { boot_file: 'shimx64.efi' } })
   s.record({ time: at(1), kind: 'tftp', mac: M, ip: '10.213.10.1', step: 'file', outcome: 'ok', detail: { file: 'grubx64.efi', bytes: 900 } })

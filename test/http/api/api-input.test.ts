@@ -52,13 +52,13 @@ t.test('a profile kernel or initrd outside /assets/ is refused with where assets
   t.equal((await put({ kernel: 'http://mirror.example/vmlinuz', initrd: ['${base}/initrd.img'], args: [] })).statusCode, 200, 'remote URLs and iPXE variables are the author\'s business, as in config.yaml')
 })
 
-t.test('API-written groups and profiles name their data_dir file as source, config.yaml entries config.yaml', async (t) => {
+t.test('API-written groups and profiles name the store entry as source, config.yaml entries config.yaml', async (t) => {
   const o = await operatorApp(t, { token: TOKEN })
   const g = await o.app.inject({ method: 'PUT', url: '/v1/groups/g', headers: AUTH, payload: { id: 'g', profile: 'live', selector: { mac: ['52:54:00:00:00:01'] } } })
-  t.equal(g.json().source, `API (${o.dataDir}/boot/groups/g.json)`)
+  t.equal(g.json().source, `API (${o.dataDir}/pxebox.db: group g)`)
   const p = await o.app.inject({ method: 'PUT', url: '/v1/profiles/p', headers: AUTH, payload: { boot: { kernel: '/assets/fcos/kernel' } } })
-  t.equal(p.json().source, `API (${o.dataDir}/boot/profiles/p.json)`)
+  t.equal(p.json().source, `API (${o.dataDir}/pxebox.db: profile p)`)
   const groups = (await o.app.inject({ url: '/v1/groups' })).json().groups as { id: string; source: string }[]
   t.equal(groups.find((x) => x.id === 'rack1')!.source, 'config.yaml groups[0]')
-  t.equal(groups.find((x) => x.id === 'g')!.source, `API (${o.dataDir}/boot/groups/g.json)`)
+  t.equal(groups.find((x) => x.id === 'g')!.source, `API (${o.dataDir}/pxebox.db: group g)`)
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readFile, readdir } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ago, bootEvents, operatorApp, TOKEN } from './fixture.js'
 
@@ -137,8 +137,7 @@ t.test('installed callback: from the machine without a token, refused from elsew
   const byOperator = await o.app.inject({ method: 'POST', url: `/v1/machines/${M2}/installed`, remoteAddress: '10.213.9.200', headers: AUTH })
   t.equal(byOperator.statusCode, 200, 'the token marks even an unseen machine')
   // Written before the answer: a new store over the same data_dir sees it at once.
-  const file = JSON.parse(await readFile(join(o.dataDir, 'machines', 'machines.json'), 'utf8'))
-  t.ok(file.machines.find((m: { mac: string }) => m.mac === M2).installed_at)
+  t.ok(((await o.dataStore.get('machine', M2))?.value as { installed_at?: string }).installed_at)
 })
 
 t.test('groups and profiles: read all, write the API overlay, refuse config-defined and unloadable changes', async (t) => {
@@ -171,7 +170,7 @@ t.test('groups and profiles: read all, write the API overlay, refuse config-defi
   t.equal(o.store.get().match({ serial: 'S2' })?.profile.id, 'rescue', 'the boot store serves the new group at once')
   const ipxe = await o.app.inject({ url: '/ipxe?serial=S2' })
   t.match(ipxe.body, /rescue/)
-  t.same(JSON.parse(await readFile(join(o.dataDir, 'boot', 'groups', 'g2.json'), 'utf8')), { id: 'g2', profile: 'rescue', selector: { serial: 'S2' } })
+  t.same((await o.dataStore.get('group', 'g2'))?.value, { id: 'g2', profile: 'rescue', selector: { serial: 'S2' } })
 
   const inUse = await o.app.inject({ method: 'DELETE', url: '/v1/profiles/rescue', headers: AUTH })
   t.equal(inUse.statusCode, 422, 'a profile a group still names cannot go')

@@ -18,6 +18,7 @@ import type { BootEvent, EventSink } from '../../../src/machines/events.js'
 import { silentLogger } from '../../../src/host/log.js'
 import { observedAddresses } from '../../../src/addresses/observed.js'
 import type { FindingView } from '../../../src/http/api/schemas.js'
+import { openSqliteStore, STORE_FILE, type Store } from '../../../src/store/index.js'
 
 export const PUBLIC = 'http://10.213.9.2:8080'
 export const TOKEN = 'test-token-0123456789abcdef'
@@ -46,6 +47,8 @@ export interface OperatorApp {
   app: FastifyInstance
   machines: MachineStore
   store: BootStore
+  /** The Store the machine records and the overlay are kept in (`<dataDir>/pxebox.db`). */
+  dataStore: Store
   overlay: BootOverlay
   dir: string
   dataDir: string
@@ -81,9 +84,10 @@ export async function operatorApp(
   const all = baseSources(dir)
   const base = opts.noDefaultGroup ? { ...all, groups: all.groups.filter((g) => g.id !== 'default') } : all
   let store: BootStore | undefined
-  const overlay = await openBootOverlay({ dir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
+  const dataStore = await openSqliteStore({ file: join(dataDir, STORE_FILE) })
+  const overlay = await openBootOverlay({ store: dataStore, legacyDir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
-  const machines = await openMachineStore({ dir: join(dataDir, 'machines'), flushDelayMs: 50, ...(opts.now ? { now: opts.now } : {}) })
+  const machines = await openMachineStore({ store: dataStore, legacyDir: join(dataDir, 'machines'), flushDelayMs: 50, ...(opts.now ? { now: opts.now } : {}) })
   const metrics = createMetrics()
   // As the daemon: DHCP events teach which addresses a MAC uses (the installed callback's and bind_to_lease's evidence).
   const addresses = observedAddresses()
@@ -119,8 +123,9 @@ export async function operatorApp(
     await app.close()
     await machines.close()
     store!.close()
+    await dataStore.close()
   })
-  return { app, machines, store, overlay, dir, dataDir, sink, feed: (events) => events.forEach((e) => sink.record(e)) }
+  return { app, machines, store, dataStore, overlay, dir, dataDir, sink, feed: (events) => events.forEach((e) => sink.record(e)) }
 }
 
 /** ISO time `secondsAgo` before now. */
