@@ -37,6 +37,7 @@ install -m 0755 firmware/fetch.sh "$app/firmware/fetch.sh"
 cp -a node_modules "$app/node_modules"
 (cd "$app" && npm prune --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
 rm -rf "$app/node_modules/.cache"
+bash scripts/slim-node-modules.sh "$app/node_modules"
 
 install -m 0755 debian/pxebox "$stage/usr/bin/pxebox"
 install -m 0644 debian/config.yaml "$stage/etc/pxebox/config.yaml"

@@ -17,6 +17,8 @@ bash scripts/deps.sh build
 command -v npm >/dev/null || PATH=/usr/local/lib/pxebox-npm/bin:$PATH
 # Debian's nodejs has no bundled headers: node-gyp compiles the addon against libnode-dev's (it cannot download them).
 [ -f /usr/include/node/node_api.h ] && export npm_config_nodedir=/usr
+# better-sqlite3 (the store, src/store/sqlite.ts) compiles its SQLite here like native/: no prebuilt download from GitHub.
+export npm_config_build_from_source=better-sqlite3
 npm ci --no-audit --no-fund --loglevel=error
 npm run -s build
 deb=$(bash scripts/build-deb.sh)

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 # Without an npm of the machine's own, deps.sh installed npm's release there (as for scripts/install.sh).
 command -v npm >/dev/null || PATH=/usr/local/lib/pxebox-npm/bin:$PATH
+# better-sqlite3 (the store, src/store/sqlite.ts) compiles its SQLite here like native/: no prebuilt download from GitHub.
+export npm_config_build_from_source=better-sqlite3
 npm ci --no-audit --no-fund --loglevel=error
 bash firmware/fetch.sh >/dev/null
 bash scripts/build-boot-target.sh >/dev/null
