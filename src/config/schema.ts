@@ -198,8 +198,14 @@ export const MachinesSchema = Section(
       description:
         'seconds a UEFI machine that fetched iPXE over TFTP has to come back as iPXE (its DHCP or boot script) before pxebox reports that the firmware did not run it (Secure Boot on?)',
     }),
+    max_records: Type.Integer({
+      default: 10_000,
+      minimum: 100,
+      maximum: 1_000_000,
+      description: 'machine records kept (in memory and in data_dir/pxebox.db); the least recently seen go first. A record is ~2 KB typically, 40 KB at most',
+    }),
   },
-  'machine records and boot timelines (kept in data_dir/machines)',
+  'machine records and boot timelines (kept in data_dir/pxebox.db)',
 )
 
 /**

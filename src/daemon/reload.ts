@@ -62,6 +62,7 @@ export const RELOAD_TABLE = {
   machines: nested({
     stuck_after: restart('the API and dashboard are built with it'),
     ipxe_not_run_after: restart('the iPXE hand-off watch is built with it at start'),
+    max_records: restart('the machine records are loaded (and cut to it) at start'),
   }),
   discovery: restart('the holding script and its poll interval are built into the HTTP routes at start'),
   syslog: restart('the syslog socket is bound at start, and its address goes into scripts and DHCP option 7'),
