@@ -1,9 +1,10 @@
 /**
  * The tracking service the daemon starts: an address tracker fed by the DHCP server's packet hook (port 67/4011),
  * a port 68 listener (the site server's broadcast replies) and the ARP capture, evaluated on a timer, persisted in
- * the Store (observations-store.ts: every few seconds when something changed, and at stop), serialized a slice of
- * entries at a time so a flooded table never holds the event loop (DHCP offers wait behind it). An unusable saved
- * table is reported and kept aside, and tracking starts empty.
+ * `<data_dir>/observed.json` (write-temp + fsync + rename, every few seconds when something changed, and at stop),
+ * serialized a slice of entries at a time so a flooded table never holds the event loop (DHCP offers wait behind it).
+ * A corrupt state file is reported, set aside as `observed.json.corrupt-<time>` (durable-file.ts: a second corruption
+ * never overwrites the first), and tracking starts empty.
  */
 import { join } from 'node:path'
 import type { DhcpPacket, PacketObserver } from '../dhcp/index.js'
@@ -12,18 +13,15 @@ import type { NativeLoad } from '../host/native.js'
 import { startArpCapture, type ArpCapture } from './arp-capture.js'
 import { arpingProbe, type ArpProbe } from './arp-probe.js'
 import { listenClientPort, type ClientPortListener } from './client-port.js'
-import type { Store } from '../store/index.js'
-import { loadObservations, saveObservations } from './observations-store.js'
+import { moveCorruptAside, readJsonFile, writeFileDurably } from '../host/durable-file.js'
+import { stringifyFieldsInSlices } from '../host/json-slices.js'
 import type { Binding, Finding, FindingKind, Machine } from './model.js'
-import { createAddressTracker, type AddressTracker, type TrackerOptions, type TrackerSettings } from './tracker.js'
+import { createAddressTracker, type AddressTracker, type TrackerOptions, type TrackerSettings, type TrackerSnapshot } from './tracker.js'
 
-/** What the daemon passes in (config `tracking` as tracker settings, the interface, the store, data_dir). */
+/** What the daemon passes in (config `tracking` as tracker settings, the interface, data_dir). */
 export interface TrackingOptions extends TrackerSettings {
   interfaceName: string
-  /** Where the table is kept. */
-  store: Store
-  /** Where the release before the Store kept observed.json: imported once. */
-  dataDir?: string
+  dataDir: string
   /** Our own server identifier in authoritative mode. */
   ownServers?: readonly string[]
   /** Proxy mode: report shim-grub machines whose site ACK names another next-server (see TrackerOptions). */
@@ -75,12 +73,13 @@ export interface TrackingService extends AddressQueries {
   close(): Promise<void>
 }
 
-/** The state file inside data_dir before the Store (imported once). */
+/** The state file inside data_dir. */
 export const OBSERVED_FILE = 'observed.json'
 
 /** Starts tracking. Only a failing port 68 bind rejects; ARP problems are logged and tracking goes on without ARP. */
 export async function startAddressTracking(opts: TrackingOptions): Promise<TrackingService> {
   const log = (opts.logger ?? silentLogger).child({ proto: 'leases' })
+  const file = join(opts.dataDir, OBSERVED_FILE)
   const probe = opts.arp ? (opts.probe ?? arpingProbe({ interfaceName: opts.interfaceName, timeoutMs: 1000 })) : undefined
   const tracker = createAddressTracker({
     ...settingsOf(opts),
@@ -90,7 +89,7 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     ...(opts.now === undefined ? {} : { now: opts.now }),
     logger: opts.logger ?? silentLogger,
   })
-  await loadObservations(opts.store, tracker, log, opts.dataDir === undefined ? undefined : join(opts.dataDir, OBSERVED_FILE))
+  await loadObserved(file, tracker, log)
 
   let client68: ClientPortListener | undefined
   if (opts.listenClientPort) {
@@ -117,9 +116,9 @@ export async function startAddressTracking(opts: TrackingOptions): Promise<Track
     saving = saving.then(async () => {
       if (!tracker.dirty) return
       try {
-        await saveObservations(opts.store, tracker)
+        await writeFileDurably(file, await stringifyFieldsInSlices({ version: 1 }, Object.entries(tracker.snapshotFields())))
       } catch (err) {
-        log.warn({ err, store: opts.store.location }, 'cannot save the observed address table')
+        log.warn({ err, file }, 'cannot save the observed address table')
       }
     })
     return saving
@@ -173,4 +172,29 @@ function settingsOf(s: TrackerSettings): TrackerSettings {
     ...(maxServers === undefined ? {} : { maxServers }),
     ...(maxFindings === undefined ? {} : { maxFindings }),
   }
+}
+
+async function loadObserved(file: string, tracker: AddressTracker, log: Logger): Promise<void> {
+  const read = await readJsonFile(file)
+  if (read.state === 'missing') return
+  let reason: string
+  let movedTo: string | undefined
+  if (read.state === 'corrupt') {
+    reason = read.reason
+    movedTo = read.movedTo
+  } else {
+    try {
+      const snap = read.value as TrackerSnapshot
+      if (snap?.version !== 1 || !Array.isArray(snap.bindings)) throw new Error('not a version 1 address table')
+      tracker.restore(snap)
+      log.info({ file, bindings: snap.bindings.length }, 'observed address table loaded')
+      return
+    } catch (err) {
+      // JSON, but not a table restore() can use: the same treatment as text that does not parse.
+      tracker.restore({ version: 1, bindings: [], macSeen: [], uuids: [], servers: [], claims: [] })
+      reason = (err as Error).message
+      movedTo = await moveCorruptAside(file)
+    }
+  }
+  log.warn({ file, err: reason, moved_to: movedTo }, `observed address table ${file} is corrupt (${reason}); ${movedTo === undefined ? 'left in place' : `moved to ${movedTo}`}, starting empty`)
 }

@@ -81,7 +81,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
   try {
     const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-    // What pxebox writes (machine records, install-once, API-written groups/profiles, the tracker's table). Closed
+    // What pxebox writes (machine records, install-once, API-written groups/profiles). Closed
     // last: the closers run in reverse, after every service that writes to it.
     const dataStore = await openEmbeddedStore(config.data_dir, logger).catch((err: unknown) => {
       throw err instanceof StoreError ? new StartError(err.code, err.message) : err
@@ -103,7 +103,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     // also reports a loader: shim-grub machine whose site ACK names another next-server (README "Secure Boot"): only
     // x64 UEFI gets shim, and an ACK does not say the arch, so the lookup assumes it.
     const shimGrub = { server: iface.address, isShimGrub: (mac: string) => dhcpSettingsFor(matchMachine(store.get(), { mac, arch: 'x86_64' })).loader === 'shim-grub' }
-    const tracking = await startTracking({ config, iface, native, logger, shimGrub, store: dataStore, ...(hooks.clientPort === undefined ? {} : { clientPort: hooks.clientPort }) })
+    const tracking = await startTracking({ config, iface, native, logger, shimGrub, ...(hooks.clientPort === undefined ? {} : { clientPort: hooks.clientPort }) })
     if (tracking) closers.push(() => tracking.close())
 
     // Operator's view (issue 9): machine records are the event store; metrics count every event.

@@ -33,7 +33,7 @@ export const RELOAD_TABLE = {
   interface: restart('every listener is bound to its address'),
   address: restart('every listener is bound to it'),
   log_level: live('log', 'the logger level is set'),
-  data_dir: restart('the store (pxebox.db: machine records, API-written groups/profiles, the observed table) and the lease log are open there'),
+  data_dir: restart('the store (pxebox.db: machine records, API-written groups/profiles), observed.json and the lease log are open there'),
   assets_dir: restart('the HTTP asset routes serve the folder given at start'),
   matchbox_dir: live('catalog', CATALOG),
   ignition_dir: live('catalog', CATALOG),

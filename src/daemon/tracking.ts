@@ -7,7 +7,6 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../host/log.js'
 import type { PxeInterface } from '../host/interfaces.js'
 import type { NativeLoad } from '../host/native.js'
-import type { Store } from '../store/index.js'
 import type { TrackerOptions, TrackerSettings } from '../addresses/tracker.js'
 import { startAddressTracking, type TrackingService } from '../addresses/tracking-service.js'
 
@@ -18,8 +17,6 @@ export interface TrackingStartOptions {
   /** The daemon's one load of the native addon (the port 68 listener's pinning). */
   native: NativeLoad
   logger: Logger
-  /** Where the tracker's table is kept. */
-  store: Store
   /** Proxy mode: which machines boot shim -> GRUB, whose site ACK must name pxebox as next-server. */
   shimGrub?: TrackerOptions['shimGrub']
   /** Test hook: the port 68 listener's port. */
@@ -47,7 +44,6 @@ export async function startTracking(o: TrackingStartOptions): Promise<TrackingSe
   const authoritative = config.dhcp.mode === 'authoritative'
   const tracking = await startAddressTracking({
     interfaceName: iface.name,
-    store: o.store,
     dataDir: config.data_dir,
     ...trackerSettings(t),
     ...(authoritative ? { ownServers: [iface.address] } : {}),
@@ -67,5 +63,5 @@ export async function startTracking(o: TrackingStartOptions): Promise<TrackingSe
 export function trackingLine(tracking: TrackingService | undefined, config: Config): string {
   if (tracking === undefined) return 'off'
   const t = config.tracking
-  return `${tracking.leases().length} bindings, ARP ${t.arp ? 'on' : 'off'}, stray after ${t.stray_after} s, kept in ${config.data_dir}/pxebox.db`
+  return `${tracking.leases().length} bindings, ARP ${t.arp ? 'on' : 'off'}, stray after ${t.stray_after} s, data ${config.data_dir}/observed.json`
 }

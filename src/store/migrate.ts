@@ -1,5 +1,5 @@
 /**
- * The one-time move of a data_dir file written by pxebox before the Store (machines/machines.json, observed.json,
+ * The one-time move of a data_dir file written by pxebox before the Store (machines/machines.json,
  * boot/groups/*.json, boot/profiles/*.json) into it: the facade that owns the file's type reads and imports it, then
  * calls `retireLegacyFile`, which renames it to `<file>.migrated`. The old file is never deleted: an operator who
  * downgrades, or doubts the import, still has it. A file already imported and renamed is not seen again, so the

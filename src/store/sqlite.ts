@@ -26,7 +26,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { moveCorruptAside } from '../host/durable-file.js'
 import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, RawJson, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
 
 /** Options for openSqliteStore. */
 export interface SqliteStoreOptions {
@@ -169,7 +169,7 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
     const events: StoreEvent[] = []
     for (const op of ops) {
       if (op.op === 'put') {
-        const text = op.value instanceof RawJson ? op.value.text : JSON.stringify(op.value)
+        const text = JSON.stringify(op.value)
         if (text === undefined) throw new StoreError('PXEBOX_STORE_VALUE', `store value for ${op.kind}/${op.id} is not JSON data`)
         q.upsert.run(op.kind, op.id, text, revision, revision)
         q.change.run(revision, op.kind, op.id, text)

@@ -1,6 +1,6 @@
 /**
  * The Store: everything pxebox writes itself (machine records and timelines, install-once state, API-written groups
- * and profiles, tracker observations) goes through this one interface, a namespaced document store shaped like
+ * and profiles; tracker observations and leases are to follow) goes through this one interface, a namespaced document store shaped like
  * etcd's key space so the embedded backend (sqlite.ts) and the etcd backend (issue 17) pass one contract suite
  * (test/store/contract.ts):
  *
@@ -13,8 +13,8 @@
  *   the last revision it applied resumes without a gap (etcd watch with start_revision). A backend keeps a bounded
  *   history; asking for a revision older than it kept fails with StoreCompactedError, as etcd's ErrCompacted.
  *
- * Values are plain data (what JSON.stringify keeps), or RawJson text already serialized. The layers that own the types wrap this in typed facades
- * (machines/records-store.ts, catalog/overlay-store.ts, addresses/observations-store.ts); nothing here knows them.
+ * Values are plain data (what JSON.stringify keeps). The layers that own the types wrap this in typed facades
+ * (machines/records-store.ts, catalog/overlay-store.ts); nothing here knows them.
  * Every method is async: the embedded backend answers synchronously inside, etcd over the network.
  */
 
@@ -94,14 +94,6 @@ export interface Store {
   watch(opts: WatchOptions, listener: WatchListener, onError?: (err: Error) => void): StoreWatch
   /** Finish pending work and close; later calls reject with StoreClosedError. */
   close(): Promise<void>
-}
-
-/**
- * A value already serialized as JSON text, stored as it is: a large document built in slices (host/json-slices.ts)
- * is not stringified again in one go on the event loop. Watchers and readers get the parsed value.
- */
-export class RawJson {
-  constructor(readonly text: string) {}
 }
 
 /** Base of the store's errors; `code` is stable for callers and logs. */

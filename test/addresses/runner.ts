@@ -17,12 +17,10 @@ import { DhcpMessageType as T, clientPacket, macOf } from './packets.js'
 const say = (o: unknown): void => void process.stdout.write(JSON.stringify(o) + '\n')
 const [role, json] = process.argv.slice(2)
 const args = JSON.parse(json ?? '{}') as Record<string, any>
-/** The tracker's store in the server's data dir; imported only by the roles that track (the client roles start faster). */
-const trackerStore = async (dir: string) => (await import('../../src/store/index.js')).openEmbeddedStore(dir)
 
 if (role === 'server') {
   const tracking = args.tracking
-    ? await startAddressTracking({ interfaceName: args.iface, store: await trackerStore(args.dataDir), dataDir: args.dataDir, strayAfterMs: 60_000, allowedServers: [], ownServers: [args.address], arp: false, listenClientPort: false })
+    ? await startAddressTracking({ interfaceName: args.iface, dataDir: args.dataDir, strayAfterMs: 60_000, allowedServers: [], ownServers: [args.address], arp: false, listenClientPort: false })
     : undefined
   const svc = await startAuthoritativeDhcp({
     interfaceName: args.iface,
@@ -57,7 +55,6 @@ if (role === 'server') {
   const { startProxyDhcp } = await import('../../src/boot/dhcp-service.js')
   const tracking = await startAddressTracking({
     interfaceName: args.iface,
-    store: await trackerStore(args.dataDir),
     dataDir: args.dataDir,
     strayAfterMs: args.strayAfterMs,
     conflictWindowMs: 120_000,

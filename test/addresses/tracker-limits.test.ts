@@ -11,7 +11,6 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import t from 'tap'
 import { startAddressTracking } from '../../src/addresses/tracking-service.js'
-import { storeIn } from '../helpers/store.js'
 import { createAddressTracker } from '../../src/addresses/tracker.js'
 import { DhcpMessageType as T, clientPacket, macOf, serverReply } from './packets.js'
 
@@ -115,17 +114,16 @@ t.test('findings turning over for minutes: at most 10 new-finding warn lines and
   t.ok(tracker.evaluate().filter((f) => f.kind === 'duplicate').length > 0, 'the findings themselves stay listed')
 })
 
-t.test('a corrupt legacy observed.json is moved aside under a unique name; a second corruption does not overwrite the first', async (t) => {
+t.test('a corrupt observed.json is moved aside under a unique name; a second corruption does not overwrite the first', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pxebox-observed-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'observed.json')
-  const store = await storeIn(t, dir)
-  const start = () => startAddressTracking({ interfaceName: 'lo', store, dataDir: dir, strayAfterMs: 60_000, allowedServers: [], arp: false, listenClientPort: false })
+  const start = () => startAddressTracking({ interfaceName: 'lo', dataDir: dir, strayAfterMs: 60_000, allowedServers: [], arp: false, listenClientPort: false })
   writeFileSync(file, '{"version":1,"bindings":[')
   await (await start()).close()
-  writeFileSync(file, '{"version":1,"bindings":[}')
+  writeFileSync(file, '{"version":7}')
   await (await start()).close()
   const aside = readdirSync(dir).filter((f) => f.startsWith('observed.json.corrupt-')).sort()
   t.equal(aside.length, 2, `two files set aside: ${aside.join(', ')}`)
-  t.same(aside.map((f) => readFileSync(join(dir, f), 'utf8')).sort(), ['{"version":1,"bindings":[', '{"version":1,"bindings":[}'], 'each with its own content')
+  t.same(aside.map((f) => readFileSync(join(dir, f), 'utf8')).sort(), ['{"version":1,"bindings":[', '{"version":7}'], 'each with its own content')
 })
