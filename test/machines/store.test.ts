@@ -199,7 +199,7 @@ t.test('shim-grub: kernel and initrd over TFTP reach the kernel and initrd stage
 t.test("authoritative mode: the booted OS's own DHCP (no boot file) is no boot stage and opens no new attempt", async (t) => {
   const { machineView } = await import('../../src/machines/timeline.js')
   const dir = await tempDir(t)
-  const s = await openMachineStore({ dir })
+  const s = await openMachineStore({ store: await storeIn(t, dir) })
   const at = (ms: number) => new Date(Date.now() - 60_000 + ms).toISOString()
   const dhcp = (ms: number, step: string, pxe: boolean): BootEvent => ({
     time: at(ms), kind: 'dhcp', mac: M, ip: '10.213.10.1', step, outcome: 'ok', detail: { mode: 'authoritative', ...(pxe ? { boot_file: 'shimx64.efi' } : {}) },
