@@ -1,16 +1,12 @@
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js'
 import { bootEvents, operatorApp, TOKEN } from '../http/api/fixture.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 // The committed docs/dashboard.png is refreshed only on request, so a test run leaves the work tree clean.
 const DOCS_SCREENSHOT = new URL('../../docs/dashboard.png', import.meta.url).pathname
 
-t.test('dashboard in headless Chromium: current step per machine, stuck first, live updates', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} missing (apt-get install chromium)` }, async (t) => {
+t.test('dashboard in headless Chromium: current step per machine, stuck first, live updates', { skip: chromiumSkip }, async (t) => {
   const o = await operatorApp(t, { token: TOKEN, stuckAfterMs: 300_000 })
   const now = Date.now()
   // A small rack: one done through the installed callback, two installing, one stuck after its initrd, one failed.
@@ -26,15 +22,7 @@ t.test('dashboard in headless Chromium: current step per machine, stuck first, l
   await o.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (o.app.server.address() as { port: number }).port
 
-  const profile = await mkdtemp(join(tmpdir(), 'pxebox-chromium-'))
-  t.teardown(() => rm(profile, { recursive: true, force: true }))
-  // A fresh profile dir per run (playwright passes it as --user-data-dir).
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1100, height: 1000 },
-  })
-  t.teardown(() => browser.close())
+  const { browser, profileDir } = await launchChromium(t, { width: 1100, height: 1000 })
   const page = await browser.newPage()
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
@@ -67,7 +55,7 @@ t.test('dashboard in headless Chromium: current step per machine, stuck first, l
   await page.locator('.machine[data-mac="52:54:00:00:09:02"] .step[data-stage="ignition"].waiting').waitFor({ timeout: 5000 })
   t.pass('SSE update moved the machine to its next step')
 
-  const shot = process.env.PXEBOX_UPDATE_SCREENSHOT === '1' ? DOCS_SCREENSHOT : join(profile, 'dashboard.png')
+  const shot = process.env.PXEBOX_UPDATE_SCREENSHOT === '1' ? DOCS_SCREENSHOT : join(profileDir, 'dashboard.png')
   const png = await page.screenshot({ path: shot, fullPage: true })
   t.ok(png.length > 10_000, `screenshot written to ${shot}`)
   const narrow = await browser.newPage()

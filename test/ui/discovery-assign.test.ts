@@ -4,20 +4,15 @@
  * localStorage), and the machine's next poll of /ipxe gets the group's profile.
  */
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js'
 import { operatorApp, TOKEN } from '../http/api/fixture.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const MAC = '52:54:00:77:10:01'
 const HYP = MAC.replace(/:/g, '-')
 const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex')
 const POLL = `/ipxe?mac=${HYP}&platform=efi`
 
-t.test('dashboard: a discovered machine is assigned with a real click; its next poll boots the profile', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} missing` }, async (t) => {
+t.test('dashboard: a discovered machine is assigned with a real click; its next poll boots the profile', { skip: chromiumSkip }, async (t) => {
   const o = await operatorApp(t, { token: TOKEN, noDefaultGroup: true, discovery: { pollSeconds: 5 } })
   t.match((await o.app.inject({ url: POLL })).body, /this machine matches no group yet/)
   const report = `/discovery/report?mac=${HYP}&manufacturer=${hex('QEMU')}&product=${hex('PowerEdge R650')}&serial=${hex('SN-77')}&platform=efi&buildarch=x86_64&net0=${HYP}&chip0=${hex('SNP')}`
@@ -25,13 +20,7 @@ t.test('dashboard: a discovered machine is assigned with a real click; its next 
   await o.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (o.app.server.address() as { port: number }).port
 
-  const profile = await mkdtemp(join(tmpdir(), 'pxebox-chromium-'))
-  t.teardown(() => rm(profile, { recursive: true, force: true }))
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(() => browser.close())
+  const { browser } = await launchChromium(t)
   const page = await browser.newPage()
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
