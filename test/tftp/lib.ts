@@ -71,18 +71,6 @@ export async function sendFromPortZero(host: string, port: number, payload: Buff
   if (r.code !== 0) throw new Error(`raw send failed: ${r.stderr}`)
 }
 
-/** A seeded PRNG (mulberry32), so loss patterns repeat run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** A pino logger that keeps every line (trace and up) in memory. */
 export function captureLogger(): { logger: import('pino').Logger; lines: Array<Record<string, unknown> & { level: number; msg: string }> } {
   const lines: Array<Record<string, unknown> & { level: number; msg: string }> = []

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { decode, encode, encodingLength, TftpPacketError, writeDataHeader, type TftpPacket } from '../../src/tftp/packet.js'
-import { seededRandom } from './lib.js'
+import { seededRandom } from '../helpers/seeded-random.js'
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 
