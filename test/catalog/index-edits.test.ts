@@ -9,17 +9,7 @@ import { groupFromConfig, type Group } from '../../src/catalog/model.js'
 import { normalizeLabels, type Labels } from '../../src/catalog/labels.js'
 import type { GroupInput } from '../../src/catalog/model-schema.js'
 import { createBootStore, loadBootState, type BootSources } from '../../src/catalog/state.js'
-
-/** mulberry32: a small seeded generator, so a failure reproduces from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom } from '../helpers/seeded-random.js'
 
 // Small value pools, so groups overlap, shapes share buckets and ties happen.
 const MACS = Array.from({ length: 6 }, (_, i) => `52:54:00:00:00:0${i}`)
@@ -56,7 +46,7 @@ function probes(): Labels[] {
 t.test('index add/remove answers every probe as a full rebuild of the same groups', async (t) => {
   const all = probes()
   for (const seed of [1, 2, 3, 4, 5]) {
-    const rnd = random(seed)
+    const rnd = seededRandom(seed)
     const { matcher: index } = buildMatcher([])
     const live = new Map<string, Group>()
     for (let step = 0; step < 150; step++) {
@@ -88,7 +78,7 @@ t.test('store.editGroups: same answers and same refusals as a full load, over ra
   const profiles = { p: { boot: { kernel: '/assets/p' } }, q: { boot: { kernel: '/assets/q' } } }
   const all = probes()
   for (const seed of [11, 12, 13]) {
-    const rnd = random(seed)
+    const rnd = seededRandom(seed)
     let inputs: GroupInput[] = []
     const sources = (): BootSources => ({ profiles, groups: inputs })
     const store = await createBootStore({ ...sources(), watch: false })

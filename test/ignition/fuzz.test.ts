@@ -7,19 +7,9 @@ import { fileURLToPath } from 'node:url'
 import { validateIgnition } from '../../src/ignition/validate.js'
 import { translateButane } from '../../src/ignition/butane/translate.js'
 import { parseTemplate, renderTemplate } from '../../src/ignition/template.js'
+import { seededRandom } from '../helpers/seeded-random.js'
 
 const examples = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ignition')
-
-/** mulberry32: small seeded PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ALPHABET = '{}[]":,0123456789abcdefz- \n\t#|>&*!%@`\'{{ }}.'
 function mutate(text: string, rand: () => number): string {
@@ -38,7 +28,7 @@ function mutate(text: string, rand: () => number): string {
 
 t.test('validateIgnition never throws on mutated JSON', async (t) => {
   const base = JSON.stringify({ ignition: { version: '3.4.0' }, storage: { files: [{ path: '/a', mode: 420, contents: { source: 'data:,x' } }] }, systemd: { units: [{ name: 'a.service', enabled: true }] }, passwd: { users: [{ name: 'core', sshAuthorizedKeys: ['k'] }] } }, null, 1)
-  const rand = rng(6)
+  const rand = seededRandom(6)
   let accepted = 0
   for (let i = 0; i < 400; i++) {
     const text = mutate(base, rand)
@@ -56,7 +46,7 @@ t.test('validateIgnition never throws on mutated JSON', async (t) => {
 
 t.test('translateButane never throws on mutated Butane', async (t) => {
   const base = readFileSync(join(examples, 'flatcar-two-stage', 'stage2-installed.bu'), 'utf8')
-  const rand = rng(7)
+  const rand = seededRandom(7)
   for (let i = 0; i < 200; i++) {
     const r = await translateButane(mutate(base, rand), { file: 'm.bu' })
     if (!r.ok) t.ok(r.errors.length > 0 && r.errors.every((e) => e.file === 'm.bu'), `mutation ${i} has errors`)
@@ -66,7 +56,7 @@ t.test('translateButane never throws on mutated Butane', async (t) => {
 
 t.test('template parse/render never throws on mutated templates', async (t) => {
   const base = readFileSync(join(examples, 'fcos-live-install', 'installed-template.bu'), 'utf8')
-  const rand = rng(8)
+  const rand = seededRandom(8)
   for (let i = 0; i < 300; i++) {
     const p = parseTemplate(mutate(base, rand))
     if (p.ok) {
