@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { NetnsLab, netnsUnavailable, tsNodeArgs } from '../helpers/netns.js'
 import { DhcpMessageType as T, bytes, clientPacket, serverReply } from './packets.js'
+import { onJsonLines } from '../helpers/json-lines.js'
 
 const SRV = 'lzT-srv'
 const SITE = 'lzT-site'
@@ -48,16 +49,9 @@ if (reason !== undefined) {
 
   const server = lab.spawn(SRV, node('proxy', { iface: 'br0', address: '10.213.42.1', dataDir: dir, strayAfterMs: 3000, allowedServers: ['10.213.42.2'] }))
   t.teardown(() => void server.kill('SIGKILL'))
-  let buf = ''
   const waiting: ((l: Record<string, any>) => boolean)[] = []
-  server.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const l = JSON.parse(buf.slice(0, nl)) as Record<string, any>
-      buf = buf.slice(nl + 1)
-      for (const w of [...waiting]) if (w(l)) waiting.splice(waiting.indexOf(w), 1)
-    }
+  onJsonLines(server.stdout, (l) => {
+    for (const w of [...waiting]) if (w(l)) waiting.splice(waiting.indexOf(w), 1)
   })
   const next = (pred: (l: Record<string, any>) => boolean, ms = 30_000) =>
     new Promise<Record<string, any>>((resolve, reject) => {

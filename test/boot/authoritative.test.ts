@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import t from 'tap'
 import { NetnsLab, netnsUnavailable, tsNodeArgs } from '../helpers/netns.js'
+import { onJsonLines } from '../helpers/json-lines.js'
 
 const SRV = 'lzA-srv'
 const CLI = 'lzA-cli'
@@ -38,18 +39,7 @@ if (reason !== undefined) {
   await lab.namespace(UDH)
   await lab.veth({ ns: UDH, ifname: 'eth0', peerNs: SRV, peerIfname: 'vudh', bridge: 'br0' })
 
-  const lines = (child: ChildProcess, onLine: (l: Record<string, any>) => void): void => {
-    let buf = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString()
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const l = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (l.startsWith('{')) onLine(JSON.parse(l) as Record<string, any>)
-      }
-    })
-  }
+  const lines = (child: ChildProcess, onLine: (l: Record<string, any>) => void): void => onJsonLines(child.stdout, onLine)
   const startServer = (args: object) =>
     new Promise<{ child: ChildProcess; ready: Record<string, any> }>((resolve, reject) => {
       const child = lab.spawn(SRV, node('server', { iface: 'br0', address: '10.213.41.1', range: RANGE, ...args }))

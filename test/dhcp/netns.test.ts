@@ -4,6 +4,7 @@ import t from 'tap'
 import { decode, getOption, messageType, vendorClass } from '../../src/dhcp/index.js'
 import { NetnsLab, netnsUnavailable, tsNodeArgs } from '../helpers/netns.js'
 import { captureFrames, frame } from './fixtures.js'
+import { onJsonLines } from '../helpers/json-lines.js'
 
 // Two LANs on one box: the PXE bridge (10.213.31.0/24) and another LAN (10.213.32.0/24), a client on each.
 const SRV = 'dhcpA-srv'
@@ -39,18 +40,11 @@ if (reason !== undefined) {
     new Promise((resolve, reject) => {
       const child = lab.spawn(SRV, node('server', args))
       const lines: Record<string, unknown>[] = []
-      let buf = ''
       let stderr = ''
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-      child.stdout?.on('data', (d: Buffer) => {
-        buf += d.toString()
-        let nl: number
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>
-          buf = buf.slice(nl + 1)
-          lines.push(line)
-          if ('ready' in line || 'error' in line) resolve({ child, status: line, lines })
-        }
+      onJsonLines(child.stdout, (line) => {
+        lines.push(line)
+        if ('ready' in line || 'error' in line) resolve({ child, status: line, lines })
       })
       child.on('exit', (code) => reject(new Error(`server exited (${code}) before saying ready: ${stderr}`)))
       setTimeout(() => reject(new Error(`server not ready in 20 s: ${stderr}`)), 20_000)

@@ -20,6 +20,7 @@ import type { ChildProcess } from 'node:child_process'
 import { NetnsLab, netnsUnavailable, tsNodeArgs } from '../../helpers/netns.js'
 import { runPxebox } from '../../helpers/daemon.js'
 import type { PxeClientArgs, PxeClientResult, SseFloodArgs, SseFloodResult } from '../../helpers/pxe-abuse-roles.js'
+import { onJsonLines } from '../../helpers/json-lines.js'
 
 const NS = { server: 'ssedhcp-s', attacker: 'ssedhcp-a', client: 'ssedhcp-c' }
 const NET = { server: '10.213.113.1', attacker: '10.213.113.10', client: '10.213.113.50', bridge: 'ssedhbr', httpPort: 8080 }
@@ -70,17 +71,9 @@ function percentile(xs: number[], q: number): number {
 /** The JSON lines a role prints, as they come, and the last one when it exits. */
 function roleOutput(child: ChildProcess): { lines: Record<string, unknown>[]; done: Promise<Record<string, unknown>> } {
   const lines: Record<string, unknown>[] = []
-  let buf = ''
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  child.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>)
-      buf = buf.slice(nl + 1)
-    }
-  })
+  onJsonLines(child.stdout, (line) => lines.push(line))
   const done = new Promise<Record<string, unknown>>((resolve, reject) =>
     child.on('close', (code) => {
       const last = lines[lines.length - 1]
