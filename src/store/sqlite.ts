@@ -26,7 +26,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { moveCorruptAside } from '../host/durable-file.js'
 import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
 
 /** Options for openSqliteStore. */
 export interface SqliteStoreOptions {
@@ -145,6 +145,7 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
     setMeta: db.prepare<[number, string]>(`UPDATE meta SET value = ? WHERE key = ?`),
     get: db.prepare<[string, string], Row>(`SELECT * FROM docs WHERE kind = ? AND id = ?`),
     exists: db.prepare<[string, string], { one: number }>(`SELECT 1 AS one FROM docs WHERE kind = ? AND id = ?`),
+    modRevision: db.prepare<[string, string], { mod_revision: number }>(`SELECT mod_revision FROM docs WHERE kind = ? AND id = ?`),
     list: db.prepare<[string], Row>(`SELECT * FROM docs WHERE kind = ? ORDER BY id`),
     upsert: db.prepare<[string, string, string, number, number]>(
       `INSERT INTO docs (kind, id, value, create_revision, mod_revision) VALUES (?, ?, ?, ?, ?)
@@ -165,6 +166,12 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
   const apply = db.transaction((ops: readonly StoreOp[], onlyIfAbsent: boolean): { revision: number; events: StoreEvent[] } | undefined => {
     const current = q.revision.get()!.value
     if (onlyIfAbsent && q.exists.get(ops[0]!.kind, ops[0]!.id) !== undefined) return undefined
+    // Guards first, inside the IMMEDIATE transaction: no other writer can commit between the check and the writes.
+    for (const op of ops) {
+      if (op.ifRevision === undefined) continue
+      const actual = q.modRevision.get(op.kind, op.id)?.mod_revision ?? 0
+      if (actual !== op.ifRevision) throw new StoreConflictError(op.kind, op.id, op.ifRevision, actual)
+    }
     const revision = current + 1
     const events: StoreEvent[] = []
     for (const op of ops) {
@@ -214,7 +221,12 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
 
   const write = (ops: readonly StoreOp[], opts: WriteOptions | undefined, onlyIfAbsent = false): number | undefined => {
     if (closed) throw new StoreClosedError(file)
-    for (const op of ops) checkKey(op.kind, op.id)
+    for (const op of ops) {
+      checkKey(op.kind, op.id)
+      if (op.ifRevision !== undefined && !(Number.isSafeInteger(op.ifRevision) && op.ifRevision >= 0)) {
+        throw new StoreError('PXEBOX_STORE_REVISION', `ifRevision ${op.ifRevision} for ${op.kind}/${op.id} is not a revision (an integer >= 0)`)
+      }
+    }
     if (opts?.durable === true) db.pragma('synchronous = FULL')
     let result: ReturnType<typeof apply>
     try {

@@ -8,7 +8,9 @@
  * - every committed write advances one store-wide `revision` (etcd's header revision): all operations of one
  *   `batch` share it, and each document carries the revision of its last change (`modRevision`, etcd's mod_revision);
  * - `create` is create-if-absent (etcd's `Txn(If(CreateRevision(key) == 0)).Then(Put)`): of two writers racing on
- *   one id exactly one succeeds, which is what authoritative address allocation across appliances needs;
+ *   one id exactly one succeeds, which is what authoritative address allocation across appliances needs; a batch op
+ *   may carry the same kind of guard (`ifRevision`, compare-and-swap on modRevision) so a claim and the records it
+ *   goes with commit together;
  * - `watch` delivers every change from a revision on, in revision order, then live ones: a reader that remembers
  *   the last revision it applied resumes without a gap (etcd watch with start_revision). A backend keeps a bounded
  *   history; asking for a revision older than it kept fails with StoreCompactedError, as etcd's ErrCompacted.
@@ -34,8 +36,16 @@ export type StoreEvent =
   | { readonly type: 'put'; readonly kind: string; readonly id: string; readonly value: unknown; readonly revision: number }
   | { readonly type: 'delete'; readonly kind: string; readonly id: string; readonly revision: number }
 
-/** One operation of a batch. */
-export type StoreOp = { readonly op: 'put'; readonly kind: string; readonly id: string; readonly value: unknown } | { readonly op: 'delete'; readonly kind: string; readonly id: string }
+/**
+ * One operation of a batch. `ifRevision` guards it: the document's current modRevision must equal it (0: the document
+ * must be absent), else the whole batch writes nothing and rejects with StoreConflictError (etcd: a Txn with a
+ * `ModRevision(key) == n` compare per guarded op). It is what a lease needs beyond create-if-absent: claiming an
+ * address and writing the lease in one commit, and freeing an expired address only if nobody renewed it meanwhile
+ * (addresses/store-lease-book.ts).
+ */
+export type StoreOp =
+  | { readonly op: 'put'; readonly kind: string; readonly id: string; readonly value: unknown; readonly ifRevision?: number }
+  | { readonly op: 'delete'; readonly kind: string; readonly id: string; readonly ifRevision?: number }
 
 /** How strongly a write must be on disk when it resolves. */
 export interface WriteOptions {
@@ -83,7 +93,10 @@ export interface Store {
   create(kind: string, id: string, value: unknown, opts?: WriteOptions): Promise<number | undefined>
   /** Remove; resolves with the new revision, or undefined when there was nothing to remove. */
   delete(kind: string, id: string, opts?: WriteOptions): Promise<number | undefined>
-  /** All operations or none, under one revision (returned); the current revision when `ops` is empty. */
+  /**
+   * All operations or none, under one revision (returned); the current revision when `ops` is empty (or changes
+   * nothing). Rejects with StoreConflictError, writing nothing, when an op's `ifRevision` does not hold.
+   */
   batch(ops: readonly StoreOp[], opts?: WriteOptions): Promise<number>
   /** The latest committed revision (0 for an empty store). */
   revision(): Promise<number>
@@ -115,6 +128,19 @@ export class StoreCompactedError extends StoreError {
     readonly compacted: number,
   ) {
     super('PXEBOX_STORE_COMPACTED', `store history before revision ${compacted + 1} is compacted; a watch from revision ${requested} cannot be served (list and watch from the current revision)`)
+  }
+}
+
+/** A batch whose `ifRevision` guard did not hold: another writer changed (or created, or removed) the document. */
+export class StoreConflictError extends StoreError {
+  override readonly name = 'StoreConflictError'
+  constructor(
+    readonly kind: string,
+    readonly id: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super('PXEBOX_STORE_CONFLICT', `store document ${kind}/${id} is at revision ${actual}, the batch expected ${expected}${expected === 0 ? ' (absent)' : ''}; nothing was written`)
   }
 }
 

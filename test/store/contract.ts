@@ -5,7 +5,7 @@
  * open at once are two writers. sqlite.test.ts runs it for the embedded backend; the etcd backend runs it too.
  */
 import type { Test } from 'tap'
-import { StoreClosedError, type Store, type StoreEvent } from '../../src/store/index.js'
+import { StoreClosedError, StoreConflictError, type Store, type StoreEvent } from '../../src/store/index.js'
 
 /** How the suite reaches a backend. */
 export interface StoreBackend {
@@ -130,6 +130,38 @@ export function storeContract(t: Test, backend: (t: Test) => Promise<StoreBacken
       t.equal(won.length, 1, `10.213.0.${20 + a}: one of 10 racing creators won`)
     }
     t.same((await other.list('lease')).length, 5)
+  })
+
+  t.test('guarded batch ops (ifRevision): all or nothing, and of racing writers on one revision exactly one wins', async (t) => {
+    const { b, s } = await opened(t)
+    const r1 = await s.put('lease', 'aa:00:00:00:00:01', { ip: '10.213.0.10' })
+    const claim = await s.batch([
+      { op: 'put', kind: 'lease-addr', id: '10.213.0.10', value: { mac: 'aa:00:00:00:00:01' }, ifRevision: 0 },
+      { op: 'put', kind: 'lease', id: 'aa:00:00:00:00:01', value: { ip: '10.213.0.10', renewed: true }, ifRevision: r1 },
+    ])
+    t.equal((await s.get('lease-addr', '10.213.0.10'))!.modRevision, claim, 'both guards held: written under one revision')
+    const before = await s.revision()
+    const err = await s
+      .batch([
+        { op: 'put', kind: 'lease', id: 'aa:00:00:00:00:02', value: { ip: '10.213.0.10' } },
+        { op: 'put', kind: 'lease-addr', id: '10.213.0.10', value: { mac: 'aa:00:00:00:00:02' }, ifRevision: 0 },
+      ])
+      .catch((e: unknown) => e)
+    t.type(err, StoreConflictError, 'a present document fails an ifRevision: 0 guard')
+    t.match(err, { code: 'PXEBOX_STORE_CONFLICT', kind: 'lease-addr', id: '10.213.0.10', expected: 0, actual: claim })
+    t.equal(await s.get('lease', 'aa:00:00:00:00:02'), undefined, 'the unguarded op of the failed batch was not written')
+    t.equal(await s.revision(), before, 'a failed batch takes no revision')
+    await t.rejects(s.batch([{ op: 'delete', kind: 'lease-addr', id: '10.213.0.10', ifRevision: r1 }]), StoreConflictError, 'a stale revision fails a delete')
+    await t.rejects(s.batch([{ op: 'delete', kind: 'lease-addr', id: '10.213.0.99', ifRevision: 5 }]), StoreConflictError, 'an absent document is at revision 0')
+    await t.rejects(s.batch([{ op: 'delete', kind: 'lease-addr', id: '10.213.0.10', ifRevision: -1 }]), { code: 'PXEBOX_STORE_REVISION' })
+    t.type(await s.batch([{ op: 'delete', kind: 'lease-addr', id: '10.213.0.10', ifRevision: claim }]), 'number', 'the current revision passes')
+    // Two handles compare-and-swap from the same revision: one wins each round.
+    const other = await b.open()
+    t.teardown(() => other.close())
+    const start = await s.put('counter', 'c', 0)
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => (i % 2 ? s : other).batch([{ op: 'put', kind: 'counter', id: 'c', value: i, ifRevision: start }])))
+    t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one of 20 writers guarded on one revision won')
+    t.ok(results.every((r) => r.status === 'fulfilled' || r.reason instanceof StoreConflictError), 'the others got StoreConflictError')
   })
 
   t.test('watch: every change from a revision in order, then live ones; a kind filter', async (t) => {
