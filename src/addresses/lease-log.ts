@@ -62,8 +62,11 @@ const MAX_TEXT = 255
 
 const optionalText = (v: unknown): boolean => v === undefined || (typeof v === 'string' && v.length <= MAX_TEXT)
 
-/** Every field checked: a hand-edited or corrupted line with ip 999.999.999.999 must not reach the pool. */
-const isRecord = (v: unknown): v is LeaseRecord => {
+/**
+ * Every field checked: a hand-edited or corrupted line (or a store document) with ip 999.999.999.999 must not reach
+ * the pool.
+ */
+export const isLeaseRecord = (v: unknown): v is LeaseRecord => {
   const r = v as LeaseRecord
   return (
     typeof r === 'object' && r !== null &&
@@ -80,7 +83,7 @@ const RECORD_START = '{"mac":'
 const parseRecord = (text: string): LeaseRecord | undefined => {
   try {
     const value: unknown = JSON.parse(text)
-    return isRecord(value) ? value : undefined
+    return isLeaseRecord(value) ? value : undefined
   } catch {
     return undefined
   }
