@@ -200,6 +200,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
       chainloadedRecently: (mac) => chainload.recently(mac),
       events: sink,
       logger,
+      store: dataStore,
       ...(tracking === undefined ? {} : { tracking }),
     })
     closers.push(() => dhcp.close())
