@@ -1,6 +1,6 @@
 /**
  * The Store: everything pxebox writes itself (machine records and timelines, install-once state, API-written groups
- * and profiles; tracker observations and leases are to follow) goes through this one interface, a namespaced document store shaped like
+ * and profiles, authoritative leases when the store is shared; tracker observations are to follow) goes through this one interface, a namespaced document store shaped like
  * etcd's key space so the embedded backend (sqlite.ts) and the etcd backend (issue 17) pass one contract suite
  * (test/store/contract.ts):
  *
