@@ -81,6 +81,8 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
   const pending = new Map<string, LeaseRecord>()
   const listeners = new Set<(record: LeaseRecord) => void>()
   const problems: LeaseBookProblem[] = []
+  /** `kind/id` -> revision of a document that is no lease or claim: a grant overwrites it, guarded like any other. */
+  const unreadable = new Map<string, number>()
   const seen = { [LEASE_KIND]: 0, [CLAIM_KIND]: 0 }
   let watches: StoreWatch[] = []
   let up = true
@@ -110,7 +112,8 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
   const setLease = (mac: string, value: unknown, rev: number, force = false): void => {
     const cur = leases.get(mac)
     if (!force && cur !== undefined && cur.rev >= rev) return
-    if (!isLeaseRecord(value) || value.mac !== mac) return problem(`store document ${LEASE_KIND}/${mac} (revision ${rev}) is not a lease record; ignored`)
+    if (!isLeaseRecord(value) || value.mac !== mac) return setUnreadable(LEASE_KIND, mac, rev, 'a lease record')
+    unreadable.delete(`${LEASE_KIND}/${mac}`)
     leases.set(mac, { value, rev })
     lastHolder.set(value.ip, mac)
     const queued = pending.get(mac)
@@ -121,19 +124,32 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
   const setClaim = (ip: string, value: unknown, rev: number, force = false): void => {
     const cur = claims.get(ip)
     if (!force && cur !== undefined && cur.rev >= rev) return
-    if (!isClaim(value)) return problem(`store document ${CLAIM_KIND}/${ip} (revision ${rev}) is not an address claim; ignored`)
+    if (!isClaim(value)) return setUnreadable(CLAIM_KIND, ip, rev, 'an address claim; the address counts as free')
+    unreadable.delete(`${CLAIM_KIND}/${ip}`)
     claims.set(ip, { value: { mac: value.mac, expires: value.expires }, rev })
   }
-  const removeIfOlder = <T>(map: Map<string, Known<T>>, id: string, rev: number): void => {
+  const setUnreadable = (kind: string, id: string, rev: number, what: string): void => {
+    const key = `${kind}/${id}`
+    if (unreadable.get(key) === rev) return
+    unreadable.set(key, rev)
+    ;(kind === LEASE_KIND ? leases : claims).delete(id)
+    problem(`store document ${key} (revision ${rev}) is not ${what}; ignored until a grant replaces it`)
+  }
+  /** The revision a guarded write of `kind/id` expects: what this book last saw of it, 0 when it saw nothing. */
+  const revOf = (kind: string, id: string): number => (kind === LEASE_KIND ? leases.get(id)?.rev : claims.get(id)?.rev) ?? unreadable.get(`${kind}/${id}`) ?? 0
+  const removeIfOlder = (kind: typeof LEASE_KIND | typeof CLAIM_KIND, id: string, rev: number): void => {
+    const map: Map<string, Known<unknown>> = kind === LEASE_KIND ? leases : claims
     const cur = map.get(id)
     if (cur !== undefined && cur.rev < rev) map.delete(id)
+    const bad = unreadable.get(`${kind}/${id}`)
+    if (bad !== undefined && bad < rev) unreadable.delete(`${kind}/${id}`)
   }
 
   const onEvent = (e: StoreEvent): void => {
     if (e.kind !== LEASE_KIND && e.kind !== CLAIM_KIND) return
     seen[e.kind] = Math.max(seen[e.kind], e.revision)
     if (e.type === 'put') (e.kind === LEASE_KIND ? setLease : setClaim)(e.id, e.value, e.revision)
-    else removeIfOlder<unknown>(e.kind === LEASE_KIND ? leases : claims, e.id, e.revision)
+    else removeIfOlder(e.kind, e.id, e.revision)
   }
 
   /** A committed batch into the local view, unless the watch already delivered it (and maybe later changes). */
@@ -142,7 +158,7 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
       if (op.kind !== LEASE_KIND && op.kind !== CLAIM_KIND) continue
       if (seen[op.kind] >= rev) continue
       if (op.op === 'put') (op.kind === LEASE_KIND ? setLease : setClaim)(op.id, op.value, rev)
-      else removeIfOlder<unknown>(op.kind === LEASE_KIND ? leases : claims, op.id, rev)
+      else removeIfOlder(op.kind, op.id, rev)
     }
   }
 
@@ -172,8 +188,10 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
         setDown(err)
         throw new LeaseUnavailableError(store.location, reasonOf(err))
       })
-      if (e === undefined) (op.kind === LEASE_KIND ? leases : claims).delete(op.id)
-      else (op.kind === LEASE_KIND ? setLease : setClaim)(e.id, e.value, e.modRevision, true)
+      if (e === undefined) {
+        ;(op.kind === LEASE_KIND ? leases : claims).delete(op.id)
+        unreadable.delete(`${op.kind}/${op.id}`)
+      } else (op.kind === LEASE_KIND ? setLease : setClaim)(e.id, e.value, e.modRevision, true)
     }
   }
 
@@ -206,11 +224,10 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
   const leaseOps = (r: LeaseRecord): StoreOp[] => {
     const holder = liveHolder(r.ip, now())
     if (holder !== undefined && holder !== r.mac) throw new LeaseTakenError(r.ip, holder)
-    const claim = claims.get(r.ip)
     const held = leases.get(r.mac)
     const ops: StoreOp[] = [
-      { op: 'put', kind: CLAIM_KIND, id: r.ip, value: { mac: r.mac, expires: r.expires } satisfies AddressClaim, ifRevision: claim?.rev ?? 0 },
-      { op: 'put', kind: LEASE_KIND, id: r.mac, value: r, ifRevision: held?.rev ?? 0 },
+      { op: 'put', kind: CLAIM_KIND, id: r.ip, value: { mac: r.mac, expires: r.expires } satisfies AddressClaim, ifRevision: revOf(CLAIM_KIND, r.ip) },
+      { op: 'put', kind: LEASE_KIND, id: r.mac, value: r, ifRevision: revOf(LEASE_KIND, r.mac) },
     ]
     const old = held?.value.ip
     const oldClaim = old === undefined || old === r.ip ? undefined : claims.get(old)
@@ -248,7 +265,7 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
       const record = endedLease(cur, at)
       ended = record
       const claim = claims.get(ip)
-      const ops: StoreOp[] = [{ op: 'put', kind: LEASE_KIND, id: mac, value: record, ifRevision: leases.get(mac)?.rev ?? 0 }]
+      const ops: StoreOp[] = [{ op: 'put', kind: LEASE_KIND, id: mac, value: record, ifRevision: revOf(LEASE_KIND, mac) }]
       if (claim?.value.mac === mac) ops.push({ op: 'delete', kind: CLAIM_KIND, id: ip, ifRevision: claim.rev })
       return ops
     })

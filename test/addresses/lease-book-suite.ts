@@ -173,6 +173,21 @@ export function storeLeaseBookSuite(t: Test, backend: (t: Test) => Promise<Store
     t.same(await claimOf(s, r.ip), { mac: mac(1), expires: renewed.expires }, 'the renewed claim stands')
   })
 
+  t.test('documents that are no lease or claim are reported, and a grant replaces them', async (t) => {
+    const { s } = await opened(t)
+    const c = clock()
+    await s.put(CLAIM_KIND, '10.213.40.10', { holder: 'not a claim' })
+    await s.put(LEASE_KIND, mac(1), { mac: mac(1), ip: '999.0.0.1', expires: 1, at: 1 })
+    const { book, pool } = await appliance(t, s, c.now)
+    t.equal(book.problems.length, 2, 'both reported')
+    t.match(book.problems, [{ reason: /lease\/02:00:00:00:00:01 \(revision \d+\) is not a lease record/ }, { reason: /lease-addr\/10\.213\.40\.10 \(revision \d+\) is not an address claim/ }])
+    t.equal(pool.active().length, 0, 'nothing of them reaches the pool')
+    const r = { mac: mac(1), ip: '10.213.40.10', expires: c.now() + HOUR, at: c.now() }
+    await book.grant(r)
+    t.same(await leaseOf(s, mac(1)), r, 'the bad lease document is replaced')
+    t.same(await claimOf(s, '10.213.40.10'), { mac: mac(1), expires: r.expires }, 'the unreadable claim counted as free and is replaced')
+  })
+
   t.test('restart: a new book on a reopened store has every lease back', async (t) => {
     const b = await backend(t)
     const c = clock()
