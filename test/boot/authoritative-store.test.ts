@@ -73,6 +73,35 @@ t.test('two servers over one store, 300 clients split across both: every client 
   t.same([...acked].filter(([mac, ip]) => leases.get(mac) !== ip || claims.get(ip) !== mac), [], 'every ACKed lease is in the store, its address claimed by it')
 })
 
+t.test('an address another server claimed: NAKed while this one has not heard of it, never offered once it has', async (t) => {
+  const store = await sqlite(t)
+  const range = { start: '10.213.54.10', end: '10.213.54.50' }
+  let portA = 0
+  let portB = 0
+  const ca = await client(() => portA)
+  const cb = await client(() => portB)
+  const a = await server(tmp(t), ca.port, range, { leaseBook: { book: 'store', store } })
+  // B hears of A's grants only after 500 ms.
+  const b = await server(tmp(t), cb.port, range, { leaseBook: { book: 'store', store: failingStore(store, { watchDelayMs: 500 }) } })
+  portA = a.ports.dhcp
+  portB = b.ports.dhcp
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+    ca.socket.close()
+    cb.socket.close()
+  })
+  const first = await lease(ca, macOf(1))
+  t.equal(first, '10.213.54.10', 'A leases the first address')
+  const reply = await cb.ask(clientPacket({ type: T.REQUEST, mac: macOf(2), xid: next(), requested: first as string, server: SERVER }))
+  t.equal(reply && messageType(reply), T.NAK, 'B, not yet aware, NAKs a REQUEST for it: its claim failed in the store')
+  t.notOk(b.leases().some((l) => l.ip === first && l.mac === macOf(2)), 'and B holds no lease of it')
+  await new Promise((r) => setTimeout(r, 700))
+  t.ok(b.leases().some((l) => l.ip === first && l.mac === macOf(1)), 'once the watch delivered, B knows A\'s lease')
+  const offer = await cb.ask(clientPacket({ type: T.DISCOVER, mac: macOf(3), xid: next(), requested: first as string }))
+  t.ok(offer !== undefined && offer.yiaddr !== first, `B offers another address (${offer?.yiaddr}) even when asked for ${first}`)
+})
+
 t.test('store unreachable: new clients get no answer and one log line says why; a holder\'s renewal is ACKed and written later', async (t) => {
   const store = await sqlite(t)
   const failing = failingStore(store)
