@@ -1,6 +1,7 @@
 /**
  * Child process for the leases netns tests and bench/dhcp, run with `ip netns exec`. Prints JSON lines.
- *   server <json>: starts the authoritative DHCP service (and, with `tracking`, address tracking) on an interface;
+ *   server <json>: starts the authoritative DHCP service (and, with `tracking`, address tracking) on an interface,
+ *                  its leases in the lease log or (`leaseBook: 'store'`) the Store lease book over SQLite in dataDir;
  *                  says {ready}; on stdin end closes and says {closed, leases, findings}.
  *   clients <json>: crafted DHCP clients with distinct chaddr over one socket bound to 68 (broadcast flag set):
  *                  DISCOVER -> OFFER -> REQUEST -> ACK per MAC, `concurrency` at a time; prints {ack} per ACK as it
@@ -8,7 +9,9 @@
  *   send <json>: broadcasts crafted packets (base64) to 67 or 68 and exits.
  */
 import { createSocket } from 'node:dgram'
+import { join } from 'node:path'
 import { startAuthoritativeDhcp } from '../../src/boot/authoritative-service.js'
+import { openSqliteStore, STORE_FILE } from '../../src/store/index.js'
 import { decode, encode, messageType, ipv4Option, DhcpOptionCode } from '../../src/dhcp/index.js'
 import { arpingProbe } from '../../src/addresses/arp-probe.js'
 import { startAddressTracking } from '../../src/addresses/tracking-service.js'
@@ -19,6 +22,8 @@ const [role, json] = process.argv.slice(2)
 const args = JSON.parse(json ?? '{}') as Record<string, any>
 
 if (role === 'server') {
+  // leaseBook 'store': the Store-backed lease book over SQLite in dataDir (what a shared etcd store runs).
+  const store = args.leaseBook === 'store' ? await openSqliteStore({ file: join(args.dataDir, STORE_FILE) }) : undefined
   const tracking = args.tracking
     ? await startAddressTracking({ interfaceName: args.iface, dataDir: args.dataDir, strayAfterMs: 60_000, allowedServers: [], ownServers: [args.address], arp: false, listenClientPort: false })
     : undefined
@@ -28,6 +33,7 @@ if (role === 'server') {
     // Pinned: SO_BINDTOIFINDEX also makes the 255.255.255.255 replies leave through the interface (no route needed).
     pinning: 'auto',
     dataDir: args.dataDir,
+    ...(store === undefined ? {} : { leaseBook: { book: 'store' as const, store } }),
     range: args.range,
     reservations: args.reservations ?? [],
     leaseSeconds: 3600,
@@ -46,6 +52,7 @@ if (role === 'server') {
     const leases = svc.leases()
     void svc.close().then(async () => {
       await tracking?.close()
+      await store?.close()
       say({ closed: true, leases })
       process.exit(0)
     })

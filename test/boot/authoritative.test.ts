@@ -1,14 +1,15 @@
 /**
  * Authoritative mode in network namespaces: crafted clients with distinct chaddr plus a real udhcpc get distinct
  * addresses; an address a squatter answers ARP for is skipped (arping probe); a kill -9 in the middle of a burst of
- * 200 lease requests loses no ACKed lease, and the restarted server re-offers each one to the same MAC.
+ * 200 lease requests loses no ACKed lease, and the restarted server re-offers each one to the same MAC, with the
+ * lease log and with the Store lease book.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { NetnsLab, netnsUnavailable, tsNodeArgs } from '../helpers/netns.js'
 import { onJsonLines } from '../helpers/json-lines.js'
 
@@ -88,9 +89,11 @@ if (reason !== undefined) {
     t.equal(closed.leases.length, 51, 'the server holds 51 leases')
   })
 
-  t.test('kill -9 mid-burst of 200: every ACKed lease survives and is re-offered to the same MAC', async (t) => {
+  /** A burst of 200 clients, the server killed with SIGKILL after 80 ACKs, restarted on the same data: nothing lost. */
+  const killMidBurst = async (t: Test, server: object, leasesIn: RegExp): Promise<void> => {
     const dataDir = tmp()
-    const first = await startServer({ dataDir, probeMs: 0 })
+    const first = await startServer({ dataDir, probeMs: 0, ...server })
+    t.match(first.ready.recovered.file, leasesIn, `leases kept in ${first.ready.recovered.file}`)
     const acked: { mac: string; ip: string }[] = []
     const clients = lab.spawn(CLI, node('clients', { count: 200, concurrency: 16, streamAcks: true, timeoutMs: 700 }))
     let killed = false
@@ -108,7 +111,7 @@ if (reason !== undefined) {
     })
     t.ok(killed, 'the server was killed mid-burst')
     t.ok(acked.length >= 80 && acked.length < 200, `${acked.length} ACKs before the kill (burst interrupted)`)
-    const second = await startServer({ dataDir, probeMs: 0 })
+    const second = await startServer({ dataDir, probeMs: 0, ...server })
     const table = new Map<string, string>((second.ready.leases as { mac: string; ip: string }[]).map((l) => [l.mac, l.ip]))
     const lost = acked.filter((a) => table.get(a.mac) !== a.ip)
     t.same(lost, [], 'every ACK a client received is in the restarted server table')
@@ -116,5 +119,9 @@ if (reason !== undefined) {
     const offered = new Map(again.acks.map((a) => [a.mac, a.ip]))
     t.same(acked.filter((a) => offered.get(a.mac) !== a.ip), [], 'each ACKed MAC is offered its address again')
     await stopServer(second.child)
-  })
+  }
+
+  t.test('kill -9 mid-burst of 200: every ACKed lease survives and is re-offered to the same MAC', (t) => killMidBurst(t, {}, /\/leases\.log$/))
+
+  t.test('the same with the Store lease book (over SQLite): an ACK goes out only after the claim and lease committed', (t) => killMidBurst(t, { leaseBook: 'store' }, /\/pxebox\.db$/))
 }
