@@ -168,6 +168,7 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
     const [leaseDocs, claimDocs] = await Promise.all([store.list(LEASE_KIND), store.list(CLAIM_KIND)])
     const listedClaims = new Set(claimDocs.map((e) => e.id))
     for (const ip of [...claims.keys()]) if (!listedClaims.has(ip)) claims.delete(ip)
+    for (const key of [...unreadable.keys()]) if (key.startsWith(`${CLAIM_KIND}/`) && !listedClaims.has(key.slice(CLAIM_KIND.length + 1))) unreadable.delete(key)
     for (const e of leaseDocs) setLease(e.id, e.value, e.modRevision)
     for (const e of claimDocs) setClaim(e.id, e.value, e.modRevision)
     seen[LEASE_KIND] = seen[CLAIM_KIND] = rev
@@ -201,7 +202,10 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
     try {
       rev = await store.batch(ops, wopts)
     } catch (err) {
-      if (err instanceof StoreConflictError) throw err
+      if (err instanceof StoreConflictError) {
+        setUp() // it answered
+        throw err
+      }
       setDown(err)
       throw new LeaseUnavailableError(store.location, reasonOf(err))
     }
