@@ -36,6 +36,11 @@ export interface GetOptions {
   keepData?: boolean
   /** Local address to send from (default: any, the kernel picks), e.g. 127.0.0.2 to be a second client. */
   localAddress?: string
+  /**
+   * Filled with each in-order DATA block's round trip, ms: from the send of the packet that asked for it (the ACK of
+   * the block before, or the RRQ/ACK 0 for block 1) to its arrival. Meaningful in lock-step (no windowsize).
+   */
+  blockRtts?: number[]
 }
 
 /** What was fetched. */
@@ -94,8 +99,10 @@ export async function tftpGet(opts: GetOptions): Promise<GetResult> {
       if (keep) result.data = Buffer.concat(chunks)
       resolve(result)
     }
+    let askedAt = 0
     const sendToServer = (buf: Buffer): void => {
       lastSent = buf
+      askedAt = performance.now()
       socket.send(buf, serverPort === -1 ? opts.port : serverPort, opts.host)
     }
     const sendAck = (block: number): void => {
@@ -128,6 +135,7 @@ export async function tftpGet(opts: GetOptions): Promise<GetResult> {
         const wire = msg.readUInt16BE(2)
         if (wire === (expected & 0xffff)) {
           const data = msg.subarray(4)
+          opts.blockRtts?.push(performance.now() - askedAt)
           hash.update(data)
           if (keep) chunks.push(data)
           bytes += data.length
