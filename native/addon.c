@@ -1,6 +1,7 @@
 /*
  * pxebox's native addon: the places where Node's own APIs fall short.
- *   sendfile.c  zero-copy HTTP asset bodies (issue 5: 90% of nginx)
+ *   sendfile.c  zero-copy HTTP asset bodies (issue 5: 90% of nginx) sent by a thread of their own that also waits for
+ *               the sockets (issue 18: boot work never waits behind bulk transfers on the event loop)
  *   udp.c       TFTP transfer sockets without node:dgram's per-datagram overhead (issue 4: lock-step TFTP as fast as
  *               the C servers)
  *   netif.c     interfaces, indexes and addresses from this namespace's kernel, and setsockopt for SO_BINDTOIFINDEX

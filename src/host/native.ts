@@ -14,14 +14,17 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+/** An opaque asset sender from senderOpen (native/sendfile.c). */
+export type NativeSenderHandle = object & { readonly __brand?: 'sender' }
+
 /** An opaque socket handle from udpOpen. */
 export type NativeUdpHandle = object & { readonly __brand?: 'udp' }
 
 /** The addon's exports; see native/sendfile.c, native/udp.c and native/netif.c for the contracts. */
 export interface NativeAddon {
-  dup(fd: number): number
-  close(fd: number): void
-  sendfile(outFd: number, inFd: number, offset: number, length: number): Promise<number>
+  senderOpen(idleMs: number): NativeSenderHandle
+  senderSend(handle: NativeSenderHandle, socketFd: number, fileFd: number, offset: number, length: number): Promise<number>
+  senderClose(handle: NativeSenderHandle): void
   udpOpen(
     ipv6: boolean,
     bindAddress: string,

@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../host/log.js'
 import { bootstrapScript } from '../boot/ipxe-script.js'
 import type { BootState } from '../catalog/state.js'
 import { recentMachines, type DiscoverySettings, type HttpContext } from './context.js'
-import type { NativeSendfile } from './sendfile.js'
+import { openAssetSender, type NativeSendfile } from './sendfile.js'
 import { factLabels } from '../boot/inventory.js'
 import type { Labels } from '../catalog/labels.js'
 import { registerBootRoutes } from './boot-routes.js'
@@ -54,7 +54,7 @@ export interface HttpDeps {
   readonly factsOf?: (mac: string) => Labels
   /** `/metrics` registry fed with every service's events (the daemon's). Absent: the app makes one fed by its own. */
   readonly metrics?: Metrics
-  /** The native addon's sendfile (src/http/sendfile.ts), loaded by the daemon; absent: asset bodies are copied. */
+  /** The native addon's sender (src/http/sendfile.ts, native/sendfile.c), loaded by the daemon; absent: asset bodies are copied. */
   readonly sendfile?: NativeSendfile
 }
 
@@ -74,12 +74,14 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   const api = deps.api
   const installedAt = deps.installedAt ?? (api ? (mac: string) => api.machines.get(mac)?.installed_at : undefined)
   const factsOf = deps.factsOf ?? (api ? (mac: string) => factLabels(api.machines.get(mac)?.inventory) : undefined)
-  const sendfile = deps.sendfile
+  // One sending thread per app, stopped before the server closes: a body it still sends ends with ECANCELED.
+  const sender = deps.sendfile ? openAssetSender(deps.sendfile) : undefined
+  if (sender) app.addHook('preClose', async () => sender.close())
   const ctx: HttpContext = {
     store: deps.store,
     assetsDir: deps.assetsDir,
     publicUrl: deps.publicUrl,
-    ...(sendfile ? { sendfile } : {}),
+    ...(sender ? { sender } : {}),
     logger,
     events: sink,
     ...(installedAt ? { installedAt } : {}),

@@ -67,7 +67,7 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, pref
     if (file === undefined) return refuse(404, 'not found')
     try {
       const ended = (err: unknown) => ctx.logger.info({ ip: req.ip, path: rawPath, err }, 'asset transfer ended early')
-      return await answerFile(req, reply, file, handle, { sendfile: ctx.sendfile, record, ended })
+      return await answerFile(req, reply, file, handle, { sender: ctx.sender, record, ended })
     } finally {
       await handle?.close()
     }
@@ -77,7 +77,7 @@ export function registerAssetRoutes(app: FastifyInstance, ctx: HttpContext, pref
 
 /** What answering one request needs from the route besides the file. */
 interface AnswerContext {
-  sendfile: HttpContext['sendfile']
+  sender: HttpContext['sender']
   /** Records the boot event for this request. */
   record: (status: number, outcome: string, bytes?: number) => void
   /** Logs a transfer that ended early. */
@@ -103,14 +103,14 @@ async function answerFile(req: FastifyRequest, reply: FastifyReply, file: Confin
     a.record(answer.status, 'ok', 0)
     return reply.send()
   }
-  // The body bypasses fastify's stream handling: sendfile(2) when the addon is built and the socket is plain TCP,
-  // else copyRange with its reused buffers (see sendfile.ts and static-files.ts).
+  // The body bypasses fastify's stream handling: sendfile(2) on the addon's sender thread when it is built and the
+  // socket is plain TCP, else copyRange with its reused buffers (see sendfile.ts and static-files.ts).
   reply.hijack()
   const res = reply.raw
   res.writeHead(answer.status, { ...(reply.getHeaders() as Record<string, string>) })
   try {
-    const fd = a.sendfile ? plainSocketFd(res.socket) : undefined
-    if (a.sendfile && fd !== undefined) await sendfileRange(a.sendfile, fd, handle, answer.range, res)
+    const fd = a.sender ? plainSocketFd(res.socket) : undefined
+    if (a.sender && fd !== undefined) await sendfileRange(a.sender, fd, handle, answer.range, res)
     else await copyRange(handle, answer.range, res)
     res.end()
     a.record(answer.status, 'ok', bytes)

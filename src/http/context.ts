@@ -5,7 +5,7 @@
 import type { EventSink } from '../machines/events.js'
 import type { Logger } from '../host/log.js'
 import type { BootMatch, BootState } from '../catalog/state.js'
-import type { NativeSendfile } from './sendfile.js'
+import type { AssetSender } from './sendfile.js'
 import type { Labels } from '../catalog/labels.js'
 
 /** How `/ipxe` holds machines no group matches (config `discovery:`). */
@@ -26,8 +26,8 @@ export interface HttpContext {
   readonly store: { get(): BootState }
   readonly assetsDir: string
   readonly publicUrl: string
-  /** The sendfile addon when it is built and not turned off; absent: asset bodies are copied (copyRange). */
-  readonly sendfile?: NativeSendfile
+  /** The app's asset sender when the addon is built and sendfile not turned off; absent: bodies are copied (copyRange). */
+  readonly sender?: AssetSender
   readonly logger: Logger
   readonly events: EventSink
   /** IPs pxebox has seen a MAC use (for `bind_to_lease`); see HttpDeps.addressesOf. */

@@ -1,26 +1,53 @@
 /**
- * Zero-copy asset bodies: the kernel's sendfile(2) through pxebox's small native addon (native/sendfile.c). Node has
- * no sendfile for sockets, and copying each byte through user space twice held pxebox to about half of nginx's
- * throughput with 8 clients on a 200 MB image. When the addon is not built, or the connection is not a plain TCP socket
- * (inject() in tests, TLS), callers fall back to copyRange in static-files.ts.
+ * Zero-copy asset bodies sent off the event loop: the kernel's sendfile(2) on a thread of pxebox's small native
+ * addon (native/sendfile.c), which also waits for each socket to take more. Node has no sendfile for sockets, and
+ * copying each byte through user space twice held pxebox to about half of nginx's throughput with 8 clients on a
+ * 200 MB image.
+ * Sending on libuv's pool and waiting for the socket on the event loop was zero-copy too, but each full socket cost a
+ * round of loop work (a 64 KiB piece written through Node to learn when it drained): 21% of the main thread in
+ * bench/storm.sh's profile, where lock-step TFTP blocks and DHCP answers waited behind it (issue 18). When the addon
+ * is not built, or the connection is not a plain TCP socket (inject() in tests, TLS), callers fall back to copyRange
+ * in static-files.ts.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type { NativeAddon } from '../host/native.js'
 import { writeChunk, type ByteRange } from './static-files.js'
 
-/** The sendfile part of the addon (native/sendfile.c). */
-export type NativeSendfile = Pick<NativeAddon, 'dup' | 'close' | 'sendfile'>
+/** The sender part of the addon (native/sendfile.c). */
+export type NativeSendfile = Pick<NativeAddon, 'senderOpen' | 'senderSend' | 'senderClose'>
 
-/** Bytes per sendfile job: large enough that thread-pool round trips are rare, small enough to interleave clients. */
-const SENDFILE_JOB = 8 * 1024 * 1024
 /**
- * Bytes written through Node whenever the socket is full. Its write callback is how we learn that the socket drained
- * (the event loop owns the descriptor's readiness), so each pause costs one copy of this size, not a busy wait.
+ * A body whose socket takes no byte for this long fails (ETIMEDOUT): nothing else times it out, since Node no longer
+ * writes to the socket. A PXE client that is alive reads its kernel; one that powered off mid-transfer would otherwise
+ * hold its file and socket until TCP gave up, about 15 minutes.
  */
-const DRAIN_PIECE = 64 * 1024
+export const SENDER_IDLE_MS = 60_000
+
+/**
+ * The first bytes of a body go through Node with the headers: its write callback means the headers are in the kernel,
+ * so the sender's bytes follow them on the wire.
+ */
+const HEAD_PIECE = 64 * 1024
+
+/** One sending thread for an app's asset bodies. */
+export interface AssetSender {
+  /** Sends `length` bytes of `fileFd` from `offset` on the socket; resolves with the count sent (fewer: file ended). */
+  send(socketFd: number, fileFd: number, offset: number, length: number): Promise<number>
+  /** Stops the thread; bodies still in flight reject (ECANCELED). Idempotent. */
+  close(): void
+}
+
+/** Starts a sender thread (native/sendfile.c); the caller closes it with the app. */
+export function openAssetSender(addon: NativeSendfile, idleMs = SENDER_IDLE_MS): AssetSender {
+  const handle = addon.senderOpen(idleMs)
+  return {
+    send: (socketFd, fileFd, offset, length) => addon.senderSend(handle, socketFd, fileFd, offset, length),
+    close: () => addon.senderClose(handle),
+  }
+}
 
 /** The descriptor of a plain TCP connection, or undefined (inject()'s fake socket, TLS, a closed socket). */
 export function plainSocketFd(socket: unknown): number | undefined {
@@ -30,39 +57,21 @@ export function plainSocketFd(socket: unknown): number | undefined {
 }
 
 /**
- * Send `range` of `file` (a path, or a handle the caller opened and closes) as the body of `res` (status and headers set, not yet sent). The first piece goes
- * through Node, carrying the headers; its callback means they are in the kernel, so sendfile's bytes follow them.
+ * Send `range` of the file behind `fh` (the caller opened it and closes it after this settles) as the body of `res`
+ * (status and headers set, not yet sent): the first piece through Node with the headers, the rest by `sender`.
  * Rejects when the client goes away or the file shrinks; the caller destroys the response, so a short body is never
  * taken for a whole one.
  */
-export async function sendfileRange(addon: NativeSendfile, fd: number, file: string | FileHandle, range: ByteRange, res: ServerResponse): Promise<void> {
-  const fh = typeof file === 'string' ? await open(file, 'r') : file
-  const path = typeof file === 'string' ? file : `descriptor ${fh.fd}`
-  let out = -1
-  try {
-    const end = range.end + 1
-    let pos = range.start
-    const piece = Buffer.allocUnsafeSlow(Math.min(DRAIN_PIECE, end - pos))
-    // Reads and writes the next piece through Node; resolves once the socket has taken it (it had room again).
-    const writePiece = async () => {
-      const { bytesRead } = await fh.read(piece, 0, Math.min(piece.length, end - pos), pos)
-      if (bytesRead === 0) throw new Error(`file shrank while sending: ${path}`)
-      if (res.destroyed) throw new Error('client went away')
-      await writeChunk(res, bytesRead === piece.length ? piece : piece.subarray(0, bytesRead))
-      pos += bytesRead
-    }
-    await writePiece()
-    // A private duplicate: Node may close its descriptor (client reset) while a job runs; see native/sendfile.c.
-    out = addon.dup(fd)
-    while (pos < end) {
-      if (res.destroyed) throw new Error('client went away')
-      const want = Math.min(SENDFILE_JOB, end - pos)
-      const sent = await addon.sendfile(out, fh.fd, pos, want)
-      pos += sent
-      if (sent < want && pos < end) await writePiece()
-    }
-  } finally {
-    if (out >= 0) addon.close(out)
-    if (typeof file === 'string') await fh.close()
-  }
+export async function sendfileRange(sender: AssetSender, fd: number, fh: FileHandle, range: ByteRange, res: ServerResponse): Promise<void> {
+  const end = range.end + 1
+  const first = Buffer.allocUnsafe(Math.min(HEAD_PIECE, end - range.start))
+  const { bytesRead } = await fh.read(first, 0, first.length, range.start)
+  if (bytesRead === 0) throw new Error(`file shrank while sending: descriptor ${fh.fd}`)
+  if (res.destroyed) throw new Error('client went away')
+  await writeChunk(res, bytesRead === first.length ? first : first.subarray(0, bytesRead))
+  const pos = range.start + bytesRead
+  if (pos >= end) return
+  if (res.destroyed) throw new Error('client went away')
+  const sent = await sender.send(fd, fh.fd, pos, end - pos)
+  if (sent < end - pos) throw new Error(`file shrank while sending: descriptor ${fh.fd}`)
 }

@@ -1,7 +1,7 @@
 // The native addon's failure paths that only a failing N-API call reaches (issue 14 item 6), driven through the
 // fault-injection build (native/failpoint.h) that scripts/test-native-asan.sh compiles and runs this file against:
-// udpOpen failing part-way gives back its references, async context and descriptor; a sendfile job that cannot be
-// created or queued rejects its promise (never leaves it pending) and deletes its work item. What each failure leaves
+// udpOpen failing part-way gives back its references, async context and descriptor; senderOpen failing part-way
+// closes its descriptors and releases its threadsafe callback. What each failure leaves
 // behind is observed from JS: async_hooks init/destroy of the addon's async resources, the onPacket function being
 // garbage-collected (its reference deleted), and the process's open descriptors.
 import t, { type Test } from 'tap'
@@ -79,24 +79,19 @@ for (const [failpoint, where, message] of udpFailpoints) {
   })
 }
 
-t.test('a sendfile job that cannot be created rejects its promise', { skip }, async (t) => {
-  const addon = native as NativeAddon
-  const work = trackResources(t, 'pxebox:sendfile')
-  const promise = armed('sendfile:create', () => addon.sendfile(1, 0, 0, 10))
-  await t.rejects(promise, { message: /could not create the sendfile job/ })
-  t.equal(work.created(), 0, 'no work item was made')
-})
+const senderFailpoints = [
+  ['senderOpen:callback', 'epoll and eventfd made, the threadsafe callback not', /could not create the sender's callback/],
+  ['senderOpen:thread', 'the callback made, the thread not started', /pthread_create/],
+] as const
 
-t.test('a sendfile job that cannot be queued rejects its promise and deletes its work item', { skip }, async (t) => {
-  const addon = native as NativeAddon
-  const work = trackResources(t, 'pxebox:sendfile')
-  const promise = armed('sendfile:queue', () => addon.sendfile(1, 0, 0, 10))
-  // Bounded: the defect was a promise that never settled, and a test must fail on it rather than hang.
-  let timer: NodeJS.Timeout | undefined
-  const pending = new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), 5000)))
-  const result = await Promise.race([promise.then(() => 'resolved', (err: Error) => err.message), pending]).finally(() => clearTimeout(timer))
-  t.match(result, /could not queue the sendfile job/, 'rejected (within 5 s)')
-  await settle(() => work.live() === 0)
-  t.equal(work.created(), 1, 'the work item was made')
-  t.equal(work.live(), 0, 'and deleted')
-})
+for (const [failpoint, where, message] of senderFailpoints) {
+  t.test(`senderOpen failing part-way (${failpoint}: ${where}) releases what it set up`, { skip }, async (t) => {
+    const addon = native as NativeAddon
+    const callbacks = trackResources(t, 'pxebox:sender')
+    const fdsBefore = openFds()
+    t.throws(() => armed(failpoint, () => addon.senderOpen(1000)), { message })
+    await settle(() => callbacks.live() === 0 && openFds() === fdsBefore)
+    t.equal(callbacks.live(), 0, 'no threadsafe callback is left')
+    t.equal(openFds(), fdsBefore, 'the epoll and eventfd descriptors were closed')
+  })
+}
