@@ -8,9 +8,12 @@
  * A lock-step client sends its next ACK only when the DATA arrives, so each block's round trip is what a PXE ROM
  * waits; in the issue's storm it grew ~5 ms a block behind asset sends on the one event loop.
  *
- * The bound is generous, since the machine is shared and both figures move with its load: during the download the
- * p99 block round trip may be at most max(5 x the idle p99, the idle p99 + 5 ms). Not a speed goal (bench/storm.sh
+ * The bound is generous, since the machine is shared and both figures move with its load: during the downloads the
+ * p95 block round trip may be at most max(5 x the idle p95, the idle p95 + 5 ms). Not a speed goal (bench/storm.sh
  * measures that): 5 ms a block is the stall the issue found, and at 715 blocks a boot file it is 3.6 s a machine.
+ * p95, not p99: the p99 of 2,145 blocks is the 22nd worst, which on the shared 2-core test machine follows other
+ * processes' scheduling (0.3-6.6 ms idle, up to 7.7 ms during the downloads at load 11, before and after the asset
+ * sender alike), while a loop that makes blocks wait behind asset sends delays most of them.
  */
 import t from 'tap'
 import type { ChildProcess } from 'node:child_process'
@@ -38,7 +41,8 @@ const percentile = (values: number[], p: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN
 }
 const summary = (v: number[]): string =>
-  `${v.length} blocks, p50 ${percentile(v, 50).toFixed(3)} ms, p99 ${percentile(v, 99).toFixed(3)} ms, max ${Math.max(...v).toFixed(3)} ms`
+  `${v.length} blocks, p50 ${percentile(v, 50).toFixed(3)} ms, p95 ${percentile(v, 95).toFixed(3)} ms, p99 ${percentile(v, 99).toFixed(3)} ms, ` +
+  `max ${Math.max(...v).toFixed(3)} ms`
 
 /** Runs the probe child to its end: its JSON line (test/helpers/json-lines.ts), or its stderr when it printed none. */
 function probeResult(child: ChildProcess): Promise<{ rtts: number[]; sha256: string[] }> {
@@ -146,8 +150,8 @@ t.test('a lock-step TFTP transfer keeps its per-block round trip near idle durin
   t.equal(loaded.rtts.length, 3 * blocks, 'every block during the downloads was timed once')
   t.ok([...idle.sha256, ...loaded.sha256].every((h) => h === idle.sha256[0]), 'every transfer is whole')
 
-  const idleP99 = percentile(idle.rtts, 99)
-  const bound = Math.max(5 * idleP99, idleP99 + 5)
-  const loadedP99 = percentile(loaded.rtts, 99)
-  t.ok(loadedP99 <= bound, `p99 block round trip during the downloads ${loadedP99.toFixed(3)} ms <= ${bound.toFixed(3)} ms (max(5 x idle p99, idle p99 + 5 ms))`)
+  const idleP95 = percentile(idle.rtts, 95)
+  const bound = Math.max(5 * idleP95, idleP95 + 5)
+  const loadedP95 = percentile(loaded.rtts, 95)
+  t.ok(loadedP95 <= bound, `p95 block round trip during the downloads ${loadedP95.toFixed(3)} ms <= ${bound.toFixed(3)} ms (max(5 x idle p95, idle p95 + 5 ms))`)
 })
