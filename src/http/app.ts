@@ -100,7 +100,8 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
   registerMetricsRoute(app, metrics)
   if (api) {
     const now = api.now ?? Date.now
-    metrics.sources.bootCounts ??= () => statusCounts(api.machines.list(), deps.store.get(), now(), api.stuckAfterMs)
+    // Statuses come from timelines: none are counted in the seconds after a restart while those are still read.
+    metrics.sources.bootCounts ??= () => (api.machines.timelinesPending() > 0 ? {} : statusCounts(api.machines.list(), deps.store.get(), now(), api.stuckAfterMs))
     registerApi(app, {
       ...api,
       store: deps.store,

@@ -1,14 +1,22 @@
 /**
- * Machine records in the Store: one document per machine (kind `machine`, id its MAC), so recording a boot event
- * rewrites that machine's row only, where machines.json was rewritten whole (O(all machines) per flush). The
- * install-once state (`installed_at`, `installs`) is part of the record and is written durably (synchronous=FULL) by
- * the operator actions that change it.
+ * Machine records in the Store: two documents per machine, so recording a boot event rewrites that machine's rows
+ * only, where machines.json was rewritten whole (O(all machines) per flush):
+ * - kind `machine` (id its MAC): the record without its timeline (identity, addresses, labels, install-once state,
+ *   counters; ~500 bytes). Read whole at start: the boot path needs `installed_at` (boot_once) and the inventory
+ *   (group matching) before the first answer.
+ * - kind `machine-timeline` (same id): the current attempt's entries, the past attempts and the syslog lines (COLD_KEYS;
+ *   ~1.8 KB for one UEFI install, up to ~40 KB at RECORD_LIMITS). Read per machine after start (store.ts fills them
+ *   in slices, and first for a machine that needs its own): reading and parsing them all at start was 2.3 KB x
+ *   100,000 rows, 7 s of CPU, most of it garbage collection.
+ * The install-once state is written durably (synchronous=FULL) by the operator actions that change it.
  *
- * Loading checks every record against the schema it was written in and applies RECORD_LIMITS and the record cap, as
- * the file loader did. A `machines/machines.json` written by an earlier pxebox is imported once on first start and
- * kept as `machines.json.migrated` (store/migrate.ts).
+ * Loading checks every document against the schema it was written in and applies RECORD_LIMITS and the record cap,
+ * as the file loader did. A `machine` document that still holds its timeline (written before the split) is read
+ * whole and written back split. A `machines/machines.json` written by an earlier pxebox is imported once on first
+ * start and kept as `machines.json.migrated` (store/migrate.ts).
  */
 import { join } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../host/log.js'
 import { readJsonFile } from '../host/durable-file.js'
@@ -16,8 +24,12 @@ import { retireLegacyFile, type Store, type StoreOp } from '../store/index.js'
 import { MachineRecordSchema, type MachineRecord } from './model.js'
 import { boundRecord } from './timeline.js'
 
-/** The Store kind of machine records. */
+/** The Store kind of machine records without their timelines. */
 export const MACHINE_KIND = 'machine'
+/** The Store kind of machine timelines (COLD_KEYS of the record). */
+export const TIMELINE_KIND = 'machine-timeline'
+/** The record's fields kept in the timeline document, read after start. */
+export const COLD_KEYS = ['timeline', 'history', 'log', 'log_dropped'] as const
 
 /** machines.json's format version (the file before the Store). */
 const LEGACY_VERSION = 1
@@ -28,10 +40,18 @@ const BATCH = 500
 
 // Compiled once: checking 100,000 records at start through Value.Check took most of the load time.
 const recordCheck = TypeCompiler.Compile(MachineRecordSchema)
+const hotCheck = TypeCompiler.Compile(Type.Omit(MachineRecordSchema, COLD_KEYS))
+const coldCheck = TypeCompiler.Compile(Type.Pick(MachineRecordSchema, COLD_KEYS))
+
+/** A record's timeline document. */
+export type MachineTimeline = Pick<MachineRecord, (typeof COLD_KEYS)[number]>
 
 /** What loading found: records least recently seen first, what to write back, and problems in words. */
 export interface LoadedRecords {
+  /** Records whose MAC is in `withoutTimeline` hold an empty timeline until loadTimeline fills it. */
   readonly records: MachineRecord[]
+  /** Records read without their timeline document. */
+  readonly withoutTimeline: Set<string>
   /** Records cut to RECORD_LIMITS at load: written back in their bounded form. */
   readonly rewrite: string[]
   /** Records dropped at load (invalid, or over the cap): removed from the store. */
@@ -45,45 +65,87 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
   if (opts.legacyDir !== undefined) await importLegacy(store, join(opts.legacyDir, 'machines.json'), problems, opts.logger)
   const where = `${store.location} (${MACHINE_KIND})`
   const byMac = new Map<string, MachineRecord>()
+  const withoutTimeline = new Set<string>()
   const rewrite: string[] = []
   const remove: string[] = []
   let invalid = 0
+  let bounded = 0
   for (const e of await store.list(MACHINE_KIND)) {
-    const m = e.value
-    if (recordCheck.Check(m) && m.mac === e.id) {
-      if (boundRecord(m)) rewrite.push(m.mac)
+    const m = e.value as MachineRecord
+    // A whole record (written before the timeline had its own document): kept whole, written back split.
+    const whole = Array.isArray((m as { timeline?: unknown } | null)?.timeline)
+    const check = whole ? recordCheck : hotCheck
+    if (check.Check(m) && m.mac === e.id) {
+      if (!whole) {
+        m.timeline = []
+        m.history = []
+        withoutTimeline.add(m.mac)
+      }
+      const cut = boundRecord(m)
+      if (cut) bounded++
+      if (cut || whole) rewrite.push(m.mac)
       byMac.set(m.mac, m)
       continue
     }
     remove.push(e.id)
     if (++invalid <= MAX_LISTED_PROBLEMS) {
-      const first = recordCheck.Check(m) ? { path: '/mac', message: `does not match its id ${e.id}` } : [...recordCheck.Errors(m)][0]
+      const first = check.Check(m) ? { path: '/mac', message: `does not match its id ${e.id}` } : [...check.Errors(m)][0]
       problems.push(`${where}: ${e.id} skipped: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`)
     }
   }
   if (invalid > MAX_LISTED_PROBLEMS) problems.push(`${where}: ${invalid - MAX_LISTED_PROBLEMS} more invalid records skipped`)
-  if (rewrite.length > 0) problems.push(`${where}: ${rewrite.length} records held values over the record limits; cut to them`)
+  if (bounded > 0) problems.push(`${where}: ${bounded} records held values over the record limits; cut to them`)
   // Least recently seen first: the order eviction needs (MachineStore keeps its map in it).
   const records = [...byMac.values()].sort((a, b) => (a.last_seen < b.last_seen ? -1 : a.last_seen > b.last_seen ? 1 : 0))
   // The cap applies to what was stored too: a store from a larger cap must not load whole.
   if (records.length > opts.maxMachines) {
     const drop = records.splice(0, records.length - opts.maxMachines)
-    for (const r of drop) remove.push(r.mac)
+    for (const r of drop) {
+      remove.push(r.mac)
+      withoutTimeline.delete(r.mac)
+    }
     problems.push(`${where}: ${drop.length} least recently seen records dropped to keep ${opts.maxMachines} (the record cap)`)
   }
-  return { records, rewrite, remove, problems }
+  return { records, withoutTimeline, rewrite, remove, problems }
 }
 
-/** Write `macs`' current records (or their removal, for MACs `current` no longer has), a transaction per BATCH. */
-export async function writeMachineRecords(store: Store, macs: Iterable<string>, current: (mac: string) => MachineRecord | undefined, durable = false): Promise<void> {
+/**
+ * The timeline document of `mac`: checked against the schema and RECORD_LIMITS' bounds (as loadMachineRecords does
+ * for the rest), empty when there is none. `problem` names an invalid one (it is replaced by an empty timeline).
+ */
+export async function loadTimeline(store: Store, mac: string): Promise<{ timeline: MachineTimeline; problem?: string }> {
+  const e = await store.get(TIMELINE_KIND, mac)
+  if (e === undefined) return { timeline: { timeline: [], history: [] } }
+  if (coldCheck.Check(e.value)) return { timeline: e.value }
+  const first = [...coldCheck.Errors(e.value)][0]
+  return { timeline: { timeline: [], history: [] }, problem: `${store.location} (${TIMELINE_KIND}): ${mac} replaced by an empty timeline: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}` }
+}
+
+/** A record split into its two documents. */
+function split(r: MachineRecord): { hot: Omit<MachineRecord, (typeof COLD_KEYS)[number]>; cold: MachineTimeline } {
+  const { timeline, history, log, log_dropped, ...hot } = r
+  return { hot, cold: { timeline, history, ...(log !== undefined ? { log } : {}), ...(log_dropped !== undefined ? { log_dropped } : {}) } }
+}
+
+/**
+ * Write `macs`' current records (or their removal, for MACs `current` no longer has), a transaction per BATCH.
+ * A record given `withTimeline: false` (its timeline not read yet) has its `machine` document written only.
+ */
+export async function writeMachineRecords(store: Store, macs: Iterable<string>, current: (mac: string) => { record: MachineRecord; withTimeline: boolean } | undefined, durable = false): Promise<void> {
   let ops: StoreOp[] = []
   const commit = async () => {
     await store.batch(ops, { durable })
     ops = []
   }
   for (const mac of macs) {
-    const r = current(mac)
-    ops.push(r === undefined ? { op: 'delete', kind: MACHINE_KIND, id: mac } : { op: 'put', kind: MACHINE_KIND, id: mac, value: r })
+    const c = current(mac)
+    if (c === undefined) {
+      ops.push({ op: 'delete', kind: MACHINE_KIND, id: mac }, { op: 'delete', kind: TIMELINE_KIND, id: mac })
+    } else {
+      const { hot, cold } = split(c.record)
+      ops.push({ op: 'put', kind: MACHINE_KIND, id: mac, value: hot })
+      if (c.withTimeline) ops.push({ op: 'put', kind: TIMELINE_KIND, id: mac, value: cold })
+    }
     if (ops.length >= BATCH) {
       await commit()
       await new Promise((resolve) => setImmediate(resolve))
@@ -111,7 +173,9 @@ async function importLegacy(store: Store, file: string, problems: string[], logg
     if (typeof mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) records.set(mac, m)
     else if (i < MAX_LISTED_PROBLEMS) problems.push(`${file}: machines[${i}] skipped: /mac is not a MAC (not imported)`)
   })
-  await writeMachineRecords(store, records.keys(), (mac) => records.get(mac) as MachineRecord, true)
+  // Whole as they were: the store load checks (and splits) them like any other whole record.
+  const ops: StoreOp[] = [...records].map(([mac, value]) => ({ op: 'put', kind: MACHINE_KIND, id: mac, value }))
+  for (let i = 0; i < ops.length; i += BATCH) await store.batch(ops.slice(i, i + BATCH), { durable: true })
   const kept = await retireLegacyFile(file)
   logger.info({ file, kept, machines: records.size }, `imported ${records.size} machine records from ${file} into ${store.location}; the old file is kept as ${kept}`)
 }

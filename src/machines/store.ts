@@ -11,6 +11,11 @@
  * Writes are batched (the machines changed during `flushDelayMs` of activity, one row each: the cost of a boot event
  * does not grow with the number of machines); operator actions (installed, re-arm, labels, forget) are written
  * durably before they are acknowledged.
+ *
+ * Start reads each record without its timeline (records-store.ts says why), so a restart with 100,000 records is
+ * ready in about a second; the timelines are then read in slices that give the event loop back (`timelines`
+ * resolves when all are in). A change to a machine whose timeline is not in yet (a boot event, a syslog line, an
+ * operator action) first reads that machine's timeline, then applies in arrival order.
  */
 import { silentLogger, type Logger } from '../host/log.js'
 import type { Store } from '../store/index.js'
@@ -18,7 +23,8 @@ import type { BootEvent, EventSink } from './events.js'
 import { MAX_LOG_LINES, RECORD_LIMITS, type LogLine, type MachineRecord, type TimelineEntry } from './model.js'
 import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
-import { loadMachineRecords, writeMachineRecords } from './records-store.js'
+import { loadMachineRecords, loadTimeline, writeMachineRecords } from './records-store.js'
+import { boundRecord } from './timeline.js'
 
 /** Options for openMachineStore. */
 export interface MachineStoreOptions {
@@ -39,9 +45,17 @@ export interface MachineStoreOptions {
 
 /** Machine records, fed by boot events and changed by operator actions. */
 export interface MachineStore extends EventSink {
+  /** A record. Until `timelines` resolves its timeline, history and log may not be read yet (empty). */
   get(mac: string): MachineRecord | undefined
-  /** Every record, most recently seen first. */
+  /** Every record, most recently seen first (timelines as for `get`). */
   list(): MachineRecord[]
+  /**
+   * Resolves once every record's timeline is in memory (read in slices after open). Readers that show timelines
+   * (the API) wait for it; the boot path needs only the rest of the record, which open reads.
+   */
+  readonly timelines: Promise<void>
+  /** Records whose timeline is not read yet (0 once `timelines` resolved). */
+  timelinesPending(): number
   /** The installed callback: stamp `installed_at` and add an `installed` stage. Creates the record if unknown. */
   markInstalled(mac: string, ip?: string): Promise<MachineRecord>
   /** Clear `installed_at`, so a boot_once profile installs again. Undefined when the MAC is unknown. */
@@ -95,6 +109,9 @@ export class MachineLabelError extends Error {
   override readonly name = 'MachineLabelError'
 }
 
+/** Timelines read in one turn of the event loop at most this long, after start. */
+const FILL_SLICE_MS = 4
+
 /** MAC-less events wait this long for their IP to be attributed. */
 const PENDING_MS = 10 * 60_000
 const PENDING_PER_IP = 16
@@ -117,6 +134,11 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   const problems = loaded.problems
   // The map's order is the eviction order (least recently seen first; see `seenNow`).
   for (const m of loaded.records) machines.set(m.mac, m)
+  /** MACs whose timeline is not read yet, and what waits for it (changes in arrival order). */
+  const withoutTimeline = loaded.withoutTimeline
+  const waiting = new Map<string, (() => void)[]>()
+  const reading = new Map<string, Promise<void>>()
+  let closed = false
   for (const m of machines.values()) if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
   for (const p of problems) logger.error(p)
   if (machines.size > 0) logger.info({ machines: machines.size }, 'machine records loaded')
@@ -135,7 +157,10 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       const macs = dirty
       dirty = new Set()
       try {
-        await writeMachineRecords(store, macs, (mac) => machines.get(mac), durable)
+        await writeMachineRecords(store, macs, (mac) => {
+          const record = machines.get(mac)
+          return record === undefined ? undefined : { record, withTimeline: !withoutTimeline.has(mac) }
+        }, durable)
       } catch (err) {
         for (const mac of macs) dirty.add(mac)
         logger.warn({ err, store: store.location }, 'cannot write machine records; will retry')
@@ -147,12 +172,15 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     writing = writing.catch(() => undefined)
     return done
   }
-  const changed = (mac: string, event?: BootEvent) => {
+  const schedule = (mac: string) => {
     dirty.add(mac)
     if (!timer) {
       timer = setTimeout(() => void write(), flushDelayMs)
       timer.unref()
     }
+  }
+  const changed = (mac: string, event?: BootEvent) => {
+    schedule(mac)
     for (const l of listeners) {
       try {
         l(mac, event)
@@ -160,6 +188,68 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
         logger.warn({ err }, 'machine listener failed')
       }
     }
+  }
+
+  /** Read `mac`'s timeline into its record (once; concurrent callers share the read), then run what waited for it. */
+  const readTimeline = (mac: string): Promise<void> => {
+    if (!withoutTimeline.has(mac)) return Promise.resolve()
+    let p = reading.get(mac)
+    if (p !== undefined) return p
+    p = loadTimeline(store, mac).then(
+      ({ timeline, problem }) => {
+        const r = machines.get(mac)
+        if (r === undefined || !withoutTimeline.has(mac)) return
+        Object.assign(r, timeline)
+        if (problem !== undefined) {
+          problems.push(problem)
+          logger.error(problem)
+        }
+        // Bounded as a record read whole is; an invalid or cut timeline is written back.
+        if (boundRecord(r) || problem !== undefined) schedule(mac)
+      },
+      (err: unknown) => {
+        // Unreadable: the machine goes on with an empty timeline (its next write replaces the stored one); its
+        // identity and install-once state, read at open, are kept.
+        logger.warn({ err, mac }, 'cannot read the machine timeline; it starts empty')
+      },
+    ).finally(() => {
+      reading.delete(mac)
+      withoutTimeline.delete(mac)
+      const queued = waiting.get(mac)
+      waiting.delete(mac)
+      for (const run of queued ?? []) run()
+    })
+    reading.set(mac, p)
+    return p
+  }
+  /** Run `change` on `mac`'s record with its timeline read: now, or after the read (in arrival order). */
+  const withTimeline = (mac: string, change: () => void): void => {
+    if (!withoutTimeline.has(mac)) return change()
+    const queued = waiting.get(mac) ?? []
+    queued.push(() => {
+      try {
+        change()
+      } catch (err) {
+        logger.warn({ err, mac }, 'machine change not applied')
+      }
+    })
+    waiting.set(mac, queued)
+    void readTimeline(mac)
+  }
+  /** The timelines of every record, read in slices of FILL_SLICE_MS so the boot path keeps answering meanwhile. */
+  const readAllTimelines = async (): Promise<void> => {
+    const t0 = Date.now()
+    const count = withoutTimeline.size
+    let slice = performance.now()
+    for (const mac of [...withoutTimeline]) {
+      if (closed) return
+      await readTimeline(mac)
+      if (performance.now() - slice > FILL_SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve))
+        slice = performance.now()
+      }
+    }
+    if (count > 0) logger.info({ machines: count, ms: Date.now() - t0 }, 'machine timelines read')
   }
 
   const recordFor = (mac: string, time: string): MachineRecord => {
@@ -189,6 +279,8 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     for (const mac of machines.keys()) {
       if (machines.size <= low) break
       machines.delete(mac)
+      withoutTimeline.delete(mac)
+      waiting.delete(mac)
       dirty.add(mac)
     }
   }
@@ -219,18 +311,22 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       return
     }
     if (event.mac !== undefined && event.ip !== undefined) learnIp(event.ip, mac)
-    const waiting = event.ip !== undefined ? pending.get(event.ip) : undefined
-    if (waiting) {
+    const attributed = event.ip !== undefined ? pending.get(event.ip) : undefined
+    if (attributed) {
       pending.delete(event.ip!)
       const cutoff = now() - PENDING_MS
-      for (const w of waiting) {
+      for (const w of attributed) {
         if (w.at < cutoff) continue
-        apply(mac, w.event)
-        changed(mac, w.event)
+        withTimeline(mac, () => {
+          apply(mac, w.event)
+          changed(mac, w.event)
+        })
       }
     }
-    apply(mac, event)
-    changed(mac, event)
+    withTimeline(mac, () => {
+      apply(mac, event)
+      changed(mac, event)
+    })
   }
 
   const operatorEntry = (step: string, stage: TimelineEntry['stage'], what: string, ip?: string): TimelineEntry => ({
@@ -243,6 +339,26 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     what,
   })
 
+  const diagnose = (mac: string, d: Diagnosis): void => {
+    const r = machines.get(mac)
+    if (!r) return
+    const entry: TimelineEntry = {
+      time: d.time,
+      source: 'pxebox',
+      step: d.step,
+      ...(d.stage !== undefined ? { stage: d.stage } : {}),
+      outcome: d.outcome.slice(0, RECORD_LIMITS.whatLength),
+      ...(d.ip !== undefined ? { ip: d.ip } : {}),
+      what: d.what.slice(0, RECORD_LIMITS.whatLength),
+    }
+    const before = r.last_seen
+    applyEntry(r, entry)
+    seenNow(r, before)
+    changed(mac)
+  }
+
+  const timelines = readAllTimelines()
+
   return {
     record(event) {
       try {
@@ -254,24 +370,14 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     },
     get: (mac) => machines.get(mac),
     list: () => [...machines.values()].sort((a, b) => (a.last_seen < b.last_seen ? 1 : a.last_seen > b.last_seen ? -1 : 0)),
+    timelines,
+    timelinesPending: () => withoutTimeline.size,
     recordDiagnosis(mac, d) {
-      const r = machines.get(mac)
-      if (!r) return
-      const entry: TimelineEntry = {
-        time: d.time,
-        source: 'pxebox',
-        step: d.step,
-        ...(d.stage !== undefined ? { stage: d.stage } : {}),
-        outcome: d.outcome.slice(0, RECORD_LIMITS.whatLength),
-        ...(d.ip !== undefined ? { ip: d.ip } : {}),
-        what: d.what.slice(0, RECORD_LIMITS.whatLength),
-      }
-      const before = r.last_seen
-      applyEntry(r, entry)
-      seenNow(r, before)
-      changed(mac)
+      if (!machines.has(mac)) return
+      withTimeline(mac, () => diagnose(mac, d))
     },
     async markInstalled(mac, ip) {
+      await readTimeline(mac)
       const entry = operatorEntry('installed', 'installed', 'installed callback', ip)
       const r = recordFor(mac, entry.time)
       const before = r.last_seen
@@ -285,6 +391,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       return r
     },
     async rearm(mac) {
+      await readTimeline(mac)
       const r = machines.get(mac)
       if (!r) return undefined
       applyEntry(r, operatorEntry('rearm', undefined, r.installed_at ? `re-armed (was installed ${r.installed_at})` : 're-armed'))
@@ -294,6 +401,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       return r
     },
     async setLabels(mac, labels) {
+      await readTimeline(mac)
       const r = machines.get(mac)
       if (!r) return undefined
       const next = { ...r.labels }
@@ -311,25 +419,30 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     },
     appendLog(ip, line) {
       const mac = macByIp.get(ip) ?? opts.macForIp?.(ip)
-      const r = mac !== undefined ? machines.get(mac) : undefined
-      if (r === undefined) return undefined
+      if (mac === undefined || !machines.has(mac)) return undefined
       const time = new Date(now()).toISOString()
       const text = line.text.length > RECORD_LIMITS.whatLength ? `${line.text.slice(0, RECORD_LIMITS.whatLength - 1)}…` : line.text
-      const log = (r.log ??= [])
-      log.push({ time, severity: line.severity, ...(line.app !== undefined ? { app: line.app.slice(0, 48) } : {}), text })
-      if (log.length > MAX_LOG_LINES) {
-        const cut = log.length - MAX_LOG_LINES
-        log.splice(0, cut)
-        r.log_dropped = (r.log_dropped ?? 0) + cut
-      }
-      const before = r.last_seen
-      if (time > r.last_seen) r.last_seen = time
-      seenNow(r, before)
-      changed(r.mac)
-      return r.mac
+      withTimeline(mac, () => {
+        const r = machines.get(mac)
+        if (r === undefined) return
+        const log = (r.log ??= [])
+        log.push({ time, severity: line.severity, ...(line.app !== undefined ? { app: line.app.slice(0, 48) } : {}), text })
+        if (log.length > MAX_LOG_LINES) {
+          const cut = log.length - MAX_LOG_LINES
+          log.splice(0, cut)
+          r.log_dropped = (r.log_dropped ?? 0) + cut
+        }
+        const before = r.last_seen
+        if (time > r.last_seen) r.last_seen = time
+        seenNow(r, before)
+        changed(mac)
+      })
+      return mac
     },
     async forget(mac) {
       const had = machines.delete(mac)
+      withoutTimeline.delete(mac)
+      waiting.delete(mac)
       if (had) {
         changed(mac)
         await write(true, mac)
@@ -343,6 +456,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     problems,
     flush: () => write(),
     async close() {
+      closed = true
       await write().catch(() => undefined)
       if (timer) clearTimeout(timer)
       timer = undefined

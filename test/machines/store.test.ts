@@ -25,6 +25,7 @@ t.test('records survive a restart: a new store over the same data reads them bac
   await a.close()
   const b = await openMachineStore({ store: await storeIn(t, dir) })
   t.same(b.problems, [])
+  await b.timelines
   const r = b.get(M)!
   t.same(r, a.get(M), 'identical record')
   t.equal(r.timeline.length, 9)
@@ -40,11 +41,13 @@ t.test('a boot event rewrites only the machine it belongs to (one row, not the w
   for (const e of bootEvents(other, '10.213.10.2', 3, Date.now() - 60_000)) s.record(e)
   await s.flush()
   const before = (await store.get('machine', other))!.modRevision
+  t.equal((await store.get('machine-timeline', other))!.modRevision, before)
   s.record(bootEvents(M, '10.213.10.1', 4, Date.now() - 1000)[3]!)
   await s.flush()
   t.equal((await store.get('machine', other))!.modRevision, before, 'the other machine was not rewritten')
+  t.equal((await store.get('machine-timeline', other))!.modRevision, before, 'nor its timeline')
   t.ok((await store.get('machine', M))!.modRevision > before, 'the machine that booted was')
-  t.equal(((await store.get('machine', M))!.value as { timeline: unknown[] }).timeline.length, 4)
+  t.equal(((await store.get('machine-timeline', M))!.value as { timeline: unknown[] }).timeline.length, 4)
 })
 
 t.test('machines.json written by the previous release is imported once and kept as machines.json.migrated', async (t) => {

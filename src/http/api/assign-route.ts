@@ -94,6 +94,7 @@ export function registerAssignRoute(api: FastifyInstance, deps: ApiDeps, now: ()
         if (!edit.ok) return reply.code(edit.status).send({ error: edit.errors[0] ?? 'refused', errors: edit.errors })
       }
       req.log.info({ mac, group: chosen.id, via: targetId }, 'machine assigned')
+      await deps.machines.timelines
       const record = deps.machines.get(mac)
       if (!record) return reply.code(404).send({ error: `assigned through group "${targetId}", but pxebox has no record of ${mac} yet` })
       return viewOf(record, deps.store.get(), now(), deps.stuckAfterMs)

@@ -65,7 +65,9 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
         response: responses({ 200: MachineListSchema }, [400, 401]),
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
+      // Views show timelines: the first seconds after a restart with many records, they are still being read.
+      await deps.machines.timelines
       const limit = req.query.limit === undefined ? MACHINE_PAGE.defaultLimit : Number(req.query.limit)
       const offset = req.query.offset === undefined ? 0 : Number(req.query.offset)
       if (limit < 1 || limit > MACHINE_PAGE.maxLimit) {
@@ -95,9 +97,10 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
   api.get(
     '/machines/:mac',
     { schema: { summary: 'One machine: identity, status, current attempt', tags: ['machines'], params: MacParams, response: responses({ 200: MachineViewSchema }, [400, 401, 404]) } },
-    (req: MacReq, reply) => {
+    async (req: MacReq, reply) => {
       const mac = macOf(req, reply)
       if (mac === undefined) return reply
+      await deps.machines.timelines
       return view(mac) ?? unknown(reply, mac)
     },
   )
@@ -105,9 +108,10 @@ export function registerMachineRoutes(api: FastifyInstance, deps: ApiDeps, now: 
   api.get(
     '/machines/:mac/timeline',
     { schema: { summary: "One machine's boot timeline and past attempts", tags: ['machines'], params: MacParams, response: responses({ 200: TimelineSchema }, [400, 401, 404]) } },
-    (req: MacReq, reply) => {
+    async (req: MacReq, reply) => {
       const mac = macOf(req, reply)
       if (mac === undefined) return reply
+      await deps.machines.timelines
       const r = deps.machines.get(mac)
       if (!r) return unknown(reply, mac)
       return { mac, boots: r.boots, attempt_started: r.attempt_started, timeline: r.timeline, history: r.history }
