@@ -3,13 +3,15 @@
  *   node dist/bench/scale-machines.js [--sizes 100,100000] [--events 1000] [--baseline DIR]
  * For each size: the cost of recording one boot event until it is in the store (record + the write of that machine's
  * row: median and p99 over --events events, each to a random machine), then a restart in a fresh process: the time
- * from opening the store to the records being loaded, and that process's RSS. `--baseline DIR` runs the same against
- * a built checkout of the release before the Store (its dist/, machines.json rewritten whole per flush).
+ * and CPU from opening the store until the machine store is open (ready to serve: the boot path has every record),
+ * then the time until every timeline is read too (they are read in slices after open), the longest event-loop stall
+ * meanwhile, and the RSS and heap per record once all is in. `--baseline DIR` runs the same against a built checkout
+ * of the release before the Store (its dist/, machines.json rewritten whole per flush).
  * A benchmark, not a test: it prints a table and asserts nothing.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -55,7 +57,7 @@ async function open(impl: Impl, dir: string, maxMachines: number) {
     const machines = await openMachineStore({ store, maxMachines, flushDelayMs: 3_600_000 })
     return { machines, close: async () => (await machines.close(), await store.close()) }
   }
-  const mod = (await import(pathToFileURL(join(args.baseline!, 'dist/src/machines/store.js')).href)) as { openMachineStore(o: object): Promise<{ record(e: BootEvent): void; flush(): Promise<void>; close(): Promise<void>; list(): unknown[] }> }
+  const mod = (await import(pathToFileURL(join(args.baseline!, 'dist/src/machines/store.js')).href)) as { openMachineStore(o: object): Promise<{ record(e: BootEvent): void; flush(): Promise<void>; close(): Promise<void>; list(): unknown[]; timelines?: Promise<void> }> }
   const machines = await mod.openMachineStore({ dir: join(dir, 'machines'), maxMachines, flushDelayMs: 3_600_000 })
   return { machines, close: () => machines.close() }
 }
@@ -84,9 +86,9 @@ async function measure(impl: Impl, size: number, events: number) {
     await a.close()
     costs.sort((p, q) => p - q)
     const self = fileURLToPath(import.meta.url)
-    const child = spawnSync(process.execPath, [self, '--load', dir, '--impl', impl, '--sizes', String(size), ...(args.baseline ? ['--baseline', args.baseline] : [])], { encoding: 'utf8' })
+    const child = spawnSync(process.execPath, ['--expose-gc', self, '--load', dir, '--impl', impl, '--sizes', String(size), ...(args.baseline ? ['--baseline', args.baseline] : [])], { encoding: 'utf8' })
     if (child.status !== 0) throw new Error(`restart measurement failed: ${child.stderr}`)
-    const load = JSON.parse(child.stdout) as { loadMs: number; rssMb: number; records: number }
+    const load = JSON.parse(child.stdout) as { loadMs: number; loadCpuMs: number; allMs: number; stallMs: number; rssMb: number; heapPerRecord: number; records: number }
     return { impl, size, median: pct(costs, 50), p99: pct(costs, 99), ...load }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -94,12 +96,27 @@ async function measure(impl: Impl, size: number, events: number) {
 }
 
 if (args.load !== undefined) {
+  const heap0 = process.memoryUsage().heapUsed
   const t0 = process.hrtime.bigint()
+  const cpu0 = process.cpuUsage()
   const a = await open(args.impl as Impl, args.load, Number(args.sizes))
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6
+  const cpu = process.cpuUsage(cpu0)
+  // The longest gap of a 1 ms timer while the timelines are read: what a boot request could wait meanwhile.
+  let stallMs = 0
+  let last = performance.now()
+  const probe = setInterval(() => {
+    const t = performance.now()
+    stallMs = Math.max(stallMs, t - last - 1)
+    last = t
+  }, 1)
+  await a.machines.timelines
+  clearInterval(probe)
+  const allMs = Number(process.hrtime.bigint() - t0) / 1e6
   const records = a.machines.list().length
   global.gc?.()
-  process.stdout.write(JSON.stringify({ loadMs, rssMb: process.memoryUsage().rss / 2 ** 20, records }))
+  const heapPerRecord = (process.memoryUsage().heapUsed - heap0) / Math.max(1, records)
+  process.stdout.write(JSON.stringify({ loadMs, loadCpuMs: (cpu.user + cpu.system) / 1000, allMs, stallMs, rssMb: process.memoryUsage().rss / 2 ** 20, heapPerRecord, records }))
   await a.close()
 } else {
   const sizes = args.sizes.split(',').map(Number)
@@ -112,10 +129,11 @@ if (args.load !== undefined) {
     }
   }
   console.log(`machine records (${repo}): one boot event recorded and written, restart load in a fresh process`)
-  console.log('impl       records   event median ms   event p99 ms   restart load ms   restart RSS MB   loaded')
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  console.log('impl       records   event median ms   event p99 ms   ready ms (CPU)   timelines ms   stall ms   RSS MB   heap B/record   loaded')
   for (const r of rows) {
     console.log(
-      `${r.impl.padEnd(9)}  ${String(r.size).padStart(7)}   ${r.median.toFixed(2).padStart(15)}   ${r.p99.toFixed(2).padStart(12)}   ${r.loadMs.toFixed(0).padStart(15)}   ${r.rssMb.toFixed(0).padStart(14)}   ${String(r.records).padStart(6)}`,
+      `${r.impl.padEnd(9)}  ${String(r.size).padStart(7)}   ${r.median.toFixed(2).padStart(15)}   ${r.p99.toFixed(2).padStart(12)}   ${`${r.loadMs.toFixed(0)} (${r.loadCpuMs.toFixed(0)})`.padStart(14)}   ${r.allMs.toFixed(0).padStart(12)}   ${r.stallMs.toFixed(0).padStart(8)}   ${r.rssMb.toFixed(0).padStart(6)}   ${r.heapPerRecord.toFixed(0).padStart(13)}   ${String(r.records).padStart(6)}`,
     )
   }
 }
