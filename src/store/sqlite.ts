@@ -2,7 +2,7 @@
  * The embedded Store backend: one SQLite database (`<data_dir>/pxebox.db`) through better-sqlite3, in WAL mode.
  *
  * Why SQLite rather than whole-file rewrites: machines.json was rewritten whole on every flush, O(all machines) per
- * boot event batch; here a changed record is one row upsert, and a restart reads the rows back with one query.
+ * boot event batch; here a changed record is a row upsert or two, and a restart reads the rows back with one query.
  * Why better-sqlite3 12: Node 20 has no node:sqlite, and better-sqlite3 13 needs Node 22 (it crashed on Node 20 when
  * tried). It compiles its own SQLite with node-gyp at `npm ci`, with the same python3/make/g++ as native/.
  *
