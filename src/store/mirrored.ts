@@ -1,0 +1,427 @@
+/**
+ * The outage layer of issue 17 ("Outage behaviour, safety first"): a Store over the shared store (etcd) that keeps
+ * the last state it saw on local disk (mirror-copy.ts) and queues machine events while the shared store is
+ * unreachable, so every consumer keeps using the one Store interface.
+ *
+ * - Reads (get, list, revision) answer from the copy, which the remote's watch keeps current: a running appliance
+ *   keeps booting the machines it knows when etcd is gone, and one that restarts during an outage starts from the
+ *   last state it saw instead of waiting. A write resolves once the watch brought it into the copy (at most
+ *   `catchUpMs`), so a read after one's own write sees it.
+ * - Revisions and watches are the remote's. A consumer's watch is the remote's watch; while the remote is down a watch
+ *   ends at once with StoreError PXEBOX_STORE_UNAVAILABLE (and open ones end when it goes down). Ending rather than
+ *   going quiet: a quiet watch would have to be resumed without a gap when etcd returns, which only the consumer can
+ *   do from what it applied; every consumer already handles an ended watch (compaction, a lost connection) by
+ *   re-listing, here from the copy, and watching again on its retry tick.
+ * - Writes go to the remote. While it is unreachable, unguarded writes whose every kind is in `queued` (machine
+ *   records and timelines) are applied to the copy and appended to its outbox, then flushed in order when the remote
+ *   answers (a write that now conflicts is logged, counted and dropped, never retried). Every other write (API
+ *   groups/profiles, lease claims, anything guarded by `ifRevision`: its guard needs the current state, which an
+ *   outage cannot promise) rejects with StoreError PXEBOX_STORE_UNAVAILABLE, which the API answers with 503.
+ *   Queued-kind writes are serialized, so a write issued while the outage is being discovered cannot overtake one
+ *   queued before it.
+ * - `up` turns false on the first remote call or watch that fails as unreachable, and true after a probe (a cheap
+ *   `revision()` every `probeMs`) succeeded and the outbox is flushed. One log line per change.
+ *
+ * Bounds: the outbox holds at most `maxOutbox` writes (default 10,000; the daemon's machine writes are batches of at
+ * most 500 records); beyond it the oldest are dropped, counted and logged. The copy holds what the remote holds
+ * (bounded there: the machine record cap, the lease pool) plus the documents of queued writes.
+ */
+import type { Logger } from '../host/log.js'
+import { silentLogger } from '../host/log.js'
+import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
+
+/** Options for openMirroredStore. */
+export interface MirroredStoreOptions {
+  /** The shared store (etcd); the mirrored store owns it and closes it. */
+  readonly remote: Store
+  /** The copy: `<data_dir>/store-cache.db`. */
+  readonly file: string
+  /** Kinds whose unguarded writes are queued during an outage (machine records and timelines). */
+  readonly queued: readonly string[]
+  /** Kinds re-listed when the remote compacted the history the copy needs (the copy's own kinds are too). */
+  readonly kinds?: readonly string[]
+  readonly logger?: Logger
+  /** How often an unreachable remote is probed (ms). Default 3000. */
+  readonly probeMs?: number
+  /** The outbox bound (writes). Default 10,000. */
+  readonly maxOutbox?: number
+  /** How long a write waits for the watch to bring it into the copy (ms). Default 5000. */
+  readonly catchUpMs?: number
+  readonly now?: () => number
+}
+
+/** The Store plus the outage state. */
+export interface MirroredStore extends Store {
+  /** Whether the shared store answers (and nothing is left to flush). */
+  readonly up: boolean
+  /** Calls `fn` on each change of `up`; returns the unsubscribe. */
+  onUpChange(fn: (up: boolean) => void): () => void
+  /** Writes waiting in the outbox. */
+  readonly queuedWrites: number
+  /** Queued writes dropped: over the outbox bound, or refused by the remote when flushed. */
+  readonly droppedWrites: number
+}
+
+/** The error of a write or watch refused while the shared store is unreachable (the API's 503). */
+export function storeUnavailable(location: string, what: string, reason?: string): StoreError {
+  return new StoreError('PXEBOX_STORE_UNAVAILABLE', `the shared store ${location} is unreachable${reason === undefined ? '' : ` (${reason})`}: ${what} refused until it answers again`)
+}
+
+/** A failure that says the remote did not answer, as opposed to an answer (a conflict, a bad key, compaction). */
+function unreachable(err: unknown): boolean {
+  if (!(err instanceof StoreError)) return true
+  return err.code === 'PXEBOX_STORE_UNAVAILABLE' || err.code === 'PXEBOX_STORE_WATCH'
+}
+
+const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
+/** Opens the copy, then connects to `remote`; an unreachable remote leaves it down, serving the copy. */
+export async function openMirroredStore(opts: MirroredStoreOptions): Promise<MirroredStore> {
+  const { remote } = opts
+  const copy = await openMirrorCopy(opts.file, `${remote.backend}:${remote.location}`)
+  const store = mirroredStore(opts, copy)
+  await store.start()
+  return store
+}
+
+interface ConsumerWatch {
+  w: StoreWatch
+  fail(err: Error): void
+}
+
+function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredStore & { start(): Promise<void> } {
+  const { remote } = opts
+  const log = (opts.logger ?? silentLogger).child({ component: 'store-mirror' })
+  const now = opts.now ?? Date.now
+  const queuedKinds = new Set(opts.queued)
+  const maxOutbox = opts.maxOutbox ?? 10_000
+  const catchUpMs = opts.catchUpMs ?? 5000
+  const location = remote.location
+  const listeners = new Set<(up: boolean) => void>()
+  const consumers = new Set<ConsumerWatch>()
+  let waiters: { revision: number; done: () => void }[] = []
+  let buffered: StoreEvent[] = []
+  let mirrorWatch: StoreWatch | undefined
+  let up = false
+  let downSince = now()
+  let closed = false
+  /** Set once the first connection was tried: its outcome is the start's log line, not a change. */
+  let started = false
+  let dropped = 0
+  let flushed = 0
+  let probe: NodeJS.Timeout | undefined
+  let recovering = false
+  /** A re-list after a compacted watch, while it runs. */
+  let resyncing: Promise<void> | undefined
+  // Queued-kind writes and the outbox flush run one at a time, in order.
+  let chain: Promise<unknown> = Promise.resolve()
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(fn)
+    chain = run.catch(() => undefined)
+    return run
+  }
+
+  const release = (): void => {
+    const applied = copy.applied()
+    const still = waiters.filter((w) => w.revision > applied)
+    for (const w of waiters) if (w.revision <= applied) w.done()
+    waiters = still
+  }
+  /** Remote events, coalesced per turn of the loop: one transaction, and a batch's events land together. */
+  const applyBuffered = (): void => {
+    if (buffered.length === 0 || closed) return
+    copy.applyEvents(buffered)
+    buffered = []
+    release()
+  }
+  /** Resolves once the copy applied `revision` (or after catchUpMs, or at once when no watch feeds the copy). */
+  const caughtUp = (revision: number): Promise<void> => {
+    if (copy.applied() >= revision || mirrorWatch === undefined) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiters = waiters.filter((w) => w !== waiter)
+        log.warn({ revision, applied: copy.applied() }, `the store watch has not delivered revision ${revision} after ${catchUpMs} ms; answering from the copy as it is`)
+        resolve()
+      }, catchUpMs)
+      const waiter = { revision, done: () => (clearTimeout(timer), resolve()) }
+      waiters.push(waiter)
+    })
+  }
+
+  const setUp = (value: boolean, line: () => void): void => {
+    if (up === value) return
+    up = value
+    line()
+    for (const fn of listeners) fn(value)
+  }
+
+  const startWatch = (): void => {
+    mirrorWatch?.close()
+    if (closed) return
+    const w = remote.watch(
+      { fromRevision: copy.applied() + 1 },
+      (e) => {
+        if (buffered.length === 0) setImmediate(applyBuffered)
+        buffered.push(e)
+      },
+      (err) => {
+        if (mirrorWatch !== w || closed) return
+        mirrorWatch = undefined
+        if (!(err instanceof StoreCompactedError)) return markDown(err)
+        resyncing = resync()
+          .catch((e: unknown) => markDown(e))
+          .finally(() => (resyncing = undefined))
+      },
+    )
+    mirrorWatch = w
+  }
+
+  /** The remote compacted past the copy: list every kind again, then watch from that listing's revision. */
+  const resync = async (): Promise<void> => {
+    const revision = await remote.revision()
+    const kinds = new Set([...(opts.kinds ?? []), ...copy.kinds()])
+    const listed = new Map<string, StoreEntry[]>()
+    for (const kind of kinds) listed.set(kind, await remote.list(kind))
+    if (closed) return
+    copy.replaceKinds(listed, Math.max(revision, copy.applied()))
+    log.info({ revision, kinds: [...kinds] }, `the shared store compacted the history this copy needed; listed ${kinds.size} kinds again at revision ${revision}`)
+    startWatch()
+    release()
+  }
+
+  const markDown = (err: unknown): void => {
+    if (closed) return
+    mirrorWatch?.close()
+    mirrorWatch = undefined
+    applyBuffered()
+    for (const w of waiters) w.done()
+    waiters = []
+    for (const c of [...consumers]) {
+      consumers.delete(c)
+      c.w.close()
+      c.fail(storeUnavailable(location, 'the watch', reasonOf(err)))
+    }
+    setUp(false, () => {
+      downSince = now()
+      log.warn({ err: reasonOf(err) }, `the shared store ${location} is unreachable: serving reads from the local copy (revision ${copy.applied()}), queuing writes of ${[...queuedKinds].join(', ')}, refusing other writes`)
+    })
+    probe ??= setInterval(() => void tryRecover(), opts.probeMs ?? 3000)
+  }
+
+  const flushOutbox = async (): Promise<void> => {
+    for (let e = copy.nextQueued(); e !== undefined; e = copy.nextQueued()) {
+      try {
+        const took = await send(e)
+        if (took) flushed++
+        else refuse(e, 'the document exists in the shared store')
+      } catch (err) {
+        if (unreachable(err)) throw err
+        refuse(e, reasonOf(err))
+      }
+      copy.unqueue(e.seq)
+    }
+  }
+  const send = async (e: OutboxEntry): Promise<boolean> => {
+    if (e.call === 'batch') {
+      await remote.batch(e.ops, e.opts)
+      return true
+    }
+    const op = e.ops[0]!
+    return (await remote.create(op.kind, op.id, op.op === 'put' ? op.value : undefined, e.opts)) !== undefined
+  }
+  const refuse = (e: OutboxEntry, why: string): void => {
+    dropped++
+    log.warn({ ops: e.ops.map((op) => `${op.op} ${op.kind}/${op.id}`).slice(0, 10), queued_ops: e.ops.length }, `a write queued during the outage was refused by the shared store (${why}); dropped`)
+  }
+
+  /** Probe, flush the outbox in order, read back what was written locally, watch again: then up. */
+  const recover = async (): Promise<void> => {
+    await remote.revision()
+    await serial(async () => {
+      const queued = copy.queued()
+      const before = flushed
+      const droppedBefore = dropped
+      await flushOutbox()
+      for (const { kind, id } of copy.pending()) copy.settle(kind, id, await remote.get(kind, id))
+      startWatch()
+      const target = await remote.revision()
+      await resyncing
+      await caughtUp(target)
+      await resyncing
+      if (mirrorWatch === undefined) throw storeUnavailable(location, 'recovery', 'the watch ended')
+      clearInterval(probe)
+      probe = undefined
+      setUp(true, () => {
+        if (!started) return log.info({ revision: copy.applied() }, `following the shared store ${location} from revision ${copy.applied()} (copy: ${copy.file})`)
+        const s = ((now() - downSince) / 1000).toFixed(1)
+        log.info({ down_s: Number(s), flushed: flushed - before, dropped: dropped - droppedBefore, queued }, `the shared store ${location} answers again after ${s} s; ${flushed - before} queued writes flushed${dropped > droppedBefore ? `, ${dropped - droppedBefore} dropped` : ''}`)
+      })
+    })
+  }
+  const tryRecover = async (): Promise<void> => {
+    if (up || recovering || closed) return
+    recovering = true
+    try {
+      await recover()
+    } catch (err) {
+      if (!unreachable(err)) log.warn({ err }, 'the shared store answered the probe but recovery failed; trying again')
+      mirrorWatch?.close()
+      mirrorWatch = undefined
+    } finally {
+      recovering = false
+    }
+  }
+
+  const open = (): void => {
+    if (closed) throw new StoreClosedError(location)
+  }
+  const validate = (ops: readonly StoreOp[]): void => {
+    for (const op of ops) {
+      checkKey(op.kind, op.id)
+      if (op.op === 'put' && JSON.stringify(op.value) === undefined) throw new StoreError('PXEBOX_STORE_VALUE', `store value for ${op.kind}/${op.id} is not JSON data`)
+    }
+  }
+  const queueable = (ops: readonly StoreOp[]): boolean => ops.length > 0 && ops.every((op) => queuedKinds.has(op.kind) && op.ifRevision === undefined)
+
+  /** Apply locally and queue; the revision is the last one seen (a queued write has none of its own yet). */
+  const enqueue = (call: OutboxEntry['call'], ops: readonly StoreOp[], wopts: WriteOptions): number | undefined => {
+    if (call === 'create' && copy.get(ops[0]!.kind, ops[0]!.id) !== undefined) return undefined
+    const effective = ops.filter((op) => op.op === 'put' || copy.get(op.kind, op.id) !== undefined)
+    if (effective.length === 0) return undefined
+    const over = copy.queue(call, ops, wopts, maxOutbox)
+    if (over > 0) {
+      dropped += over
+      log.warn({ dropped: over, total_dropped: dropped, max_outbox: maxOutbox }, `the outbox is over its bound of ${maxOutbox} writes: the oldest ${over} dropped`)
+    }
+    return copy.applied()
+  }
+
+  /** One write: to the remote when it answers; queued or refused when it does not. */
+  const write = async (call: 'create' | 'batch' | 'delete', ops: readonly StoreOp[], wopts: WriteOptions = {}): Promise<number | undefined> => {
+    open()
+    validate(ops)
+    const direct = async (): Promise<number | undefined> => {
+      const op = ops[0]!
+      const revision =
+        call === 'batch' ? await remote.batch(ops, wopts) : call === 'create' ? await remote.create(op.kind, op.id, op.op === 'put' ? op.value : undefined, wopts) : await remote.delete(op.kind, op.id, wopts)
+      // Nothing written (it exists, it was absent): the copy still has to show what the remote holds.
+      await caughtUp(revision ?? (await remote.revision()))
+      return revision
+    }
+    if (!queueable(ops)) {
+      if (!up) throw storeUnavailable(location, `writing ${ops.map((op) => `${op.kind}/${op.id}`).slice(0, 3).join(', ')}`)
+      try {
+        return await direct()
+      } catch (err) {
+        if (!unreachable(err)) throw err
+        markDown(err)
+        throw storeUnavailable(location, `writing ${ops.map((op) => `${op.kind}/${op.id}`).slice(0, 3).join(', ')} (not confirmed)`, reasonOf(err))
+      }
+    }
+    return serial(async () => {
+      if (!up || copy.queued() > 0) return enqueue(call === 'create' ? 'create' : 'batch', ops, wopts)
+      try {
+        return await direct()
+      } catch (err) {
+        if (!unreachable(err)) throw err
+        // It may have committed before the connection broke: replaying a put or delete is harmless, a replayed
+        // create finds its own document and is dropped with a log line.
+        markDown(err)
+        return enqueue(call === 'create' ? 'create' : 'batch', ops, wopts)
+      }
+    })
+  }
+
+  return {
+    backend: remote.backend,
+    location,
+    get problems() {
+      return [...remote.problems, ...copy.problems]
+    },
+    get up() {
+      return up
+    },
+    get queuedWrites() {
+      return copy.queued()
+    },
+    get droppedWrites() {
+      return dropped
+    },
+    onUpChange(fn) {
+      listeners.add(fn)
+      return () => void listeners.delete(fn)
+    },
+    async start() {
+      try {
+        await recover()
+        started = true
+      } catch (err) {
+        started = true
+        mirrorWatch?.close()
+        mirrorWatch = undefined
+        downSince = now()
+        log.warn({ err: reasonOf(err) }, `the shared store ${location} is unreachable at start: serving the last state seen from ${copy.file} (revision ${copy.applied()}, ${copy.queued()} queued writes); probing every ${opts.probeMs ?? 3000} ms`)
+        probe ??= setInterval(() => void tryRecover(), opts.probeMs ?? 3000)
+      }
+    },
+    async get(kind, id) {
+      open()
+      return copy.get(kind, id)
+    },
+    async list(kind) {
+      open()
+      return copy.list(kind)
+    },
+    async revision() {
+      open()
+      return copy.applied()
+    },
+    async put(kind, id, value, wopts) {
+      return (await write('batch', [{ op: 'put', kind, id, value }], wopts))!
+    },
+    create: (kind, id, value, wopts) => write('create', [{ op: 'put', kind, id, value }], wopts),
+    delete: (kind, id, wopts) => write('delete', [{ op: 'delete', kind, id }], wopts),
+    async batch(ops, wopts) {
+      open()
+      if (ops.length === 0) return copy.applied()
+      return (await write('batch', ops, wopts)) ?? copy.applied()
+    },
+    watch(wopts, listener, onError) {
+      const fail = (err: Error): void => queueMicrotask(() => (onError ? onError(err) : log.warn({ err }, 'store watch ended')))
+      if (closed || !up) {
+        fail(closed ? new StoreClosedError(location) : storeUnavailable(location, 'a watch'))
+        return { close: () => undefined }
+      }
+      const c: ConsumerWatch = {
+        w: remote.watch(wopts, listener, (err) => {
+          if (!consumers.delete(c)) return
+          if (unreachable(err)) markDown(err)
+          fail(err)
+        }),
+        fail,
+      }
+      consumers.add(c)
+      return {
+        close() {
+          consumers.delete(c)
+          c.w.close()
+        },
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      clearInterval(probe)
+      mirrorWatch?.close()
+      mirrorWatch = undefined
+      for (const c of consumers) c.w.close()
+      consumers.clear()
+      for (const w of waiters) w.done()
+      waiters = []
+      await chain
+      copy.close()
+      await remote.close()
+    },
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The outage layer (store/mirrored.ts, issue 17): the Store contract over it, then what an outage does. Every test
+ * takes the shared store from `sharedStore`, a factory giving the remote the mirror talks to (switchable unreachable,
+ * test/helpers/failing-store.ts) and a second writer on the same data that does not go through the mirror (another
+ * appliance). Here it is SQLite; the etcd cluster tests pass an etcd factory after the merge.
+ */
+import t, { type Test } from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { openMirroredStore, openSqliteStore, StoreError, type MirroredStore, type MirroredStoreOptions, type Store, type StoreEvent } from '../../src/store/index.js'
+import { failingStore, type FailingStore } from '../helpers/failing-store.js'
+import { collect, storeContract } from './contract.js'
+
+/** The shared store of one test: `remote()` a new handle for a mirror (switchable), `writer` another appliance. */
+interface Shared {
+  remote(): FailingStore
+  readonly writer: Store
+}
+
+/** A shared store over SQLite: one database, the mirrors' handles wrap it, the writer is the database itself. */
+async function sharedStore(t: Test, dir: string, history?: number): Promise<Shared> {
+  const inner = await openSqliteStore({ file: join(dir, 'shared.db'), ...(history === undefined ? {} : { history }) })
+  t.teardown(() => inner.close())
+  return { remote: () => failingStore(inner), writer: inner }
+}
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-mirror-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A pino logger whose lines the test reads. */
+function capturedLogger(): { logger: pino.Logger; lines: { level: number; msg: string; [k: string]: unknown }[] } {
+  const lines: { level: number; msg: string }[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as { level: number; msg: string })
+      done()
+    },
+  })
+  return { logger: pino({ level: 'info' }, stream), lines }
+}
+
+const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
+  const end = Date.now() + ms
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+async function mirror(t: Test, remote: Store, file: string, extra: Partial<MirroredStoreOptions> = {}): Promise<MirroredStore> {
+  const m = await openMirroredStore({ remote, file, queued: ['machine'], kinds: ['machine', 'group'], probeMs: 50, ...extra })
+  t.teardown(() => m.close())
+  return m
+}
+
+t.test('contract', async (t) => {
+  storeContract(t, async (t) => {
+    const dir = await tempDir(t)
+    const shared = await sharedStore(t, dir)
+    let n = 0
+    // Each handle its own copy: two open at once are two appliances on one shared store.
+    return { open: () => openMirroredStore({ remote: shared.remote(), file: join(dir, `copy-${n++}.db`), queued: ['machine'], probeMs: 50 }) }
+  })
+})
+
+t.test('reads are served from the copy while the remote is down; up flips once each way, one log line each', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const { logger, lines } = capturedLogger()
+  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger })
+  t.equal(m.up, true)
+  await m.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
+  await m.put('group', 'g1', { profile: 'p' })
+  const changes: boolean[] = []
+  m.onUpChange((up) => changes.push(up))
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  t.same((await m.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 1 }, 'a known machine is still read')
+  t.same((await m.list('group')).map((e) => e.id), ['g1'])
+  const refusedBefore = remote.refused
+  await m.list('machine')
+  t.equal(remote.refused, refusedBefore, 'reads never wait on the remote')
+  remote.down = false
+  await until('up again', () => m.up)
+  t.same(changes, [false, true])
+  const down = lines.filter((l) => l.level === 40 && /is unreachable: serving reads from the local copy/.test(l.msg))
+  const back = lines.filter((l) => l.level === 30 && /answers again after [\d.]+ s; 0 queued writes flushed/.test(l.msg))
+  t.equal(down.length, 1, 'one warn when it went down')
+  t.equal(back.length, 1, 'one info when it came back')
+})
+
+t.test('a restart during an outage starts from the copy instead of waiting', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const file = join(dir, 'copy.db')
+  const first = await openMirroredStore({ remote: shared.remote(), file, queued: ['machine'], probeMs: 50 })
+  await first.put('machine', 'aa:00:00:00:00:01', { boots: 3 })
+  await first.put('profile', 'p1', { kernel: '/k' })
+  const revision = await first.revision()
+  await first.close()
+  const remote = shared.remote()
+  remote.down = true
+  const { logger, lines } = capturedLogger()
+  const again = await mirror(t, remote, file, { logger })
+  t.equal(again.up, false)
+  t.same((await again.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 3 }, 'the last state seen')
+  t.same((await again.get('profile', 'p1'))?.modRevision, revision, "the remote's revisions")
+  t.equal(await again.revision(), revision)
+  t.match(lines.find((l) => l.level === 40)?.msg, /unreachable at start: serving the last state seen from .*copy\.db \(revision \d+, 0 queued writes\)/)
+  remote.down = false
+  await until('up', () => again.up)
+})
+
+t.test('machine writes made while down are queued and reach the remote in order when it returns', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const { logger, lines } = capturedLogger()
+  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger })
+  await m.put('machine', 'aa:00:00:00:00:01', { boots: 0 })
+  await m.put('machine', 'aa:00:00:00:00:09', { doomed: true })
+  const from = (await shared.writer.revision()) + 1
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  for (let i = 1; i <= 3; i++) await m.put('machine', 'aa:00:00:00:00:01', { boots: i })
+  await m.batch([
+    { op: 'put', kind: 'machine', id: 'aa:00:00:00:00:02', value: { boots: 1 } },
+    { op: 'delete', kind: 'machine', id: 'aa:00:00:00:00:09' },
+  ])
+  t.equal(m.queuedWrites, 4)
+  t.same((await m.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 3 }, 'the copy shows the queued write')
+  t.equal(await m.get('machine', 'aa:00:00:00:00:09'), undefined)
+  t.same((await shared.writer.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 0 }, 'the remote has not seen it yet')
+  const seen = collect(shared.writer, { kind: 'machine', fromRevision: from }, 5)
+  t.teardown(() => seen.close())
+  remote.down = false
+  await until('up', () => m.up)
+  const brief = (e: StoreEvent) => `${e.type} ${e.id}${e.type === 'put' ? ` ${JSON.stringify(e.value)}` : ''}`
+  t.same((await seen.done).map(brief), [
+    'put aa:00:00:00:00:01 {"boots":1}',
+    'put aa:00:00:00:00:01 {"boots":2}',
+    'put aa:00:00:00:00:01 {"boots":3}',
+    'put aa:00:00:00:00:02 {"boots":1}',
+    'delete aa:00:00:00:00:09',
+  ], 'flushed in the order written')
+  t.equal(m.queuedWrites, 0)
+  const entry = (await m.get('machine', 'aa:00:00:00:00:01'))!
+  t.equal(entry.modRevision, (await shared.writer.get('machine', 'aa:00:00:00:00:01'))!.modRevision, "the copy carries the remote's revision again")
+  t.ok(lines.some((l) => /answers again after [\d.]+ s; 4 queued writes flushed/.test(l.msg)))
+})
+
+t.test('writes of other kinds, and guarded ones, are refused while down with PXEBOX_STORE_UNAVAILABLE', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const rev = await m.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  const refused = { code: 'PXEBOX_STORE_UNAVAILABLE', message: /^the shared store .*shared\.db is unreachable.*: writing group\/g1 refused until it answers again/ }
+  await t.rejects(m.put('group', 'g1', { profile: 'p' }), refused, 'an API group')
+  await t.rejects(m.create('lease-addr', '10.213.0.10', { mac: 'aa:00:00:00:00:01' }), { code: 'PXEBOX_STORE_UNAVAILABLE' }, 'a lease claim')
+  await t.rejects(m.batch([{ op: 'put', kind: 'machine', id: 'aa:00:00:00:00:01', value: {}, ifRevision: rev }]), { code: 'PXEBOX_STORE_UNAVAILABLE' }, 'a guarded machine write')
+  await t.rejects(m.batch([
+    { op: 'put', kind: 'machine', id: 'aa:00:00:00:00:02', value: {} },
+    { op: 'put', kind: 'group', id: 'g2', value: {} },
+  ]), { code: 'PXEBOX_STORE_UNAVAILABLE' }, 'a batch mixing a queued kind with another: all or none')
+  t.equal(m.queuedWrites, 0, 'nothing of them was queued')
+  t.equal(await m.get('group', 'g1'), undefined)
+  const err = await new Promise<Error>((resolve) => m.watch({ kind: 'group' }, () => undefined, resolve))
+  t.match(err, { code: 'PXEBOX_STORE_UNAVAILABLE' }, 'a watch ends at once while down')
+  await t.rejects(m.put('bad kind', 'x', 1), { code: 'PXEBOX_STORE_KEY' }, 'bad input is still bad input')
+})
+
+t.test('a write racing the outage: the call that finds the remote gone is queued, and nothing overtakes it', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const groupWatch = new Promise<Error>((resolve) => m.watch({ kind: 'group' }, () => undefined, resolve))
+  // The mirror still believes the remote is up: the first write goes out and fails, the next ones are behind it.
+  const first = m.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
+  remote.down = true
+  const group = m.put('group', 'g1', { profile: 'p' })
+  const second = m.put('machine', 'aa:00:00:00:00:01', { boots: 2 })
+  t.type(await first, 'number', 'the first machine write resolved (queued)')
+  t.type(await second, 'number')
+  await t.rejects(group, { code: 'PXEBOX_STORE_UNAVAILABLE', message: /not confirmed/ }, 'the group write that met the outage is refused')
+  t.equal(m.up, false, 'a failed call is enough to go down')
+  t.match(await groupWatch, { code: 'PXEBOX_STORE_UNAVAILABLE' }, "a consumer's open watch ends when the store goes down")
+  t.equal(m.queuedWrites, 2)
+  remote.down = false
+  await until('up', () => m.up)
+  t.same((await shared.writer.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 2 }, 'the later write is the last one in the remote')
+})
+
+t.test('queued writes that now conflict are logged and dropped; the outbox is bounded, dropping the oldest', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const { logger, lines } = capturedLogger()
+  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger, maxOutbox: 3 })
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  t.type(await m.create('machine', 'aa:00:00:00:00:0a', { by: 'here' }), 'number', 'create-if-absent is queued')
+  t.equal(await m.create('machine', 'aa:00:00:00:00:0a', { by: 'again' }), undefined, 'and answers as the copy shows')
+  await shared.writer.put('machine', 'aa:00:00:00:00:0a', { by: 'the other appliance' })
+  for (let i = 1; i <= 4; i++) await m.put('machine', `aa:00:00:00:01:0${i}`, { i })
+  t.equal(m.queuedWrites, 3, 'the bound holds')
+  t.equal(m.droppedWrites, 2, 'the two oldest dropped and counted')
+  t.ok(lines.some((l) => /the outbox is over its bound of 3 writes: the oldest 1 dropped/.test(l.msg)))
+  remote.down = false
+  await until('up', () => m.up)
+  t.same((await shared.writer.list('machine')).map((e) => e.id), ['aa:00:00:00:00:0a', 'aa:00:00:00:01:02', 'aa:00:00:00:01:03', 'aa:00:00:00:01:04'])
+  t.same((await m.get('machine', 'aa:00:00:00:00:0a'))?.value, { by: 'the other appliance' }, 'the copy shows the remote, not the dropped write')
+  t.equal(await m.get('machine', 'aa:00:00:00:01:01'), undefined, 'a dropped write is not left in the copy')
+  t.equal(m.queuedWrites, 0)
+})
+
+t.test("the copy follows another writer's changes", async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const m = await mirror(t, shared.remote(), join(dir, 'copy.db'))
+  const rev = await shared.writer.put('group', 'g1', { profile: 'a' })
+  await until('the put', async () => (await m.get('group', 'g1'))?.modRevision === rev)
+  t.same((await m.get('group', 'g1'))?.value, { profile: 'a' })
+  t.equal((await m.get('group', 'g1'))?.createRevision, rev)
+  await shared.writer.batch([
+    { op: 'delete', kind: 'group', id: 'g1' },
+    { op: 'put', kind: 'group', id: 'g2', value: { profile: 'b' } },
+  ])
+  await until('the batch', async () => (await m.list('group')).map((e) => e.id).join() === 'g2')
+  t.equal(await m.revision(), await shared.writer.revision())
+})
+
+t.test('a compacted watch resumes by listing again', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir, 20)
+  const file = join(dir, 'copy.db')
+  const { logger, lines } = capturedLogger()
+  const first = await openMirroredStore({ remote: shared.remote(), file, queued: ['machine'], kinds: ['machine', 'group'] })
+  await first.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
+  await first.put('machine', 'aa:00:00:00:00:02', { boots: 1 })
+  await first.close()
+  // While this appliance was away, another changed more than the remote's history keeps.
+  await shared.writer.delete('machine', 'aa:00:00:00:00:02')
+  for (let i = 0; i < 300; i++) await shared.writer.put('machine', 'aa:00:00:00:00:01', { boots: i })
+  await shared.writer.put('group', 'g-new', { profile: 'p' })
+  const again = await mirror(t, shared.remote(), file, { logger })
+  t.ok(lines.some((l) => /compacted the history this copy needed; listed 2 kinds again/.test(l.msg)), 'it re-listed')
+  t.same((await again.list('machine')).map((e) => [e.id, e.value]), [['aa:00:00:00:00:01', { boots: 299 }]], 'a removal in the gap is seen')
+  t.same((await again.get('group', 'g-new'))?.value, { profile: 'p' }, 'a kind new in the gap is listed')
+  t.equal(again.up, true)
+  await shared.writer.put('machine', 'aa:00:00:00:00:03', {})
+  await until('live changes after the re-list', async () => (await again.get('machine', 'aa:00:00:00:00:03')) !== undefined)
+})
+
+t.test('the refusal is a StoreError with a stable code', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  remote.down = true
+  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const err = await m.put('group', 'g', {}).catch((e: unknown) => e)
+  t.type(err, StoreError)
+  t.equal((err as StoreError).code, 'PXEBOX_STORE_UNAVAILABLE')
+})
