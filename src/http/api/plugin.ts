@@ -15,6 +15,7 @@ import { registerTrackingRoutes } from './tracking-routes.js'
 import { registerEventStream } from './events-route.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
 import { MAX_BODY_BYTES, parseJsonBody } from './json-body.js'
+import { StoreError } from '../../store/index.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -94,6 +95,8 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       })
       api.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
         if (err.validation) return reply.code(400).send({ error: `${err.validationContext ?? 'request'}: ${err.message}` })
+        // The shared store (etcd) is unreachable: the write was refused, not failed; the operator retries later.
+        if (err instanceof StoreError && err.code === 'PXEBOX_STORE_UNAVAILABLE') return reply.code(503).send({ error: err.message })
         const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
         if (status === 500) req.log.error({ err, path: req.url }, 'API request failed')
         return reply.code(status).send({ error: status === 500 ? 'internal error' : err.message })

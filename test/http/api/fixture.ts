@@ -71,6 +71,8 @@ export async function operatorApp(
     bootFindings?: () => readonly FindingView[]
     discovery?: DiscoverySettings
     noDefaultGroup?: boolean
+    /** Opens the data Store at `file` (default: the embedded one there), e.g. the outage layer over a failing store. */
+    openDataStore?: (file: string) => Promise<Store>
   } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
@@ -84,7 +86,7 @@ export async function operatorApp(
   const all = baseSources(dir)
   const base = opts.noDefaultGroup ? { ...all, groups: all.groups.filter((g) => g.id !== 'default') } : all
   let store: BootStore | undefined
-  const dataStore = await openSqliteStore({ file: join(dataDir, STORE_FILE) })
+  const dataStore = await (opts.openDataStore ?? ((file) => openSqliteStore({ file })))(join(dataDir, STORE_FILE))
   const overlay = await openBootOverlay({ store: dataStore, legacyDir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
   const machines = await openMachineStore({ store: dataStore, legacyDir: join(dataDir, 'machines'), flushDelayMs: 50, ...(opts.now ? { now: opts.now } : {}) })
