@@ -29,7 +29,7 @@
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
 
 /** Options for openMirroredStore. */
 export interface MirroredStoreOptions {
@@ -303,8 +303,14 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
     validate(ops)
     const direct = async (): Promise<number | undefined> => {
       const op = ops[0]!
-      const revision =
-        call === 'batch' ? await remote.batch(ops, wopts) : call === 'create' ? await remote.create(op.kind, op.id, op.op === 'put' ? op.value : undefined, wopts) : await remote.delete(op.kind, op.id, wopts)
+      let revision: number | undefined
+      try {
+        revision = call === 'batch' ? await remote.batch(ops, wopts) : call === 'create' ? await remote.create(op.kind, op.id, op.op === 'put' ? op.value : undefined, wopts) : await remote.delete(op.kind, op.id, wopts)
+      } catch (err) {
+        // A writer that lost a compare-and-swap reads the document again: the copy must show the write that won.
+        if (err instanceof StoreConflictError) await caughtUp(await remote.revision())
+        throw err
+      }
       // Nothing written (it exists, it was absent): the copy still has to show what the remote holds.
       await caughtUp(revision ?? (await remote.revision()))
       return revision

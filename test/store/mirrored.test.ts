@@ -276,3 +276,14 @@ t.test('the refusal is a StoreError with a stable code', async (t) => {
   t.type(err, StoreError)
   t.equal((err as StoreError).code, 'PXEBOX_STORE_UNAVAILABLE')
 })
+
+t.test('a writer that lost a compare-and-swap reads the winning write at once, though the watch lags', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = failingStore(shared.writer, { watchDelayMs: 200 })
+  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const rev = await m.put('lease-addr', '10.213.0.10', { mac: 'aa:00:00:00:00:01' })
+  await shared.writer.put('lease-addr', '10.213.0.10', { mac: 'aa:00:00:00:00:02' })
+  await t.rejects(m.batch([{ op: 'put', kind: 'lease-addr', id: '10.213.0.10', value: { mac: 'aa:00:00:00:00:01' }, ifRevision: rev }]), { code: 'PXEBOX_STORE_CONFLICT' })
+  t.same((await m.get('lease-addr', '10.213.0.10'))?.value, { mac: 'aa:00:00:00:00:02' }, 'the retry guards on the current revision')
+})
