@@ -1,6 +1,7 @@
 /**
  * The Store layer: the interface (store.ts), the embedded backend (sqlite.ts), the outage layer over a shared store
- * (mirrored.ts, its local copy in mirror-copy.ts) and the legacy-file migration helper.
+ * (mirrored.ts, its local copy in mirror-copy.ts, its outbox flush in outbox-flush.ts) and the legacy-file migration
+ * helper.
  * It holds plain data and imports only src/host/, so every layer that owns a type (catalog, addresses, machines) can
  * build its typed facade on it.
  */

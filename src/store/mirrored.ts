@@ -29,6 +29,7 @@
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
+import { flushOutbox, type FlushHooks } from './outbox-flush.js'
 import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
 
 /** Options for openMirroredStore. */
@@ -209,30 +210,13 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
     probe ??= setInterval(() => void tryRecover(), opts.probeMs ?? 3000)
   }
 
-  const flushOutbox = async (): Promise<void> => {
-    for (let e = copy.nextQueued(); e !== undefined; e = copy.nextQueued()) {
-      try {
-        const took = await send(e)
-        if (took) flushed++
-        else refuse(e, 'the document exists in the shared store')
-      } catch (err) {
-        if (unreachable(err)) throw err
-        refuse(e, reasonOf(err))
-      }
-      copy.unqueue(e.seq)
-    }
-  }
-  const send = async (e: OutboxEntry): Promise<boolean> => {
-    if (e.call === 'batch') {
-      await remote.batch(e.ops, e.opts)
-      return true
-    }
-    const op = e.ops[0]!
-    return (await remote.create(op.kind, op.id, op.op === 'put' ? op.value : undefined, e.opts)) !== undefined
-  }
-  const refuse = (e: OutboxEntry, why: string): void => {
-    dropped++
-    log.warn({ ops: e.ops.map((op) => `${op.op} ${op.kind}/${op.id}`).slice(0, 10), queued_ops: e.ops.length }, `a write queued during the outage was refused by the shared store (${why}); dropped`)
+  const flushHooks: FlushHooks = {
+    flushed: () => void flushed++,
+    refused(e, why) {
+      dropped++
+      log.warn({ ops: e.ops.map((op) => `${op.op} ${op.kind}/${op.id}`).slice(0, 10), queued_ops: e.ops.length }, `a write queued during the outage was refused by the shared store (${why}); dropped`)
+    },
+    unreachable,
   }
 
   /** Probe, flush the outbox in order, read back what was written locally, watch again: then up. */
@@ -242,7 +226,7 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
       const queued = copy.queued()
       const before = flushed
       const droppedBefore = dropped
-      await flushOutbox()
+      await flushOutbox(copy, remote, flushHooks)
       for (const { kind, id } of copy.pending()) copy.settle(kind, id, await remote.get(kind, id))
       startWatch()
       const target = await remote.revision()
