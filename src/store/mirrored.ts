@@ -237,7 +237,8 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
       clearInterval(probe)
       probe = undefined
       setUp(true, () => {
-        if (!started) return log.info({ revision: copy.applied() }, `following the shared store ${location} from revision ${copy.applied()} (copy: ${copy.file})`)
+        const sent = flushed - before
+        if (!started) return log.info({ revision: copy.applied(), flushed: sent }, `following the shared store ${location} from revision ${copy.applied()} (copy: ${copy.file})${sent > 0 ? `; ${sent} writes queued before the restart flushed` : ''}`)
         const s = ((now() - downSince) / 1000).toFixed(1)
         log.info({ down_s: Number(s), flushed: flushed - before, dropped: dropped - droppedBefore, queued }, `the shared store ${location} answers again after ${s} s; ${flushed - before} queued writes flushed${dropped > droppedBefore ? `, ${dropped - droppedBefore} dropped` : ''}`)
       })

@@ -287,3 +287,23 @@ t.test('a writer that lost a compare-and-swap reads the winning write at once, t
   await t.rejects(m.batch([{ op: 'put', kind: 'lease-addr', id: '10.213.0.10', value: { mac: 'aa:00:00:00:00:01' }, ifRevision: rev }]), { code: 'PXEBOX_STORE_CONFLICT' })
   t.same((await m.get('lease-addr', '10.213.0.10'))?.value, { mac: 'aa:00:00:00:00:02' }, 'the retry guards on the current revision')
 })
+
+t.test('the outbox survives a restart: writes queued before it are flushed by the next start', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const file = join(dir, 'copy.db')
+  const remote = shared.remote()
+  remote.down = true
+  const first = await openMirroredStore({ remote, file, queued: ['machine'], probeMs: 50 })
+  await first.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
+  await first.put('machine', 'aa:00:00:00:00:01', { boots: 2 })
+  await first.close()
+  t.equal(await shared.writer.get('machine', 'aa:00:00:00:00:01'), undefined, 'nothing reached the remote')
+  const { logger, lines } = capturedLogger()
+  const again = await mirror(t, shared.remote(), file, { logger })
+  t.equal(again.up, true)
+  t.equal(again.queuedWrites, 0)
+  t.same((await shared.writer.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 2 }, 'flushed, in order, before the start resolved')
+  t.equal((await again.get('machine', 'aa:00:00:00:00:01'))?.modRevision, (await shared.writer.get('machine', 'aa:00:00:00:00:01'))?.modRevision)
+  t.ok(lines.some((l) => /following the shared store .* from revision \d+ \(copy: .*\); 2 writes queued before the restart flushed/.test(l.msg)), 'the start says where it follows from')
+})
