@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { openMirroredStore, openSqliteStore, StoreError, type MirroredStore, type MirroredStoreOptions, type Store, type StoreEvent } from '../../src/store/index.js'
+import { openMachineStore } from '../../src/machines/store.js'
+import { MACHINE_KIND, TIMELINE_KIND } from '../../src/machines/records-store.js'
 import { failingStore, type FailingStore } from '../helpers/failing-store.js'
 import { collect, storeContract } from './contract.js'
 
@@ -306,4 +308,24 @@ t.test('the outbox survives a restart: writes queued before it are flushed by th
   t.same((await shared.writer.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 2 }, 'flushed, in order, before the start resolved')
   t.equal((await again.get('machine', 'aa:00:00:00:00:01'))?.modRevision, (await shared.writer.get('machine', 'aa:00:00:00:00:01'))?.modRevision)
   t.ok(lines.some((l) => /following the shared store .* from revision \d+ \(copy: .*\); 2 writes queued before the restart flushed/.test(l.msg)), 'the start says where it follows from')
+})
+
+t.test("the machine store's boot events during an outage reach the shared store when it returns", async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const m = await mirror(t, remote, join(dir, 'copy.db'), { queued: [MACHINE_KIND, TIMELINE_KIND] })
+  const machines = await openMachineStore({ store: m, flushDelayMs: 20 })
+  t.teardown(() => machines.close())
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  const mac = '52:54:00:00:0a:01'
+  machines.record({ time: new Date().toISOString(), kind: 'dhcp', mac, ip: '10.213.10.11', step: 'ack', outcome: 'ok', detail: {} })
+  await until('queued', () => m.queuedWrites > 0)
+  t.equal(await shared.writer.get(MACHINE_KIND, mac), undefined, 'not in the shared store while it is down')
+  remote.down = false
+  await until('up', () => m.up)
+  t.match((await shared.writer.get(MACHINE_KIND, mac))?.value, { mac }, 'the record arrived')
+  t.ok(await shared.writer.get(TIMELINE_KIND, mac), 'and its timeline')
 })
