@@ -146,7 +146,8 @@ export async function writeMachineRecords(store: Store, macs: Iterable<string>, 
       ops.push({ op: 'put', kind: MACHINE_KIND, id: mac, value: hot })
       if (c.withTimeline) ops.push({ op: 'put', kind: TIMELINE_KIND, id: mac, value: cold })
     }
-    if (ops.length >= BATCH) {
+    // Up to two operations per machine: commit before the next could pass the store's bound (etcd --max-txn-ops).
+    if (ops.length >= Math.min(BATCH, store.maxBatchOps) - 1) {
       await commit()
       await new Promise((resolve) => setImmediate(resolve))
     }

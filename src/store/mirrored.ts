@@ -326,6 +326,7 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
 
   return {
     backend: remote.backend,
+    maxBatchOps: remote.maxBatchOps,
     location,
     get problems() {
       return [...remote.problems, ...copy.problems]

@@ -256,6 +256,7 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
     backend: 'sqlite',
     location: file,
     problems,
+    maxBatchOps: Infinity,
     async get(kind, id) {
       open()
       const r = q.get.get(kind, id)

@@ -84,6 +84,11 @@ export interface Store {
   readonly location: string
   /** What opening found and set aside (a corrupt database moved away); empty when all was well. */
   readonly problems: readonly string[]
+  /**
+   * The most operations one `batch` may hold (etcd refuses a Txn over its --max-txn-ops, 128 by default; SQLite has
+   * no such bound: Infinity). Writers of many independent documents split their work by it.
+   */
+  readonly maxBatchOps: number
   get(kind: string, id: string): Promise<StoreEntry | undefined>
   /** Every document of `kind`, in id order. */
   list(kind: string): Promise<StoreEntry[]>
@@ -141,6 +146,17 @@ export class StoreConflictError extends StoreError {
     readonly actual: number,
   ) {
     super('PXEBOX_STORE_CONFLICT', `store document ${kind}/${id} is at revision ${actual}, the batch expected ${expected}${expected === 0 ? ' (absent)' : ''}; nothing was written`)
+  }
+}
+
+/**
+ * The backend cannot be reached (etcd: no member answered within the call deadline). Nothing was written, or, for a
+ * write whose answer was lost, it may have been: callers retry idempotent writes only.
+ */
+export class StoreUnavailableError extends StoreError {
+  override readonly name = 'StoreUnavailableError'
+  constructor(location: string, reason: string) {
+    super('PXEBOX_STORE_UNAVAILABLE', `the store at ${location} is unreachable: ${reason}`)
   }
 }
 

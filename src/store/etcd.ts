@@ -1,0 +1,372 @@
+/**
+ * The etcd Store backend (issue 17): the same documents as the embedded one, shared by every appliance that names the
+ * same cluster and prefix. A document is the key `<prefix>/<kind>/<id>` with its JSON text as value, so etcdctl shows
+ * what pxebox keeps (`etcdctl get --prefix /pxebox/group/`).
+ *
+ * The Store's semantics map onto etcd's own, which is why the interface was shaped this way (store.ts):
+ * - the store revision is etcd's header revision (cluster-wide: a write under another prefix advances it too, so
+ *   revisions are increasing but not consecutive), a document's modRevision/createRevision are its mod_revision and
+ *   create_revision;
+ * - `create` is `Txn(If(CreateRevision(key) == 0)).Then(Put)`; `batch` is one Txn with no condition, so all of its
+ *   operations commit under one revision or none do (etcd refuses a Txn over --max-txn-ops, 128 by default:
+ *   `maxBatchOps`; two operations on one key are merged, the last wins, as the embedded backend applies them);
+ * - `watch` is an etcd watch on the kind's prefix from a start revision; the client re-attaches after a lost
+ *   connection from the last revision it delivered. A start revision etcd compacted away cancels the watch; that is
+ *   reported as StoreCompactedError (a range read at the revision tells compaction apart from other cancels).
+ *   A watch without `fromRevision` starts after the latest revision this handle has seen (its open, its writes and
+ *   reads), not at whatever etcd's revision is when the watch reaches it, so a change this handle writes right after
+ *   `watch()` returned is never missed.
+ *
+ * Durability: etcd commits through Raft to a quorum, each member fsyncing its WAL, for every write, so `durable` has
+ * nothing to add. An unreachable cluster fails calls with StoreUnavailableError after the call deadline.
+ */
+import { readFileSync } from 'node:fs'
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel'
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
+import { silentLogger, type Logger } from '../host/log.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
+
+/** Client certificate files for an etcd cluster that requires TLS (etcd's --trusted-ca-file, --client-cert-auth). */
+export interface EtcdTls {
+  /** The CA that signed the members' certificates. */
+  readonly caFile: string
+  /** A client certificate and key, when the cluster checks clients (--client-cert-auth). */
+  readonly certFile?: string
+  readonly keyFile?: string
+}
+
+/** Options for openEtcdStore. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the members (`http://10.0.0.5:2379`, `https://...` with `tls`). */
+  readonly endpoints: readonly string[]
+  /** Key prefix of every document (`/pxebox`): several pxebox fleets, or tests, share one cluster under others. */
+  readonly prefix: string
+  readonly tls?: EtcdTls
+  /** How long one call waits for the cluster before StoreUnavailableError. Default 5 s. */
+  readonly callTimeoutMs?: number
+  /** etcd's --max-txn-ops of the cluster. Default 128, etcd's own default. */
+  readonly maxTxnOps?: number
+  readonly logger?: Logger
+}
+
+/** An open etcd store: the Store, plus the client for what only etcd has (leases: the appliance registry). */
+export interface EtcdStore extends Store {
+  readonly backend: 'etcd'
+  /** The etcd3 client (shared connection); closed with the store. */
+  readonly client: Etcd3
+  /** `<prefix>/<kind>/<id>`, the key of a document. */
+  key(kind: string, id: string): string
+}
+
+const text = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('utf8'))
+
+/** The smallest key after every key starting with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix)
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1))
+      end[i]!++
+      return end
+    }
+  }
+  return Buffer.from([0])
+}
+
+/** gRPC failures that mean "no answer from the cluster", not "the cluster said no". */
+function unreachable(err: unknown): boolean {
+  const name = (err as Error)?.constructor?.name ?? ''
+  return /GRPCUnavailable|GRPCDeadlineExceeded|GRPCCancelled|GRPCConnectFailed|BrokenCircuit|IsolatedCircuit|TaskCancelled/.test(name) || /ECONNREFUSED|Deadline exceeded|No connection established|UNAVAILABLE/i.test((err as Error)?.message ?? '')
+}
+
+/** The options of the etcd3 client for `opts`. */
+function clientOptions(opts: EtcdStoreOptions): IOptions {
+  const timeout = opts.callTimeoutMs ?? 5000
+  const tls = opts.tls
+  return {
+    hosts: [...opts.endpoints],
+    dialTimeout: timeout,
+    // Unary calls give up after the timeout so an outage answers as one (a 503, a logged wait), never a hang;
+    // watch streams are long-lived and reconnect by themselves.
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+    // etcd3's default opens a member's circuit for 5 s after 3 failures, and retries only recoverable errors: during
+    // a leader election every member fails a few calls ("no leader"), so all circuits opened at once and calls
+    // failed for 5 s with a healthy quorum back after 0.5 s. A member's circuit here half-opens after 1 s, and a
+    // call blocked by open circuits is retried (another member, backing off up to 1 s) like a recoverable error.
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(
+        handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
+        { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) },
+      ),
+      // A watch re-attaches within 2 s of etcd answering again (the default backs off to 30 s). etcd3 types this slot
+      // as one backoff but uses, and defaults it to, a factory (`new ExponentialBackoff()`), so the factory is given.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
+    },
+    ...(tls === undefined
+      ? {}
+      : {
+          credentials: {
+            rootCertificate: readFileSync(tls.caFile),
+            ...(tls.keyFile === undefined ? {} : { privateKey: readFileSync(tls.keyFile) }),
+            ...(tls.certFile === undefined ? {} : { certChain: readFileSync(tls.certFile) }),
+          },
+        }),
+  }
+}
+
+/**
+ * Connect to the cluster and check it answers (a read of the current revision). Rejects with StoreUnavailableError
+ * when no member answers within the call timeout, StoreError for bad options (a TLS file that cannot be read).
+ */
+export async function openEtcdStore(opts: EtcdStoreOptions): Promise<EtcdStore> {
+  const prefix = opts.prefix.replace(/\/+$/, '')
+  if (!/^\/[A-Za-z0-9_.@:/-]*$/.test(prefix) || prefix.includes('//')) throw new StoreError('PXEBOX_STORE_PREFIX', `etcd prefix "${opts.prefix}" must start with / and use only [A-Za-z0-9_.@:/-]`)
+  const location = `etcd ${opts.endpoints.join(',')} ${prefix}`
+  let client: Etcd3
+  try {
+    client = new Etcd3(clientOptions(opts))
+  } catch (err) {
+    throw new StoreError('PXEBOX_STORE_OPEN', `cannot set up the etcd client for ${location}: ${(err as Error).message}`)
+  }
+  const store = etcdStore(client, prefix, location, opts)
+  try {
+    await store.revision()
+  } catch (err) {
+    client.close()
+    throw err
+  }
+  return store
+}
+
+interface EtcdWatch {
+  closed: boolean
+  watcher: Watcher | undefined
+  /** The revision after the last event delivered: where the watch stands. */
+  next: number
+}
+
+function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdStoreOptions): EtcdStore {
+  const logger = (opts.logger ?? silentLogger).child({ component: 'store', backend: 'etcd' })
+  const maxTxnOps = opts.maxTxnOps ?? 128
+  const watches = new Set<EtcdWatch>()
+  let closed = false
+  /** The latest revision any answer to this handle carried: where a live watch starts. */
+  let seen = 0
+
+  const key = (kind: string, id: string): string => `${prefix}/${kind}/${id}`
+  const kindPrefix = (kind: string | undefined): string => (kind === undefined ? `${prefix}/` : `${prefix}/${kind}/`)
+  const parse = (kv: IKeyValue): { kind: string; id: string } | undefined => {
+    const rest = text(kv.key).slice(prefix.length + 1)
+    const slash = rest.indexOf('/')
+    return slash <= 0 ? undefined : { kind: rest.slice(0, slash), id: rest.slice(slash + 1) }
+  }
+  const note = (header: IResponseHeader): number => {
+    const revision = Number(header.revision)
+    if (revision > seen) seen = revision
+    return revision
+  }
+  const open = (): void => {
+    if (closed) throw new StoreClosedError(location)
+  }
+  /**
+   * One call to etcd, its failure translated: unreachable, or the cluster's own refusal with its message. `retry`:
+   * the call is idempotent (a read, a put, a delete) and is tried once more after a deadline or a lost member. A
+   * write in flight at a follower when the leader dies waits for etcd's own request timeout (5 s + 2 election
+   * timeouts) and may or may not have committed; the second try goes to a cluster with a new leader.
+   */
+  const call = async <T>(what: string, fn: () => Promise<T>, retry = true): Promise<T> => {
+    open()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn()
+      } catch (err) {
+        if (err instanceof StoreError) throw err
+        if (closed) throw new StoreClosedError(location)
+        if (!unreachable(err)) throw new StoreError('PXEBOX_STORE_ETCD', `${location}: ${what} failed: ${(err as Error).message}`)
+        if (!retry || attempt >= 1) throw new StoreUnavailableError(location, `${what}: ${(err as Error).message}`)
+        logger.warn({ err: (err as Error).message }, `etcd ${what}: no answer; trying once more`)
+      }
+    }
+  }
+  const encode = (op: StoreOp): IRequestOp => {
+    if (op.op === 'delete') return { request_delete_range: { key: Buffer.from(key(op.kind, op.id)) } }
+    const json = JSON.stringify(op.value)
+    if (json === undefined) throw new StoreError('PXEBOX_STORE_VALUE', `store value for ${op.kind}/${op.id} is not JSON data`)
+    return { request_put: { key: Buffer.from(key(op.kind, op.id)), value: Buffer.from(json) } }
+  }
+  const entry = (kv: IKeyValue): StoreEntry | undefined => {
+    const where = parse(kv)
+    if (where === undefined) return undefined
+    return { ...where, value: JSON.parse(text(kv.value)) as unknown, modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision) }
+  }
+  const revision = (): Promise<number> =>
+    call('read the revision', async () => note((await client.kv.range({ key: Buffer.from(`${prefix}/`), count_only: true })).header))
+
+  /** Whether etcd compacted `rev` away: a read at a compacted revision fails with ErrCompacted. */
+  const compactedAt = async (rev: number): Promise<boolean> => {
+    try {
+      await client.kv.range({ key: Buffer.from(`${prefix}/`), count_only: true, revision: rev })
+      return false
+    } catch (err) {
+      if (/compacted/i.test((err as Error).message)) return true
+      throw err
+    }
+  }
+
+  const startWatch = (w: EtcdWatch, opts: WatchOptions, from: number, listener: WatchListener, fail: (err: Error) => void): void => {
+    const builder = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from))
+    builder
+      .create()
+      .then((watcher) => {
+        if (w.closed) return void watcher.cancel().catch(() => undefined)
+        w.watcher = watcher
+        watcher.on('data', (res) => {
+          if (w.closed) return
+          for (const ev of res.events) {
+            const where = parse(ev.kv)
+            if (where === undefined) continue
+            const rev = Number(ev.kv.mod_revision)
+            if (rev > seen) seen = rev
+            w.next = rev + 1
+            let event: StoreEvent
+            if (ev.type === 'Delete') event = { type: 'delete', ...where, revision: rev }
+            else {
+              try {
+                event = { type: 'put', ...where, value: JSON.parse(text(ev.kv.value)) as unknown, revision: rev }
+              } catch (err) {
+                logger.warn({ err, key: text(ev.kv.key) }, 'etcd value under the pxebox prefix is not JSON; skipped')
+                continue
+              }
+            }
+            try {
+              listener(event)
+            } catch (err) {
+              logger.warn({ err, kind: event.kind, id: event.id }, 'store watch listener failed')
+            }
+          }
+        })
+        watcher.on('disconnected', (err: Error) => {
+          if (!w.closed) logger.warn({ err: err.message, kind: opts.kind }, 'etcd watch disconnected; it resumes from the last revision it delivered when a member answers')
+        })
+        watcher.on('error', (err: Error) => void classify(err))
+      })
+      .catch((err: Error) => void classify(err))
+    const classify = async (err: Error): Promise<void> => {
+      if (w.closed) return
+      w.closed = true
+      watches.delete(w)
+      const at = w.next
+      // etcd's cancel does not reach us with its compact_revision (the client drops it): `at` itself is the lower bound.
+      const compacted = await compactedAt(at).catch(() => false)
+      fail(compacted ? new StoreCompactedError(at, at) : new StoreError('PXEBOX_STORE_WATCH', `${location}: watch ended: ${err.message}`))
+    }
+  }
+
+  const store: EtcdStore = {
+    backend: 'etcd',
+    location,
+    problems: [],
+    maxBatchOps: maxTxnOps,
+    client,
+    key,
+    async get(kind, id) {
+      checkKey(kind, id)
+      const res = await call(`get ${kind}/${id}`, () => client.kv.range({ key: Buffer.from(key(kind, id)) }))
+      note(res.header)
+      return res.kvs[0] === undefined ? undefined : entry(res.kvs[0])
+    },
+    async list(kind) {
+      const from = kindPrefix(kind)
+      const res = await call(`list ${kind}`, () => client.kv.range({ key: Buffer.from(from), range_end: prefixEnd(from) }))
+      note(res.header)
+      const out: StoreEntry[] = []
+      for (const kv of res.kvs) {
+        const e = entry(kv)
+        if (e !== undefined && e.kind === kind) out.push(e)
+      }
+      return out
+    },
+    async put(kind, id, value) {
+      return store.batch([{ op: 'put', kind, id, value }])
+    },
+    async create(kind, id, value) {
+      checkKey(kind, id)
+      const put = encode({ op: 'put', kind, id, value })
+      const k = Buffer.from(key(kind, id))
+      const txn = () => client.kv.txn({ compare: [{ key: k, result: 'Equal', target: 'Create', create_revision: 0 }], success: [put], failure: [{ request_range: { key: k } }] })
+      let res: Awaited<ReturnType<typeof txn>>
+      let retried = false
+      try {
+        res = await call(`create ${kind}/${id}`, txn, false)
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err
+        // The first try may have committed without its answer reaching us: tried again, a key holding exactly
+        // this value is taken as ours (the value names its writer: a lease names its MAC).
+        retried = true
+        res = await call(`create ${kind}/${id}`, txn, false)
+      }
+      const rev = note(res.header)
+      if (res.succeeded) return rev
+      const existing = res.responses[0]?.response_range?.kvs[0]
+      if (retried && existing !== undefined && text(existing.value) === text(put.request_put!.value!)) return Number(existing.create_revision)
+      return undefined
+    },
+    async delete(kind, id) {
+      checkKey(kind, id)
+      const res = await call(`delete ${kind}/${id}`, () => client.kv.deleteRange({ key: Buffer.from(key(kind, id)) }))
+      const rev = note(res.header)
+      return Number(res.deleted) > 0 ? rev : undefined
+    },
+    async batch(ops) {
+      open()
+      for (const op of ops) checkKey(op.kind, op.id)
+      if (ops.length === 0) return revision()
+      // etcd refuses a Txn that names one key twice; applied in order, the last operation on a key is what stays.
+      const last = new Map<string, StoreOp>()
+      for (const op of ops) {
+        const k = key(op.kind, op.id)
+        last.delete(k)
+        last.set(k, op)
+      }
+      if (last.size > maxTxnOps) throw new StoreError('PXEBOX_STORE_BATCH', `a batch of ${last.size} operations is over etcd's --max-txn-ops (${maxTxnOps}); split it (Store.maxBatchOps)`)
+      const success = [...last.values()].map(encode)
+      const res = await call(`batch of ${success.length}`, () => client.kv.txn({ success }))
+      return note(res.header)
+    },
+    revision,
+    watch(wopts: WatchOptions, listener: WatchListener, onError?: (err: Error) => void): StoreWatch {
+      const from = wopts.fromRevision ?? seen + 1
+      const w: EtcdWatch = { closed: false, watcher: undefined, next: from }
+      const fail = (err: Error) => queueMicrotask(() => (onError ? onError(err) : logger.warn({ err }, 'store watch ended')))
+      if (closed) {
+        fail(new StoreClosedError(location))
+        return { close: () => undefined }
+      }
+      if (wopts.kind !== undefined) checkKey(wopts.kind, 'x')
+      watches.add(w)
+      startWatch(w, wopts, from, listener, fail)
+      return {
+        close() {
+          if (w.closed) return
+          w.closed = true
+          watches.delete(w)
+          w.watcher?.cancel().catch(() => undefined)
+        },
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await Promise.allSettled(
+        [...watches].map((w) => {
+          w.closed = true
+          return w.watcher?.cancel()
+        }),
+      )
+      watches.clear()
+      client.close()
+    },
+  }
+  return store
+}
