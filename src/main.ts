@@ -91,7 +91,12 @@ async function validate(file: string): Promise<number> {
 async function serve(file: string): Promise<number> {
   let stopSignal: string | undefined
   let hupDuringStart = false
-  let onStop = (signal: string): void => void (stopSignal ??= signal)
+  // Ends a start-up that waits (for etcd: daemon/store.ts).
+  const starting = new AbortController()
+  let onStop = (signal: string): void => {
+    stopSignal ??= signal
+    starting.abort()
+  }
   let onHup = (): void => void (hupDuringStart = true)
   process.on('SIGTERM', () => onStop('SIGTERM'))
   process.on('SIGINT', () => onStop('SIGINT'))
@@ -120,8 +125,13 @@ async function serve(file: string): Promise<number> {
   }
   let daemon: Awaited<ReturnType<typeof startDaemon>>
   try {
-    daemon = await startDaemon(config, logger)
+    daemon = await startDaemon(config, logger, { signal: starting.signal })
   } catch (err) {
+    if (stopSignal !== undefined) {
+      logger.info({ signal: stopSignal }, 'stopped during start')
+      logger.flush()
+      return 0
+    }
     if (err instanceof StartError) {
       logger.fatal({ code: err.code }, err.message)
       console.error(`pxebox: ${err.message}`)

@@ -178,6 +178,7 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
   if (c.api.token_file !== undefined) out.api = { ...c.api, token_file: abs(c.api.token_file) }
   if (c.api.token !== undefined && c.api.token_file !== undefined) at(['api', 'token_file'], 'give api.token or api.token_file, not both')
   out.assets_dir = abs(c.assets_dir)
+  out.store = normalizeStore(c.store, abs, at)
   out.tftp = { ...c.tftp, root: abs(c.tftp.root) }
   out.dhcp = {
     ...c.dhcp,
@@ -218,6 +219,35 @@ function normalize(c: ConfigData, file: string, at: Report): ConfigData {
     const norm = macs.map((m) => normalizeMac(m) ?? m)
     return { ...g, selector: { ...sel, mac: Array.isArray(sel.mac) ? norm : norm[0]! } }
   })
+  return out
+}
+
+/** store: paths resolved, and what the schema alone cannot say about an etcd backend. */
+function normalizeStore(store: ConfigData['store'], abs: (p: string) => string, at: Report): ConfigData['store'] {
+  const tls = store.tls
+  const out: ConfigData['store'] = {
+    ...store,
+    prefix: store.prefix.length > 1 ? store.prefix.replace(/\/+$/, '') : store.prefix,
+    ...(tls === undefined
+      ? {}
+      : {
+          tls: {
+            ca_file: abs(tls.ca_file),
+            ...(tls.cert_file === undefined ? {} : { cert_file: abs(tls.cert_file) }),
+            ...(tls.key_file === undefined ? {} : { key_file: abs(tls.key_file) }),
+          },
+        }),
+  }
+  if (store.backend === 'etcd') {
+    if (store.endpoints.length === 0) at(['store', 'endpoints'], 'store.backend is etcd: list the cluster\'s client URLs, e.g. endpoints: [http://10.0.0.5:2379]')
+    if (store.prefix === '/' || store.prefix.includes('//')) at(['store', 'prefix'], `store.prefix "${store.prefix}": give a prefix of its own such as /pxebox (not / alone, no empty segment)`)
+    const https = store.endpoints.filter((e) => e.startsWith('https://'))
+    if (https.length > 0 && https.length < store.endpoints.length) at(['store', 'endpoints'], 'mix of http:// and https:// endpoints: one cluster speaks one of them')
+    if (https.length > 0 && tls === undefined) at(['store', 'endpoints'], 'https:// endpoints need store.tls.ca_file (the CA of the etcd members)')
+    if (https.length === 0 && tls !== undefined && store.endpoints.length > 0) at(['store', 'tls'], 'store.tls is given but the endpoints are http://: write them as https://')
+  }
+  if (tls !== undefined && (tls.cert_file === undefined) !== (tls.key_file === undefined)) at(['store', 'tls'], 'give cert_file and key_file together (a client certificate and its key)')
+  for (const [key, file] of Object.entries(out.tls ?? {})) if (!existsSync(file)) at(['store', 'tls', key], `file not found: ${file}`)
   return out
 }
 

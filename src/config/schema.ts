@@ -208,6 +208,43 @@ export const MachinesSchema = Section(
   'machine records and boot timelines (kept in data_dir/pxebox.db)',
 )
 
+/** A name that is one Store key segment (store/store.ts STORE_KEY), short enough for a banner and a dashboard. */
+const StoreName = (description: string, extra: { default?: string } = {}) =>
+  Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}$', expected: 'letters, digits, _, . and - (1-63 characters)', description, ...extra })
+
+export const StoreSchema = Section(
+  {
+    backend: StringEnum(['sqlite', 'etcd'], {
+      default: 'sqlite',
+      description:
+        'sqlite: this appliance alone, in data_dir/pxebox.db; etcd: shared by every appliance naming the same endpoints and prefix (API-written groups and profiles, machine records, the appliance registry)',
+    }),
+    endpoints: Type.Array(
+      Type.String({ pattern: '^https?://[^\\s/]+/?$', expected: 'an etcd client URL such as http://10.0.0.5:2379 or https://etcd1:2379' }),
+      { default: [], description: 'etcd: client URLs of the cluster members (all of them: pxebox moves to another when one is down)' },
+    ),
+    prefix: Type.String({
+      default: '/pxebox',
+      pattern: '^/[A-Za-z0-9_.@:/-]*$',
+      expected: 'a key prefix starting with /, such as /pxebox',
+      description: 'etcd: every key pxebox writes starts with this (<prefix>/<kind>/<id>); fleets that must not share use different prefixes',
+    }),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          ca_file: Type.String({ minLength: 1, description: "the CA that signed the etcd members' certificates (etcd --trusted-ca-file)" }),
+          cert_file: Type.Optional(Type.String({ minLength: 1, description: 'client certificate, when etcd checks clients (--client-cert-auth)' })),
+          key_file: Type.Optional(Type.String({ minLength: 1, description: 'its private key' })),
+        },
+        { additionalProperties: false, description: 'etcd over TLS (https:// endpoints)' },
+      ),
+    ),
+    site: StoreName('where this appliance is (a rack, a room, a city): machine records carry the site that saw them', { default: 'default' }),
+    name: Type.Optional(StoreName("this appliance's name in the registry (GET /v1/appliances); default: the host name. Two running appliances with one name is a start-up error")),
+  },
+  'where pxebox keeps what it writes: SQLite in data_dir (default) or a shared etcd cluster (README "Fleet")',
+)
+
 /**
  * The most groups and profiles config.yaml may hold. A fleet larger than this is better served from matchbox_dir or
  * the API; the limit keeps `validate` and a reload answering in seconds (the YAML parser takes ~0.5 ms per group on
@@ -245,6 +282,7 @@ export const ConfigSchema = Type.Object(
     machines: MachinesSchema,
     discovery: DiscoverySchema,
     syslog: SyslogSchema,
+    store: StoreSchema,
     profiles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), ProfileSchema, {
       default: {},
       maxProperties: MAX_CONFIG_PROFILES,

@@ -14,7 +14,8 @@ import { loadNative } from '../host/native.js'
 import { BootLoadError, matchMachine } from '../catalog/state.js'
 import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { openMachineStore } from '../machines/store.js'
-import { openEmbeddedStore, StoreError } from '../store/index.js'
+import { StoreError } from '../store/index.js'
+import { applianceIdentity, openConfiguredStore, storeLine } from './store.js'
 import { createMetrics } from '../http/metrics.js'
 import { hostPort, startSyslog, syslogTarget } from './syslog-service.js'
 import { ApiTokenError, readApiToken } from '../http/api/auth.js'
@@ -51,6 +52,8 @@ export interface Daemon {
 export interface DaemonHooks {
   /** The tracker's port 68 listener. */
   clientPort?: number
+  /** Aborted when the process is told to stop during start-up (ends a wait for etcd). */
+  signal?: AbortSignal
 }
 
 /** Start pxebox with `config`. Throws StartError for problems the operator must fix. */
@@ -81,9 +84,10 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
   try {
     const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-    // What pxebox writes (machine records, install-once, API-written groups/profiles). Closed
-    // last: the closers run in reverse, after every service that writes to it.
-    const dataStore = await openEmbeddedStore(config.data_dir, logger).catch((err: unknown) => {
+    // What pxebox writes (machine records, install-once, API-written groups/profiles): SQLite in data_dir or a
+    // shared etcd (daemon/store.ts). Closed last: the closers run in reverse, after every service that writes to it.
+    const who = applianceIdentity(config)
+    const dataStore = await openConfiguredStore(config, logger, hooks.signal).catch((err: unknown) => {
       throw err instanceof StoreError ? new StartError(err.code, err.message) : err
     })
     closers.push(() => dataStore.close())
@@ -91,7 +95,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     // Groups/profiles written through /v1 live in the store (data_dir/boot before it) and load over config.yaml's.
     let catalog: Catalog
     try {
-      catalog = await openCatalog({ sources: bootSourcesOf(config, publicUrl), store: dataStore, legacyOverlayDir: join(config.data_dir, 'boot'), logger })
+      catalog = await openCatalog({ sources: bootSourcesOf(config, publicUrl), store: dataStore, legacyOverlayDir: join(config.data_dir, 'boot'), logger, follow: dataStore.backend !== 'sqlite' })
     } catch (err) {
       if (err instanceof BootLoadError) throw new StartError(err.code, err.message)
       throw err
@@ -219,7 +223,9 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           dataDir: config.data_dir,
           groups: state.groupCount,
           profiles: state.profiles.size,
-        }) + `\n  ${'tracking'.padEnd(9)}  ${trackingLine(tracking, config)}`,
+        }) +
+        `\n  ${'tracking'.padEnd(9)}  ${trackingLine(tracking, config)}` +
+        `\n  ${'store'.padEnd(9)}  ${storeLine(dataStore, who)}`,
       reload: createReloader(config, {
         logger,
         catalog: (sources) => catalog.reload(sources),

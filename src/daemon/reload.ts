@@ -66,6 +66,7 @@ export const RELOAD_TABLE = {
   }),
   discovery: restart('the holding script and its poll interval are built into the HTTP routes at start'),
   syslog: restart('the syslog socket is bound at start, and its address goes into scripts and DHCP option 7'),
+  store: restart('the store (SQLite in data_dir, or the etcd cluster) is opened at start, and the appliance registers under its name and site then'),
   profiles: live('catalog', CATALOG),
   groups: live('catalog', CATALOG),
 } as const satisfies Record<keyof ConfigData, ReloadRule>

@@ -59,14 +59,14 @@ t.test('YAML syntax error: line and column of the fault', async (t) => {
 
 t.test('unknown keys, at top level and nested, each with its place and the keys allowed', async (t) => {
   t.same(problems(base + 'intrface: eth1\ndhcp:\n  mode: proxy\n  pinning: off\n'), [
-    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, discovery, syslog, profiles, groups)',
+    'config.yaml:4:1: intrface: unknown key "intrface" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, discovery, syslog, store, profiles, groups)',
     'config.yaml:7:3: dhcp.pinning: unknown key "pinning" (expected one of: mode, interface_pinning, range, netmask, lease_time, router, dns, reservations, decline_hold, arp_probe_ms)',
   ])
 })
 
 t.test('wrong types and values', async (t) => {
   t.same(problems(base + 'tftp: { root: ./firmware, max_block_size: big }\n'.replace('tftp', 'http: {}\ntftp2').replace('tftp2: { root: ./firmware, ', 'x: {')), [
-    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, discovery, syslog, profiles, groups)',
+    'config.yaml:5:1: x: unknown key "x" (expected one of: interface, address, log_level, data_dir, assets_dir, matchbox_dir, ignition_dir, generic_dir, butane_files_dir, dhcp, tracking, tftp, http, api, machines, discovery, syslog, store, profiles, groups)',
   ])
   t.same(problems('interface: eth0\nassets_dir: ./assets\ntftp:\n  root: ./firmware\n  max_block_size: big\n  max_window_size: 0\n'), [
     'config.yaml:5:3: tftp.max_block_size: expected integer, got "big"',
@@ -183,4 +183,31 @@ t.test('alias bomb and too many groups: config problems with file:line:col (issu
   t.same(problems(shared), [])
   const many = base + 'profiles:\n  p: { boot: { kernel: /k } }\ngroups:\n' + Array.from({ length: MAX_CONFIG_GROUPS + 1 }, (_, i) => `  - { id: g${i}, profile: p }\n`).join('')
   t.same(problems(many), [`config.yaml:6:1: groups: ${MAX_CONFIG_GROUPS + 1} groups, the limit is ${MAX_CONFIG_GROUPS} (put a larger fleet in matchbox_dir or write it through the API)`])
+})
+
+t.test('store: sqlite by default; etcd needs endpoints; TLS, prefix and names checked with the key named (issue 17)', async (t) => {
+  const dir = workdir()
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, base)
+  const c = loadConfig(file)
+  t.same(c.store, { backend: 'sqlite', endpoints: [], prefix: '/pxebox', site: 'default' }, 'defaults: sqlite, no name (the host name is used)')
+  writeFileSync(join(dir, 'ca.pem'), 'x')
+  writeFileSync(file, base + 'store: { backend: etcd, endpoints: [https://e1:2379, https://e2:2379], prefix: /fleet/, tls: { ca_file: ca.pem }, site: rack-1, name: pxe-a }\n')
+  const e = loadConfig(file)
+  t.same(e.store, { backend: 'etcd', endpoints: ['https://e1:2379', 'https://e2:2379'], prefix: '/fleet', tls: { ca_file: join(dir, 'ca.pem') }, site: 'rack-1', name: 'pxe-a' }, 'paths resolved, trailing / dropped')
+  t.same(problems(base + 'store: { backend: etcd }\n'), ["config.yaml:4:1: store.endpoints: store.backend is etcd: list the cluster's client URLs, e.g. endpoints: [http://10.0.0.5:2379]"])
+  t.same(problems(base + 'store: { backend: etcd, endpoints: [https://e1:2379] }\n'), ['config.yaml:4:25: store.endpoints: https:// endpoints need store.tls.ca_file (the CA of the etcd members)'])
+  const tlsDir = workdir()
+  t.same(problems(base + 'store: { backend: etcd, endpoints: [http://e1:2379], tls: { ca_file: /nonexistent/ca.pem, cert_file: c.pem } }\n', tlsDir), [
+    'config.yaml:4:54: store.tls: store.tls is given but the endpoints are http://: write them as https://',
+    'config.yaml:4:54: store.tls: give cert_file and key_file together (a client certificate and its key)',
+    'config.yaml:4:61: store.tls.ca_file: file not found: /nonexistent/ca.pem',
+    `config.yaml:4:91: store.tls.cert_file: file not found: ${join(tlsDir, 'c.pem')}`,
+  ])
+  t.same(problems(base + 'store: { backend: consul, endpoints: [e1:2379], prefix: pxebox, name: "a b" }\n'), [
+    'config.yaml:4:10: store.backend: expected one of "sqlite", "etcd", got "consul"',
+    'config.yaml:4:39: store.endpoints[0]: expected an etcd client URL such as http://10.0.0.5:2379 or https://etcd1:2379, got "e1:2379"',
+    'config.yaml:4:49: store.prefix: expected a key prefix starting with /, such as /pxebox, got "pxebox"',
+    'config.yaml:4:65: store.name: expected letters, digits, _, . and - (1-63 characters), got "a b"',
+  ])
 })
