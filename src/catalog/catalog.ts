@@ -7,6 +7,7 @@ import type { Logger } from '../host/log.js'
 import type { Store } from '../store/index.js'
 import { bootOverlayOver, createBootStoreWithOverlay, mergeBootOverlay, readBootOverlay, type BootOverlay } from './overlay.js'
 import type { BootStateOptions, BootStore, LoadResult } from './state.js'
+import { followOverlay } from './overlay-follow.js'
 
 /** Options for openCatalog. */
 export interface CatalogOptions {
@@ -19,6 +20,11 @@ export interface CatalogOptions {
   readonly logger: Logger
   /** Quiet period before a watched change reloads (BootStoreOptions.debounceMs). */
   readonly debounceMs?: number
+  /**
+   * Follow the store's group/profile changes made by other appliances (catalog/overlay-follow.ts): for a store
+   * shared between appliances (etcd). The embedded store has one writer, this process, so it is not followed.
+   */
+  readonly follow?: boolean
 }
 
 /** The running catalog. */
@@ -39,6 +45,9 @@ export interface Catalog {
 /** Read the overlay, load everything (throws BootLoadError when config.yaml alone does not load) and watch. */
 export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
   let sources = opts.sources
+  // Read before the entries: a change committed while they are read is delivered again by the follow (and skipped
+  // when already held), never missed.
+  const readAt = opts.follow === true ? await opts.store.revision() : 0
   const files = await readBootOverlay(opts.store, opts.legacyOverlayDir, opts.logger)
   const store = await createBootStoreWithOverlay(
     sources,
@@ -53,6 +62,7 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
     editGroups: (changes, next, commit) => store.editGroups(changes, next, commit),
     logger: opts.logger,
   })
+  const follow = opts.follow === true ? followOverlay(opts.store, overlay, readAt + 1, opts.logger) : undefined
   return {
     store,
     overlay,
@@ -61,6 +71,9 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
       if (result.ok) sources = next
       return result
     },
-    close: () => store.close(),
+    close: () => {
+      follow?.close()
+      store.close()
+    },
   }
 }

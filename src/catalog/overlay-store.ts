@@ -26,6 +26,16 @@ const firstError = (kind: OverlayKind, value: unknown): string => {
   return first ? `${first.path || '/'} ${first.message}` : 'invalid'
 }
 
+/**
+ * Why a stored document is not a usable overlay entry (its schema, or an id that does not match its key), or
+ * undefined when it is one.
+ */
+export function overlayEntryProblem(kind: OverlayKind, id: string, value: unknown): string | undefined {
+  if (!Value.Check(schemaOf(kind), value)) return firstError(kind, value)
+  const named = (value as { id?: unknown }).id
+  return named === id ? undefined : `id "${String(named)}" does not match its key`
+}
+
 /** The API-written entries and what was skipped reading them. */
 export interface OverlayEntries {
   readonly groups: Map<string, GroupInput>
@@ -41,11 +51,10 @@ export async function readOverlayEntries(store: Store, legacyDir: string | undef
   const profiles = new Map<string, ProfileInput>()
   for (const kind of ['group', 'profile'] as const) {
     for (const e of await store.list(kind)) {
-      const value = e.value as { id?: unknown }
-      if (!Value.Check(schemaOf(kind), value)) problems.push(`${store.location} ${kind} ${e.id}: ${firstError(kind, value)}`)
-      else if (value.id !== e.id) problems.push(`${store.location} ${kind} ${e.id}: id "${String(value.id)}" does not match its key`)
-      else if (kind === 'group') groups.set(e.id, value as GroupInput)
-      else profiles.set(e.id, value as ProfileInput)
+      const problem = overlayEntryProblem(kind, e.id, e.value)
+      if (problem !== undefined) problems.push(`${store.location} ${kind} ${e.id}: ${problem}`)
+      else if (kind === 'group') groups.set(e.id, e.value as GroupInput)
+      else profiles.set(e.id, e.value as ProfileInput)
     }
   }
   return { groups, profiles, problems }

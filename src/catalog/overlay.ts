@@ -13,7 +13,7 @@ import type { GroupInput, ProfileInput } from './model-schema.js'
 import { createBootStore, loadBootState, BootLoadError, type BootStateOptions, type BootStore, type BootStoreOptions, type LoadResult } from './state.js'
 import { groupFromConfig } from './model.js'
 import { createSlicer } from './slices.js'
-import { readOverlayEntries, writeOverlayEntry, type OverlayKind } from './overlay-store.js'
+import { overlayEntryProblem, readOverlayEntries, writeOverlayEntry, type OverlayKind } from './overlay-store.js'
 
 export type { OverlayKind } from './overlay-store.js'
 
@@ -29,6 +29,13 @@ export interface BootOverlay {
   putGroup(group: GroupInput): Promise<OverlayEdit>
   putProfile(id: string, profile: ProfileInput): Promise<OverlayEdit>
   remove(kind: OverlayKind, id: string): Promise<OverlayEdit>
+  /**
+   * Apply a change another appliance made in a shared store (catalog/overlay-follow.ts): checked and served as an
+   * API edit is, nothing written. A value equal to the one held (this appliance's own write coming back) is skipped.
+   */
+  follow(kind: OverlayKind, id: string, value: unknown): Promise<OverlayEdit>
+  /** The entries held now (for a re-list after a compacted watch). */
+  ids(kind: OverlayKind): string[]
   /** Files skipped at load (bad JSON, bad shape, name not matching id). */
   readonly problems: readonly string[]
 }
@@ -76,15 +83,20 @@ function apiSource(files: BootOverlayFiles, kind: OverlayKind, id: string): stri
 
 /**
  * `base` (config.yaml sources) plus the overlay's groups and profiles. API-written entries name their own file
- * (issue 13 item 13: they said config.yaml, where no operator finds them).
+ * (issue 13 item 13: they said config.yaml, where no operator finds them). An id config.yaml defines is config.yaml's:
+ * the overlay's entry of that id is left out (a SIGHUP-edited config.yaml took it over, or, with a shared store,
+ * another appliance wrote it through its API: config.yaml's own groups and profiles stay local and win).
  */
 export function mergeBootOverlay(files: BootOverlayFiles, base: BootStateOptions, g = files.groups, p = files.profiles): BootStateOptions {
+  const baseGroups = new Set(base.groups.map((x) => x.id))
+  const groups = [...g.values()].filter((x) => !baseGroups.has(x.id))
+  const profiles = Object.fromEntries([...p].filter(([id]) => !Object.hasOwn(base.profiles, id)))
   return {
     ...base,
-    profiles: { ...base.profiles, ...Object.fromEntries(p) },
-    groups: [...base.groups, ...g.values()],
+    profiles: { ...base.profiles, ...profiles },
+    groups: [...base.groups, ...groups],
     entrySource: (kind, id, index) => {
-      const own = kind === 'group' ? index >= base.groups.length : p.has(id)
+      const own = kind === 'group' ? index >= base.groups.length : Object.hasOwn(profiles, id)
       return own ? apiSource(files, kind, id) : base.entrySource?.(kind, id, index)
     },
   }
@@ -113,13 +125,25 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
     return run
   }
 
-  const edit = (kind: OverlayKind, id: string, value: GroupInput | ProfileInput | undefined): Promise<OverlayEdit> =>
+  /** `fromStore`: a change seen in the store (follow), applied here without writing it. */
+  const edit = (kind: OverlayKind, id: string, value: GroupInput | ProfileInput | undefined, fromStore = false): Promise<OverlayEdit> =>
     serial(async () => {
       if (!OVERLAY_ID.test(id)) return { ok: false, status: 422, errors: [`id "${id}" may only use letters, digits, '.', '_', '@' and '-' and not start with '.'`] }
-      if (inBase(kind, id)) {
+      const map = (kind === 'group' ? groups : profiles) as Map<string, GroupInput | ProfileInput>
+      if (fromStore) {
+        const held = map.get(id)
+        if (JSON.stringify(held) === JSON.stringify(value)) return { ok: true, warnings: [] }
+        // Shadowed by config.yaml's own entry (mergeBootOverlay leaves it out): known, not served.
+        if (inBase(kind, id)) {
+          if (value === undefined) map.delete(id)
+          else map.set(id, value)
+          logger.info({ kind, id }, `shared ${kind} ${id} changed in the store; config.yaml's own ${kind} ${id} stays in use here`)
+          return { ok: true, warnings: [] }
+        }
+      }
+      if (!fromStore && inBase(kind, id)) {
         return { ok: false, status: 409, errors: [`${kind} "${id}" is defined in ${opts.base().configName ?? 'config.yaml'}; change it there (API writes only manage their own entries)`] }
       }
-      const map = (kind === 'group' ? groups : profiles) as Map<string, GroupInput | ProfileInput>
       if (value === undefined && !map.has(id)) return { ok: false, status: 404, errors: [`no API-managed ${kind} "${id}"`] }
       const nextGroups = new Map(groups)
       const nextProfiles = new Map(profiles)
@@ -127,10 +151,10 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
       if (value === undefined) target.delete(id)
       else target.set(id, value)
       const commit = async () => {
-        await writeOverlayEntry(opts.store, kind, id, value)
+        if (!fromStore) await writeOverlayEntry(opts.store, kind, id, value)
         if (value === undefined) map.delete(id)
         else map.set(id, value)
-        logger.info({ kind, id, action: value === undefined ? 'delete' : 'put' }, 'boot overlay changed')
+        logger.info({ kind, id, action: value === undefined ? 'delete' : 'put', ...(fromStore ? { from: 'store' } : {}) }, fromStore ? 'boot overlay changed in the shared store' : 'boot overlay changed')
       }
 
       if (kind === 'group' && opts.editGroups !== undefined) {
@@ -157,6 +181,12 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
     putGroup: (group) => edit('group', group.id, group),
     putProfile: (id, profile) => edit('profile', id, { ...profile, id }),
     remove: (kind, id) => edit(kind, id, undefined),
+    follow: async (kind, id, value) => {
+      const problem = value === undefined ? undefined : overlayEntryProblem(kind, id, value)
+      if (problem !== undefined) return { ok: false, status: 422, errors: [`${opts.store.location} ${kind} ${id}: ${problem}`] }
+      return edit(kind, id, value as GroupInput | ProfileInput | undefined, true)
+    },
+    ids: (kind) => [...(kind === 'group' ? groups : profiles).keys()],
     problems,
   }
 }
