@@ -14,7 +14,8 @@ import { loadNative } from '../host/native.js'
 import { BootLoadError, matchMachine } from '../catalog/state.js'
 import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { openMachineStore } from '../machines/store.js'
-import { StoreError } from '../store/index.js'
+import { registerAppliance, StoreError, type ApplianceRegistry, type EtcdStore } from '../store/index.js'
+import { VERSION } from '../host/version.js'
 import { applianceIdentity, openConfiguredStore, storeLine } from './store.js'
 import { createMetrics } from '../http/metrics.js'
 import { hostPort, startSyslog, syslogTarget } from './syslog-service.js'
@@ -91,6 +92,19 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
       throw err instanceof StoreError ? new StartError(err.code, err.message) : err
     })
     closers.push(() => dataStore.close())
+    // The appliance registry (etcd only): this appliance's name, claimed at start (a live duplicate is refused), a
+    // heartbeat that is also the store's health, and the fleet's list for GET /v1/appliances.
+    const registry: ApplianceRegistry | undefined =
+      dataStore.backend !== 'etcd'
+        ? undefined
+        : await registerAppliance(
+            dataStore as EtcdStore,
+            { name: who.name, site: who.site, interface: iface.name, address: iface.address, version: VERSION, started: new Date().toISOString() },
+            { logger },
+          ).catch((err: unknown) => {
+            throw err instanceof StoreError ? new StartError(err.code, err.message) : err
+          })
+    if (registry !== undefined) closers.push(() => registry.close())
 
     // Groups/profiles written through /v1 live in the store (data_dir/boot before it) and load over config.yaml's.
     let catalog: Catalog
@@ -123,7 +137,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     machines.subscribe((mac, event) => {
       if (event !== undefined) ipxeHandoff.observe(mac, event)
     })
-    const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }) })
+    const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }), storeUp: () => registry?.up() ?? true })
     const chainload = createChainloadTracker()
     // bind_to_lease: the addresses DHCP traffic to pxebox shows each MAC using, plus what the address tracker saw
     // on the VLAN (site server broadcasts, ARP) when tracking runs.
@@ -160,6 +174,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           overlay,
           tracking: () => tracking,
           bootFindings: () => ipxeHandoff.findings(),
+          ...(registry === undefined ? {} : { appliances: () => registry.list() }),
         },
       })
       closers.push(() => http.close())

@@ -18,6 +18,8 @@ export interface MetricsSources {
   findingCounts?: () => Readonly<Record<string, number>>
   /** The `/v1/events` fan-out: open streams, queued bytes, refusals and drops. */
   eventStreams?: () => EventFanoutStats
+  /** Whether the store answers (etcd: the registry heartbeat's last write; the embedded store: always). */
+  storeUp?: () => boolean
 }
 
 /** A registry and the EventSink that feeds its counters. */
@@ -61,6 +63,14 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       this.reset()
       const counts = out.sources.bootCounts?.() ?? {}
       for (const status of ['booting', 'stuck', 'failed', 'done', 'local-boot', 'ignored']) this.set({ status }, counts[status] ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'pxebox_store_up',
+    help: 'Whether the store answers: 1 when the last etcd heartbeat write succeeded (always 1 for the embedded store)',
+    registers: [registry],
+    collect() {
+      this.set(out.sources.storeUp?.() === false ? 0 : 1)
     },
   })
   new Gauge({

@@ -13,6 +13,7 @@ import type { Store } from './store.js'
 export * from './store.js'
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.js'
 export { openEtcdStore, type EtcdStore, type EtcdStoreOptions, type EtcdTls } from './etcd.js'
+export { registerAppliance, RegistryNameTaken, APPLIANCE_KIND, APPLIANCE_SEEN_KIND, type ApplianceRecord, type ApplianceView, type ApplianceRegistry, type RegistryOptions } from './etcd-registry.js'
 export { retireLegacyFile } from './migrate.js'
 export { openMirroredStore, storeUnavailable, type MirroredStore, type MirroredStoreOptions } from './mirrored.js'
 

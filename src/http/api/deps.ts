@@ -3,6 +3,7 @@
  * the route files import these types without importing the plugin that registers them (an import cycle).
  */
 import type { BootState } from '../../catalog/state.js'
+import type { ApplianceView } from '../../store/etcd-registry.js'
 import type { BootOverlay } from '../../catalog/overlay.js'
 import type { MachineStore } from '../../machines/store.js'
 import type { ApiAuth } from './auth.js'
@@ -32,6 +33,8 @@ export interface ApiDeps {
    * `/v1/findings` whether tracking runs or not.
    */
   readonly bootFindings?: () => readonly FindingView[]
+  /** The appliance registry of a shared (etcd) store: GET /v1/appliances; absent on the embedded store. */
+  readonly appliances?: () => readonly ApplianceView[]
   /**
    * IPv4 addresses pxebox has seen a MAC use on the wire (DHCP chaddr from that address, the address tracker's
    * bindings), most recent first: the only evidence the tokenless installed callback accepts (HttpDeps.addressesOf).

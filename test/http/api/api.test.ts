@@ -224,6 +224,7 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
   const doc = (await o.app.inject({ url: '/v1/openapi.json' })).json()
   t.equal(doc.openapi, '3.1.0')
   t.same(Object.keys(doc.paths).sort(), [
+    '/v1/appliances',
     '/v1/events',
     '/v1/findings',
     '/v1/groups',

@@ -1,0 +1,68 @@
+/**
+ * The appliance registry (issue 17 acceptance 4, registry half) with real daemons on loopback over a real 3-member
+ * etcd: both appliances listed up with their site; one killed with SIGKILL shows as gone within its lease TTL (10 s)
+ * and stays listed; a second appliance with a live name is refused at start with the holder named; pxebox_store_up.
+ */
+import t, { type Test } from 'tap'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
+import { loopbackConfigText } from '../helpers/loopback-config.js'
+import { ETCD_PORTS, startEtcdCluster } from '../helpers/etcd.js'
+
+const cluster = await startEtcdCluster(t, ETCD_PORTS.appliances)
+
+function start(t: Test, dir: string, name: string): RunningPxebox {
+  const d = runPxebox(['serve', '--config', join(dir, `${name}.yaml`)])
+  t.teardown(() => d.kill())
+  return d
+}
+
+async function configure(t: Test, name: string, site: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `pxebox-registry-${name}-`))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await mkdir(join(dir, 'assets'), { recursive: true })
+  const store = `store: { backend: etcd, endpoints: [${cluster.endpoints.join(', ')}], prefix: /registry-test, site: ${site}, name: ${name} }`
+  await writeFile(join(dir, `${name}.yaml`), loopbackConfigText(dir, 'tftp: { enabled: false }', 'tracking: { enabled: false }', store))
+  return dir
+}
+
+interface Listed {
+  available: boolean
+  appliances: { name: string; site: string; state: string; address: string; heartbeat: string; version: string }[]
+}
+const appliances = async (url: string): Promise<Listed> => (await fetch(`${url}/v1/appliances`)).json() as Promise<Listed>
+
+t.test('two appliances listed up; SIGKILL of one shows it gone within its TTL; a live name is refused', async (t) => {
+  const a = start(t, await configure(t, 'pxe-a', 'site-1'), 'pxe-a')
+  const b = start(t, await configure(t, 'pxe-b', 'site-2'), 'pxe-b')
+  const url = `http://127.0.0.1:${(await a.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]}`
+  await b.waitFor(/listening on/)
+
+  const both = await appliances(url)
+  t.equal(both.available, true)
+  t.same(both.appliances.map((x) => [x.name, x.site, x.state, x.address]), [['pxe-a', 'site-1', 'up', '127.0.0.1'], ['pxe-b', 'site-2', 'up', '127.0.0.1']], 'both listed, by site')
+  t.match(await (await fetch(`${url}/metrics`)).text(), /\npxebox_store_up 1\n/, 'pxebox_store_up is 1')
+
+  // The same name again while pxe-a runs: refused at start, the holder named.
+  const dup = start(t, await configure(t, 'pxe-a', 'site-3'), 'pxe-a')
+  t.equal(await dup.exited, 2, 'exit 2: a start-up error')
+  t.match(dup.stderr(), /appliance name "pxe-a" is held by a running appliance \(host .*, site site-1, address 127\.0\.0\.1, started .*\); give this one another store\.name/)
+
+  const killedAt = Date.now()
+  b.kill()
+  await b.exited
+  let gone: Listed['appliances'][number] | undefined
+  while (Date.now() - killedAt < 20_000) {
+    gone = (await appliances(url)).appliances.find((x) => x.name === 'pxe-b' && x.state === 'gone')
+    if (gone !== undefined) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  const after = Date.now() - killedAt
+  t.comment(`pxe-b shown gone ${after} ms after SIGKILL (lease TTL 10 s)`)
+  t.ok(gone !== undefined && after <= 12_000, `gone within the TTL and a heartbeat (${after} ms)`)
+  t.equal(gone?.site, 'site-2', 'its last record is kept')
+  await a.waitFor(/appliance pxe-b is gone: no heartbeat since/)
+  t.same((await appliances(url)).appliances.map((x) => [x.name, x.state]), [['pxe-a', 'up'], ['pxe-b', 'gone']])
+})
