@@ -139,6 +139,8 @@ export const MachineRecordSchema = Type.Object(
     reported_at: Type.Optional(Type.String()),
     /** Operator labels (set through the API). */
     labels: Type.Record(Type.String(), Type.String()),
+    /** The site (config `store.site`) of the appliance that last saw it: with a shared etcd store, which one. */
+    site: Type.Optional(Type.String({ maxLength: 63 })),
     first_seen: Type.String(),
     last_seen: Type.String(),
     /** Boot attempts seen (an attempt starts with DHCP, or with an iPXE script after a finished attempt). */

@@ -41,6 +41,8 @@ export interface MachineStoreOptions {
   readonly flushDelayMs?: number
   /** Records kept, at load as well as at run time; the least recently seen go first. Default 10,000. */
   readonly maxMachines?: number
+  /** This appliance's site (config `store.site`): each record carries the site that last saw the machine. */
+  readonly site?: string
 }
 
 /** Machine records, fed by boot events and changed by operator actions. */
@@ -259,6 +261,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       machines.set(mac, r)
       if (machines.size > maxMachines) evictOldest()
     }
+    if (opts.site !== undefined && r.site !== opts.site) r.site = opts.site
     return r
   }
   /**

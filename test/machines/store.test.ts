@@ -32,6 +32,23 @@ t.test('records survive a restart: a new store over the same data reads them bac
   t.same(r.labels, { rack: 'r7' })
 })
 
+t.test('records carry the site of the appliance that last saw the machine (store.site), stored with them (issue 17)', async (t) => {
+  const dir = await tempDir(t)
+  const a = await openMachineStore({ store: await storeIn(t, dir), site: 'rack-7' })
+  for (const e of bootEvents(M, '10.213.10.1', 3, Date.now() - 60_000)) a.record(e)
+  t.equal(a.get(M)!.site, 'rack-7')
+  await a.close()
+  const b = await openMachineStore({ store: await storeIn(t, dir), site: 'rack-9' })
+  t.equal(b.get(M)!.site, 'rack-7', 'read back from the store')
+  b.record(bootEvents(M, '10.213.10.1', 1, Date.now())[0]!)
+  t.equal(b.get(M)!.site, 'rack-9', 'the site that saw it last')
+  await b.close()
+  const none = await openMachineStore({ store: await storeIn(t, await tempDir(t)) })
+  none.record(bootEvents(M, '10.213.10.1', 1, Date.now())[0]!)
+  t.equal(none.get(M)!.site, undefined, 'no site given: none recorded')
+  await none.close()
+})
+
 t.test('a boot event rewrites only the machine it belongs to (one row, not the whole table)', async (t) => {
   const dir = await tempDir(t)
   const store = await storeIn(t, dir)
