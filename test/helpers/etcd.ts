@@ -46,8 +46,10 @@ export interface EtcdCluster {
   stop(i: number, opts?: { kill?: boolean }): Promise<void>
   /** Start member `i` again on its data folder (it rejoins); resolves when it reports healthy. */
   start(i: number): Promise<void>
-  /** Stop every member (the cluster is down; `start` brings members back). */
+  /** Stop every member (the cluster is down; `startAll` brings it back). */
   stopAll(opts?: { kill?: boolean }): Promise<void>
+  /** Start every stopped member on its data; resolves when all are healthy (one alone has no quorum). */
+  startAll(): Promise<void>
   /** The index of the current leader, asked of the running members. */
   leader(): Promise<number>
   /** SIGKILL the leader; resolves with its index once it exited. */
@@ -172,6 +174,10 @@ export async function startEtcdCluster(t: Test, basePort: number, size = 3): Pro
     },
     async stopAll(opts) {
       await Promise.all(members.map((_, i) => stop(i, opts)))
+    },
+    async startAll() {
+      members.forEach((m, i) => m.child === undefined && launch(i))
+      await healthy()
     },
     leader,
     async killLeader() {

@@ -4,7 +4,7 @@
  * and stays listed; a second appliance with a live name is refused at start with the holder named; pxebox_store_up.
  */
 import t, { type Test } from 'tap'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
@@ -65,4 +65,29 @@ t.test('two appliances listed up; SIGKILL of one shows it gone within its TTL; a
   t.equal(gone?.site, 'site-2', 'its last record is kept')
   await a.waitFor(/appliance pxe-b is gone: no heartbeat since/)
   t.same((await appliances(url)).appliances.map((x) => [x.name, x.state]), [['pxe-a', 'up'], ['pxe-b', 'gone']])
+})
+
+t.test('all of etcd stopped: pxebox_store_up 0, a log line, API writes 503 with the reason; etcd back: up, writes work', async (t) => {
+  const token = 'registry-outage-test-token'
+  const dir = await configure(t, 'pxe-c', 'site-1')
+  await writeFile(join(dir, 'pxe-c.yaml'), `${await readFile(join(dir, 'pxe-c.yaml'), 'utf8')}\napi: { token: ${token} }\n`)
+  const c = start(t, dir, 'pxe-c')
+  const url = `http://127.0.0.1:${(await c.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]}`
+  const write = (id: string) =>
+    fetch(`${url}/v1/profiles/${id}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ boot: { kernel: '/assets/k' } }) })
+  t.equal((await write('before')).status, 200)
+  const metric = async () => /\npxebox_store_up (\d)\n/.exec(await (await fetch(`${url}/metrics`)).text())?.[1]
+
+  await cluster.stopAll({ kill: true })
+  await c.waitFor(/store down: etcd does not answer/, 30_000)
+  t.equal(await metric(), '0', 'pxebox_store_up 0')
+  const refused = await write('during')
+  t.equal(refused.status, 503)
+  t.match(await refused.text(), /the shared store \(etcd\) does not answer: API writes are refused until it does/)
+  t.match(await (await fetch(`${url}/ipxe?mac=52-54-00-00-00-09`)).text(), /kernel \S*\/assets\/k/, 'boot answers go on from what the appliance holds')
+
+  await cluster.startAll()
+  await c.waitFor(/store up: etcd answers again/, 30_000)
+  t.equal(await metric(), '1', 'pxebox_store_up 1 again')
+  t.equal((await write('after')).status, 200, 'writes work again')
 })

@@ -35,6 +35,8 @@ export interface ApiDeps {
   readonly bootFindings?: () => readonly FindingView[]
   /** The appliance registry of a shared (etcd) store: GET /v1/appliances; absent on the embedded store. */
   readonly appliances?: () => readonly ApplianceView[]
+  /** False while the shared store does not answer: writes are refused with 503 at once (issue 17 outage rule). */
+  readonly storeUp?: () => boolean
   /**
    * IPv4 addresses pxebox has seen a MAC use on the wire (DHCP chaddr from that address, the address tracker's
    * bindings), most recent first: the only evidence the tokenless installed callback accepts (HttpDeps.addressesOf).

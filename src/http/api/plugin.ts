@@ -31,6 +31,8 @@ declare module 'fastify' {
   }
 }
 
+const STORE_DOWN = 'the shared store (etcd) does not answer: API writes are refused until it does (pxebox_store_up in /metrics)'
+
 /** Register `/v1` on `app` (loaded with the app's other plugins at `ready()`/`listen()`). */
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   void app.register(
@@ -93,6 +95,8 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
         if (access === 'open' || access === 'machine') return
         const ok = access === 'write' ? requireToken(req, reply, deps.auth) : requireRead(req, reply, deps.auth)
         if (!ok) return reply
+        // A write pxebox could not make durable on the shared store is refused, not half-applied (issue 17).
+        if (access === 'write' && deps.storeUp?.() === false) return reply.code(503).send({ error: STORE_DOWN })
       })
       api.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
         if (err.validation) return reply.code(400).send({ error: `${err.validationContext ?? 'request'}: ${err.message}` })
