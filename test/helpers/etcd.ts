@@ -21,7 +21,6 @@ export const ETCD_PORTS = {
   catalogShared: 23110,
   appliances: 23120,
   daemonStore: 23130,
-  apiOutage: 23140,
 } as const
 
 /** The etcd binary: Debian's etcd-server puts it on PATH. */
