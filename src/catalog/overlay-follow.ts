@@ -43,7 +43,8 @@ export function followOverlay(store: Store, overlay: Pick<BootOverlay, 'follow' 
   /** After a compacted watch: the store's entries now, applied as changes (removals for ids gone). */
   const relist = async (): Promise<void> => {
     const revision = await store.revision()
-    for (const kind of KINDS) {
+    // Profiles first: a listed group may name a profile that is new in the same list.
+    for (const kind of ['profile', 'group'] as const) {
       const entries = await store.list(kind)
       const present = new Set(entries.map((e) => e.id))
       for (const e of entries) apply(kind, e.id, e.value, revision)
