@@ -7,9 +7,10 @@
  * - the store revision is etcd's header revision (cluster-wide: a write under another prefix advances it too, so
  *   revisions are increasing but not consecutive), a document's modRevision/createRevision are its mod_revision and
  *   create_revision;
- * - `create` is `Txn(If(CreateRevision(key) == 0)).Then(Put)`; `batch` is one Txn with no condition, so all of its
- *   operations commit under one revision or none do (etcd refuses a Txn over --max-txn-ops, 128 by default:
- *   `maxBatchOps`; two operations on one key are merged, the last wins, as the embedded backend applies them);
+ * - `create` is `Txn(If(CreateRevision(key) == 0)).Then(Put)`; `batch` is one Txn, so all of its operations commit
+ *   under one revision or none do, with a `ModRevision(key) == ifRevision` compare per guarded op (etcd refuses a
+ *   Txn over --max-txn-ops, 128 by default: `maxBatchOps`; two operations on one key are merged, the last wins, as
+ *   the embedded backend applies them);
  * - `watch` is an etcd watch on the kind's prefix from a start revision; the client re-attaches after a lost
  *   connection from the last revision it delivered. A start revision etcd compacted away cancels the watch; that is
  *   reported as StoreCompactedError (a range read at the revision tells compaction apart from other cancels).
@@ -24,7 +25,7 @@ import { readFileSync } from 'node:fs'
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel'
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
 import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
 
 /** Client certificate files for an etcd cluster that requires TLS (etcd's --trusted-ca-file, --client-cert-auth). */
 export interface EtcdTls {
@@ -320,7 +321,12 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
     },
     async batch(ops) {
       open()
-      for (const op of ops) checkKey(op.kind, op.id)
+      for (const op of ops) {
+        checkKey(op.kind, op.id)
+        if (op.ifRevision !== undefined && !(Number.isSafeInteger(op.ifRevision) && op.ifRevision >= 0)) {
+          throw new StoreError('PXEBOX_STORE_REVISION', `ifRevision ${op.ifRevision} for ${op.kind}/${op.id} is not a revision (an integer >= 0)`)
+        }
+      }
       if (ops.length === 0) return revision()
       // etcd refuses a Txn that names one key twice; applied in order, the last operation on a key is what stays.
       const last = new Map<string, StoreOp>()
@@ -330,9 +336,21 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
         last.set(k, op)
       }
       if (last.size > maxTxnOps) throw new StoreError('PXEBOX_STORE_BATCH', `a batch of ${last.size} operations is over etcd's --max-txn-ops (${maxTxnOps}); split it (Store.maxBatchOps)`)
+      // ifRevision: a compare on mod_revision per guarded op (etcd compares an absent key's revisions as 0); the
+      // failure branch reads the guarded keys back to say which guard failed and where the document is.
+      const guarded = ops.filter((op) => op.ifRevision !== undefined)
+      const compare = guarded.map((op) => ({ key: Buffer.from(key(op.kind, op.id)), result: 'Equal' as const, target: 'Mod' as const, mod_revision: op.ifRevision! }))
+      const failure = guarded.map((op) => ({ request_range: { key: Buffer.from(key(op.kind, op.id)) } }))
       const success = [...last.values()].map(encode)
-      const res = await call(`batch of ${success.length}`, () => client.kv.txn({ success }))
-      return note(res.header)
+      // A guarded batch is not idempotent: one whose answer was lost must not be sent again (it would conflict with itself).
+      const res = await call(`batch of ${success.length}`, () => client.kv.txn({ compare, success, failure }), guarded.length === 0)
+      const rev = note(res.header)
+      if (res.succeeded) return rev
+      for (const [i, op] of guarded.entries()) {
+        const actual = Number(res.responses[i]?.response_range?.kvs[0]?.mod_revision ?? 0)
+        if (actual !== op.ifRevision) throw new StoreConflictError(op.kind, op.id, op.ifRevision!, actual)
+      }
+      throw new StoreError('PXEBOX_STORE_ETCD', `${location}: a guarded batch failed its compare, yet every guard reads as held (a concurrent change in between)`)
     },
     revision,
     watch(wopts: WatchOptions, listener: WatchListener, onError?: (err: Error) => void): StoreWatch {

@@ -21,6 +21,7 @@ export const ETCD_PORTS = {
   catalogShared: 23110,
   appliances: 23120,
   daemonStore: 23130,
+  leaseBook: 23140,
 } as const
 
 /** The etcd binary: Debian's etcd-server puts it on PATH. */

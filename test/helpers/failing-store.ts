@@ -33,6 +33,7 @@ export function failingStore(inner: Store, opts: { watchDelayMs?: number } = {})
     backend: inner.backend,
     location: inner.location,
     problems: inner.problems,
+    maxBatchOps: inner.maxBatchOps,
     get: (kind, id) => gate(() => inner.get(kind, id)),
     list: (kind) => gate(() => inner.list(kind)),
     put: (kind, id, value, opts) => gate(() => inner.put(kind, id, value, opts)),
