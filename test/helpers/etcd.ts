@@ -1,6 +1,6 @@
 /**
  * A real 3-member etcd cluster for a test file (issue 17: "real etcd in the tests"): Debian's etcd-server binary
- * (scripts/deps.sh test), every member on 127.0.0.1, client port `basePort + 2i` and peer port `basePort + 2i + 1`,
+ * (scripts/deps.sh test), every member on 127.0.0.1 (or an address in a namespace, see EtcdPlace), client port `basePort + 2i` and peer port `basePort + 2i + 1`,
  * data under a fresh temporary folder. Each test file passes its own base port (see ETCD_PORTS), so files running at
  * once never share a cluster. The members are stopped by PID and the folder removed in the test's teardown, which
  * tap runs on failure too; a process exit hook SIGKILLs what is left if the test process dies first.
@@ -79,15 +79,24 @@ async function memberHealthy(url: string): Promise<boolean> {
   }
 }
 
+/** Where a cluster listens: by default on 127.0.0.1 in the test's own namespace. */
+export interface EtcdPlace {
+  /** The address every member listens on (its client and peer ports differ). */
+  host?: string
+  /** A network namespace to run the members in (`ip netns exec` execs, so each PID is etcd's own). */
+  netns?: string
+}
+
 /** Start a 3-member cluster on `basePort`..`basePort + 5`; stopped and removed when `t` ends. */
-export async function startEtcdCluster(t: Test, basePort: number, size = 3): Promise<EtcdCluster> {
+export async function startEtcdCluster(t: Test, basePort: number, size = 3, place: EtcdPlace = {}): Promise<EtcdCluster> {
+  const host = place.host ?? '127.0.0.1'
   const root = await mkdtemp(join(tmpdir(), `pxebox-etcd-${basePort}-`))
   const token = `pxebox-test-${basePort}-${process.pid}`
   const members: (EtcdMember & { child?: ChildProcess; stderr: string })[] = Array.from({ length: size }, (_, i) => {
     const m: EtcdMember & { child?: ChildProcess; stderr: string } = {
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${basePort + 2 * i}`,
-      peerUrl: `http://127.0.0.1:${basePort + 2 * i + 1}`,
+      clientUrl: `http://${host}:${basePort + 2 * i}`,
+      peerUrl: `http://${host}:${basePort + 2 * i + 1}`,
       dataDir: join(root, `m${i}`),
       stderr: '',
       process: () => m.child,
@@ -111,7 +120,8 @@ export async function startEtcdCluster(t: Test, basePort: number, size = 3): Pro
       '--heartbeat-interval', '50', '--election-timeout', '500',
       '--logger', 'zap', '--log-level', 'error',
     ]
-    const child = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    const argv = place.netns === undefined ? [ETCD_BIN, ...args] : ['ip', 'netns', 'exec', place.netns, ETCD_BIN, ...args]
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
     m.stderr = ''
     child.stderr!.on('data', (d: Buffer) => {
       m.stderr = (m.stderr + d.toString()).slice(-4000)
