@@ -383,7 +383,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       // The marker can land between the last poll and QEMU's exit: read once more.
       const finalText = readText(paths.console)
       addTimeline(timeline, finalText, seen, Date.now() - start)
-      if (!marker) marker = parseMarker(finalText)
+      if (!marker) marker = parseMarker(finalText, { ended: qemu.exitStatus() !== undefined })
       const msTotal = Date.now() - start
       if (!marker && failure === undefined && stoppedOn === undefined) {
         failure = timedOut ? `no marker within ${timeoutMs} ms` : `QEMU exited without a marker (${JSON.stringify(qemu.exitStatus())})`

@@ -190,10 +190,15 @@ export interface Marker {
   fields: Record<string, string>
 }
 
-/** Find and parse the first marker line in console text; undefined if there is none (yet). */
-export function parseMarker(consoleText: string): Marker | undefined {
+/**
+ * Find and parse the first marker line in console text; undefined if there is none (yet). While QEMU runs, the
+ * console file may end in the middle of the marker (a loaded host writes serial output in pieces), and a base64
+ * config cut short still decodes, to a truncated body: so only a line ended by CR or LF counts, unless `ended` says
+ * the console is complete (QEMU has exited).
+ */
+export function parseMarker(consoleText: string, opts: { ended?: boolean } = {}): Marker | undefined {
   // The serial console may carry CRs and escape sequences; the marker itself is plain ASCII on its own line.
-  const m = consoleText.match(/^PXEBOX-MARKER ([^\r\n]*)\r?$/m)
+  const m = consoleText.match(opts.ended === true ? /^PXEBOX-MARKER ([^\r\n]*)(?:\r|\n|$)/m : /^PXEBOX-MARKER ([^\r\n]*)[\r\n]/m)
   if (!m) return undefined
   const fields: Record<string, string> = {}
   for (const word of (m[1] ?? '').trim().split(/\s+/)) {
