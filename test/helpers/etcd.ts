@@ -87,8 +87,19 @@ export interface EtcdPlace {
   netns?: string
 }
 
-/** Start a 3-member cluster on `basePort`..`basePort + 5`; stopped and removed when `t` ends. */
+/** Start a 3-member cluster on `basePort`..`basePort + 5`; stopped and removed when `t` ends (on failure too). */
 export async function startEtcdCluster(t: Test, basePort: number, size = 3, place: EtcdPlace = {}): Promise<EtcdCluster> {
+  let cluster: (EtcdCluster & { close(): Promise<void> }) | undefined
+  t.teardown(() => cluster?.close())
+  cluster = await runEtcdCluster(basePort, size, place)
+  return cluster
+}
+
+/**
+ * The same cluster for callers without a tap test (bench/dhcp.ts): `close()` stops every member by PID and removes
+ * the data. A cluster that never becomes healthy is closed before the error is thrown.
+ */
+export async function runEtcdCluster(basePort: number, size = 3, place: EtcdPlace = {}): Promise<EtcdCluster & { close(): Promise<void> }> {
   const host = place.host ?? '127.0.0.1'
   const root = await mkdtemp(join(tmpdir(), `pxebox-etcd-${basePort}-`))
   const token = `pxebox-test-${basePort}-${process.pid}`
@@ -198,12 +209,17 @@ export async function startEtcdCluster(t: Test, basePort: number, size = 3, plac
     healthy,
   }
 
-  t.teardown(async () => {
+  const close = async (): Promise<void> => {
     await Promise.all(members.map((_, i) => stop(i, { kill: true })))
     process.off('exit', killAll)
     await rm(root, { recursive: true, force: true })
-  })
+  }
   for (let i = 0; i < size; i++) launch(i)
-  await healthy()
-  return cluster
+  try {
+    await healthy()
+  } catch (err) {
+    await close()
+    throw err
+  }
+  return { ...cluster, close }
 }
