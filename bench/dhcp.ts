@@ -14,8 +14,12 @@
  * (arp_probe_ms, default 500). The main runs turn both off (--no-ping, arp_probe_ms: 0) so they compare DHCP work;
  * the `probe` run keeps both on for a smaller client count.
  *
+ * `--etcd` adds a third server to the authoritative DORA row (issue 17's bench): pxebox with `store: etcd` over a real
+ * 3-member etcd cluster (Debian's etcd, fsync on, started fresh for each run in the server namespace on a link of its
+ * own, 10.213.80.1), so each ACK waits for the lease's etcd transaction. Its server CPU is pxebox's plus the members'.
+ *
  * Run (root): bench/dhcp.sh [--runs N] [--clients N] [--macs scattered|sequential] [--concurrency N]
- *   [--probe-clients N] [--skip-probe] [--only proxy|authoritative]
+ *   [--probe-clients N] [--skip-probe] [--only proxy|authoritative] [--etcd]
  *   [--cpu-prof DIR]: write V8 CPU profiles of the pxebox daemon there (open in Chrome DevTools)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
@@ -27,6 +31,7 @@ import { fileURLToPath } from 'node:url'
 import type { DhcpClientsArgs, DhcpClientsResult } from './lib/dhcp-clients.js'
 import { dnsmasqArgs, pxeboxConfig, NET, type BenchMode } from './lib/dhcp-servers.js'
 import { benchCleanup, nsDel, waitForLog } from './lib/bench-lab.js'
+import { runEtcdCluster } from '../test/helpers/etcd.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const PXEBOX = join(here, '..', 'src', 'main.js')
@@ -54,7 +59,7 @@ const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: '
  * no IPv4 address, so DISCOVERs and REQUESTs leave from 0.0.0.0 as firmware's do; the default route gives the
  * 255.255.255.255 broadcasts a way out.
  */
-function makeTopology(): void {
+function makeTopology(withEtcd: boolean): void {
   nsDel(SERVER_NS)
   nsDel(CLIENT_NS)
   for (const ns of [SERVER_NS, CLIENT_NS]) {
@@ -66,6 +71,14 @@ function makeTopology(): void {
   ip('-n', CLIENT_NS, 'link', 'set', 'bc0', 'up')
   ip('-n', SERVER_NS, 'link', 'set', 'bs0', 'up')
   ip('-n', CLIENT_NS, 'route', 'add', 'default', 'dev', 'bc0')
+  if (withEtcd) {
+    // etcd's own link: the bench process (this namespace) checks the members' health on it, pxebox reaches them there.
+    ip('link', 'add', `${tag}h`, 'type', 'veth', 'peer', 'name', 'be0', 'netns', SERVER_NS)
+    ip('addr', 'add', `${NET.etcd.root}/${NET.etcd.prefix}`, 'dev', `${tag}h`)
+    ip('-n', SERVER_NS, 'addr', 'add', `${NET.etcd.host}/${NET.etcd.prefix}`, 'dev', 'be0')
+    ip('link', 'set', `${tag}h`, 'up')
+    ip('-n', SERVER_NS, 'link', 'set', 'be0', 'up')
+  }
 }
 
 /** Waits for the kernel's link watch to mark both veth ends running (up to ~1 s after `link set up`): pxebox only sees
@@ -92,17 +105,28 @@ function cpuMs(pid: number | undefined): number {
 }
 
 
+/** The servers compared: pxebox on its embedded store, pxebox on etcd (`--etcd`), dnsmasq. */
+type Server = 'pxebox' | 'pxebox-etcd' | 'dnsmasq'
+
+/** A started server: its process, and the etcd cluster it uses (pxebox-etcd). */
+interface Started {
+  child: ChildProcess
+  etcd?: Awaited<ReturnType<typeof runEtcdCluster>>
+}
+
 /** Starts one server in SERVER_NS with its output to `log`; resolves once it says it serves DHCP. */
-async function startServer(server: 'pxebox' | 'dnsmasq', mode: BenchMode, probe: boolean, work: string): Promise<ChildProcess> {
+async function startServer(server: Server, mode: BenchMode, probe: boolean, work: string): Promise<Started> {
   const log = join(work, `${server}.log`)
   let argv: string[]
   let ready: RegExp
-  if (server === 'pxebox') {
+  let etcd: Started['etcd']
+  if (server === 'pxebox' || server === 'pxebox-etcd') {
+    if (server === 'pxebox-etcd') etcd = await runEtcdCluster(2379, 3, { host: NET.etcd.host, netns: SERVER_NS })
     const dataDir = join(work, 'pxebox-data')
     const assets = join(work, 'assets')
     await mkdir(assets, { recursive: true })
     const config = join(work, 'pxebox.yaml')
-    await writeFile(config, pxeboxConfig({ mode, probe, dataDir, assetsDir: assets, ignitionDir: assets }))
+    await writeFile(config, pxeboxConfig({ mode, probe, dataDir, assetsDir: assets, ignitionDir: assets, ...(etcd ? { etcd: etcd.endpoints } : {}) }))
     const prof = opt('cpu-prof', '')
     argv = [process.execPath, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), PXEBOX, 'serve', '--config', config]
     ready = /pxebox .* ready/
@@ -116,7 +140,7 @@ async function startServer(server: 'pxebox' | 'dnsmasq', mode: BenchMode, probe:
   children.add(child)
   child.on('exit', () => children.delete(child))
   await waitForLog(log, ready, child, 20_000)
-  return child
+  return { child, ...(etcd ? { etcd } : {}) }
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
@@ -144,7 +168,7 @@ function runClients(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
 }
 
 interface Row {
-  server: 'pxebox' | 'dnsmasq'
+  server: Server
   label: string
   exchange: 'offer' | 'dora'
   result: DhcpClientsResult
@@ -155,17 +179,22 @@ interface Row {
 async function measure(server: Row['server'], mode: BenchMode, exchange: Row['exchange'], count: number, probe: boolean, label: string): Promise<Row> {
   const work = await mkdtemp(join(tmpdir(), 'pxebox-bench-dhcp-'))
   try {
-    makeTopology()
+    makeTopology(server === 'pxebox-etcd')
     await linkUp()
-    const child = await startServer(server, mode, probe, work)
+    const started = await startServer(server, mode, probe, work)
+    const { child } = started
+    // pxebox-etcd's CPU is the daemon's plus the members' (the work of committing a lease, wherever it runs).
+    const pids = [child.pid, ...(started.etcd?.members.map((m) => m.process()?.pid) ?? [])]
+    const serverCpu = (): number => pids.reduce<number>((sum, pid) => sum + cpuMs(pid), 0)
     process.stderr.write(`${label} ${exchange}: ${server}, ${count} clients...\n`)
     const timeoutMs = probe ? 12_000 : 10_000
     // Warm-up (JIT, ARP, socket buffers) with MACs the measured clients never use, so they do not hold addresses.
     await runClients({ count: Math.min(50, count), concurrency: Math.min(CONCURRENCY, 50), exchange, macPrefix: 'aa', macs: MACS, timeoutMs })
-    const cpu0 = cpuMs(child.pid)
+    const cpu0 = serverCpu()
     const result = await runClients({ count, concurrency: Math.min(CONCURRENCY, count), exchange, macPrefix: 'bd', macs: MACS, timeoutMs })
-    const serverCpuMs = cpuMs(child.pid) - cpu0
+    const serverCpuMs = serverCpu() - cpu0
     await stopServer(child)
+    await started.etcd?.close()
     return { server, label, exchange, result, serverCpuMs }
   } finally {
     nsDel(SERVER_NS)
@@ -230,10 +259,9 @@ function table(rows: Summary[]): string {
   const head = ['server', 'mode', 'exchange', 'clients', 'answered', 'per s', 'p50 ms', 'p99 ms', 'REQ->ACK p50/p99 ms', 'server CPU ms', 'rate pxebox/dnsmasq', 'p50 pxebox/dnsmasq']
   const lines = [head.join(' | '), head.map(() => '---').join(' | ')]
   for (const r of rows) {
-    const peer = rows.find((o) => o.server !== r.server && o.label === r.label && o.exchange === r.exchange)
-    const px = r.server === 'pxebox' ? r : peer
-    const dm = r.server === 'dnsmasq' ? r : peer
-    const both = px !== undefined && dm !== undefined
+    const px = r
+    const dm = rows.find((o) => o.server === 'dnsmasq' && o.label === r.label && o.exchange === r.exchange)
+    const both = r.server !== 'dnsmasq' && dm !== undefined
     lines.push(
       [
         r.server,
@@ -246,8 +274,8 @@ function table(rows: Summary[]): string {
         f2(r.p99),
         r.ack ? `${f2(r.ack.p50)} / ${f2(r.ack.p99)}` : '',
         Number.isFinite(r.serverCpuMs) ? String(Math.round(r.serverCpuMs)) : 'n/a',
-        r.server === 'pxebox' && both ? `${f2(px.perSecond / dm.perSecond)}x` : '',
-        r.server === 'pxebox' && both ? `${f2(px.p50 / dm.p50)}x` : '',
+        both ? `${f2(px.perSecond / dm.perSecond)}x` : '',
+        both ? `${f2(px.p50 / dm.p50)}x` : '',
       ].join(' | '),
     )
   }
@@ -269,12 +297,13 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
   const rows: Summary[] = []
   for (const [mode, exchange, count, probe, label] of plan) {
-    // Runs alternate between the servers, so a burst of load from elsewhere on the machine hits both alike.
-    const runs: Record<string, Row[]> = { pxebox: [], dnsmasq: [] }
+    const servers: Server[] = flag('etcd') && exchange === 'dora' ? ['pxebox', 'pxebox-etcd', 'dnsmasq'] : ['pxebox', 'dnsmasq']
+    // Runs alternate between the servers, so a burst of load from elsewhere on the machine hits all alike.
+    const runs = new Map<Server, Row[]>(servers.map((s) => [s, []]))
     for (let i = 0; i < (probe ? 1 : RUNS); i++) {
-      for (const server of ['pxebox', 'dnsmasq'] as const) runs[server]?.push(await measure(server, mode, exchange, count, probe, label))
+      for (const server of servers) runs.get(server)?.push(await measure(server, mode, exchange, count, probe, label))
     }
-    for (const server of ['pxebox', 'dnsmasq'] as const) rows.push(summarize(runs[server] as Row[]))
+    for (const server of servers) rows.push(summarize(runs.get(server) as Row[]))
   }
   console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID, ${MACS} MACs), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}`)
   console.log(`median of ${RUNS} runs per row (auth+probe: 1 run), each run on a freshly started server in fresh namespaces after a 50-client warm-up`)
@@ -283,6 +312,7 @@ async function main(): Promise<void> {
   console.log('proxy/authoritative: dnsmasq --no-ping, pxebox arp_probe_ms: 0. auth+probe: dnsmasq pings (default), pxebox arp_probe_ms: 500 (default)')
   console.log('DISCOVER->ACK: both are durable before the ACK: pxebox appends to its lease log and fsyncs (group commit, concurrent ACKs share one fsync); dnsmasq 2.90 writes its lease file and fsyncs it before each ACK, one ACK at a time (strace: fsync, then sendmsg)')
   console.log('server CPU ms: user+system time of the server process during the measured clients (/proc, 10 ms ticks)')
+  if (flag('etcd')) console.log('pxebox-etcd: store on a fresh 3-member etcd 3.4 (Debian, one host, fsync on, heartbeat 50 ms); each ACK waits for the lease transaction (create-if-absent on the address key); its server CPU includes the three members')
   console.log('')
   console.log(table(rows))
 }

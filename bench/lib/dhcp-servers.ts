@@ -4,7 +4,10 @@
  */
 import { join } from 'node:path'
 
-/** The bench network: a /20, so the authoritative range holds 2,000+ addresses (1,000 clients plus warm-up). */
+/**
+ * The bench network: a /20, so the authoritative range holds 2,000+ addresses (1,000 clients plus warm-up). `etcd`:
+ * the link from the bench's own namespace to the server namespace, where the etcd row's cluster listens.
+ */
 export const NET = {
   server: '10.213.64.1',
   prefix: 20,
@@ -12,6 +15,7 @@ export const NET = {
   netmask: '255.255.240.0',
   range: { start: '10.213.65.1', end: '10.213.72.254' },
   iface: 'bs0',
+  etcd: { host: '10.213.80.1', root: '10.213.80.254', prefix: 24 },
 } as const
 
 /** Which DHCP job the servers do. */
@@ -34,6 +38,8 @@ export function pxeboxConfig(o: {
   tracking?: boolean
   /** Further top-level YAML lines (profiles, groups). */
   extra?: string[]
+  /** etcd client URLs: the store is that cluster (shared leases: each ACK waits for its etcd transaction). */
+  etcd?: string[]
 }): string {
   return [
     `interface: ${NET.iface}`,
@@ -57,6 +63,7 @@ export function pxeboxConfig(o: {
     'http:',
     '  enabled: true',
     `  listen: "${NET.server}:8080"`,
+    ...(o.etcd !== undefined ? [`store: { backend: etcd, endpoints: [${o.etcd.join(', ')}], prefix: /bench, site: bench, name: bench }`] : []),
     ...(o.extra ?? []),
     '',
   ].join('\n')
