@@ -215,6 +215,8 @@ interface Summary {
   retransmits: number
   naks: number
   perSecond: number
+  /** Slowest and fastest run's rate: the spread behind the median. */
+  perSecondRange: [number, number]
   p50: number
   p99: number
   ack?: { p50: number; p99: number }
@@ -245,6 +247,7 @@ function summarize(runs: Row[]): Summary {
     retransmits: Math.max(...runs.map((r) => r.result.retransmits)),
     naks: Math.max(...runs.map((r) => r.result.naks)),
     perSecond: median(runs.map((r) => rate(r.result))),
+    perSecondRange: [Math.min(...runs.map((r) => rate(r.result))), Math.max(...runs.map((r) => rate(r.result)))],
     p50: median(runs.map((r) => lat(r.result).p50)),
     p99: median(runs.map((r) => lat(r.result).p99)),
     ...(acks.length ? { ack: { p50: median(acks.map((a) => a.p50)), p99: median(acks.map((a) => a.p99)) } } : {}),
@@ -256,7 +259,7 @@ const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a')
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
 
 function table(rows: Summary[]): string {
-  const head = ['server', 'mode', 'exchange', 'clients', 'answered', 'per s', 'p50 ms', 'p99 ms', 'REQ->ACK p50/p99 ms', 'server CPU ms', 'rate pxebox/dnsmasq', 'p50 pxebox/dnsmasq']
+  const head = ['server', 'mode', 'exchange', 'clients', 'answered', 'per s (min-max)', 'p50 ms', 'p99 ms', 'REQ->ACK p50/p99 ms', 'server CPU ms', 'rate pxebox/dnsmasq', 'p50 pxebox/dnsmasq']
   const lines = [head.join(' | '), head.map(() => '---').join(' | ')]
   for (const r of rows) {
     const px = r
@@ -269,7 +272,7 @@ function table(rows: Summary[]): string {
         r.exchange === 'offer' ? 'DISCOVER->OFFER' : 'DISCOVER->ACK',
         String(r.clients),
         `${r.answered}${r.retransmits ? ` (${r.retransmits} retx)` : ''}${r.naks ? ` (${r.naks} NAK)` : ''}`,
-        f1(r.perSecond),
+        r.runs > 1 ? `${f1(r.perSecond)} (${f1(r.perSecondRange[0])}-${f1(r.perSecondRange[1])})` : f1(r.perSecond),
         f2(r.p50),
         f2(r.p99),
         r.ack ? `${f2(r.ack.p50)} / ${f2(r.ack.p99)}` : '',
