@@ -141,6 +141,8 @@ export const MachineRecordSchema = Type.Object(
     labels: Type.Record(Type.String(), Type.String()),
     /** The site (config `store.site`) of the appliance that last saw it: with a shared etcd store, which one. */
     site: Type.Optional(Type.String({ maxLength: 63 })),
+    /** The name (config `store.name`) of the appliance that last saw it: the fleet view says which one booted it. */
+    appliance: Type.Optional(Type.String({ maxLength: 63 })),
     first_seen: Type.String(),
     last_seen: Type.String(),
     /** Boot attempts seen (an attempt starts with DHCP, or with an iPXE script after a finished attempt). */

@@ -43,6 +43,8 @@ export interface MachineStoreOptions {
   readonly maxMachines?: number
   /** This appliance's site (config `store.site`): each record carries the site that last saw the machine. */
   readonly site?: string
+  /** This appliance's name (config `store.name`): each record carries the appliance that last saw the machine. */
+  readonly appliance?: string
 }
 
 /** Machine records, fed by boot events and changed by operator actions. */
@@ -262,6 +264,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       if (machines.size > maxMachines) evictOldest()
     }
     if (opts.site !== undefined && r.site !== opts.site) r.site = opts.site
+    if (opts.appliance !== undefined && r.appliance !== opts.appliance) r.appliance = opts.appliance
     return r
   }
   /**

@@ -32,22 +32,22 @@ t.test('records survive a restart: a new store over the same data reads them bac
   t.same(r.labels, { rack: 'r7' })
 })
 
-t.test('records carry the site of the appliance that last saw the machine (store.site), stored with them (issue 17)', async (t) => {
+t.test('records carry the site and the appliance that last saw the machine (store.site, store.name), stored with them (issue 17)', async (t) => {
   const dir = await tempDir(t)
-  const a = await openMachineStore({ store: await storeIn(t, dir), site: 'rack-7' })
+  const a = await openMachineStore({ store: await storeIn(t, dir), site: 'rack-7', appliance: 'pxe-a' })
   for (const e of bootEvents(M, '10.213.10.1', 3, Date.now() - 60_000)) a.record(e)
-  t.equal(a.get(M)!.site, 'rack-7')
+  t.same([a.get(M)!.site, a.get(M)!.appliance], ['rack-7', 'pxe-a'])
   await a.close()
-  const b = await openMachineStore({ store: await storeIn(t, dir), site: 'rack-9' })
-  t.equal(b.get(M)!.site, 'rack-7', 'read back from the store')
+  const b = await openMachineStore({ store: await storeIn(t, dir), site: 'rack-9', appliance: 'pxe-b' })
+  t.same([b.get(M)!.site, b.get(M)!.appliance], ['rack-7', 'pxe-a'], 'read back from the store')
   b.record(bootEvents(M, '10.213.10.1', 1, Date.now())[0]!)
   // The event applies once the record's timeline is read back (read lazily after a restart).
   for (let i = 0; i < 200 && b.get(M)!.site !== 'rack-9'; i++) await new Promise((r) => setTimeout(r, 10))
-  t.equal(b.get(M)!.site, 'rack-9', 'the site that saw it last')
+  t.same([b.get(M)!.site, b.get(M)!.appliance], ['rack-9', 'pxe-b'], 'the site and appliance that saw it last')
   await b.close()
   const none = await openMachineStore({ store: await storeIn(t, await tempDir(t)) })
   none.record(bootEvents(M, '10.213.10.1', 1, Date.now())[0]!)
-  t.equal(none.get(M)!.site, undefined, 'no site given: none recorded')
+  t.same([none.get(M)!.site, none.get(M)!.appliance], [undefined, undefined], 'none given: none recorded')
   await none.close()
 })
 
