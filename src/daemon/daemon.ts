@@ -174,7 +174,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           overlay,
           tracking: () => tracking,
           bootFindings: () => ipxeHandoff.findings(),
-          ...(registry === undefined ? {} : { appliances: () => registry.list(), storeUp: () => registry.up() }),
+          ...(registry === undefined ? {} : { appliances: () => registry.list(), storeUp: () => registry.up(), sharedStore: dataStore }),
         },
       })
       closers.push(() => http.close())

@@ -6,6 +6,7 @@ import type { BootState } from '../../catalog/state.js'
 import type { ApplianceView } from '../../store/etcd-registry.js'
 import type { BootOverlay } from '../../catalog/overlay.js'
 import type { MachineStore } from '../../machines/store.js'
+import type { Store } from '../../store/index.js'
 import type { ApiAuth } from './auth.js'
 import type { EventFanoutStats } from './event-fanout.js'
 import type { FindingView, LeaseView } from './schemas.js'
@@ -35,6 +36,11 @@ export interface ApiDeps {
   readonly bootFindings?: () => readonly FindingView[]
   /** The appliance registry of a shared (etcd) store: GET /v1/appliances; absent on the embedded store. */
   readonly appliances?: () => readonly ApplianceView[]
+  /**
+   * The store shared by the fleet (etcd), when there is one: GET /v1/fleet/machines reads every appliance's machine
+   * records from it. Absent on the embedded store.
+   */
+  readonly sharedStore?: Pick<Store, 'list'>
   /** False while the shared store does not answer: writes are refused with 503 at once (issue 17 outage rule). */
   readonly storeUp?: () => boolean
   /**

@@ -227,6 +227,7 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
     '/v1/appliances',
     '/v1/events',
     '/v1/findings',
+    '/v1/fleet/machines',
     '/v1/groups',
     '/v1/groups/{id}',
     '/v1/leases',

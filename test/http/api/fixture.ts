@@ -18,7 +18,7 @@ import type { BootEvent, EventSink } from '../../../src/machines/events.js'
 import { silentLogger } from '../../../src/host/log.js'
 import { observedAddresses } from '../../../src/addresses/observed.js'
 import type { FindingView } from '../../../src/http/api/schemas.js'
-import { openSqliteStore, STORE_FILE, type Store } from '../../../src/store/index.js'
+import { openSqliteStore, STORE_FILE, type ApplianceView, type Store } from '../../../src/store/index.js'
 
 export const PUBLIC = 'http://10.213.9.2:8080'
 export const TOKEN = 'test-token-0123456789abcdef'
@@ -73,6 +73,11 @@ export async function operatorApp(
     noDefaultGroup?: boolean
     /** Opens the data Store at `file` (default: the embedded one there), e.g. the outage layer over a failing store. */
     openDataStore?: (file: string) => Promise<Store>
+    /**
+     * Wire the app as an appliance of a fleet (issue 17): records carry `site` and `appliance`, the data Store is the
+     * shared one (`/v1/fleet/machines` reads it), and `appliances` is the registry's list (`/v1/appliances`).
+     */
+    fleet?: { site: string; appliance: string; appliances: () => readonly ApplianceView[] }
   } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
@@ -89,7 +94,13 @@ export async function operatorApp(
   const dataStore = await (opts.openDataStore ?? ((file) => openSqliteStore({ file })))(join(dataDir, STORE_FILE))
   const overlay = await openBootOverlay({ store: dataStore, legacyDir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
-  const machines = await openMachineStore({ store: dataStore, legacyDir: join(dataDir, 'machines'), flushDelayMs: 50, ...(opts.now ? { now: opts.now } : {}) })
+  const machines = await openMachineStore({
+    store: dataStore,
+    legacyDir: join(dataDir, 'machines'),
+    flushDelayMs: 50,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.fleet ? { site: opts.fleet.site, appliance: opts.fleet.appliance } : {}),
+  })
   const metrics = createMetrics()
   // As the daemon: DHCP events teach which addresses a MAC uses (the installed callback's and bind_to_lease's evidence).
   const addresses = observedAddresses()
@@ -119,6 +130,7 @@ export async function operatorApp(
       ...(opts.maxEventStreams !== undefined ? { maxEventStreams: opts.maxEventStreams } : {}),
       ...(opts.maxEventQueuedBytes !== undefined ? { maxEventQueuedBytes: opts.maxEventQueuedBytes } : {}),
       ...(opts.bootFindings !== undefined ? { bootFindings: opts.bootFindings } : {}),
+      ...(opts.fleet ? { sharedStore: dataStore, appliances: opts.fleet.appliances } : {}),
     },
   })
   t.teardown(async () => {

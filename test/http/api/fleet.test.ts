@@ -1,0 +1,68 @@
+/**
+ * The fleet routes (issue 17): `/v1/fleet/machines` lists every machine record in the shared store with the site and
+ * appliance that last saw it, whichever appliance wrote it; `/v1/appliances` passes the registry's list through.
+ * The other appliance here is a second machine store writing into the same Store, as another appliance's does into
+ * etcd (the wire version with real daemons and etcd: test/store/fleet-sites.test.ts).
+ */
+import t from 'tap'
+import { openMachineStore } from '../../../src/machines/store.js'
+import type { ApplianceView } from '../../../src/store/index.js'
+import { bootEvents, operatorApp } from './fixture.js'
+
+const appliance = (name: string, site: string, state: 'up' | 'gone'): ApplianceView => ({
+  name,
+  site,
+  state,
+  interface: 'pxe0',
+  address: '10.213.9.2',
+  version: '9.9.9',
+  host: `host-${name}`,
+  pid: 4242,
+  started: new Date(Date.now() - 3_600_000).toISOString(),
+  heartbeat: new Date(Date.now() - (state === 'gone' ? 60_000 : 2_000)).toISOString(),
+})
+
+t.test('embedded store: nothing shared, both routes say so', async (t) => {
+  const o = await operatorApp(t)
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 3, Date.now()))
+  t.same((await o.app.inject({ url: '/v1/fleet/machines' })).json(), { available: false, machines: [], skipped: 0 })
+  t.same((await o.app.inject({ url: '/v1/appliances' })).json(), { available: false, appliances: [] })
+})
+
+t.test("every appliance's machines with their site and appliance; a record lacking the shown fields is skipped and counted", async (t) => {
+  const registry = [appliance('pxe-a', 'site-1', 'up'), appliance('pxe-b', 'site-2', 'gone')]
+  const o = await operatorApp(t, { fleet: { site: 'site-1', appliance: 'pxe-a', appliances: () => registry } })
+  const other = await openMachineStore({ store: o.dataStore, site: 'site-2', appliance: 'pxe-b', flushDelayMs: 50 })
+  t.teardown(() => other.close())
+  const now = Date.now()
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 6, now - 60_000))
+  for (const e of bootEvents('52:54:00:00:0b:01', '10.213.11.11', 3, now - 30_000)) other.record(e)
+  for (const e of bootEvents('52:54:00:00:0b:02', '10.213.11.12', 3, now - 10_000)) other.record(e)
+  await o.machines.flush()
+  await other.flush()
+  await o.dataStore.put('machine', '52:54:00:00:0b:99', { mac: '52:54:00:00:0b:99', note: 'written by hand' })
+
+  const res = await o.app.inject({ url: '/v1/fleet/machines' })
+  t.equal(res.statusCode, 200, res.body)
+  const body = res.json() as { available: boolean; skipped: number; machines: { mac: string; site: string; appliance: string; boots: number; group?: string }[] }
+  t.equal(body.available, true)
+  t.same(
+    body.machines.map((m) => [m.mac, m.site, m.appliance]),
+    [
+      ['52:54:00:00:09:01', 'site-1', 'pxe-a'],
+      ['52:54:00:00:0b:02', 'site-2', 'pxe-b'],
+      ['52:54:00:00:0b:01', 'site-2', 'pxe-b'],
+    ],
+    'by site, the most recently seen first',
+  )
+  t.equal(body.machines[0]!.group, 'rack1', 'the group from its /ipxe answer')
+  t.equal(body.skipped, 1, 'the hand-written record is counted, not shown')
+  t.notOk('timeline' in body.machines[0]!, 'no timelines in the fleet list')
+
+  const own = (await o.app.inject({ url: '/v1/machines/52:54:00:00:09:01' })).json()
+  t.same([own.site, own.appliance], ['site-1', 'pxe-a'], "this appliance's own view carries them too")
+  t.same(
+    (await o.app.inject({ url: '/v1/appliances' })).json().appliances.map((a: ApplianceView) => [a.name, a.site, a.state]),
+    [['pxe-a', 'site-1', 'up'], ['pxe-b', 'site-2', 'gone']],
+  )
+})
