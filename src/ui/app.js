@@ -1,4 +1,5 @@
-// pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases.
+// pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases; on a shared
+// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines.
 // Plain JS, no build. Data from /v1; live updates from /v1/events. The API token (for writes, and for reads when
 // open_reads is off) is asked once and kept in sessionStorage: gone when the tab closes, never in a URL.
 'use strict'
@@ -133,7 +134,8 @@ function assignForm(v) {
 
 function machineItem(v) {
   const who = [v.hostname, v.serial && 'serial ' + v.serial, v.nic_vendor, v.arch].filter(Boolean).join(' · ')
-  const where = [v.group && 'group ' + v.group, v.profile && 'profile ' + v.profile, v.ips[0]].filter(Boolean).join(' · ')
+  const where = [v.site && 'site ' + v.site, v.appliance && 'appliance ' + v.appliance, v.group && 'group ' + v.group, v.profile && 'profile ' + v.profile, v.ips[0]]
+    .filter(Boolean).join(' · ')
   const labels = Object.entries(v.labels).map(([k, val]) => k + '=' + val).join(' ')
   const badges = []
   if (v.reinstalls > 0) badges.push(el('span', { class: 'badge', title: 'the installer ran again after an installed callback' }, 'reinstalled ×' + v.reinstalls))
@@ -221,6 +223,47 @@ async function loadTracking() {
     : [el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Address tracking is not running.'))]))
 }
 
+function applianceRow(a) {
+  const title = a.state === 'gone' ? 'no heartbeat since ' + a.heartbeat + ' (its etcd lease expired)' : 'heartbeat ' + a.heartbeat
+  return el('tr', { class: 'appliance ' + a.state, 'data-name': a.name, 'data-state': a.state },
+    el('td', {}, a.name), el('td', {}, a.site), el('td', { class: 'state', title }, a.state),
+    el('td', {}, a.interface + ' ' + a.address), el('td', {}, a.version), el('td', {}, ago(a.heartbeat)))
+}
+
+function fleetMachineRow(m) {
+  return el('tr', { class: 'fleet-machine', 'data-mac': m.mac, 'data-site': m.site || '', 'data-appliance': m.appliance || '' },
+    el('td', { class: 'mac' }, m.mac), el('td', { class: 'appliance-name' }, m.appliance || '?'), el('td', {}, m.hostname || ''),
+    el('td', {}, [m.group, m.profile].filter(Boolean).join(' / ')), el('td', {}, m.ips.join(', ')), el('td', {}, ago(m.last_seen)))
+}
+
+// The fleet section shows only on a shared store (/v1/appliances says available): one table per site, its
+// machines with the appliance that last saw each.
+async function loadFleet() {
+  const [appliances, fleet] = await Promise.all([api('/v1/appliances'), api('/v1/fleet/machines')])
+  const section = document.getElementById('fleet')
+  section.hidden = !appliances.available
+  section.dataset.available = String(appliances.available)
+  if (!appliances.available) return
+  const gone = appliances.appliances.filter((a) => a.state === 'gone').length
+  document.getElementById('appliances-h').textContent = 'Appliances: ' + (appliances.appliances.length - gone) + ' up' + (gone ? ', ' + gone + ' gone' : '')
+  document.querySelector('#appliances tbody').replaceChildren(...(appliances.appliances.length
+    ? appliances.appliances.map(applianceRow)
+    : [el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'None registered.'))]))
+  const bySite = new Map()
+  for (const m of fleet.machines) {
+    const site = m.site || '(no site)'
+    if (!bySite.has(site)) bySite.set(site, [])
+    bySite.get(site).push(m)
+  }
+  const sites = [...bySite.keys()].sort()
+  document.getElementById('fleet-sites').replaceChildren(...(sites.length ? sites.map((site) => el('div', { class: 'site', 'data-site': site },
+    el('h3', {}, 'Site ' + site + ': ' + bySite.get(site).length + ' machine' + (bySite.get(site).length === 1 ? '' : 's')),
+    el('div', { class: 'scroll' }, el('table', {},
+      el('thead', {}, el('tr', {}, ['MAC', 'Appliance', 'Hostname', 'Group / profile', 'Addresses', 'Last seen'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, bySite.get(site).map(fleetMachineRow))))))
+    : [el('p', { class: 'empty' }, 'No machine has booted at any site yet.')]))
+}
+
 // Server-sent events read with fetch so the token can go in a header (EventSource cannot send one).
 async function follow() {
   const live = document.getElementById('live')
@@ -281,6 +324,7 @@ function refresh() {
   loadMachines().catch((e) => console.warn(e))
   loadGroups().catch((e) => console.warn(e))
   loadTracking().catch((e) => console.warn(e))
+  loadFleet().catch((e) => console.warn(e))
 }
 
 refresh()

@@ -1,0 +1,93 @@
+/**
+ * The fleet dashboard (issue 17) in headless Chromium: on a shared store the page lists every appliance, marks the
+ * one whose heartbeat stopped as gone (on its next refresh, without a reload), and shows every site's machines with
+ * the appliance that last saw each; this appliance's own machine rows say their site and appliance. On the embedded
+ * store the fleet section stays hidden. The other appliance is a second machine store writing into the same Store,
+ * as another appliance's does into etcd (with real daemons and etcd: test/store/fleet-sites.test.ts).
+ */
+import t from 'tap'
+import { openMachineStore } from '../../src/machines/store.js'
+import type { ApplianceView } from '../../src/store/index.js'
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js'
+import { bootEvents, operatorApp } from '../http/api/fixture.js'
+
+const appliance = (name: string, site: string, state: 'up' | 'gone', heartbeatAgoMs: number): ApplianceView => ({
+  name,
+  site,
+  state,
+  interface: 'pxe0',
+  address: name === 'pxe-a' ? '10.213.9.2' : '10.213.11.2',
+  version: '9.9.9',
+  host: `host-${name}`,
+  pid: 4242,
+  started: new Date(Date.now() - 3_600_000).toISOString(),
+  heartbeat: new Date(Date.now() - heartbeatAgoMs).toISOString(),
+})
+
+t.test('fleet: two appliances, one gone; machines of two sites with their appliance', { skip: chromiumSkip }, async (t) => {
+  let registry = [appliance('pxe-a', 'site-1', 'up', 1_000), appliance('pxe-b', 'site-2', 'up', 2_000)]
+  const o = await operatorApp(t, { fleet: { site: 'site-1', appliance: 'pxe-a', appliances: () => registry } })
+  const other = await openMachineStore({ store: o.dataStore, site: 'site-2', appliance: 'pxe-b', flushDelayMs: 50 })
+  t.teardown(() => other.close())
+  const now = Date.now()
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 6, now - 60_000))
+  o.feed(bootEvents('52:54:00:00:09:02', '10.213.9.12', 4, now - 50_000))
+  for (const e of bootEvents('52:54:00:00:0b:01', '10.213.11.11', 6, now - 30_000)) other.record(e)
+  await o.machines.flush()
+  await other.flush()
+  await o.app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (o.app.server.address() as { port: number }).port
+
+  const { browser } = await launchChromium(t, { width: 1100, height: 1000 })
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  await page.goto(`http://127.0.0.1:${port}/ui/`)
+  await page.locator('#fleet .fleet-machine').nth(2).waitFor()
+  t.equal(await page.locator('#fleet').getAttribute('data-available'), 'true', 'the fleet section shows on a shared store')
+
+  const rowsOf = (selector: string, attrs: string[]) =>
+    page.locator(selector).evaluateAll((els, names) => els.map((e) => names.map((n) => e.getAttribute(n))), attrs)
+  t.same(await rowsOf('#appliances tr.appliance', ['data-name', 'data-state']), [['pxe-a', 'up'], ['pxe-b', 'up']], 'both appliances up')
+  t.same(
+    await rowsOf('#fleet .fleet-machine', ['data-site', 'data-mac', 'data-appliance']),
+    [
+      ['site-1', '52:54:00:00:09:02', 'pxe-a'],
+      ['site-1', '52:54:00:00:09:01', 'pxe-a'],
+      ['site-2', '52:54:00:00:0b:01', 'pxe-b'],
+    ],
+    "every site's machines, with the appliance that saw each",
+  )
+  t.same(await page.locator('#fleet .site h3').allTextContents(), ['Site site-1: 2 machines', 'Site site-2: 1 machine'])
+  t.equal(await page.locator('#fleet .fleet-machine[data-mac="52:54:00:00:0b:01"] .appliance-name').textContent(), 'pxe-b')
+  t.match(
+    await page.locator('.machine[data-mac="52:54:00:00:09:01"] .meta').textContent(),
+    /^site site-1 · appliance pxe-a · group rack1/,
+    "this appliance's own rows say their site and appliance",
+  )
+  t.equal(await page.locator('.machine').count(), 2, "the boot-progress list keeps to this appliance's machines")
+
+  // pxe-b's heartbeat stops: the registry says gone, and the page shows it on its next refresh (every 10 s).
+  registry = [registry[0]!, appliance('pxe-b', 'site-2', 'gone', 12_000)]
+  await page.locator('#appliances tr.appliance[data-name="pxe-b"][data-state="gone"]').waitFor({ timeout: 15_000 })
+  t.equal(await page.locator('#appliances-h').textContent(), 'Appliances: 1 up, 1 gone')
+  t.equal(await page.locator('#appliances tr[data-name="pxe-b"] .state').textContent(), 'gone')
+  t.match(await page.locator('#appliances tr[data-name="pxe-b"] .state').getAttribute('title'), /^no heartbeat since /)
+  t.equal(await page.locator('#appliances tr.appliance.gone').count(), 1, 'only pxe-b is marked gone')
+  t.equal(await page.locator('#fleet .fleet-machine[data-appliance="pxe-b"]').count(), 1, "a gone appliance's machines stay listed")
+  t.same(errors, [], 'no script errors')
+})
+
+t.test('embedded store: no fleet section', { skip: chromiumSkip }, async (t) => {
+  const o = await operatorApp(t)
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 6, Date.now() - 60_000))
+  await o.app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (o.app.server.address() as { port: number }).port
+  const { browser } = await launchChromium(t)
+  const page = await browser.newPage()
+  await page.goto(`http://127.0.0.1:${port}/ui/`)
+  await page.locator('.machine').first().waitFor()
+  // The section is hidden in the HTML until the fleet answers are in: wait for them before looking.
+  await page.locator('#fleet[data-available="false"]').waitFor({ state: 'attached', timeout: 10_000 })
+  t.equal(await page.locator('#fleet').isHidden(), true, 'hidden: nothing is shared')
+})
