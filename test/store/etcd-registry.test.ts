@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
 import { loopbackConfigText } from '../helpers/loopback-config.js'
 import { ETCD_PORTS, startEtcdCluster } from '../helpers/etcd.js'
+import { appliancesAt, untilGone } from '../helpers/fleet-api.js'
 
 const cluster = await startEtcdCluster(t, ETCD_PORTS.appliances)
 
@@ -28,19 +29,13 @@ async function configure(t: Test, name: string, site: string): Promise<string> {
   return dir
 }
 
-interface Listed {
-  available: boolean
-  appliances: { name: string; site: string; state: string; address: string; heartbeat: string; version: string }[]
-}
-const appliances = async (url: string): Promise<Listed> => (await fetch(`${url}/v1/appliances`)).json() as Promise<Listed>
-
 t.test('two appliances listed up; SIGKILL of one shows it gone within its TTL; a live name is refused', async (t) => {
   const a = start(t, await configure(t, 'pxe-a', 'site-1'), 'pxe-a')
   const b = start(t, await configure(t, 'pxe-b', 'site-2'), 'pxe-b')
   const url = `http://127.0.0.1:${(await a.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]}`
   await b.waitFor(/listening on/)
 
-  const both = await appliances(url)
+  const both = await appliancesAt(url)
   t.equal(both.available, true)
   t.same(both.appliances.map((x) => [x.name, x.site, x.state, x.address]), [['pxe-a', 'site-1', 'up', '127.0.0.1'], ['pxe-b', 'site-2', 'up', '127.0.0.1']], 'both listed, by site')
   t.match(await (await fetch(`${url}/metrics`)).text(), /\npxebox_store_up 1\n/, 'pxebox_store_up is 1')
@@ -53,18 +48,12 @@ t.test('two appliances listed up; SIGKILL of one shows it gone within its TTL; a
   const killedAt = Date.now()
   b.kill()
   await b.exited
-  let gone: Listed['appliances'][number] | undefined
-  while (Date.now() - killedAt < 20_000) {
-    gone = (await appliances(url)).appliances.find((x) => x.name === 'pxe-b' && x.state === 'gone')
-    if (gone !== undefined) break
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  const after = Date.now() - killedAt
+  const { record: gone, after } = await untilGone(url, 'pxe-b', killedAt)
   t.comment(`pxe-b shown gone ${after} ms after SIGKILL (lease TTL 10 s)`)
   t.ok(gone !== undefined && after <= 12_000, `gone within the TTL and a heartbeat (${after} ms)`)
   t.equal(gone?.site, 'site-2', 'its last record is kept')
   await a.waitFor(/appliance pxe-b is gone: no heartbeat since/)
-  t.same((await appliances(url)).appliances.map((x) => [x.name, x.state]), [['pxe-a', 'up'], ['pxe-b', 'gone']])
+  t.same((await appliancesAt(url)).appliances.map((x) => [x.name, x.state]), [['pxe-a', 'up'], ['pxe-b', 'gone']])
 })
 
 t.test('all of etcd stopped: pxebox_store_up 0, a log line, API writes 503 with the reason; etcd back: up, writes work', async (t) => {
