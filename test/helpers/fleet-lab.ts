@@ -64,6 +64,12 @@ export interface FleetLab {
   appliance(k: number, site?: number): Promise<FleetAppliance>
   /** Adds machine namespace number `j` (0..99) with one NIC on site `site`'s bridge. */
   machine(j: number, site?: number): Promise<FleetMachine>
+  /**
+   * Puts a namespace made elsewhere (the e2e harness's PXE VLAN, test/e2e/harness.ts) on the management network as
+   * appliance number `k` would be: `mgmt0` 10.213.M.(10+k). Returns that address. The namespace stays its maker's to
+   * delete; the veth goes with it or with the core namespace, whichever goes first.
+   */
+  connect(ns: string, k: number): Promise<string>
 }
 
 /** Builds the lab and the etcd cluster in it; everything is removed when `t` ends. */
@@ -109,6 +115,10 @@ export async function startFleetLab(t: Test, opts: FleetLabOptions): Promise<Fle
       // The default route on the PXE NIC: replies to 255.255.255.255 need a route out of it.
       await lab.veth({ ns, ifname: 'pxe0', cidr: `${pxeAddr}/24`, peerNs: core, peerIfname: `${name}a${k}p`, bridge: `site${site}`, defaultRoute: true })
       return { ns, mgmtAddr: `${mgmt}.${10 + k}`, pxeIf: 'pxe0', pxeAddr, pxeCidr: `${pxeAddr}/24`, site }
+    },
+    async connect(ns, k) {
+      await lab.veth({ ns, ifname: 'mgmt0', cidr: `${mgmt}.${10 + k}/24`, peerNs: core, peerIfname: `${name}a${k}m`, bridge: 'mgmt' })
+      return `${mgmt}.${10 + k}`
     },
     async machine(j, site = 0) {
       checkSite(site)
