@@ -20,6 +20,11 @@ const chosen = new Map()
  * machine's next poll, and every live update (its report, the group list reloaded after the assignment) redraws it.
  */
 const assignNote = new Map()
+/**
+ * True on a shared (etcd) store, from /v1/appliances: then each machine row says its site and appliance. Alone on
+ * the embedded store every record carries this appliance's own name and site, which would only repeat on every row.
+ */
+let fleetShown = false
 /** Resolves the promise of whoever waits for the token form. */
 let tokenGiven
 
@@ -134,8 +139,8 @@ function assignForm(v) {
 
 function machineItem(v) {
   const who = [v.hostname, v.serial && 'serial ' + v.serial, v.nic_vendor, v.arch].filter(Boolean).join(' · ')
-  const where = [v.site && 'site ' + v.site, v.appliance && 'appliance ' + v.appliance, v.group && 'group ' + v.group, v.profile && 'profile ' + v.profile, v.ips[0]]
-    .filter(Boolean).join(' · ')
+  const fleetWhere = fleetShown ? [v.site && 'site ' + v.site, v.appliance && 'appliance ' + v.appliance] : []
+  const where = [...fleetWhere, v.group && 'group ' + v.group, v.profile && 'profile ' + v.profile, v.ips[0]].filter(Boolean).join(' · ')
   const labels = Object.entries(v.labels).map(([k, val]) => k + '=' + val).join(' ')
   const badges = []
   if (v.reinstalls > 0) badges.push(el('span', { class: 'badge', title: 'the installer ran again after an installed callback' }, 'reinstalled ×' + v.reinstalls))
@@ -242,6 +247,10 @@ async function loadFleet() {
   const [appliances, fleet] = await Promise.all([api('/v1/appliances'), api('/v1/fleet/machines')])
   const section = document.getElementById('fleet')
   section.hidden = !appliances.available
+  if (fleetShown !== appliances.available) {
+    fleetShown = appliances.available
+    render()
+  }
   section.dataset.available = String(appliances.available)
   if (!appliances.available) return
   const gone = appliances.appliances.filter((a) => a.state === 'gone').length

@@ -2,8 +2,9 @@
  * The fleet dashboard (issue 17) in headless Chromium: on a shared store the page lists every appliance, marks the
  * one whose heartbeat stopped as gone (on its next refresh, without a reload), and shows every site's machines with
  * the appliance that last saw each; this appliance's own machine rows say their site and appliance. On the embedded
- * store the fleet section stays hidden. The other appliance is a second machine store writing into the same Store,
- * as another appliance's does into etcd (with real daemons and etcd: test/store/fleet-sites.test.ts).
+ * store the fleet section stays hidden and the rows do not repeat the one site and appliance. The other appliance is
+ * a second machine store writing into the same Store, as another appliance's does into etcd (with real daemons and
+ * etcd: test/store/fleet-sites.test.ts).
  */
 import t from 'tap'
 import { openMachineStore } from '../../src/machines/store.js'
@@ -26,7 +27,7 @@ const appliance = (name: string, site: string, state: 'up' | 'gone', heartbeatAg
 
 t.test('fleet: two appliances, one gone; machines of two sites with their appliance', { skip: chromiumSkip }, async (t) => {
   let registry = [appliance('pxe-a', 'site-1', 'up', 1_000), appliance('pxe-b', 'site-2', 'up', 2_000)]
-  const o = await operatorApp(t, { fleet: { site: 'site-1', appliance: 'pxe-a', appliances: () => registry } })
+  const o = await operatorApp(t, { identity: { site: 'site-1', appliance: 'pxe-a' }, fleet: { appliances: () => registry } })
   const other = await openMachineStore({ store: o.dataStore, site: 'site-2', appliance: 'pxe-b', flushDelayMs: 50 })
   t.teardown(() => other.close())
   const now = Date.now()
@@ -79,7 +80,7 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
 })
 
 t.test('embedded store: no fleet section', { skip: chromiumSkip }, async (t) => {
-  const o = await operatorApp(t)
+  const o = await operatorApp(t, { identity: { site: 'default', appliance: 'pxe-a' } })
   o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 6, Date.now() - 60_000))
   await o.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (o.app.server.address() as { port: number }).port
@@ -90,4 +91,5 @@ t.test('embedded store: no fleet section', { skip: chromiumSkip }, async (t) => 
   // The section is hidden in the HTML until the fleet answers are in: wait for them before looking.
   await page.locator('#fleet[data-available="false"]').waitFor({ state: 'attached', timeout: 10_000 })
   t.equal(await page.locator('#fleet').isHidden(), true, 'hidden: nothing is shared')
+  t.match(await page.locator('.machine[data-mac="52:54:00:00:09:01"] .meta').textContent(), /^group rack1 · /, 'machine rows do not repeat the one site and appliance')
 })

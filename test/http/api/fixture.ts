@@ -73,11 +73,13 @@ export async function operatorApp(
     noDefaultGroup?: boolean
     /** Opens the data Store at `file` (default: the embedded one there), e.g. the outage layer over a failing store. */
     openDataStore?: (file: string) => Promise<Store>
+    /** This appliance's site and name (config store.site, store.name): the records carry them (issue 17). */
+    identity?: { site: string; appliance: string }
     /**
-     * Wire the app as an appliance of a fleet (issue 17): records carry `site` and `appliance`, the data Store is the
-     * shared one (`/v1/fleet/machines` reads it), and `appliances` is the registry's list (`/v1/appliances`).
+     * Wire the app as an appliance of a fleet (issue 17): the data Store is the shared one (`/v1/fleet/machines`
+     * reads it), and `appliances` is the registry's list (`/v1/appliances`).
      */
-    fleet?: { site: string; appliance: string; appliances: () => readonly ApplianceView[] }
+    fleet?: { appliances: () => readonly ApplianceView[] }
   } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
@@ -99,7 +101,7 @@ export async function operatorApp(
     legacyDir: join(dataDir, 'machines'),
     flushDelayMs: 50,
     ...(opts.now ? { now: opts.now } : {}),
-    ...(opts.fleet ? { site: opts.fleet.site, appliance: opts.fleet.appliance } : {}),
+    ...(opts.identity ?? {}),
   })
   const metrics = createMetrics()
   // As the daemon: DHCP events teach which addresses a MAC uses (the installed callback's and bind_to_lease's evidence).

@@ -31,7 +31,7 @@ t.test('embedded store: nothing shared, both routes say so', async (t) => {
 
 t.test("every appliance's machines with their site and appliance; a record lacking the shown fields is skipped and counted", async (t) => {
   const registry = [appliance('pxe-a', 'site-1', 'up'), appliance('pxe-b', 'site-2', 'gone')]
-  const o = await operatorApp(t, { fleet: { site: 'site-1', appliance: 'pxe-a', appliances: () => registry } })
+  const o = await operatorApp(t, { identity: { site: 'site-1', appliance: 'pxe-a' }, fleet: { appliances: () => registry } })
   const other = await openMachineStore({ store: o.dataStore, site: 'site-2', appliance: 'pxe-b', flushDelayMs: 50 })
   t.teardown(() => other.close())
   const now = Date.now()
@@ -43,7 +43,7 @@ t.test("every appliance's machines with their site and appliance; a record lacki
   await o.dataStore.put('machine', '52:54:00:00:0b:99', { mac: '52:54:00:00:0b:99', note: 'written by hand' })
 
   const res = await o.app.inject({ url: '/v1/fleet/machines' })
-  t.equal(res.statusCode, 200, res.body)
+  t.equal(res.statusCode, 200, 'answered', { body: res.body })
   const body = res.json() as { available: boolean; skipped: number; machines: { mac: string; site: string; appliance: string; boots: number; group?: string }[] }
   t.equal(body.available, true)
   t.same(
@@ -55,7 +55,7 @@ t.test("every appliance's machines with their site and appliance; a record lacki
     ],
     'by site, the most recently seen first',
   )
-  t.equal(body.machines[0]!.group, 'rack1', 'the group from its /ipxe answer')
+  t.equal(body.machines[0]!.group, 'rack1', 'with its group')
   t.equal(body.skipped, 1, 'the hand-written record is counted, not shown')
   t.notOk('timeline' in body.machines[0]!, 'no timelines in the fleet list')
 
