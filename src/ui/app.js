@@ -244,7 +244,7 @@ function fleetMachineRow(m) {
 // The fleet section shows only on a shared store (/v1/appliances says available): one table per site, its
 // machines with the appliance that last saw each.
 async function loadFleet() {
-  const [appliances, fleet] = await Promise.all([api('/v1/appliances'), api('/v1/fleet/machines')])
+  const appliances = await api('/v1/appliances')
   const section = document.getElementById('fleet')
   section.hidden = !appliances.available
   if (fleetShown !== appliances.available) {
@@ -258,6 +258,18 @@ async function loadFleet() {
   document.querySelector('#appliances tbody').replaceChildren(...(appliances.appliances.length
     ? appliances.appliances.map(applianceRow)
     : [el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'None registered.'))]))
+  // The machine list is read from etcd on each request: while etcd does not answer (503) the appliances above still
+  // show (the registry is held in memory), and the last list stays, marked as such.
+  let fleet
+  try {
+    fleet = await api('/v1/fleet/machines')
+  } catch (e) {
+    const stale = document.getElementById('fleet-stale') || el('p', { id: 'fleet-stale', class: 'bad' })
+    stale.textContent = 'The shared store does not answer (' + e.message + '): the machines below are as last read.'
+    document.getElementById('fleet-sites').before(stale)
+    return
+  }
+  document.getElementById('fleet-stale')?.remove()
   const bySite = new Map()
   for (const m of fleet.machines) {
     const site = m.site || '(no site)'

@@ -1,15 +1,17 @@
 /**
  * The fleet dashboard (issue 17) in headless Chromium: on a shared store the page lists every appliance, marks the
  * one whose heartbeat stopped as gone (on its next refresh, without a reload), and shows every site's machines with
- * the appliance that last saw each; this appliance's own machine rows say their site and appliance. On the embedded
+ * the appliance that last saw each; this appliance's own machine rows say their site and appliance. While the shared
+ * store does not answer, the appliances still show and the machine list stays as last read, marked. On the embedded
  * store the fleet section stays hidden and the rows do not repeat the one site and appliance. The other appliance is
  * a second machine store writing into the same Store, as another appliance's does into etcd (with real daemons and
  * etcd: test/store/fleet-sites.test.ts).
  */
 import t from 'tap'
 import { openMachineStore } from '../../src/machines/store.js'
-import type { ApplianceView } from '../../src/store/index.js'
+import { openSqliteStore, type ApplianceView } from '../../src/store/index.js'
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js'
+import { failingStore, type FailingStore } from '../helpers/failing-store.js'
 import { bootEvents, operatorApp } from '../http/api/fixture.js'
 
 const appliance = (name: string, site: string, state: 'up' | 'gone', heartbeatAgoMs: number): ApplianceView => ({
@@ -27,7 +29,16 @@ const appliance = (name: string, site: string, state: 'up' | 'gone', heartbeatAg
 
 t.test('fleet: two appliances, one gone; machines of two sites with their appliance', { skip: chromiumSkip }, async (t) => {
   let registry = [appliance('pxe-a', 'site-1', 'up', 1_000), appliance('pxe-b', 'site-2', 'up', 2_000)]
-  const o = await operatorApp(t, { identity: { site: 'site-1', appliance: 'pxe-a' }, fleet: { appliances: () => registry } })
+  let shared: FailingStore | undefined
+  const o = await operatorApp(t, {
+    identity: { site: 'site-1', appliance: 'pxe-a' },
+    fleet: { appliances: () => registry },
+    openDataStore: async (file) => {
+      const inner = await openSqliteStore({ file })
+      t.teardown(() => inner.close())
+      return (shared = failingStore(inner))
+    },
+  })
   const other = await openMachineStore({ store: o.dataStore, site: 'site-2', appliance: 'pxe-b', flushDelayMs: 50 })
   t.teardown(() => other.close())
   const now = Date.now()
@@ -76,6 +87,14 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   t.match(await page.locator('#appliances tr[data-name="pxe-b"] .state').getAttribute('title'), /^no heartbeat since /)
   t.equal(await page.locator('#appliances tr.appliance.gone').count(), 1, 'only pxe-b is marked gone')
   t.equal(await page.locator('#fleet .fleet-machine[data-appliance="pxe-b"]').count(), 1, "a gone appliance's machines stay listed")
+
+  // etcd stops answering: the appliances (held in memory) still show, the machine list stays as last read, marked.
+  shared!.down = true
+  await page.locator('#fleet-stale').waitFor({ timeout: 15_000 })
+  t.match(await page.locator('#fleet-stale').textContent(), /^The shared store does not answer \(\/v1\/fleet\/machines: 503\): the machines below are as last read\.$/)
+  t.equal(await page.locator('#fleet .fleet-machine').count(), 3, 'the last list stays')
+  t.equal(await page.locator('#appliances tr.appliance').count(), 2, 'the appliances still show')
+  shared!.down = false
   t.same(errors, [], 'no script errors')
 })
 

@@ -6,7 +6,8 @@
  */
 import t from 'tap'
 import { openMachineStore } from '../../../src/machines/store.js'
-import type { ApplianceView } from '../../../src/store/index.js'
+import { openSqliteStore, type ApplianceView } from '../../../src/store/index.js'
+import { failingStore, type FailingStore } from '../../helpers/failing-store.js'
 import { bootEvents, operatorApp } from './fixture.js'
 
 const appliance = (name: string, site: string, state: 'up' | 'gone'): ApplianceView => ({
@@ -65,4 +66,23 @@ t.test("every appliance's machines with their site and appliance; a record lacki
     (await o.app.inject({ url: '/v1/appliances' })).json().appliances.map((a: ApplianceView) => [a.name, a.site, a.state]),
     [['pxe-a', 'site-1', 'up'], ['pxe-b', 'site-2', 'gone']],
   )
+})
+
+t.test('the shared store does not answer: 503 with the reason, not a 500 or an empty fleet', async (t) => {
+  let shared: FailingStore | undefined
+  const o = await operatorApp(t, {
+    fleet: { appliances: () => [] },
+    openDataStore: async (file) => {
+      const inner = await openSqliteStore({ file })
+      t.teardown(() => inner.close())
+      return (shared = failingStore(inner))
+    },
+  })
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 3, Date.now()))
+  await o.machines.flush()
+  t.equal((await o.app.inject({ url: '/v1/fleet/machines' })).json().machines.length, 1)
+  shared!.down = true
+  const res = await o.app.inject({ url: '/v1/fleet/machines' })
+  t.equal(res.statusCode, 503)
+  t.match(res.json().error, /unreachable/)
 })
