@@ -22,6 +22,7 @@ export const ETCD_PORTS = {
   appliances: 23120,
   daemonStore: 23130,
   leaseBook: 23140,
+  tls: 23150,
 } as const
 
 /** The etcd binary: Debian's etcd-server puts it on PATH. */
@@ -85,6 +86,12 @@ export interface EtcdPlace {
   host?: string
   /** A network namespace to run the members in (`ip netns exec` execs, so each PID is etcd's own). */
   netns?: string
+  /**
+   * Client TLS (etcd --cert-file/--key-file, and with --client-cert-auth the client must present a certificate the
+   * CA signed): client URLs become https://. Health is then read from plain-HTTP metrics URLs (basePort + 6 + i,
+   * etcd --listen-metrics-urls), since this helper's fetch has no client certificate; `leader()` does not work.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string }
 }
 
 /** Start a 3-member cluster on `basePort`..`basePort + 5`; stopped and removed when `t` ends (on failure too). */
@@ -103,10 +110,13 @@ export async function runEtcdCluster(basePort: number, size = 3, place: EtcdPlac
   const host = place.host ?? '127.0.0.1'
   const root = await mkdtemp(join(tmpdir(), `pxebox-etcd-${basePort}-`))
   const token = `pxebox-test-${basePort}-${process.pid}`
-  const members: (EtcdMember & { child?: ChildProcess; stderr: string })[] = Array.from({ length: size }, (_, i) => {
-    const m: EtcdMember & { child?: ChildProcess; stderr: string } = {
+  const tls = place.tls
+  type Running = EtcdMember & { child?: ChildProcess; stderr: string; healthUrl: string }
+  const members: Running[] = Array.from({ length: size }, (_, i) => {
+    const m: Running = {
       name: `m${i}`,
-      clientUrl: `http://${host}:${basePort + 2 * i}`,
+      clientUrl: `${tls === undefined ? 'http' : 'https'}://${host}:${basePort + 2 * i}`,
+      healthUrl: tls === undefined ? `http://${host}:${basePort + 2 * i}` : `http://${host}:${basePort + 6 + i}`,
       peerUrl: `http://${host}:${basePort + 2 * i + 1}`,
       dataDir: join(root, `m${i}`),
       stderr: '',
@@ -130,6 +140,7 @@ export async function runEtcdCluster(basePort: number, size = 3, place: EtcdPlac
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       '--heartbeat-interval', '50', '--election-timeout', '500',
       '--logger', 'zap', '--log-level', 'error',
+      ...(tls === undefined ? [] : ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.caFile, '--client-cert-auth', '--listen-metrics-urls', m.healthUrl]),
     ]
     const argv = place.netns === undefined ? [ETCD_BIN, ...args] : ['ip', 'netns', 'exec', place.netns, ETCD_BIN, ...args]
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -163,7 +174,7 @@ export async function runEtcdCluster(basePort: number, size = 3, place: EtcdPlac
       for (const m of running) {
         if (m.child!.exitCode !== null || m.child!.signalCode !== null) throw new Error(`etcd member ${m.name} exited (${m.child!.exitCode ?? m.child!.signalCode}): ${m.stderr.trim()}`)
       }
-      const ok = await Promise.all(running.map((m) => memberHealthy(m.clientUrl)))
+      const ok = await Promise.all(running.map((m) => memberHealthy(m.healthUrl)))
       if (ok.every(Boolean)) return
       if (Date.now() > deadline) throw new Error(`etcd cluster on ${basePort} not healthy within ${ms} ms; ${running.map((m, i) => `${m.name}: ${ok[i] ? 'healthy' : 'not healthy'} ${m.stderr.trim().slice(-400)}`).join('; ')}`)
       await sleep(100)
