@@ -21,10 +21,11 @@ runtime=(ca-certificates curl iproute2 ipxe tcpdump arping)
 # debootstrap, systemd-container, podman and runc run the deployment tests (test/deploy/).
 # dosfstools and mtools build the EFI system partition of the UEFI install-once and Secure Boot VMs' disks.
 # etcd-server is the etcd the fleet tests start as a 3-member cluster of their own (test/helpers/etcd.ts; on a
-# systemd machine the package also starts a default etcd on 127.0.0.1:2379, which the tests do not use).
+# systemd machine the package also starts a default etcd on 127.0.0.1:2379, which the tests do not use); openssl makes
+# the certificates of the etcd TLS test.
 testing=(qemu-system-x86 ovmf ipxe-qemu dnsmasq-base busybox-static cpio tftp-hpa atftp isc-dhcp-client
   nginx-light wrk tftpd-hpa chromium util-linux gzip debootstrap systemd-container podman runc iptables dosfstools mtools
-  etcd-server)
+  etcd-server openssl)
 case "$what" in
   build) pkgs=("${build[@]}") ;;
   runtime) pkgs=("${runtime[@]}") ;;
