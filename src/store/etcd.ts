@@ -12,7 +12,7 @@
  *   Txn over --max-txn-ops, 128 by default: `maxBatchOps`; two operations on one key are merged, the last wins, as
  *   the embedded backend applies them);
  * - `watch` is an etcd watch on the kind's prefix from a start revision; the client re-attaches after a lost
- *   connection from the last revision it delivered. A start revision etcd compacted away cancels the watch; that is
+ *   connection from the revision after the last event it delivered (not etcd3's own resume point, see startWatch). A start revision etcd compacted away cancels the watch; that is
  *   reported as StoreCompactedError (a range read at the revision tells compaction apart from other cancels).
  *   A watch without `fromRevision` starts after the latest revision this handle has seen (its open, its writes and
  *   reads), not at whatever etcd's revision is when the watch reaches it, so a change this handle writes right after
@@ -216,43 +216,49 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
   }
 
   const startWatch = (w: EtcdWatch, opts: WatchOptions, from: number, listener: WatchListener, fail: (err: Error) => void): void => {
-    const builder = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from))
-    builder
-      .create()
-      .then((watcher) => {
-        if (w.closed) return void watcher.cancel().catch(() => undefined)
-        w.watcher = watcher
-        watcher.on('data', (res) => {
-          if (w.closed) return
-          for (const ev of res.events) {
-            const where = parse(ev.kv)
-            if (where === undefined) continue
-            const rev = Number(ev.kv.mod_revision)
-            if (rev > seen) seen = rev
-            w.next = rev + 1
-            let event: StoreEvent
-            if (ev.type === 'Delete') event = { type: 'delete', ...where, revision: rev }
-            else {
-              try {
-                event = { type: 'put', ...where, value: JSON.parse(text(ev.kv.value)) as unknown, revision: rev }
-              } catch (err) {
-                logger.warn({ err, key: text(ev.kv.key) }, 'etcd value under the pxebox prefix is not JSON; skipped')
-                continue
-              }
-            }
-            try {
-              listener(event)
-            } catch (err) {
-              logger.warn({ err, kind: event.kind, id: event.id }, 'store watch listener failed')
-            }
+    // The Watcher is built, and its listeners are on, before etcd answers. With etcd3's `create()` they went on a few
+    // promise hops after the `created` answer, and a response queued right behind that answer (a busy prefix, a slow
+    // reader) is emitted on process.nextTick, which runs before promise callbacks: it would have reached no one.
+    // Not seen in a test (test/store/etcd.test.ts's burst test passed on the old code too): a window closed, not a
+    // bug reproduced.
+    const watcher = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from)).watcher()
+    w.watcher = watcher
+    watcher.on('data', (res) => {
+      if (w.closed) return
+      for (const ev of res.events) {
+        const where = parse(ev.kv)
+        if (where === undefined) continue
+        const rev = Number(ev.kv.mod_revision)
+        if (rev > seen) seen = rev
+        w.next = rev + 1
+        let event: StoreEvent
+        if (ev.type === 'Delete') event = { type: 'delete', ...where, revision: rev }
+        else {
+          try {
+            event = { type: 'put', ...where, value: JSON.parse(text(ev.kv.value)) as unknown, revision: rev }
+          } catch (err) {
+            logger.warn({ err, key: text(ev.kv.key) }, 'etcd value under the pxebox prefix is not JSON; skipped')
+            continue
           }
-        })
-        watcher.on('disconnected', (err: Error) => {
-          if (!w.closed) logger.warn({ err: err.message, kind: opts.kind }, 'etcd watch disconnected; it resumes from the last revision it delivered when a member answers')
-        })
-        watcher.on('error', (err: Error) => void classify(err))
-      })
-      .catch((err: Error) => void classify(err))
+        }
+        try {
+          listener(event)
+        } catch (err) {
+          logger.warn({ err, kind: event.kind, id: event.id }, 'store watch listener failed')
+        }
+      }
+    })
+    watcher.on('disconnected', (err: Error) => {
+      if (w.closed) return
+      // etcd3 re-attaches from the header revision of the last response it saw, plus one (Watcher.updateRevision),
+      // and etcd stamps a response with its current revision, not its last event's: a watch still catching up on
+      // history (etcd sends it 1,000 revisions per 100 ms round, each stamped with the newest revision; the
+      // `created` answer moves it too) that lost its member resumed past events it never got. It resumes from the
+      // revision after the last event it delivered instead; etcd3 re-attaches after this event.
+      watcher.request.start_revision = String(w.next)
+      logger.warn({ err: err.message, kind: opts.kind, from: w.next }, 'etcd watch disconnected; it resumes from the revision after the last one it delivered when a member answers')
+    })
+    watcher.on('error', (err: Error) => void classify(err))
     const classify = async (err: Error): Promise<void> => {
       if (w.closed) return
       w.closed = true
