@@ -127,6 +127,15 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
     if (!isClaim(value)) return setUnreadable(CLAIM_KIND, ip, rev, 'an address claim; the address counts as free')
     unreadable.delete(`${CLAIM_KIND}/${ip}`)
     claims.set(ip, { value: { mac: value.mac, expires: value.expires }, rev })
+    // The claim and the lease of one grant commit together but reach this book apart: on two watches, or (after a
+    // conflict) the re-read fetched the claim alone. Until the lease follows, the pool hears of the claim from the
+    // claim itself; otherwise it kept offering an address this book already refuses (LeaseTakenError), and a
+    // client retrying at once was offered the same address again and again, for good if the lease event never came
+    // (a watch resumed past it). A lease as new as the claim (the same commit) or newer already told the pool.
+    const known = leases.get(value.mac)
+    if (pending.has(value.mac) || (known !== undefined && known.rev >= rev)) return
+    const lease = known?.value.ip === ip ? known.value : undefined
+    notify({ ...lease, mac: value.mac, ip, expires: value.expires, at: lease?.at ?? now() })
   }
   const setUnreadable = (kind: string, id: string, rev: number, what: string): void => {
     const key = `${kind}/${id}`
@@ -154,7 +163,9 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
 
   /** A committed batch into the local view, unless the watch already delivered it (and maybe later changes). */
   const applyCommitted = (ops: readonly StoreOp[], rev: number): void => {
-    for (const op of ops) {
+    // Leases first: the claim then finds its lease in the view and the pool hears of the grant once.
+    const ordered = [...ops.filter((op) => op.kind === LEASE_KIND), ...ops.filter((op) => op.kind !== LEASE_KIND)]
+    for (const op of ordered) {
       if (op.kind !== LEASE_KIND && op.kind !== CLAIM_KIND) continue
       if (seen[op.kind] >= rev) continue
       if (op.op === 'put') (op.kind === LEASE_KIND ? setLease : setClaim)(op.id, op.value, rev)

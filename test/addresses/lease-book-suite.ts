@@ -46,13 +46,17 @@ async function appliance(t: Test, store: Store, now: () => number, range = { sta
 /** DISCOVER/OFFER then REQUEST/ACK against one appliance until ACKed; the address and the NAKs on the way. */
 async function dora(a: { book: LeaseBook; pool: AddressPool }, client: string, now: () => number): Promise<{ ip: string; naks: number }> {
   let naks = 0
+  const offered = new Map<string, number>()
+  let last = ''
   for (let attempt = 0; attempt < 100; attempt++) {
     const choice = a.pool.choose({ mac: client })
     if (choice === undefined) throw new Error(`pool exhausted for ${client}`)
+    offered.set(choice.ip, (offered.get(choice.ip) ?? 0) + 1)
     a.pool.hold(choice.ip, client)
     await new Promise((r) => setImmediate(r)) // the OFFER is on the wire; other clients run meanwhile
     if (!a.pool.canLease({ mac: client }, choice.ip)) {
       naks++
+      last = `the pool refused ${choice.ip}`
       continue
     }
     const lease: LeaseRecord = { mac: client, ip: choice.ip, expires: now() + HOUR, at: now() }
@@ -64,9 +68,11 @@ async function dora(a: { book: LeaseBook; pool: AddressPool }, client: string, n
       undo()
       if (!(err instanceof LeaseTakenError)) throw err
       naks++
+      last = `${err.message}; the pool has ${choice.ip} as ${JSON.stringify(a.pool.leaseOf(err.holder) ?? 'nothing of the holder')}`
     }
   }
-  throw new Error(`${client}: no ACK after 100 attempts`)
+  // What was offered how often, and the last refusal: which view (the pool's, the book's) was behind.
+  throw new Error(`${client}: no ACK after 100 attempts; offered ${JSON.stringify(Object.fromEntries(offered))}; last: ${last}`)
 }
 
 const claimOf = async (s: Store, ip: string): Promise<unknown> => (await s.get(CLAIM_KIND, ip))?.value
@@ -134,6 +140,29 @@ export function storeLeaseBookSuite(t: Test, backend: (t: Test) => Promise<Store
     t.match(err, { ip: '10.213.40.12', holder: mac(3) })
     t.same(await claimOf(s, '10.213.40.12'), { mac: mac(3), expires: c.now() + HOUR }, 'the holder keeps it')
     t.equal(await leaseOf(s, mac(4)), undefined, 'nothing of the refused grant was written')
+  })
+
+  t.test('an address a conflict showed taken is not offered again before the watch brings the holder\'s lease', async (t) => {
+    const { s } = await opened(t)
+    const now = Date.now
+    // A learns of B's grants a second late; B grants first, so A's pool still believes the address free.
+    const a = await appliance(t, failingStore(s, { watchDelayMs: 1000 }), now)
+    const b = await appliance(t, s, now)
+    const taken = '10.213.40.10'
+    await b.book.grant({ mac: mac(1), ip: taken, expires: now() + HOUR, at: now() })
+    const client = mac(2)
+    const offered = a.pool.choose({ mac: client })
+    t.equal(offered?.ip, taken, 'A offers the address B just granted (its view is a second behind)')
+    a.pool.hold(taken, client)
+    const lease: LeaseRecord = { mac: client, ip: taken, expires: now() + HOUR, at: now() }
+    const undo = a.pool.reserve(lease)
+    await t.rejects(a.book.grant(lease), LeaseTakenError, 'the store refuses the REQUEST (a NAK)')
+    undo()
+    // Without this the client, starting over, was offered the same address at once, and NAKed again, until the
+    // watch delivered B's lease: a client retrying fast ran out of tries (the 300-client race on etcd).
+    t.notOk(a.pool.canLease({ mac: client }, taken), 'the pool knows the address is taken, from the claim the conflict read')
+    t.not(a.pool.choose({ mac: client })?.ip, taken, 'so the next offer is another address')
+    t.equal(a.pool.leaseOf(mac(1))?.ip, taken, 'held by B\'s client until its claim expires')
   })
 
   t.test('expiry frees the claim (guarded); an expired claim is taken over even before a sweep', async (t) => {
