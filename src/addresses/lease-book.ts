@@ -73,12 +73,26 @@ export class LeaseBookError extends Error {
 
 /** Another client holds the address (granted here or at another appliance): the REQUEST gets a NAK. */
 export class LeaseTakenError extends LeaseBookError {
-  override readonly name = 'LeaseTakenError'
+  override readonly name: string = 'LeaseTakenError'
   constructor(
     readonly ip: string,
     readonly holder: string,
   ) {
     super('PXEBOX_LEASE_TAKEN', `${ip} is leased to ${holder}`)
+  }
+}
+
+/**
+ * The client was granted another address after this request was made (at another appliance, while this one's commit
+ * waited out an etcd election): the request is stale, its client went on with the newer grant. Writing it would move
+ * the client's lease away from the address it uses. A LeaseTakenError, so the server NAKs it (the client, whose xid
+ * moved on, ignores the NAK).
+ */
+export class LeaseSupersededError extends LeaseTakenError {
+  override readonly name: string = 'LeaseSupersededError'
+  constructor(ip: string, mac: string, current: string) {
+    super(ip, mac)
+    this.message = `${mac} was granted ${current} after this request for ${ip} was made; the request is stale`
   }
 }
 

@@ -27,7 +27,7 @@
  */
 import { silentLogger, type Logger } from '../host/log.js'
 import { StoreConflictError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from '../store/index.js'
-import { endedLease, LeaseTakenError, LeaseUnavailableError, type LeaseBook, type LeaseBookProblem } from './lease-book.js'
+import { endedLease, LeaseSupersededError, LeaseTakenError, LeaseUnavailableError, type LeaseBook, type LeaseBookProblem } from './lease-book.js'
 import { isLeaseRecord, type LeaseRecord } from './lease-log.js'
 
 /** The store kind of lease records, by MAC. */
@@ -240,6 +240,10 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
     const holder = liveHolder(r.ip, now())
     if (holder !== undefined && holder !== r.mac) throw new LeaseTakenError(r.ip, holder)
     const held = leases.get(r.mac)
+    // A grant of another address to this client made after this request (its `at`; appliances' clocks agree, as
+    // for expiry) wins: without this a REQUEST whose commit waited out an etcd election, conflicted with the newer
+    // grant and was retried moved the client's lease, and freed the address the client had been ACKed meanwhile.
+    if (held !== undefined && held.value.ip !== r.ip && held.value.at > r.at) throw new LeaseSupersededError(r.ip, r.mac, held.value.ip)
     const ops: StoreOp[] = [
       { op: 'put', kind: CLAIM_KIND, id: r.ip, value: { mac: r.mac, expires: r.expires } satisfies AddressClaim, ifRevision: revOf(CLAIM_KIND, r.ip) },
       { op: 'put', kind: LEASE_KIND, id: r.mac, value: r, ifRevision: revOf(LEASE_KIND, r.mac) },

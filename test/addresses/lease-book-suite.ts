@@ -165,6 +165,25 @@ export function storeLeaseBookSuite(t: Test, backend: (t: Test) => Promise<Store
     t.equal(a.pool.leaseOf(mac(1))?.ip, taken, 'held by B\'s client until its claim expires')
   })
 
+  t.test('a stale REQUEST whose commit lands after the client was granted another address elsewhere is refused', async (t) => {
+    const { s } = await opened(t)
+    const c = clock()
+    // A hears of B's grants a second late, as when its commit waited out an etcd election.
+    const a = await appliance(t, failingStore(s, { watchDelayMs: 1000 }), c.now)
+    const b = await appliance(t, s, c.now)
+    const client = mac(1)
+    const stale: LeaseRecord = { mac: client, ip: '10.213.40.20', expires: c.now() + HOUR, at: c.now() }
+    c.advance(3000) // the client heard nothing from A, started over and was ACKed by B
+    const kept: LeaseRecord = { mac: client, ip: '10.213.40.21', expires: c.now() + HOUR, at: c.now() }
+    await b.book.grant(kept)
+    const err = await a.book.grant(stale).catch((e: unknown) => e)
+    t.type(err, LeaseTakenError, 'A refuses its stale request (the server NAKs it; the client has moved on)')
+    t.match(err, { name: 'LeaseSupersededError', message: /was granted 10\.213\.40\.21 after this request for 10\.213\.40\.20/ })
+    t.same(await leaseOf(s, client), kept, 'the lease the client was ACKed stays in the store')
+    t.same(await claimOf(s, kept.ip), { mac: client, expires: kept.expires }, 'with its claim')
+    t.equal(await claimOf(s, stale.ip), undefined, 'and the stale address is not claimed')
+  })
+
   t.test('expiry frees the claim (guarded); an expired claim is taken over even before a sweep', async (t) => {
     const { s } = await opened(t)
     const c = clock()
