@@ -5,8 +5,10 @@
  * loop: a client's slot goes to the next one when it is answered or gives up).
  *
  * exchange `offer`: DISCOVER -> OFFER. exchange `dora`: then REQUEST (OVMF's frame 4, options 50/54 from the offer)
- * -> ACK; a NAK restarts the client at DISCOVER (counted). A client retransmits after `retryMs` (the firmware's 4 s, RFC 2131 section 4.1) and gives up after
- * `timeoutMs`. Prints one JSON line: counts, wall time and latency percentiles.
+ * -> ACK; a NAK restarts the client at DISCOVER (counted), and so does a REQUEST unanswered for `ackTimeoutMs` (a
+ * server that died after its OFFER). A client retransmits after `retryMs` (the firmware's 4 s, RFC 2131 section 4.1)
+ * and gives up after `timeoutMs`. Prints one JSON line: counts, wall time and latency percentiles (and, asked for,
+ * every ACK: the fleet tests check them against the store).
  *
  * Usage: node dist/bench/lib/dhcp-clients.js '<json DhcpClientsArgs>'
  */
@@ -27,6 +29,22 @@ export interface DhcpClientsArgs {
   macs?: 'scattered' | 'sequential'
   retryMs?: number
   timeoutMs?: number
+  /**
+   * A REQUEST unanswered this long sends the client back to DISCOVER (firmware gives up on a silent server after its
+   * REQUEST retries and starts over; RFC 2131 section 4.4.1), so a server killed mid-exchange costs a restart, not
+   * the client. Default: wait for the ACK until `timeoutMs`.
+   */
+  ackTimeoutMs?: number
+  /** Report every ACK (`leases` in the result): which MAC was given which address, by which server. */
+  leases?: boolean
+}
+
+/** One ACK as the client saw it. */
+export interface ClientLease {
+  mac: string
+  ip: string
+  /** Option 54 of the ACK. */
+  server: string
 }
 
 /** The one JSON line the process prints. */
@@ -47,6 +65,10 @@ export interface DhcpClientsResult {
   ack?: Percentiles
   /** First DISCOVER -> ACK, ms (dora only; includes any NAK and restart). */
   total?: Percentiles
+  /** REQUESTs left unanswered for ackTimeoutMs (the client went back to DISCOVER). */
+  unansweredRequests?: number
+  /** Every ACK, with `leases: true`. */
+  leases?: ClientLease[]
 }
 
 /** Latency summary in ms. */
@@ -64,7 +86,7 @@ export function percentiles(samples: number[]): Percentiles {
   return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? 0 }
 }
 
-/** DISCOVER attempts per client (a NAK restarts the exchange); xids are spaced 16 apart per client. */
+/** DISCOVER attempts per client (a NAK or an unanswered REQUEST restarts the exchange); xids are spaced 16 apart per client. */
 const MAX_ATTEMPTS = 8
 
 /**
@@ -140,6 +162,8 @@ async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
   const totalMs: number[] = []
   let answered = 0
   let naks = 0
+  let unansweredRequests = 0
+  const leases: ClientLease[] = []
   let next = 0
   const one = async (c: { mac: string; xid: number; bytes: Buffer }): Promise<void> => {
     const t0 = performance.now()
@@ -161,8 +185,13 @@ async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
       const reqXid = (xid + 1) >>> 0
       const req = encode(forClient(request, c.mac, reqXid, { [DhcpOptionCode.REQUESTED_IP]: parseIPv4(offer.yiaddr), [DhcpOptionCode.SERVER_ID]: parseIPv4(server) }))
       const t2 = performance.now()
-      const ack = await exchange(reqXid, req, DhcpMessageType.ACK, deadline)
-      if (ack === undefined) return
+      const ackDeadline = args.ackTimeoutMs === undefined ? deadline : Math.min(deadline, t2 + args.ackTimeoutMs)
+      const ack = await exchange(reqXid, req, DhcpMessageType.ACK, ackDeadline)
+      if (ack === undefined) {
+        if (ackDeadline === deadline) return
+        unansweredRequests++
+        continue
+      }
       if (messageType(ack) === DhcpMessageType.NAK) {
         naks++
         continue
@@ -171,6 +200,7 @@ async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
       ackMs.push(t3 - t2)
       totalMs.push(t3 - t0)
       answered++
+      if (args.leases === true) leases.push({ mac: c.mac, ip: ack.yiaddr, server: ipv4Option(ack, DhcpOptionCode.SERVER_ID) ?? '' })
       return
     }
   }
@@ -192,6 +222,8 @@ async function main(args: DhcpClientsArgs): Promise<DhcpClientsResult> {
     wallMs: (lastAnswer || performance.now()) - start,
     offer: percentiles(offerMs),
     ...(args.exchange === 'dora' ? { ack: percentiles(ackMs), total: percentiles(totalMs) } : {}),
+    ...(args.ackTimeoutMs === undefined ? {} : { unansweredRequests }),
+    ...(args.leases === true ? { leases } : {}),
   }
 }
 
