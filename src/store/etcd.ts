@@ -121,6 +121,23 @@ function clientOptions(opts: EtcdStoreOptions): IOptions {
  * when no member answers within the call timeout, StoreError for bad options (a TLS file that cannot be read).
  */
 export async function openEtcdStore(opts: EtcdStoreOptions): Promise<EtcdStore> {
+  const store = connectEtcdStore(opts)
+  try {
+    await store.revision()
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  return store
+}
+
+/**
+ * The store over the cluster without a first round trip: every call, including the first, fails with
+ * StoreUnavailableError while no member answers (the client connects on demand and keeps trying). For the outage
+ * layer (mirrored.ts), which must start from its local copy when etcd is down at start. Throws StoreError for bad
+ * options (the prefix, a TLS file that cannot be read).
+ */
+export function connectEtcdStore(opts: EtcdStoreOptions): EtcdStore {
   const prefix = opts.prefix.replace(/\/+$/, '')
   if (!/^\/[A-Za-z0-9_.@:/-]*$/.test(prefix) || prefix.includes('//')) throw new StoreError('PXEBOX_STORE_PREFIX', `etcd prefix "${opts.prefix}" must start with / and use only [A-Za-z0-9_.@:/-]`)
   const location = `etcd ${opts.endpoints.join(',')} ${prefix}`
@@ -130,14 +147,7 @@ export async function openEtcdStore(opts: EtcdStoreOptions): Promise<EtcdStore> 
   } catch (err) {
     throw new StoreError('PXEBOX_STORE_OPEN', `cannot set up the etcd client for ${location}: ${(err as Error).message}`)
   }
-  const store = etcdStore(client, prefix, location, opts)
-  try {
-    await store.revision()
-  } catch (err) {
-    client.close()
-    throw err
-  }
-  return store
+  return etcdStore(client, prefix, location, opts)
 }
 
 interface EtcdWatch {
