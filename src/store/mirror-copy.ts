@@ -9,6 +9,8 @@
  *   events do not overwrite it until the outbox is flushed and the row is read back from the remote.
  * - `meta.applied` is the last remote revision whose changes are all in `docs`: a restart resumes the remote's watch
  *   after it (or re-lists when the remote compacted that far).
+ * - `meta.current_at` is when the shared store last answered while the copy followed it (ISO 8601): what an appliance
+ *   started during an outage says it serves ("the copy of <time>, revision <n>").
  * - `meta.remote` names the store the copy mirrors: a copy of another store (an appliance moved to another etcd
  *   prefix) is emptied rather than served.
  * - `outbox` keeps the queued writes in order, durably (synchronous=FULL: a queued machine event was acknowledged to
@@ -25,7 +27,7 @@ import type { StoreEntry, StoreEvent, StoreOp, WriteOptions } from './store.js'
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  INSERT OR IGNORE INTO meta (key, value) VALUES ('applied', '0'), ('remote', '');
+  INSERT OR IGNORE INTO meta (key, value) VALUES ('applied', '0'), ('remote', ''), ('current_at', '');
   CREATE TABLE IF NOT EXISTS docs (
     kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL,
     mod_revision INTEGER NOT NULL, create_revision INTEGER NOT NULL, pending INTEGER NOT NULL DEFAULT 0,
@@ -58,6 +60,10 @@ export interface MirrorCopy {
   readonly problems: readonly string[]
   /** The last remote revision fully applied. */
   applied(): number
+  /** When the shared store last answered while this copy followed it (ISO 8601); undefined for a new copy. */
+  currentAt(): string | undefined
+  /** Record that the shared store answered at `at` and the copy follows it. */
+  markCurrent(at: Date): void
   get(kind: string, id: string): StoreEntry | undefined
   list(kind: string): StoreEntry[]
   /** Every kind the copy holds a document of (re-listed after a compacted watch). */
@@ -101,6 +107,7 @@ export async function openMirrorCopy(file: string, remote: string, now: () => Da
     db.transaction(() => {
       db.exec(`DELETE FROM docs; DELETE FROM outbox;`)
       setMeta.run('0', 'applied')
+      setMeta.run('', 'current_at')
       setMeta.run(remote, 'remote')
     })()
   }
@@ -126,6 +133,8 @@ function mirrorCopy(db: Database.Database, file: string, problems: string[]): Mi
   const q = {
     applied: db.prepare<[], { value: string }>(`SELECT value FROM meta WHERE key = 'applied'`),
     setApplied: db.prepare<[string]>(`UPDATE meta SET value = ? WHERE key = 'applied'`),
+    currentAt: db.prepare<[], { value: string }>(`SELECT value FROM meta WHERE key = 'current_at'`),
+    setCurrentAt: db.prepare<[string]>(`UPDATE meta SET value = ? WHERE key = 'current_at'`),
     get: db.prepare<[string, string], Row>(`SELECT * FROM docs WHERE kind = ? AND id = ?`),
     list: db.prepare<[string], Row>(`SELECT * FROM docs WHERE kind = ? ORDER BY id`),
     kinds: db.prepare<[], { kind: string }>(`SELECT DISTINCT kind FROM docs ORDER BY kind`),
@@ -189,6 +198,8 @@ function mirrorCopy(db: Database.Database, file: string, problems: string[]): Mi
     file,
     problems,
     applied,
+    currentAt: () => q.currentAt.get()?.value || undefined,
+    markCurrent: (at) => void q.setCurrentAt.run(at.toISOString()),
     get: (kind, id) => {
       const r = q.get.get(kind, id)
       return r === undefined ? undefined : entry(r)

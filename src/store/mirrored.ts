@@ -7,11 +7,9 @@
  *   keeps booting the machines it knows when etcd is gone, and one that restarts during an outage starts from the
  *   last state it saw instead of waiting. A write resolves once the watch brought it into the copy (at most
  *   `catchUpMs`), so a read after one's own write sees it.
- * - Revisions and watches are the remote's. A consumer's watch is the remote's watch; while the remote is down a watch
- *   ends at once with StoreError PXEBOX_STORE_UNAVAILABLE (and open ones end when it goes down). Ending rather than
- *   going quiet: a quiet watch would have to be resumed without a gap when etcd returns, which only the consumer can
- *   do from what it applied; every consumer already handles an ended watch (compaction, a lost connection) by
- *   re-listing, here from the copy, and watching again on its retry tick.
+ * - Revisions and watches are the remote's. A consumer's watch is the remote's watch (mirror-watches.ts): open ones
+ *   end with StoreError PXEBOX_STORE_UNAVAILABLE when the remote goes down (the consumer re-lists, here from the
+ *   copy, and watches again), and one opened while it is down waits and attaches when it is back, missing nothing.
  * - Writes go to the remote. While it is unreachable, unguarded writes whose every kind is in `queued` (machine
  *   records and timelines) are applied to the copy and appended to its outbox, then flushed in order when the remote
  *   answers (a write that now conflicts is logged, counted and dropped, never retried). Every other write (API
@@ -19,8 +17,10 @@
  *   outage cannot promise) rejects with StoreError PXEBOX_STORE_UNAVAILABLE, which the API answers with 503.
  *   Queued-kind writes are serialized, so a write issued while the outage is being discovered cannot overtake one
  *   queued before it.
- * - `up` turns false on the first remote call or watch that fails as unreachable, and true after a probe (a cheap
- *   `revision()` every `probeMs`) succeeded and the outbox is flushed. One log line per change.
+ * - `up` turns false on the first remote call or watch that fails as unreachable, or when the health probe (a cheap
+ *   `revision()` every `probeMs`, while up too: etcd's watches reconnect silently, so an idle appliance would
+ *   otherwise never notice an outage) fails; true after a probe succeeded and the outbox is flushed. One log line per
+ *   change. It is the one health flag of a shared store: `pxebox_store_up`, the API's 503 and the banner read it.
  *
  * Bounds: the outbox holds at most `maxOutbox` writes (default 10,000; the daemon's machine writes are batches of at
  * most 500 records); beyond it the oldest are dropped, counted and logged. The copy holds what the remote holds
@@ -31,6 +31,7 @@ import { silentLogger } from '../host/log.js'
 import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
 import { flushOutbox, type FlushHooks } from './outbox-flush.js'
 import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
+import { consumerWatches } from './mirror-watches.js'
 
 /** Options for openMirroredStore. */
 export interface MirroredStoreOptions {
@@ -40,10 +41,13 @@ export interface MirroredStoreOptions {
   readonly file: string
   /** Kinds whose unguarded writes are queued during an outage (machine records and timelines). */
   readonly queued: readonly string[]
-  /** Kinds re-listed when the remote compacted the history the copy needs (the copy's own kinds are too). */
+  /**
+   * Kinds listed to fill a new copy, and re-listed when the remote compacted the history the copy needs (the copy's
+   * own kinds are too). Without them a new copy watches from the remote's first revision.
+   */
   readonly kinds?: readonly string[]
   readonly logger?: Logger
-  /** How often an unreachable remote is probed (ms). Default 3000. */
+  /** How often the remote is probed (ms): its health while up, its return while down. Default 3000. */
   readonly probeMs?: number
   /** The outbox bound (writes). Default 10,000. */
   readonly maxOutbox?: number
@@ -62,7 +66,12 @@ export interface MirroredStore extends Store {
   readonly queuedWrites: number
   /** Queued writes dropped: over the outbox bound, or refused by the remote when flushed. */
   readonly droppedWrites: number
+  /** The local copy: its file, the remote revision it holds, and when the remote last answered while it followed. */
+  copyState(): { file: string; revision: number; currentAt: string | undefined }
 }
+
+/** How often at most `currentAt` is written while the remote answers (a meta row update in the copy). */
+const CURRENT_EVERY_MS = 10_000
 
 /** The error of a write or watch refused while the shared store is unreachable (the API's 503). */
 export function storeUnavailable(location: string, what: string, reason?: string): StoreError {
@@ -86,11 +95,6 @@ export async function openMirroredStore(opts: MirroredStoreOptions): Promise<Mir
   return store
 }
 
-interface ConsumerWatch {
-  w: StoreWatch
-  fail(err: Error): void
-}
-
 function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredStore & { start(): Promise<void> } {
   const { remote } = opts
   const log = (opts.logger ?? silentLogger).child({ component: 'store-mirror' })
@@ -100,7 +104,8 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
   const catchUpMs = opts.catchUpMs ?? 5000
   const location = remote.location
   const listeners = new Set<(up: boolean) => void>()
-  const consumers = new Set<ConsumerWatch>()
+  // A consumer's watch that the remote ends as unreachable takes the store down (markDown, below).
+  const consumers = consumerWatches(remote, unreachable, (err) => markDown(err))
   let waiters: { revision: number; done: () => void }[] = []
   let buffered: StoreEvent[] = []
   let mirrorWatch: StoreWatch | undefined
@@ -113,6 +118,10 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
   let flushed = 0
   let probe: NodeJS.Timeout | undefined
   let recovering = false
+  let checking = false
+  /** Changes of `up` so far. */
+  let flips = 0
+  let markedCurrent = 0
   /** A re-list after a compacted watch, while it runs. */
   let resyncing: Promise<void> | undefined
   // Queued-kind writes and the outbox flush run one at a time, in order.
@@ -153,8 +162,36 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
   const setUp = (value: boolean, line: () => void): void => {
     if (up === value) return
     up = value
+    flips++
     line()
+    if (value) consumers.attachAll()
     for (const fn of listeners) fn(value)
+  }
+
+  const noteCurrent = (force = false): void => {
+    const t = now()
+    if (!force && t - markedCurrent < CURRENT_EVERY_MS) return
+    markedCurrent = t
+    copy.markCurrent(new Date(t))
+  }
+
+  /** While up: finds an outage that no consumer call is there to find (an idle appliance). */
+  const checkHealth = async (): Promise<void> => {
+    if (checking || closed) return
+    checking = true
+    const at = flips
+    try {
+      await remote.revision()
+      if (up && !closed) noteCurrent()
+    } catch (err) {
+      // Only if nothing changed meanwhile: a probe that was slow to fail must not undo a recovery that followed.
+      if (up && at === flips && unreachable(err)) markDown(err)
+    } finally {
+      checking = false
+    }
+  }
+  const startProbe = (): void => {
+    probe ??= setInterval(() => void (up ? checkHealth() : tryRecover()), opts.probeMs ?? 3000)
   }
 
   const startWatch = (): void => {
@@ -170,7 +207,7 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
         if (mirrorWatch !== w || closed) return
         mirrorWatch = undefined
         if (!(err instanceof StoreCompactedError)) return markDown(err)
-        resyncing = resync()
+        resyncing = resync('compacted')
           .catch((e: unknown) => markDown(e))
           .finally(() => (resyncing = undefined))
       },
@@ -178,15 +215,16 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
     mirrorWatch = w
   }
 
-  /** The remote compacted past the copy: list every kind again, then watch from that listing's revision. */
-  const resync = async (): Promise<void> => {
+  /** A new copy, or the remote compacted past the copy: list every kind, then watch from that listing's revision. */
+  const resync = async (why: 'new copy' | 'compacted'): Promise<void> => {
     const revision = await remote.revision()
     const kinds = new Set([...(opts.kinds ?? []), ...copy.kinds()])
     const listed = new Map<string, StoreEntry[]>()
     for (const kind of kinds) listed.set(kind, await remote.list(kind))
     if (closed) return
     copy.replaceKinds(listed, Math.max(revision, copy.applied()))
-    log.info({ revision, kinds: [...kinds] }, `the shared store compacted the history this copy needed; listed ${kinds.size} kinds again at revision ${revision}`)
+    if (why === 'new copy') log.info({ revision, kinds: [...kinds] }, `a new copy of the shared store: listed ${kinds.size} kinds at revision ${revision}`)
+    else log.info({ revision, kinds: [...kinds] }, `the shared store compacted the history this copy needed; listed ${kinds.size} kinds again at revision ${revision}`)
     startWatch()
     release()
   }
@@ -198,16 +236,12 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
     applyBuffered()
     for (const w of waiters) w.done()
     waiters = []
-    for (const c of [...consumers]) {
-      consumers.delete(c)
-      c.w.close()
-      c.fail(storeUnavailable(location, 'the watch', reasonOf(err)))
-    }
+    consumers.endAttached(() => storeUnavailable(location, 'the watch', reasonOf(err)))
     setUp(false, () => {
       downSince = now()
       log.warn({ err: reasonOf(err) }, `the shared store ${location} is unreachable: serving reads from the local copy (revision ${copy.applied()}), queuing writes of ${[...queuedKinds].join(', ')}, refusing other writes`)
     })
-    probe ??= setInterval(() => void tryRecover(), opts.probeMs ?? 3000)
+    startProbe()
   }
 
   const flushHooks: FlushHooks = {
@@ -228,14 +262,16 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
       const droppedBefore = dropped
       await flushOutbox(copy, remote, flushHooks)
       for (const { kind, id } of copy.pending()) copy.settle(kind, id, await remote.get(kind, id))
-      startWatch()
+      // A new copy with its kinds named is filled by listing them: a watch from revision 1 would replay the
+      // remote's whole history (every heartbeat of every appliance, when etcd does not compact).
+      if (copy.applied() === 0 && opts.kinds !== undefined) await resync('new copy')
+      else startWatch()
       const target = await remote.revision()
       await resyncing
       await caughtUp(target)
       await resyncing
       if (mirrorWatch === undefined) throw storeUnavailable(location, 'recovery', 'the watch ended')
-      clearInterval(probe)
-      probe = undefined
+      noteCurrent(true)
       setUp(true, () => {
         const sent = flushed - before
         if (!started) return log.info({ revision: copy.applied(), flushed: sent }, `following the shared store ${location} from revision ${copy.applied()} (copy: ${copy.file})${sent > 0 ? `; ${sent} writes queued before the restart flushed` : ''}`)
@@ -344,6 +380,7 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
       listeners.add(fn)
       return () => void listeners.delete(fn)
     },
+    copyState: () => ({ file: copy.file, revision: copy.applied(), currentAt: copy.currentAt() }),
     async start() {
       try {
         await recover()
@@ -353,9 +390,13 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
         mirrorWatch?.close()
         mirrorWatch = undefined
         downSince = now()
-        log.warn({ err: reasonOf(err) }, `the shared store ${location} is unreachable at start: serving the last state seen from ${copy.file} (revision ${copy.applied()}, ${copy.queued()} queued writes); probing every ${opts.probeMs ?? 3000} ms`)
-        probe ??= setInterval(() => void tryRecover(), opts.probeMs ?? 3000)
+        const at = copy.currentAt()
+        log.warn(
+          { err: reasonOf(err), copy: copy.file, revision: copy.applied(), current_at: at },
+          `the shared store ${location} is unreachable at start: serving the last state seen from ${copy.file} (revision ${copy.applied()}${at === undefined ? '' : `, current at ${at}`}, ${copy.queued()} queued writes); probing every ${opts.probeMs ?? 3000} ms`,
+        )
       }
+      startProbe()
     },
     async get(kind, id) {
       open()
@@ -381,25 +422,12 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
     },
     watch(wopts, listener, onError) {
       const fail = (err: Error): void => queueMicrotask(() => (onError ? onError(err) : log.warn({ err }, 'store watch ended')))
-      if (closed || !up) {
-        fail(closed ? new StoreClosedError(location) : storeUnavailable(location, 'a watch'))
+      if (closed) {
+        fail(new StoreClosedError(location))
         return { close: () => undefined }
       }
-      const c: ConsumerWatch = {
-        w: remote.watch(wopts, listener, (err) => {
-          if (!consumers.delete(c)) return
-          if (unreachable(err)) markDown(err)
-          fail(err)
-        }),
-        fail,
-      }
-      consumers.add(c)
-      return {
-        close() {
-          consumers.delete(c)
-          c.w.close()
-        },
-      }
+      // Opened while down: it attaches when the remote is up, from where the copy stands now (nothing is missed).
+      return consumers.open(wopts, listener, fail, up, copy.applied() + 1)
     },
     async close() {
       if (closed) return
@@ -407,8 +435,8 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
       clearInterval(probe)
       mirrorWatch?.close()
       mirrorWatch = undefined
-      for (const c of consumers) c.w.close()
-      consumers.clear()
+      if (up) noteCurrent(true)
+      consumers.closeAll()
       for (const w of waiters) w.done()
       waiters = []
       await chain

@@ -95,6 +95,7 @@ t.test('reads are served from the copy while the remote is down; up flips once e
   t.same(changes, [false, true])
   const down = lines.filter((l) => l.level === 40 && /is unreachable: serving reads from the local copy/.test(l.msg))
   const back = lines.filter((l) => l.level === 30 && /answers again after [\d.]+ s; 0 queued writes flushed/.test(l.msg))
+  t.ok(lines.some((l) => /^a new copy of the shared store: listed 2 kinds at revision \d+$/.test(l.msg)), 'a new copy is filled by listing its kinds, not by replaying the history')
   t.equal(down.length, 1, 'one warn when it went down')
   t.equal(back.length, 1, 'one info when it came back')
 })
@@ -116,7 +117,7 @@ t.test('a restart during an outage starts from the copy instead of waiting', asy
   t.same((await again.get('machine', 'aa:00:00:00:00:01'))?.value, { boots: 3 }, 'the last state seen')
   t.same((await again.get('profile', 'p1'))?.modRevision, revision, "the remote's revisions")
   t.equal(await again.revision(), revision)
-  t.match(lines.find((l) => l.level === 40)?.msg, /unreachable at start: serving the last state seen from .*copy\.db \(revision \d+, 0 queued writes\)/)
+  t.match(lines.find((l) => l.level === 40)?.msg, /unreachable at start: serving the last state seen from .*copy\.db \(revision \d+, current at \d{4}-\d\d-\d\dT[\d:.]+Z, 0 queued writes\)/, 'it says which state: the revision, and when the remote last answered')
   remote.down = false
   await until('up', () => again.up)
 })
@@ -179,9 +180,47 @@ t.test('writes of other kinds, and guarded ones, are refused while down with PXE
   ]), { code: 'PXEBOX_STORE_UNAVAILABLE' }, 'a batch mixing a queued kind with another: all or none')
   t.equal(m.queuedWrites, 0, 'nothing of them was queued')
   t.equal(await m.get('group', 'g1'), undefined)
-  const err = await new Promise<Error>((resolve) => m.watch({ kind: 'group' }, () => undefined, resolve))
-  t.match(err, { code: 'PXEBOX_STORE_UNAVAILABLE' }, 'a watch ends at once while down')
   await t.rejects(m.put('bad kind', 'x', 1), { code: 'PXEBOX_STORE_KEY' }, 'bad input is still bad input')
+})
+
+t.test('a watch opened while down waits, and attaches when the remote is back without missing what was written meanwhile', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  const seen: StoreEvent[] = []
+  let ended: Error | undefined
+  // The overlay follow re-lists from the copy (which works) and watches again: a watch that ended at once would spin.
+  m.watch({ kind: 'group' }, (e) => seen.push(e), (err) => (ended = err))
+  await shared.writer.put('group', 'g-during', { profile: 'p' }) // another appliance, while this one cannot reach etcd
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal(ended, undefined, 'the watch did not end')
+  t.same(seen, [], 'nothing delivered while down')
+  remote.down = false
+  await until('up', () => m.up)
+  await shared.writer.put('group', 'g-after', { profile: 'p' })
+  await until('both delivered', () => seen.length === 2)
+  t.same(seen.map((e) => e.id), ['g-during', 'g-after'], 'the change made during the outage first, then the later one')
+  t.equal(ended, undefined)
+})
+
+t.test('the health probe finds an outage on an idle store, whose watches stay quiet (etcd reconnects them silently)', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const { logger, lines } = capturedLogger()
+  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger })
+  t.equal(m.up, true)
+  remote.down = true // no call, no broken watch: only the probe can find it
+  await until('down', () => !m.up)
+  t.ok(lines.some((l) => l.level === 40 && /is unreachable: serving reads from the local copy/.test(l.msg)), 'the down line')
+  remote.down = false
+  await until('up', () => m.up)
+  const state = m.copyState()
+  t.ok(state.currentAt !== undefined && Date.parse(state.currentAt) > Date.now() - 5000, `the copy records when the remote last answered (${state.currentAt})`)
 })
 
 t.test('a write racing the outage: the call that finds the remote gone is queued, and nothing overtakes it', async (t) => {
