@@ -91,7 +91,7 @@ async function validate(file: string): Promise<number> {
 async function serve(file: string): Promise<number> {
   let stopSignal: string | undefined
   let hupDuringStart = false
-  // Ends a start-up that waits (for etcd: daemon/store.ts).
+  // Ends a start-up that waits (the registry waiting out this host's previous run: daemon/fleet.ts).
   const starting = new AbortController()
   let onStop = (signal: string): void => {
     stopSignal ??= signal

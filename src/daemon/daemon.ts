@@ -14,9 +14,10 @@ import { loadNative } from '../host/native.js'
 import { BootLoadError, matchMachine } from '../catalog/state.js'
 import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { openMachineStore } from '../machines/store.js'
-import { registerAppliance, StoreError, type ApplianceRegistry, type EtcdStore } from '../store/index.js'
+import { StoreError } from '../store/index.js'
 import { VERSION } from '../host/version.js'
 import { applianceIdentity, openConfiguredStore, storeLine } from './store.js'
+import { joinFleet, type FleetMembership } from './fleet.js'
 import { createMetrics } from '../http/metrics.js'
 import { hostPort, startSyslog, syslogTarget } from './syslog-service.js'
 import { ApiTokenError, readApiToken } from '../http/api/auth.js'
@@ -53,7 +54,7 @@ export interface Daemon {
 export interface DaemonHooks {
   /** The tracker's port 68 listener. */
   clientPort?: number
-  /** Aborted when the process is told to stop during start-up (ends a wait for etcd). */
+  /** Aborted when the process is told to stop during start-up (ends the registry's wait for this host's last run). */
   signal?: AbortSignal
 }
 
@@ -85,26 +86,27 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
   try {
     const publicUrl = (config.http.public_url ?? `http://${iface.address}:${httpPort}`).replace(/\/+$/, '')
 
-    // What pxebox writes (machine records, install-once, API-written groups/profiles): SQLite in data_dir or a
-    // shared etcd (daemon/store.ts). Closed last: the closers run in reverse, after every service that writes to it.
+    // What pxebox writes (machine records, install-once, API-written groups/profiles): SQLite in data_dir, or a
+    // shared etcd behind the outage layer, which starts from its local copy when etcd does not answer (daemon/store.ts).
+    // Closed last: the closers run in reverse, after every service that writes to it.
     const who = applianceIdentity(config)
-    const dataStore = await openConfiguredStore(config, logger, hooks.signal).catch((err: unknown) => {
+    const opened = await openConfiguredStore(config, logger).catch((err: unknown) => {
       throw err instanceof StoreError ? new StartError(err.code, err.message) : err
     })
+    const dataStore = opened.store
     closers.push(() => dataStore.close())
-    // The appliance registry (etcd only): this appliance's name, claimed at start (a live duplicate is refused), a
-    // heartbeat that is also the store's health, and the fleet's list for GET /v1/appliances.
-    const registry: ApplianceRegistry | undefined =
-      dataStore.backend !== 'etcd'
+    const mirror = opened.shared?.mirror
+    const startedDown = mirror?.up === false
+    // The appliance registry (etcd only): this appliance's name, claimed at start when etcd answers (a live duplicate
+    // is refused) or once it does (daemon/fleet.ts), and the fleet's list for GET /v1/appliances.
+    const self = { name: who.name, site: who.site, interface: iface.name, address: iface.address, version: VERSION, started: new Date().toISOString() }
+    const fleet: FleetMembership | undefined =
+      opened.shared === undefined
         ? undefined
-        : await registerAppliance(
-            dataStore as EtcdStore,
-            { name: who.name, site: who.site, interface: iface.name, address: iface.address, version: VERSION, started: new Date().toISOString() },
-            { logger },
-          ).catch((err: unknown) => {
+        : await joinFleet({ ...opened.shared, self, logger, ...(hooks.signal === undefined ? {} : { signal: hooks.signal }) }).catch((err: unknown) => {
             throw err instanceof StoreError ? new StartError(err.code, err.message) : err
           })
-    if (registry !== undefined) closers.push(() => registry.close())
+    if (fleet !== undefined) closers.push(() => fleet.close())
 
     // Groups/profiles written through /v1 live in the store (data_dir/boot before it) and load over config.yaml's.
     let catalog: Catalog
@@ -137,7 +139,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     machines.subscribe((mac, event) => {
       if (event !== undefined) ipxeHandoff.observe(mac, event)
     })
-    const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }), storeUp: () => registry?.up() ?? true })
+    const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }), storeUp: () => mirror?.up ?? true })
     const chainload = createChainloadTracker()
     // bind_to_lease: the addresses DHCP traffic to pxebox shows each MAC using, plus what the address tracker saw
     // on the VLAN (site server broadcasts, ARP) when tracking runs.
@@ -174,7 +176,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           overlay,
           tracking: () => tracking,
           bootFindings: () => ipxeHandoff.findings(),
-          ...(registry === undefined ? {} : { appliances: () => registry.list(), storeUp: () => registry.up(), sharedStore: dataStore }),
+          ...(fleet === undefined || mirror === undefined ? {} : { appliances: () => fleet.list(), storeUp: () => mirror.up, sharedStore: dataStore }),
         },
       })
       closers.push(() => http.close())
@@ -240,7 +242,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
           profiles: state.profiles.size,
         }) +
         `\n  ${'tracking'.padEnd(9)}  ${trackingLine(tracking, config)}` +
-        `\n  ${'store'.padEnd(9)}  ${storeLine(dataStore, who)}`,
+        `\n  ${'store'.padEnd(9)}  ${storeLine(opened, who, startedDown)}`,
       reload: createReloader(config, {
         logger,
         catalog: (sources) => catalog.reload(sources),

@@ -1,20 +1,35 @@
 /**
  * The store the config chooses (`store.backend`): SQLite in data_dir, or an etcd cluster shared with other
- * appliances (README "Fleet"), and the banner line that says which and where.
+ * appliances (README "Fleet") behind the outage layer, and the banner line that says which and where.
  *
- * etcd unreachable at start: pxebox logs it and tries again every RETRY_MS until it answers (or the daemon is told
- * to stop), rather than exiting. The issue's outage rule is that an appliance keeps working through an etcd outage;
- * an appliance restarted during one (a power cut of the rack) should come up the moment etcd does, not need an
- * operator to start it again after systemd gave up restarting it. It does not serve meanwhile: without the store it
- * has no shared catalog or machine records yet (the local cache that would let it boot machines then is the next step).
+ * With etcd the daemon's Store is the outage layer (store/mirrored.ts) over the etcd store: reads come from the local
+ * copy `<data_dir>/store-cache.db`, machine records and timelines are queued while etcd does not answer, every other
+ * write is refused (the API's 503). The etcd store is made without a first round trip (connectEtcdStore) and the
+ * layer opens it lazily: when etcd does not answer at start the daemon starts at once from the copy, so an appliance
+ * restarted during an outage (a power cut of the rack) boots the machines it knows instead of waiting for etcd.
+ * An appliance whose copy is empty (its first start) starts too, and serves config.yaml's own groups and profiles.
  */
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../host/log.js'
-import { openEmbeddedStore, openEtcdStore, StoreUnavailableError, type Store } from '../store/index.js'
+import { MACHINE_KIND, TIMELINE_KIND } from '../machines/records-store.js'
+import { CLAIM_KIND, LEASE_KIND } from '../addresses/store-lease-book.js'
+import type { OverlayKind } from '../catalog/overlay-store.js'
+import { APPLIANCE_KIND, APPLIANCE_SEEN_KIND, connectEtcdStore, openEmbeddedStore, openMirroredStore, type EtcdStore, type MirroredStore, type Store } from '../store/index.js'
 
-/** How often a start waiting for etcd tries again. */
-export const STORE_RETRY_MS = 2000
+/** The local copy of a shared store, in data_dir. */
+export const STORE_COPY_FILE = 'store-cache.db'
+
+/**
+ * Kinds queued while etcd does not answer: a machine's boot events must not be lost (issue 17: "machine events are
+ * queued and written when etcd returns"). Leases are not: a new address needs a committed etcd write (the lease book
+ * keeps renewals of live leases in memory itself), and groups/profiles are operator writes that get a 503.
+ */
+const QUEUED_KINDS = [MACHINE_KIND, TIMELINE_KIND]
+
+/** Every kind the daemon keeps in a shared store: a new copy is filled by listing them (store/mirrored.ts). */
+const SHARED_KINDS = [...(['group', 'profile'] satisfies OverlayKind[]), MACHINE_KIND, TIMELINE_KIND, LEASE_KIND, CLAIM_KIND, APPLIANCE_KIND, APPLIANCE_SEEN_KIND]
 
 /** Who this appliance is in a fleet: the registry key and what machine records carry. */
 export interface ApplianceIdentity {
@@ -28,34 +43,43 @@ export function applianceIdentity(config: Config): ApplianceIdentity {
   return { name: config.store.name ?? host, site: config.store.site }
 }
 
-/** The banner's store line. */
-export function storeLine(store: Store, who: ApplianceIdentity): string {
-  return store.backend === 'etcd' ? `${store.location}  (shared; appliance ${who.name}, site ${who.site})` : `sqlite ${store.location}`
+/** The opened store: what services use, and for etcd the outage layer and the etcd handle under it. */
+export interface ConfiguredStore {
+  /** What every service reads and writes: SQLite, or the outage layer over etcd. */
+  readonly store: Store
+  /** etcd only. `mirror` is `store`; `etcd` is the handle it wraps, for what only etcd has (the registry's leases). */
+  readonly shared?: { readonly mirror: MirroredStore; readonly etcd: EtcdStore }
 }
 
 /**
- * Open the configured store. For etcd, waits (logging each failed try) while no member answers; rejects with the
- * last StoreUnavailableError once `signal` aborts, and at once for any other error (TLS files, a bad prefix).
+ * Open the configured store. Never waits for etcd: the outage layer tries it once (the etcd client's call timeout)
+ * and starts from its copy when it does not answer. Rejects with StoreError for what the operator must fix (a TLS
+ * file, a bad prefix, a copy it cannot create).
  */
-export async function openConfiguredStore(config: Config, logger: Logger, signal?: AbortSignal): Promise<Store> {
+export async function openConfiguredStore(config: Config, logger: Logger): Promise<ConfiguredStore> {
   const s = config.store
-  if (s.backend === 'sqlite') return openEmbeddedStore(config.data_dir, logger)
+  if (s.backend === 'sqlite') return { store: await openEmbeddedStore(config.data_dir, logger) }
   const tls = s.tls === undefined ? undefined : { caFile: s.tls.ca_file, ...(s.tls.cert_file === undefined ? {} : { certFile: s.tls.cert_file }), ...(s.tls.key_file === undefined ? {} : { keyFile: s.tls.key_file }) }
-  const opts = { endpoints: s.endpoints, prefix: s.prefix, logger, ...(tls === undefined ? {} : { tls }) }
-  const aborted = (): boolean => signal?.aborted === true
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const store = await openEtcdStore(opts)
-      if (attempt > 1) logger.info({ endpoints: s.endpoints, attempts: attempt }, `etcd answers after ${attempt} tries; starting`)
-      return store
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError) || aborted()) throw err
-      logger.warn({ endpoints: s.endpoints, attempt }, `${err.message}; pxebox waits for etcd and tries again in ${STORE_RETRY_MS / 1000} s (it serves once etcd answers)`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, STORE_RETRY_MS)
-        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
-      })
-      if (aborted()) throw err
-    }
+  const etcd = connectEtcdStore({ endpoints: s.endpoints, prefix: s.prefix, logger, ...(tls === undefined ? {} : { tls }) })
+  try {
+    const mirror = await openMirroredStore({ remote: etcd, file: join(config.data_dir, STORE_COPY_FILE), queued: QUEUED_KINDS, kinds: SHARED_KINDS, logger })
+    return { store: mirror, shared: { mirror, etcd } }
+  } catch (err) {
+    await etcd.close()
+    throw err
   }
+}
+
+/**
+ * The banner's store line. For a shared store started during an outage it says so, and which state it serves: the
+ * copy's revision and when etcd last answered while the copy followed it.
+ */
+export function storeLine(opened: ConfiguredStore, who: ApplianceIdentity, startedDown: boolean): string {
+  const { store, shared } = opened
+  if (shared === undefined) return `sqlite ${store.location}`
+  const line = `${store.location}  (shared; appliance ${who.name}, site ${who.site})`
+  if (!startedDown) return line
+  const c = shared.mirror.copyState()
+  const of = c.revision === 0 ? 'an empty copy (this appliance never reached etcd): config.yaml only' : `the copy of ${c.currentAt ?? 'an unknown time'} (revision ${c.revision})`
+  return `${line}\n  ${''.padEnd(9)}  etcd unreachable at start: serving ${of} from ${c.file}`
 }

@@ -18,7 +18,7 @@ export interface MetricsSources {
   findingCounts?: () => Readonly<Record<string, number>>
   /** The `/v1/events` fan-out: open streams, queued bytes, refusals and drops. */
   eventStreams?: () => EventFanoutStats
-  /** Whether the store answers (etcd: the registry heartbeat's last write; the embedded store: always). */
+  /** Whether the store answers (etcd: the outage layer's `up`, store/mirrored.ts; the embedded store: always). */
   storeUp?: () => boolean
 }
 
@@ -67,7 +67,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   })
   new Gauge({
     name: 'pxebox_store_up',
-    help: 'Whether the store answers: 1 when the last etcd heartbeat write succeeded (always 1 for the embedded store)',
+    help: 'Whether the shared store answers: 0 while etcd is unreachable and this appliance serves from its local copy (always 1 for the embedded store)',
     registers: [registry],
     collect() {
       this.set(out.sources.storeUp?.() === false ? 0 : 1)

@@ -10,8 +10,9 @@
  * its previous run's record, with this host name and a PID that no longer runs, and waits for its lease to run out
  * instead.
  *
- * The heartbeat write (every ttl/3) doubles as the store's health probe: `up()` and `onChange` report whether the
- * last write reached etcd (the `pxebox_store_up` gauge, and one log line per change).
+ * Whether etcd answers is not decided here: the outage layer in front of the daemon's store (mirrored.ts, its `up`)
+ * is the one health flag (`pxebox_store_up`, the API's 503, the log line per change). A heartbeat that fails is only
+ * logged at debug; the lease lost after a long outage is claimed again when etcd answers.
  */
 import { hostname } from 'node:os'
 import type { Lease } from 'etcd3'
@@ -63,16 +64,14 @@ export interface RegistryOptions {
   readonly ttlSeconds?: number
   readonly logger?: Logger
   readonly now?: () => Date
-  /** Called on each change of the store's reachability (the heartbeat write succeeding or failing). */
-  readonly onChange?: (up: boolean) => void
+  /** Ends the start's wait for this host's previous run's record to expire (the process is told to stop). */
+  readonly signal?: AbortSignal
 }
 
 /** This appliance's registration and the fleet's list. */
 export interface ApplianceRegistry {
   /** Every appliance known: live ones up, the rest gone. By site, then name. */
   list(): ApplianceView[]
-  /** Whether the last heartbeat reached etcd. */
-  up(): boolean
   /** Stop the heartbeat, revoke the lease (the key goes at once) and stop watching. */
   close(): Promise<void>
 }
@@ -101,18 +100,9 @@ export async function registerAppliance(store: EtcdStore, self: Omit<ApplianceRe
   const live = new Map<string, ApplianceRecord>()
   const seen = new Map<string, ApplianceRecord>()
   let lease: Lease | undefined
-  let up = true
   let closed = false
   let timer: NodeJS.Timeout | undefined
   let watch: StoreWatch | undefined
-
-  const setUp = (next: boolean, reason?: string): void => {
-    if (next === up) return
-    up = next
-    if (next) logger.info({ store: store.location }, 'store up: etcd answers again')
-    else logger.warn({ store: store.location, reason }, `store down: etcd does not answer (${reason ?? 'no answer'})`)
-    opts.onChange?.(next)
-  }
 
   /** Create the live key under a new lease; false when a live record of another appliance holds the name. */
   const claim = async (): Promise<ApplianceRecord | undefined> => {
@@ -136,7 +126,7 @@ export async function registerAppliance(store: EtcdStore, self: Omit<ApplianceRe
       const holder = await claim()
       if (holder !== undefined) logger.error({ holder }, new RegistryNameTaken(holder).message)
     } catch (err) {
-      setUp(false, (err as Error).message)
+      logger.debug({ err: (err as Error).message }, 'registering again failed; trying again')
       if (!closed) setTimeout(() => void reclaim(), (ttl * 1000) / 3).unref()
     }
   }
@@ -152,9 +142,8 @@ export async function registerAppliance(store: EtcdStore, self: Omit<ApplianceRe
         success: [{ request_put: { key, value: Buffer.from(JSON.stringify(r)), lease: id } }],
       })
       if (res.succeeded) await store.put(APPLIANCE_SEEN_KIND, self.name, r)
-      setUp(true)
     } catch (err) {
-      setUp(false, (err as Error).message)
+      logger.debug({ err: (err as Error).message }, 'heartbeat not written')
     }
   }
 
@@ -163,7 +152,7 @@ export async function registerAppliance(store: EtcdStore, self: Omit<ApplianceRe
   for (;;) {
     const holder = await claim()
     if (holder === undefined) break
-    if (holder.host !== host || running(holder.pid) || Date.now() > deadline) {
+    if (holder.host !== host || running(holder.pid) || Date.now() > deadline || opts.signal?.aborted === true) {
       lease?.release()
       throw new RegistryNameTaken(holder)
     }
@@ -196,7 +185,6 @@ export async function registerAppliance(store: EtcdStore, self: Omit<ApplianceRe
       for (const [name, r] of live) all.set(name, { ...r, state: 'up' })
       return [...all.values()].sort((a, b) => (a.site === b.site ? (a.name < b.name ? -1 : 1) : a.site < b.site ? -1 : 1))
     },
-    up: () => up,
     async close() {
       if (closed) return
       closed = true
