@@ -14,19 +14,26 @@
  * Topology as bench/dhcp.ts: the daemon alone in a server namespace (`bs0`, 10.213.64.1/20), the clients in a client
  * namespace joined by a veth; nothing leaves those namespaces.
  *
- * Run (root): bench/scale.sh [--sizes 1000,10000,100000] [--keep DIR] [--pxebox PATH]
+ * Run (root): bench/scale.sh [--sizes 1000,10000,100000] [--keep DIR] [--pxebox PATH] [--profile DIR]
  *   --keep DIR: keep the generated folders there for reruns; --pxebox: another build's dist/src/main.js (before/after)
+ *   --profile DIR: `validate` and the daemon run under --cpu-prof (profiles in DIR), the daemon with the event-loop
+ *     probe (bench/lib/loop-probe.ts); after each size the functions with most self time in validate and in the
+ *     daemon, and the loop stalls during the measured reload with what ran in them (bench/lib/stall-profile.ts).
+ *     Profiling costs CPU: compare profiled runs with profiled runs.
  */
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { DhcpClientsArgs, DhcpClientsResult, Percentiles } from './lib/dhcp-clients.js'
-import type { ScaleProbeArgs } from './lib/scale-probe.js'
+import type { ScaleProbeArgs, WriteResult } from './lib/scale-probe.js'
 import { NET } from './lib/dhcp-servers.js'
 import { benchCleanup } from './lib/bench-lab.js'
+import { selfTimes } from './lib/cpu-profile.js'
+import type { LoopProbeResult } from './lib/loop-probe.js'
+import { stallLines, stallProfile } from './lib/stall-profile.js'
 import { scaleGroup, scaleMac, writeScaleMatchboxDir } from '../test/helpers/scale-fixture.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -35,12 +42,14 @@ const PXEBOX_ARG = process.argv.indexOf('--pxebox')
 const PXEBOX = PXEBOX_ARG >= 0 ? process.argv[PXEBOX_ARG + 1]! : join(here, '..', 'src', 'main.js')
 const CLIENTS = join(here, 'lib', 'dhcp-clients.js')
 const PROBE = join(here, 'lib', 'scale-probe.js')
+const LOOP_PROBE = join(here, 'lib', 'loop-probe.js')
 const opt = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
 }
 const SIZES = opt('sizes', '1000,10000,100000').split(',').map(Number)
 const KEEP = opt('keep', '')
+const PROFILE = opt('profile', '')
 const TOKEN = 'scale-bench-token-0123456789'
 
 const tag = `pxsc${process.pid % 100000}`
@@ -143,6 +152,9 @@ interface Row {
   rssMb: number
   reloadMs: number
   writeMs: number
+  /** The PUT's own round trip, and how many GETs it took to see the change. */
+  writePutMs: number
+  writeGets: number
   ipxe: Percentiles
   offer: Percentiles
   offersLost: number
@@ -159,6 +171,32 @@ async function waitReloads(log: string, count: number, child: ChildProcess, ms: 
   throw new Error('reload did not finish')
 }
 
+/** CLOCK_MONOTONIC in microseconds: the clock of the loop probe's stalls and of V8 CPU profiles. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n)
+
+/** --profile: what validate and the daemon spent their CPU on, and the loop stalls during the measured reload. */
+function printProfiles(n: number, dir: string, probeFile: string, fromUs: number, toUs: number): void {
+  const out: string[] = [`profiles of ${n} groups (in ${dir}):`]
+  for (const name of ['validate', 'serve']) {
+    const file = join(dir, `${name}.cpuprofile`)
+    if (!existsSync(file)) {
+      out.push(`  ${name}: no CPU profile`)
+      continue
+    }
+    const p = selfTimes(file)
+    out.push(`  ${name}: busy ${(p.busyMs / 1000).toFixed(1)} s; most self time:`)
+    for (const f of p.functions.slice(0, 25)) out.push(`    ${f.ms.toFixed(0).padStart(6)} ms ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.name} ${f.where}`)
+  }
+  if (!existsSync(probeFile)) out.push('  loop probe: no result (pxebox did not exit normally)')
+  else {
+    const probe = JSON.parse(readFileSync(probeFile, 'utf8')) as LoopProbeResult
+    const stalls = probe.stalls.filter((s) => s.endUs >= fromUs && s.endUs <= toUs)
+    const prof = stallProfile(join(dir, 'serve.cpuprofile'), stalls, probe.thresholdMs)
+    out.push('  during the measured reload:', ...stallLines(prof).map((l) => `    ${l}`))
+  }
+  process.stderr.write(`${out.join('\n')}\n`)
+}
+
 async function measure(n: number, root: string): Promise<Row> {
   const matchbox = await fixture(root, n)
   const work = await mkdtemp(join(tmpdir(), 'pxebox-scale-'))
@@ -168,8 +206,19 @@ async function measure(n: number, root: string): Promise<Row> {
     await writeFile(file, config(work, matchbox))
     await topology()
 
+    const profileDir = PROFILE === '' ? '' : join(PROFILE, String(n))
+    const probeFile = join(work, 'loop-probe.json')
+    if (profileDir !== '') {
+      mkdirSync(profileDir, { recursive: true })
+      process.env['PXEBOX_LOOP_PROBE_FILE'] = probeFile // ip netns exec passes our environment on
+    }
+    const profiled = (name: string): string[] => (profileDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`])
+
     const v0 = performance.now()
-    const v = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'ip', 'netns', 'exec', SERVER_NS, process.execPath, PXEBOX, 'validate', '--config', file], { encoding: 'utf8' })
+    const v = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'ip', 'netns', 'exec', SERVER_NS, process.execPath, ...profiled('validate'), PXEBOX, 'validate', '--config', file], {
+      encoding: 'utf8',
+      env: { ...process.env, PXEBOX_LOOP_PROBE_FILE: '' },
+    })
     const validateMs = performance.now() - v0
     if (v.status !== 0) throw new Error(`validate failed: ${v.stderr}`)
     const times = /cpu ([\d.]+) ([\d.]+)/.exec(v.stderr)
@@ -178,7 +227,8 @@ async function measure(n: number, root: string): Promise<Row> {
     const log = join(work, 'pxebox.log')
     const fd = openSync(log, 'a')
     const s0 = performance.now()
-    const child = spawn('ip', ['netns', 'exec', SERVER_NS, process.execPath, PXEBOX, 'serve', '--config', file], { stdio: ['ignore', fd, fd] })
+    const loopProbe = profileDir === '' ? [] : ['--import', LOOP_PROBE]
+    const child = spawn('ip', ['netns', 'exec', SERVER_NS, process.execPath, ...profiled('serve'), ...loopProbe, PXEBOX, 'serve', '--config', file], { stdio: ['ignore', fd, fd] })
     closeSync(fd)
     children.add(child)
     const base = `http://${NET.server}:8080`
@@ -203,9 +253,11 @@ async function measure(n: number, root: string): Promise<Row> {
       dhcp({ count: Math.max(100, Math.round(window / 5)), concurrency: 1, exchange: 'offer', macPrefix: 'bd', timeoutMs: 5000 }),
     ])
     await new Promise((r) => setTimeout(r, 150)) // both clients started (node start-up in the namespace)
+    const reloadFromUs = monotonicUs()
     child.kill('SIGHUP')
     // The /ipxe stream runs until this reload is done, however long it blocks.
     await waitReloads(log, 2, child, 600_000)
+    const reloadToUs = monotonicUs()
     await writeFile(join(work, 'reloaded'), '')
     const [ipxe, offers] = await streams
 
@@ -214,12 +266,13 @@ async function measure(n: number, root: string): Promise<Row> {
     const extra = n + 1
     const body = (profile: string) => ({ ...scaleGroup(extra), id: 'api-written', profile })
     const url = `${base}/ipxe?mac=${scaleMac(extra)}`
-    await probe<{ ms: number }>({ mode: 'write', url, put: `${base}/v1/groups/api-written`, token: TOKEN, body: body('profile1'), expect: 'kernel-1', timeoutMs: 120_000 })
-    const write = await probe<{ ms: number }>({ mode: 'write', url, put: `${base}/v1/groups/api-written`, token: TOKEN, body: body('profile2'), expect: 'kernel-2', timeoutMs: 120_000 })
+    await probe<WriteResult>({ mode: 'write', url, put: `${base}/v1/groups/api-written`, token: TOKEN, body: body('profile1'), expect: 'kernel-1', timeoutMs: 120_000 })
+    const write = await probe<WriteResult>({ mode: 'write', url, put: `${base}/v1/groups/api-written`, token: TOKEN, body: body('profile2'), expect: 'kernel-2', timeoutMs: 120_000 })
 
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
-    return { groups: n, validateMs, validateCpuMs, startMs, startCpuMs, reloadCpuMs, rssMb: rss, reloadMs, writeMs: write.ms, ipxe, offer: offers.offer, offersLost: offers.lost }
+    if (profileDir !== '') printProfiles(n, profileDir, probeFile, reloadFromUs, reloadToUs)
+    return { groups: n, validateMs, validateCpuMs, startMs, startCpuMs, reloadCpuMs, rssMb: rss, reloadMs, writeMs: write.ms, writePutMs: write.putMs, writeGets: write.gets, ipxe, offer: offers.offer, offersLost: offers.lost }
   } finally {
     cleanup()
     await rm(work, { recursive: true, force: true })
@@ -229,6 +282,7 @@ async function measure(n: number, root: string): Promise<Row> {
 const ms = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(1)} ms`)
 const pct = (p: Percentiles): string => `${p.p50.toFixed(1)} / ${p.p99.toFixed(1)} / ${p.max.toFixed(1)}`
 
+const loadAtStart = loadavg().map((x) => x.toFixed(1)).join(' ')
 const root = KEEP || (await mkdtemp(join(tmpdir(), 'pxebox-scale-fixtures-')))
 const rows: Row[] = []
 try {
@@ -239,9 +293,9 @@ try {
 } finally {
   if (!KEEP) await rm(root, { recursive: true, force: true })
 }
-const head = ['groups', 'validate (CPU)', 'start: /ipxe answers (CPU)', 'RSS MB', 'full reload (CPU)', 'API write visible', '/ipxe p50/p99/max ms during reload', 'offer p50/p99/max ms during reload (lost)']
-console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} CPUs)`)
+const head = ['groups', 'validate (CPU)', 'start: /ipxe answers (CPU)', 'RSS MB', 'full reload (CPU)', 'API write visible (PUT, GETs)', '/ipxe p50/p99/max ms during reload', 'offer p50/p99/max ms during reload (lost)']
+console.log(`load average at the start: ${loadAtStart}, at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (${cpus().length} CPUs)`)
 console.log([head.join(' | '), head.map(() => '---').join(' | ')].join('\n'))
 for (const r of rows) {
-  console.log([r.groups, `${ms(r.validateMs)} (${ms(r.validateCpuMs)})`, `${ms(r.startMs)} (${ms(r.startCpuMs)})`, r.rssMb.toFixed(0), `${ms(r.reloadMs)} (${ms(r.reloadCpuMs)})`, ms(r.writeMs), pct(r.ipxe), `${pct(r.offer)} (${r.offersLost})`].join(' | '))
+  console.log([r.groups, `${ms(r.validateMs)} (${ms(r.validateCpuMs)})`, `${ms(r.startMs)} (${ms(r.startCpuMs)})`, r.rssMb.toFixed(0), `${ms(r.reloadMs)} (${ms(r.reloadCpuMs)})`, `${ms(r.writeMs)} (${ms(r.writePutMs)}, ${r.writeGets})`, pct(r.ipxe), `${pct(r.offer)} (${r.offersLost})`].join(' | '))
 }
