@@ -70,8 +70,13 @@ export function readConfigFileSync(path: string, maxBytes: number = MAX_CONFIG_B
       total += n
       if (total > maxBytes) throw new ConfigFileError('ETOOBIG', tooBig(maxBytes, 'has more'))
       chunks.push(chunk.subarray(0, n))
+      // A regular file that gave exactly the size fstat reported, short of what was asked, has ended. Asking again
+      // only to be told so cost a fifth of the system calls of reading 100,000 Matchbox group files, and the 64 KiB
+      // buffer allocated for that last read (6.4 GB over 100,000 files) a large part of the collector's time (issue
+      // 16). A file whose size says nothing (/proc: 0), or one that grew since fstat, is read on to its end.
+      if (n < chunk.length && total === st.size) break
     }
-    return Buffer.concat(chunks, total).toString('utf8')
+    return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, total).toString('utf8')
   } catch (err) {
     throw asConfigFileError(err)
   } finally {
