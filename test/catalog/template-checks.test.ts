@@ -68,3 +68,36 @@ t.test('missing keys and failed trial renders: one warning per group, the per-gr
   t.same(r.warnings, expected)
   t.equal(r.warnings.filter((w) => /rendered for group/.test(w)).length, 60, 'each of the 60 groups whose mode is "rw" is named')
 })
+
+t.test('a data shape that checked clean is skipped, and missing keys are still found as the per-group lint finds them', async (t) => {
+  // Nested keys, null values, a value of the wrong kind, references guarded by `if`, request references, and
+  // metadata named `request` (the template's `.request` is the machine's, never the group's).
+  const text = '{{ .net.ip }} {{ if .extra }}{{ .extra.name }}{{ end }} {{ .request.query.mac }} {{ .request.raw_query }} {{ .opt }}\n'
+  const kinds: Record<string, unknown>[] = [
+    { net: { ip: '10.0.0.1' }, opt: 1 },
+    { net: { ip: null }, opt: 1 },
+    { net: 'flat', opt: 1 },
+    { net: { ip: '10.0.0.2' }, extra: {}, opt: 0 },
+    { net: { ip: '10.0.0.3' }, extra: { other: 1 }, request: { query: { mac: 'x' } } },
+    { net: { ip: '10.0.0.4' }, opt: null },
+    { net: { ip: '10.0.0.5' }, extra: { name: 'n' }, opt: 'o' },
+  ]
+  const groups: GroupInput[] = []
+  for (let i = 0; i < 70; i++) {
+    const mac = `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`
+    groups.push({ id: `h${String(i).padStart(2, '0')}`, profile: 'p', selector: { mac }, metadata: structuredClone(kinds[i % kinds.length]!) })
+  }
+  const dir = t.testdir({ 'env.txt': text })
+  const r = await loadBootState({ profiles: { p: { generic: 'env.txt' } }, groups, genericDir: dir })
+  if (!r.ok) throw new Error(r.errors.join('\n'))
+  const parsed = parseTemplate(text)
+  if (!parsed.ok) throw new Error('fixture template does not parse')
+  const expected: string[] = []
+  for (const [i, g] of groups.entries()) {
+    for (const m of lintTemplate(parsed.template, g.metadata ?? {}, { mac: (g.selector as { mac: string }).mac })) {
+      expected.push(`${join(dir, 'env.txt')}:${m.line}:${m.col}: template references ${m.key}, which group "${g.id}" metadata and selector do not provide (config.yaml groups[${i}], profile "p")`)
+    }
+  }
+  t.equal(expected.length, 40, 'kinds 1, 2, 4 and 5 each miss one key (.net.ip or .opt; .extra.name is guarded): 4 x 10 groups')
+  t.same(r.warnings, expected)
+})
