@@ -88,13 +88,20 @@ function apiSource(files: BootOverlayFiles, kind: OverlayKind, id: string): stri
  * another appliance wrote it through its API: config.yaml's own groups and profiles stay local and win).
  */
 export function mergeBootOverlay(files: BootOverlayFiles, base: BootStateOptions, g = files.groups, p = files.profiles): BootStateOptions {
-  const baseGroups = new Set(base.groups.map((x) => x.id))
-  const groups = [...g.values()].filter((x) => !baseGroups.has(x.id))
   const profiles = Object.fromEntries([...p].filter(([id]) => !Object.hasOwn(base.profiles, id)))
+  // The group list is built when a load reads it, not per edit: an API group write hands these sources on for later
+  // reloads, and copying 100,000 API-written groups on each write made one write cost O(groups) (issue 16).
+  let groups: GroupInput[] | undefined
   return {
     ...base,
     profiles: { ...base.profiles, ...profiles },
-    groups: [...base.groups, ...groups],
+    get groups(): GroupInput[] {
+      if (groups === undefined) {
+        const baseGroups = new Set(base.groups.map((x) => x.id))
+        groups = [...base.groups, ...[...g.values()].filter((x) => !baseGroups.has(x.id))]
+      }
+      return groups
+    },
     entrySource: (kind, id, index) => {
       const own = kind === 'group' ? index >= base.groups.length : Object.hasOwn(profiles, id)
       return own ? apiSource(files, kind, id) : base.entrySource?.(kind, id, index)
@@ -145,11 +152,6 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
         return { ok: false, status: 409, errors: [`${kind} "${id}" is defined in ${opts.base().configName ?? 'config.yaml'}; change it there (API writes only manage their own entries)`] }
       }
       if (value === undefined && !map.has(id)) return { ok: false, status: 404, errors: [`no API-managed ${kind} "${id}"`] }
-      const nextGroups = new Map(groups)
-      const nextProfiles = new Map(profiles)
-      const target = (kind === 'group' ? nextGroups : nextProfiles) as Map<string, GroupInput | ProfileInput>
-      if (value === undefined) target.delete(id)
-      else target.set(id, value)
       const commit = async () => {
         if (!fromStore) await writeOverlayEntry(opts.store, kind, id, value)
         if (value === undefined) map.delete(id)
@@ -161,11 +163,17 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
         // The source text a full load gives an API group (mergeBootOverlay's entrySource), so messages match.
         const built = value === undefined ? undefined : groupFromConfig(value as GroupInput, apiSource(files, kind, id))
         if (built !== undefined && !built.ok) return { ok: false, status: 422, errors: built.errors }
-        const edited = await opts.editGroups([{ id, ...(built !== undefined ? { group: built.value } : {}) }], merge(opts.base(), nextGroups, nextProfiles), commit)
+        // The overlay's own maps hold the change once `commit` ran, which is before editGroups reads these sources.
+        const edited = await opts.editGroups([{ id, ...(built !== undefined ? { group: built.value } : {}) }], merge(opts.base()), commit)
         if (!edited.ok) return { ok: false, status: 422, errors: edited.errors }
         return { ok: true, warnings: edited.warnings }
       }
 
+      const nextGroups = new Map(groups)
+      const nextProfiles = new Map(profiles)
+      const target = (kind === 'group' ? nextGroups : nextProfiles) as Map<string, GroupInput | ProfileInput>
+      if (value === undefined) target.delete(id)
+      else target.set(id, value)
       const trial = await loadBootState({ ...merge(opts.base(), nextGroups, nextProfiles), slicer: createSlicer() })
       if (!trial.ok) return { ok: false, status: 422, errors: trial.errors }
       await commit()
