@@ -26,7 +26,7 @@
  * (NTP), as for DHCP failover partners (RFC 3074's MCLT plays this role there).
  */
 import { silentLogger, type Logger } from '../host/log.js'
-import { StoreConflictError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from '../store/index.js'
+import { StoreConflictError, storeHealth, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from '../store/index.js'
 import { endedLease, LeaseSupersededError, LeaseTakenError, LeaseUnavailableError, type LeaseBook, type LeaseBookProblem } from './lease-book.js'
 import { isLeaseRecord, type LeaseRecord } from './lease-log.js'
 
@@ -85,6 +85,9 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
   const unreadable = new Map<string, number>()
   const seen = { [LEASE_KIND]: 0, [CLAIM_KIND]: 0 }
   let watches: StoreWatch[] = []
+  // Over the outage layer (mirrored.ts) reads succeed from its local copy while etcd is down, so a read proves
+  // nothing: the book follows the layer's own view of etcd instead of probing with a call.
+  const health = storeHealth(store)
   let up = true
   let closed = false
   let ticking = false
@@ -311,7 +314,8 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
         }
       }
       if (!up) {
-        await store.revision()
+        if (health === undefined) await store.revision()
+        else if (!health.up) throw new Error('the shared store does not answer')
         setUp()
       }
     } catch (err) {
@@ -324,6 +328,8 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
   await startWatch()
   const timer = setInterval(() => void tick(), opts.retryMs ?? 2000)
   timer.unref()
+  const unfollow = health?.onUpChange((isUp) => (isUp ? void tick() : setDown(new Error('the shared store does not answer'))))
+  if (health?.up === false) setDown(new Error('the shared store does not answer'))
 
   return {
     backend: 'store',
@@ -380,6 +386,7 @@ export async function openStoreLeaseBook(opts: StoreLeaseBookOptions): Promise<L
     async close() {
       closed = true
       clearInterval(timer)
+      unfollow?.()
       for (const w of watches) w.close()
       watches = []
       while (ticking) await new Promise((r) => setTimeout(r, 5))

@@ -30,7 +30,7 @@ import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
 import { flushOutbox, type FlushHooks } from './outbox-flush.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
+import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreHealth, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
 import { consumerWatches } from './mirror-watches.js'
 
 /** Options for openMirroredStore. */
@@ -57,11 +57,9 @@ export interface MirroredStoreOptions {
 }
 
 /** The Store plus the outage state. */
-export interface MirroredStore extends Store {
+export interface MirroredStore extends Store, StoreHealth {
   /** Whether the shared store answers (and nothing is left to flush). */
   readonly up: boolean
-  /** Calls `fn` on each change of `up`; returns the unsubscribe. */
-  onUpChange(fn: (up: boolean) => void): () => void
   /** Writes waiting in the outbox. */
   readonly queuedWrites: number
   /** Queued writes dropped: over the outbox bound, or refused by the remote when flushed. */

@@ -76,6 +76,23 @@ export interface WatchListener {
   (event: StoreEvent): void
 }
 
+/**
+ * A store that knows whether its shared backend answers (the outage layer, mirrored.ts): its own calls may succeed
+ * from a local copy while the backend is down, so a caller that must not act without the backend (a lease grant)
+ * asks this rather than probing with a call.
+ */
+export interface StoreHealth {
+  readonly up: boolean
+  /** Calls `fn` on each change of `up`; returns the unsubscribe. */
+  onUpChange(fn: (up: boolean) => void): () => void
+}
+
+/** The store's health when it reports one (the outage layer), else undefined (a call's failure is the signal). */
+export function storeHealth(store: Store): StoreHealth | undefined {
+  const h = store as Partial<StoreHealth>
+  return typeof h.onUpChange === 'function' && typeof h.up === 'boolean' ? (store as Store & StoreHealth) : undefined
+}
+
 /** The document store every backend implements (see the file comment for the semantics). */
 export interface Store {
   /** `sqlite`, `etcd`: for logs and the banner. */
