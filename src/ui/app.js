@@ -258,18 +258,23 @@ async function loadFleet() {
   document.querySelector('#appliances tbody').replaceChildren(...(appliances.appliances.length
     ? appliances.appliances.map(applianceRow)
     : [el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'None registered.'))]))
-  // The machine list is read from etcd on each request: while etcd does not answer (503) the appliances above still
-  // show (the registry is held in memory), and the last list stays, marked as such.
+  // The machine list comes from the appliance's copy of the shared store: while etcd does not answer it is the copy
+  // as last seen (current: false), or the request fails (503); either way the appliances above still show (the
+  // registry is held in memory) and the list is marked as not current.
+  const markStale = (why) => {
+    const stale = document.getElementById('fleet-stale') || el('p', { id: 'fleet-stale', class: 'bad' })
+    stale.textContent = 'The shared store does not answer (' + why + '): the machines below are as last seen.'
+    document.getElementById('fleet-sites').before(stale)
+  }
   let fleet
   try {
     fleet = await api('/v1/fleet/machines')
   } catch (e) {
-    const stale = document.getElementById('fleet-stale') || el('p', { id: 'fleet-stale', class: 'bad' })
-    stale.textContent = 'The shared store does not answer (' + e.message + '): the machines below are as last read.'
-    document.getElementById('fleet-sites').before(stale)
+    markStale(e.message)
     return
   }
-  document.getElementById('fleet-stale')?.remove()
+  if (fleet.current === false) markStale('etcd unreachable')
+  else document.getElementById('fleet-stale')?.remove()
   const bySite = new Map()
   for (const m of fleet.machines) {
     const site = m.site || '(no site)'

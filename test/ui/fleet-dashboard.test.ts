@@ -91,7 +91,7 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   // etcd stops answering: the appliances (held in memory) still show, the machine list stays as last read, marked.
   shared!.down = true
   await page.locator('#fleet-stale').waitFor({ timeout: 15_000 })
-  t.match(await page.locator('#fleet-stale').textContent(), /^The shared store does not answer \(\/v1\/fleet\/machines: 503\): the machines below are as last read\.$/)
+  t.match(await page.locator('#fleet-stale').textContent(), /^The shared store does not answer \(\/v1\/fleet\/machines: 503\): the machines below are as last seen\.$/)
   t.equal(await page.locator('#fleet .fleet-machine').count(), 3, 'the last list stays')
   t.equal(await page.locator('#appliances tr.appliance').count(), 2, 'the appliances still show')
   shared!.down = false

@@ -101,6 +101,7 @@ export function registerApplianceRoutes(api: FastifyInstance, deps: ApiDeps): vo
           {
             200: Type.Object({
               available: Type.Boolean(),
+              current: Type.Boolean({ description: 'false while the shared store does not answer: the list is the local copy as last seen' }),
               machines: Type.Array(FleetMachineSchema),
               skipped: Type.Integer({ minimum: 0, description: 'stored records left out because they lack the fields shown' }),
             }),
@@ -110,14 +111,16 @@ export function registerApplianceRoutes(api: FastifyInstance, deps: ApiDeps): vo
       },
     },
     async () => {
-      if (deps.sharedStore === undefined) return { available: false, machines: [], skipped: 0 }
+      if (deps.sharedStore === undefined) return { available: false, current: true, machines: [], skipped: 0 }
+      // Read before the list: a list that began while etcd was down is never called current.
+      const current = deps.storeUp?.() ?? true
       const machines: FleetMachine[] = []
       let skipped = 0
       for (const e of await deps.sharedStore.list(MACHINE_KIND)) {
         if (storedCheck.Check(e.value) && e.value.mac === e.id) machines.push(fleetMachine(e.value))
         else skipped++
       }
-      return { available: true, machines: machines.sort(fleetOrder), skipped }
+      return { available: true, current: current && (deps.storeUp?.() ?? true), machines: machines.sort(fleetOrder), skipped }
     },
   )
 }

@@ -77,9 +77,9 @@ export async function operatorApp(
     identity?: { site: string; appliance: string }
     /**
      * Wire the app as an appliance of a fleet (issue 17): the data Store is the shared one (`/v1/fleet/machines`
-     * reads it), and `appliances` is the registry's list (`/v1/appliances`).
+     * reads it), and `appliances` is the registry's list (`/v1/appliances`); `storeUp` is the outage layer's up.
      */
-    fleet?: { appliances: () => readonly ApplianceView[] }
+    fleet?: { appliances: () => readonly ApplianceView[]; storeUp?: () => boolean }
   } = {},
 ): Promise<OperatorApp> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'pxebox-api-')))
@@ -132,7 +132,7 @@ export async function operatorApp(
       ...(opts.maxEventStreams !== undefined ? { maxEventStreams: opts.maxEventStreams } : {}),
       ...(opts.maxEventQueuedBytes !== undefined ? { maxEventQueuedBytes: opts.maxEventQueuedBytes } : {}),
       ...(opts.bootFindings !== undefined ? { bootFindings: opts.bootFindings } : {}),
-      ...(opts.fleet ? { sharedStore: dataStore, appliances: opts.fleet.appliances } : {}),
+      ...(opts.fleet ? { sharedStore: dataStore, appliances: opts.fleet.appliances, ...(opts.fleet.storeUp ? { storeUp: opts.fleet.storeUp } : {}) } : {}),
     },
   })
   t.teardown(async () => {

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { openMachineStore } from '../../../src/machines/store.js'
-import { openSqliteStore, type ApplianceView } from '../../../src/store/index.js'
+import { openMirroredStore, openSqliteStore, type ApplianceView, type MirroredStore } from '../../../src/store/index.js'
 import { failingStore, type FailingStore } from '../../helpers/failing-store.js'
 import { bootEvents, operatorApp } from './fixture.js'
 
@@ -26,7 +26,7 @@ const appliance = (name: string, site: string, state: 'up' | 'gone'): ApplianceV
 t.test('embedded store: nothing shared, both routes say so', async (t) => {
   const o = await operatorApp(t)
   o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 3, Date.now()))
-  t.same((await o.app.inject({ url: '/v1/fleet/machines' })).json(), { available: false, machines: [], skipped: 0 })
+  t.same((await o.app.inject({ url: '/v1/fleet/machines' })).json(), { available: false, current: true, machines: [], skipped: 0 })
   t.same((await o.app.inject({ url: '/v1/appliances' })).json(), { available: false, appliances: [] })
 })
 
@@ -85,4 +85,29 @@ t.test('the shared store does not answer: 503 with the reason, not a 500 or an e
   const res = await o.app.inject({ url: '/v1/fleet/machines' })
   t.equal(res.statusCode, 503)
   t.match(res.json().error, /unreachable/)
+})
+
+t.test('through the outage layer: etcd down, the list is the copy as last seen, marked not current', async (t) => {
+  let mirrored: MirroredStore | undefined
+  let remote: FailingStore | undefined
+  const o = await operatorApp(t, {
+    fleet: { appliances: () => [], storeUp: () => mirrored?.up ?? true },
+    openDataStore: async (file) => {
+      const inner = await openSqliteStore({ file })
+      t.teardown(() => inner.close())
+      remote = failingStore(inner)
+      mirrored = await openMirroredStore({ remote, file: `${file}.copy`, queued: ['machine', 'machine-timeline'], probeMs: 30 })
+      t.teardown(() => mirrored?.close())
+      return mirrored
+    },
+  })
+  o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 3, Date.now()))
+  await o.machines.flush()
+  const up = (await o.app.inject({ url: '/v1/fleet/machines' })).json()
+  t.same([up.current, up.machines.length], [true, 1], 'current while etcd answers')
+  remote!.down = true
+  for (let i = 0; i < 300 && mirrored!.up; i++) await new Promise((r) => setTimeout(r, 10))
+  const res = await o.app.inject({ url: '/v1/fleet/machines' })
+  t.equal(res.statusCode, 200, 'answered from the copy')
+  t.same([res.json().current, res.json().machines.map((m: { mac: string }) => m.mac)], [false, ['52:54:00:00:09:01']], 'the last-seen list, not current')
 })
