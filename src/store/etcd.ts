@@ -196,7 +196,9 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
         if (closed) throw new StoreClosedError(location)
         if (!unreachable(err)) throw new StoreError('PXEBOX_STORE_ETCD', `${location}: ${what} failed: ${(err as Error).message}`)
         if (!retry || attempt >= 1) throw new StoreUnavailableError(location, `${what}: ${(err as Error).message}`)
-        logger.warn({ err: (err as Error).message }, `etcd ${what}: no answer; trying once more`)
+        // Debug, not warn: during an outage the outage layer's probe lands here every few seconds, and the outage
+        // itself is logged once, by whoever sees it (mirrored.ts, the registry, the lease book).
+        logger.debug({ err: (err as Error).message }, `etcd ${what}: no answer; trying once more`)
       }
     }
   }
