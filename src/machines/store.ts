@@ -390,6 +390,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       applyEntry(r, entry)
       seenNow(r, before)
       r.installed_at = entry.time
+      r.install_state_at = entry.time
       r.installs += 1
       if (ip !== undefined) learnIp(ip, mac)
       changed(mac)
@@ -402,6 +403,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       if (!r) return undefined
       applyEntry(r, operatorEntry('rearm', undefined, r.installed_at ? `re-armed (was installed ${r.installed_at})` : 're-armed'))
       delete r.installed_at
+      r.install_state_at = new Date(now()).toISOString()
       changed(mac)
       await write(true, mac)
       return r
@@ -419,6 +421,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       const count = Object.keys(next).length
       if (count > RECORD_LIMITS.labels) throw new MachineLabelError(`a machine holds at most ${RECORD_LIMITS.labels} labels; this would make ${count}`)
       r.labels = next
+      r.labels_at = new Date(now()).toISOString()
       changed(mac)
       await write(true, mac)
       return r
