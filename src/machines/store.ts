@@ -18,13 +18,15 @@
  * operator action) first reads that machine's timeline, then applies in arrival order.
  */
 import { silentLogger, type Logger } from '../host/log.js'
-import type { Store } from '../store/index.js'
+import type { Store, StoreEntry } from '../store/index.js'
 import type { BootEvent, EventSink } from './events.js'
 import { MAX_LOG_LINES, RECORD_LIMITS, type LogLine, type MachineRecord, type TimelineEntry } from './model.js'
 import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
-import { loadMachineRecords, loadTimeline, writeMachineRecords } from './records-store.js'
+import { isRecordDocument, isTimelineDocument, loadMachineRecords, loadTimeline, MACHINE_KIND, writeMachineRecords, type WriteGuard } from './records-store.js'
 import { boundRecord } from './timeline.js'
+import { coldOf, hotOf, mergeCold, mergeHot, sameDocument } from './merge.js'
+import { followRecords, type RecordsFollow } from './records-follow.js'
 
 /** Options for openMachineStore. */
 export interface MachineStoreOptions {
@@ -45,6 +47,11 @@ export interface MachineStoreOptions {
   readonly site?: string
   /** This appliance's name (config `store.name`): each record carries the appliance that last saw the machine. */
   readonly appliance?: string
+  /**
+   * A store other appliances write to (etcd): follow their machine writes into memory (records-follow.ts). Writes are
+   * guarded and merged on conflict either way (WriteGuard), so no appliance's events are lost.
+   */
+  readonly follow?: boolean
 }
 
 /** Machine records, fed by boot events and changed by operator actions. */
@@ -146,6 +153,10 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   for (const m of machines.values()) if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
   for (const p of problems) logger.error(p)
   if (machines.size > 0) logger.info({ machines: machines.size }, 'machine records loaded')
+  /** Each document's modRevision as last read or written here: the guard of its next write, and how echoes are told. */
+  const hotRev = loaded.revisions
+  const coldRev = new Map<string, number>()
+  const revMap = (kind: string): Map<string, number> => (kind === MACHINE_KIND ? hotRev : coldRev)
 
   /** MACs whose record changed (or went) since the last write: a write costs O(these), not O(all machines). */
   let dirty = new Set<string>([...loaded.rewrite, ...loaded.remove])
@@ -164,7 +175,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
         await writeMachineRecords(store, macs, (mac) => {
           const record = machines.get(mac)
           return record === undefined ? undefined : { record, withTimeline: !withoutTimeline.has(mac) }
-        }, durable)
+        }, durable, guard)
       } catch (err) {
         for (const mac of macs) dirty.add(mac)
         logger.warn({ err, store: store.location }, 'cannot write machine records; will retry')
@@ -185,6 +196,9 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   }
   const changed = (mac: string, event?: BootEvent) => {
     schedule(mac)
+    notify(mac, event)
+  }
+  const notify = (mac: string, event?: BootEvent) => {
     for (const l of listeners) {
       try {
         l(mac, event)
@@ -200,10 +214,11 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     let p = reading.get(mac)
     if (p !== undefined) return p
     p = loadTimeline(store, mac).then(
-      ({ timeline, problem }) => {
+      ({ timeline, modRevision, problem }) => {
         const r = machines.get(mac)
         if (r === undefined || !withoutTimeline.has(mac)) return
         Object.assign(r, timeline)
+        coldRev.set(mac, modRevision)
         if (problem !== undefined) {
           problems.push(problem)
           logger.error(problem)
@@ -290,6 +305,68 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       dirty.add(mac)
     }
   }
+
+  /**
+   * Another appliance's version of one of `mac`'s documents (a followed change, or what a conflicting write found):
+   * merged into the record here (merge.ts); written back when this appliance holds something the stored one lacks.
+   * A removal (undefined) from the follow drops the record here too (the operator forgot it, or the shared cap
+   * evicted it); a conflicting write that finds its document gone writes it again.
+   */
+  const takeIn = (kind: string, mac: string, entry: StoreEntry | undefined, follow: boolean): void => {
+    revMap(kind).set(mac, entry?.modRevision ?? 0)
+    if (entry === undefined) {
+      if (!follow || kind !== MACHINE_KIND || !machines.delete(mac)) return
+      withoutTimeline.delete(mac)
+      waiting.delete(mac)
+      coldRev.delete(mac)
+      hotRev.delete(mac)
+      return notify(mac)
+    }
+    const value = entry.value
+    if (kind === MACHINE_KIND) {
+      if (!isRecordDocument(value) || value.mac !== mac) return void logger.warn({ mac, revision: entry.modRevision }, 'a machine record in the store does not match the record schema; not taken in')
+      const r = machines.get(mac)
+      if (r === undefined) {
+        // A machine another appliance saw first: its timeline follows (the same batch), or is read from the store.
+        machines.set(mac, { ...value, timeline: [], history: [] })
+        withoutTimeline.add(mac)
+        if (machines.size > maxMachines) evictOldest()
+        if (value.ips[0] !== undefined && !macByIp.has(value.ips[0])) learnIp(value.ips[0], mac)
+        void readTimeline(mac)
+        return notify(mac)
+      }
+      const mine = hotOf(r)
+      const merged = mergeHot(mine, value)
+      if (!sameDocument(merged, mine)) {
+        for (const key of Object.keys(mine) as (keyof typeof mine)[]) if (!(key in merged)) delete r[key]
+        Object.assign(r, merged)
+        seenNow(r, mine.last_seen)
+        notify(mac)
+      }
+      if (!sameDocument(merged, value)) schedule(mac)
+      return
+    }
+    if (!isTimelineDocument(value) || !machines.has(mac)) return
+    withTimeline(mac, () => {
+      const r = machines.get(mac)
+      if (r === undefined) return
+      const mine = coldOf(r)
+      const merged = mergeCold(mine, value)
+      if (!sameDocument(merged, mine)) {
+        Object.assign(r, merged)
+        notify(mac)
+      }
+      if (!sameDocument(merged, value)) schedule(mac)
+    })
+  }
+  const guard: WriteGuard = {
+    revision: (kind, mac) => revMap(kind).get(mac),
+    wrote(kind, mac, revision) {
+      if (revision === undefined) revMap(kind).delete(mac)
+      else revMap(kind).set(mac, revision)
+    },
+    takeIn: (kind, mac, entry) => takeIn(kind, mac, entry, false),
+  }
   const learnIp = (ip: string, mac: string) => {
     if (ip === '0.0.0.0') return
     macByIp.delete(ip)
@@ -364,6 +441,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   }
 
   const timelines = readAllTimelines()
+  const follow: RecordsFollow | undefined = opts.follow === true ? followRecords(store, { revision: guard.revision, takeIn: (kind, mac, entry) => takeIn(kind, mac, entry, true) }, loaded.revision + 1, logger) : undefined
 
   return {
     record(event) {
@@ -466,6 +544,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     flush: () => write(),
     async close() {
       closed = true
+      follow?.close()
       await write().catch(() => undefined)
       if (timer) clearTimeout(timer)
       timer = undefined
