@@ -60,6 +60,7 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
     base: () => sources,
     reload: (s) => store.reload(s),
     editGroups: (changes, next, commit) => store.editGroups(changes, next, commit),
+    profiles: () => store.get().profiles,
     logger: opts.logger,
   })
   const follow = opts.follow === true ? followOverlay(opts.store, overlay, readAt + 1, opts.logger) : undefined

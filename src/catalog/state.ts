@@ -52,6 +52,12 @@ export interface BootSources {
   readonly genericDir?: string
   /** Where Butane `local:` contents are read from (config `butane_files_dir`); without it `local:` is an error. */
   readonly filesDir?: string
+  /**
+   * API-written files (the overlay's `ignition`/`generic` kinds, shared through etcd), by name. A profile's file is
+   * read from its directory first: one there wins (the local directory is this appliance's, as config.yaml is);
+   * only a name the directory does not have is taken from here.
+   */
+  readonly sharedFiles?: { readonly ignition: ReadonlyMap<string, string>; readonly generic: ReadonlyMap<string, string>; readonly source: (kind: 'ignition' | 'generic', name: string) => string }
 }
 
 /** Everything loadBootState needs. */
@@ -192,18 +198,26 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
         templateDir.get(p.id)?.[kind] ??
         (kind === 'ignition' ? opts.ignitionDir : opts.genericDir) ??
         (opts.matchboxDir !== undefined ? join(opts.matchboxDir, kind) : undefined)
+      const shared = opts.sharedFiles?.[kind].get(name)
+      const useShared = (): void => {
+        templates.set(templateKey(kind, p), shared!)
+        files.set(templateKey(kind, p), { path: opts.sharedFiles!.source(kind, name), text: shared! })
+      }
       if (dir === undefined) {
-        errors.push(`${p.source}: ${kind} "${name}" given but no ${kind} directory is configured`)
+        if (shared !== undefined) useShared()
+        else errors.push(`${p.source}: ${kind} "${name}" given but no ${kind} directory is configured`)
         continue
       }
       const path = join(dir, name)
+      // Read (and watched) even when a shared file has the name: a local file that appears later takes over.
       reads.push(path)
       try {
         const text = await readSmallFile(path)
         templates.set(templateKey(kind, p), text)
         files.set(templateKey(kind, p), { path, text })
       } catch (err) {
-        errors.push(`${p.source}: ${kind} file ${path}: ${(err as Error).message}`)
+        if (shared !== undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') useShared()
+        else errors.push(`${p.source}: ${kind} file ${path}: ${(err as Error).message}${shared === undefined ? '' : ' (an API-written file of this name exists, but the local one wins when present)'}`)
       }
     }
   }

@@ -228,8 +228,10 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
     '/v1/events',
     '/v1/findings',
     '/v1/fleet/machines',
+    '/v1/generic/{name}',
     '/v1/groups',
     '/v1/groups/{id}',
+    '/v1/ignition/{name}',
     '/v1/leases',
     '/v1/machines',
     '/v1/machines/{mac}',
@@ -247,6 +249,7 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
   t.ok(doc.paths['/v1/groups/{id}'].put.requestBody.content['application/json'].schema.properties.selector)
   t.ok(doc.paths['/v1/machines'].get.responses['200'].content['application/json'].schema.properties.machines)
   t.equal(doc.paths['/v1/machines/{mac}/installed'].post.security, undefined)
+  t.same(Object.keys(doc.paths['/v1/ignition/{name}']).sort(), ['delete', 'get', 'put'])
 })
 
 t.test('SSE: a machine change arrives as an event', async (t) => {
