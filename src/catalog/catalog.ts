@@ -60,6 +60,7 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
     base: () => sources,
     reload: (s) => store.reload(s),
     editGroups: (changes, next, commit) => store.editGroups(changes, next, commit),
+    editFile: (kind, name, text, next, commit) => store.editFile(kind, name, text, next, commit),
     profiles: () => store.get().profiles,
     logger: opts.logger,
   })

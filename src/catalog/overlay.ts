@@ -4,7 +4,8 @@
  * store loads. A change is checked first (a group naming a missing profile is refused with the loader's message,
  * nothing written), then written durably, then served. A group is checked and swapped in alone
  * (BootStore.editGroups: its index entries only, milliseconds at 100,000 groups); a profile, which changes what
- * every group using it renders, is trial-loaded with everything and then reloaded. Entries config.yaml defines are
+ * every group using it renders, is trial-loaded with everything and then reloaded. A profile's file (kinds `ignition`,
+ * `generic`) is prepared alone and only the groups using it are checked (BootStore.editFile). Entries config.yaml defines are
  * refused: the config file stays the truth for what it names, and a SIGHUP would otherwise silently undo an API write.
  */
 import { access } from 'node:fs/promises'
@@ -60,6 +61,8 @@ export interface BootOverlayOptions {
   readonly reload: (sources: BootStateOptions) => Promise<LoadResult>
   /** The running store's BootStore.editGroups; without it a group edit also trial-loads and reloads everything. */
   readonly editGroups?: BootStore['editGroups']
+  /** The running store's BootStore.editFile; without it a file edit that profiles use trial-loads and reloads everything. */
+  readonly editFile?: BootStore['editFile']
   /** The running state's profiles (Matchbox-directory ones too): which profiles name a file. */
   readonly profiles?: () => ReadonlyMap<string, Profile>
   readonly logger?: Logger
@@ -227,6 +230,11 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
     if (users.length === 0) {
       await commit()
       return { ok: true, warnings: [] }
+    }
+    if (opts.editFile !== undefined) {
+      // The overlay's own maps hold the change once `commit` ran, which is before the store reads these sources.
+      const edited = await opts.editFile(kind, name, text, merge(opts.base()), commit)
+      return edited.ok ? { ok: true, warnings: edited.warnings } : { ok: false, status: 422, errors: edited.errors }
     }
     const next = new Map(map)
     if (text === undefined) next.delete(name)

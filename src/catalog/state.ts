@@ -23,6 +23,7 @@ import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFil
 import { createSlicer, sortSliced, unsliced, type Slicer } from './slices.js'
 import { buildMatcherSliced, groupEditor, groupFileChanges, type GroupChange, type GroupEditor } from './group-editor.js'
 import { watchPlan, type WatchPlan } from './watch-plan.js'
+import { reviseFile, type LoadedFiles } from './file-editor.js'
 
 export { templateKey } from './templates.js'
 export type { GroupChange } from './group-editor.js'
@@ -123,6 +124,12 @@ interface LoadedCatalog {
   readonly warnings: string[]
   readonly reads: string[]
   readonly editor: GroupEditor
+  /** Check a change of one shared file; `apply` (after the caller's write) gives the state and editor serving it. */
+  readonly editFile: (
+    kind: 'ignition' | 'generic',
+    name: string,
+    text: string | undefined,
+  ) => Promise<{ ok: true; warnings: string[]; users: number; apply: () => { state: BootState; editor: GroupEditor } } | { ok: false; errors: string[]; warnings: string[] }>
 }
 
 async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog | { ok: false; errors: string[]; warnings: string[]; reads: string[] }> {
@@ -240,7 +247,9 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
   }
 
   let sorted: Group[] | undefined = groupList
-  const state: BootState = {
+  const invalidate = (): void => void (sorted = undefined)
+  // A state over these files; a file edit (file-editor.ts) makes another over the same groups and index.
+  const stateOver = (f: LoadedFiles): BootState => ({
     loadedAt: new Date().toISOString(),
     profiles,
     get groups() {
@@ -251,18 +260,34 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
     },
     group: (id) => groups.get(id),
     matcher,
-    templates,
-    ignition: prepared.ignition,
-    generic: prepared.generic,
+    templates: f.templates,
+    ignition: f.ignition,
+    generic: f.generic,
     assetRoles,
     match(labels) {
       const group = matcher.match(labels)
       if (group === undefined) return undefined
       return { group, profile: profiles.get(group.profile)! }
     },
+  })
+  let loadedFiles: LoadedFiles = { templates, ignition: prepared.ignition, generic: prepared.generic, files }
+  const state = stateOver(loadedFiles)
+  const editor = groupEditor(groups, matcher, prepared.checker, profiles, groupErrors, invalidate)
+  const parts = { profiles, groups, slicer, ...(opts.filesDir !== undefined ? { filesDir: opts.filesDir } : {}) }
+  const editFile: LoadedCatalog['editFile'] = async (kind, name, text) => {
+    const path = opts.sharedFiles?.source(kind, name)
+    if (path === undefined) return { ok: false, errors: [`${kind} "${name}": this catalog has no shared files`], warnings: [] }
+    const r = await reviseFile({ ...parts, slicer: opts.slicer ?? createSlicer() }, loadedFiles, kind, name, path, text)
+    if (!r.ok) return r
+    return {
+      ...r,
+      apply: () => {
+        loadedFiles = r.files
+        return { state: stateOver(r.files), editor: groupEditor(groups, matcher, r.checker, profiles, groupErrors, invalidate) }
+      },
+    }
   }
-  const editor = groupEditor(groups, matcher, prepared.checker, profiles, groupErrors, () => (sorted = undefined))
-  return { ok: true, state, warnings, reads, editor }
+  return { ok: true, state, warnings, reads, editor, editFile }
 }
 
 /** The path part of a URL (root-relative or absolute), as requests for it will arrive. */
@@ -289,6 +314,11 @@ export interface BootStore {
    * (the sources that now hold the change) becomes what later reloads read. Runs in turn with reloads.
    */
   editGroups(changes: readonly GroupChange[], next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult>
+  /**
+   * Change one shared (API-written) file without loading everything (file-editor.ts): the file is prepared alone
+   * and only the groups whose profile takes it from the store are checked; then as editGroups (`commit`, `next`).
+   */
+  editFile(kind: 'ignition' | 'generic', name: string, text: string | undefined, next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult>
   /** Stop watching. */
   close(): void
 }
@@ -324,6 +354,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
   if (!first.ok) throw new BootLoadError(first.errors)
   let current = first.state
   let editor = first.editor
+  let editFileOf = first.editFile
   let reads = first.reads
   logger.info({ groups: current.groupCount, profiles: current.profiles.size }, 'boot state loaded')
 
@@ -341,6 +372,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
     if (loaded.ok) {
       current = loaded.state
       editor = loaded.editor
+      editFileOf = loaded.editFile
       sources = trying
       reads = loaded.reads
       logger.info({ groups: current.groupCount, profiles: current.profiles.size }, 'boot state reloaded')
@@ -379,6 +411,25 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
       const ms = (x: number): number => Math.round(x * 100) / 100
       logger.info({ changed: changes.map((c) => c.id), groups: current.groupCount, checkMs: ms(t1 - t0), commitMs: ms(t2 - t1), applyMs: ms(performance.now() - t2) }, 'boot groups changed')
       return { ok: true, state: current, warnings, reads }
+    })
+    queue = run.catch(() => undefined)
+    return run
+  }
+
+  const editFile = (kind: 'ignition' | 'generic', name: string, text: string | undefined, next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult> => {
+    const run = queue.then(async (): Promise<LoadResult> => {
+      const t0 = performance.now()
+      const r = await editFileOf(kind, name, text)
+      for (const w of r.warnings) logger.warn(w)
+      if (!r.ok) return { ok: false, errors: r.errors, warnings: r.warnings, reads }
+      const t1 = performance.now()
+      await commit?.()
+      const t2 = performance.now()
+      ;({ state: current, editor } = r.apply())
+      if (next !== undefined) sources = next
+      const ms = (x: number): number => Math.round(x * 100) / 100
+      logger.info({ kind, name, profiles: r.users, groups: current.groupCount, checkMs: ms(t1 - t0), commitMs: ms(t2 - t1) }, 'boot file changed')
+      return { ok: true, state: current, warnings: r.warnings, reads }
     })
     queue = run.catch(() => undefined)
     return run
@@ -452,6 +503,7 @@ export async function createBootStore(opts: BootStoreOptions): Promise<BootStore
     get: () => current,
     reload,
     editGroups,
+    editFile,
     close() {
       closed = true
       if (timer) clearTimeout(timer)

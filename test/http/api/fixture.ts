@@ -94,7 +94,15 @@ export async function operatorApp(
   const base = opts.noDefaultGroup ? { ...all, groups: all.groups.filter((g) => g.id !== 'default') } : all
   let store: BootStore | undefined
   const dataStore = await (opts.openDataStore ?? ((file) => openSqliteStore({ file })))(join(dataDir, STORE_FILE))
-  const overlay = await openBootOverlay({ store: dataStore, legacyDir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
+  const overlay = await openBootOverlay({
+    store: dataStore,
+    legacyDir: join(dataDir, 'boot'),
+    base: () => base,
+    reload: (s) => store!.reload(s),
+    // As the daemon (catalog.ts): a shared file's edit re-checks only the groups using it.
+    editFile: (kind, name, text, next, commit) => store!.editFile(kind, name, text, next, commit),
+    profiles: () => store!.get().profiles,
+  })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
   const machines = await openMachineStore({
     store: dataStore,
