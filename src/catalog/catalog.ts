@@ -6,7 +6,8 @@
 import type { Logger } from '../host/log.js'
 import type { Store } from '../store/index.js'
 import { bootOverlayOver, createBootStoreWithOverlay, mergeBootOverlay, readBootOverlay, type BootOverlay } from './overlay.js'
-import type { BootStateOptions, BootStore, LoadResult } from './state.js'
+import type { BootStateOptions, LoadResult } from './state.js'
+import type { BootStore } from './boot-store.js'
 import { followOverlay } from './overlay-follow.js'
 
 /** Options for openCatalog. */

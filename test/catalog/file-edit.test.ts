@@ -8,7 +8,8 @@ import t from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createBootStore, loadBootState, templateKey, type BootSources } from '../../src/catalog/state.js'
+import { loadBootState, templateKey, type BootSources } from '../../src/catalog/state.js'
+import { createBootStore } from '../../src/catalog/boot-store.js'
 
 const bu = (line: string) => `variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/motd\n      contents:\n        inline: ${line}\n`
 
