@@ -321,7 +321,7 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
 /**
  * Create the daemon's boot store over config.yaml plus the overlay. When the overlay no longer loads with the
  * config (a SIGHUP-edited config.yaml now defines the same id, or dropped a profile an API group names), pxebox
- * starts on the config alone and says so: the overlay files stay for the operator to fix.
+ * starts on the config alone (with the API-written files) and says so: the overlay entries stay for the operator to fix.
  */
 export async function createBootStoreWithOverlay(
   base: BootStateOptions,
@@ -333,9 +333,11 @@ export async function createBootStoreWithOverlay(
     return await createBootStore({ ...overlay.merge(base), ...store, logger })
   } catch (err) {
     if (!(err instanceof BootLoadError)) throw err
-    const alone = await loadBootState(base)
-    if (!alone.ok) throw err
+    // The API-written files stay: a config.yaml profile may name one (a name its own directory lacks).
+    const sharedFiles = overlay.merge(base).sharedFiles
+    const alone = { ...base, ...(sharedFiles !== undefined ? { sharedFiles } : {}) }
+    if (!(await loadBootState(alone)).ok) throw err
     logger.error({ errors: err.errors }, 'API-written groups/profiles (in the store) do not load with config.yaml; starting without them')
-    return createBootStore({ ...base, ...store, logger })
+    return createBootStore({ ...alone, ...store, logger })
   }
 }
