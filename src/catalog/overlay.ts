@@ -156,19 +156,21 @@ export function bootOverlayOver(files: BootOverlayFiles, opts: BootOverlayOption
     const base = opts.base()
     return kind === 'group' ? base.groups.some((g) => g.id === id) : Object.hasOwn(base.profiles, id)
   }
-  /** The local directory config.yaml's profiles read this kind of file from (state.ts's rule), if any. */
-  const localDir = (kind: FileKind): string | undefined => {
+  /**
+   * The local directories profiles read this kind of file from (state.ts's rule): config.yaml's (`ignition_dir`,
+   * default `<matchbox_dir>/ignition`) and the Matchbox folder's own, which its profiles read.
+   */
+  const localDirs = (kind: FileKind): string[] => {
     const b = opts.base()
-    return (kind === 'ignition' ? b.ignitionDir : b.genericDir) ?? (b.matchboxDir !== undefined ? join(b.matchboxDir, kind) : undefined)
+    const dirs = [(kind === 'ignition' ? b.ignitionDir : b.genericDir), b.matchboxDir !== undefined ? join(b.matchboxDir, kind) : undefined]
+    return [...new Set(dirs.filter((d): d is string => d !== undefined))]
   }
   const localFile = async (kind: FileKind, name: string): Promise<string | undefined> => {
-    const dir = localDir(kind)
-    if (dir === undefined) return undefined
-    const path = join(dir, name)
-    return access(path).then(
-      () => path,
-      () => undefined,
-    )
+    for (const dir of localDirs(kind)) {
+      const path = join(dir, name)
+      if (await access(path).then(() => true, () => false)) return path
+    }
+    return undefined
   }
   /** Ids of the profiles (running, config.yaml's, API-written) that name this file. */
   const usersOf = (kind: FileKind, name: string): string[] => {
