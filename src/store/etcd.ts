@@ -18,14 +18,18 @@
  *   reads), not at whatever etcd's revision is when the watch reaches it, so a change this handle writes right after
  *   `watch()` returned is never missed.
  *
+ * A kind is read in pages at one revision (etcd-range.ts): one range answer over a few thousand machine records is
+ * over the gRPC client's 4 MiB receive limit. `list` starts over when etcd compacts its revision midway.
+ *
  * Durability: etcd commits through Raft to a quorum, each member fsyncing its WAL, for every write, so `durable` has
  * nothing to add. An unreachable cluster fails calls with StoreUnavailableError after the call deadline.
  */
 import { readFileSync } from 'node:fs'
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel'
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
 import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
+import { walkRange } from './etcd-range.js'
+import { checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StorePage, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
 
 /** Client certificate files for an etcd cluster that requires TLS (etcd's --trusted-ca-file, --client-cert-auth). */
 export interface EtcdTls {
@@ -213,6 +217,23 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
     if (where === undefined) return undefined
     return { ...where, value: JSON.parse(text(kv.value)) as unknown, modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision) }
   }
+  /** Documents of `kind` after `after` into `out`, in pages at one revision (etcd-range.ts). */
+  const walk = async (kind: string, after: string | undefined, rev: number | undefined, maxKeys: number | undefined, out: StoreEntry[]) => {
+    const from = kindPrefix(kind)
+    const start = after === undefined ? Buffer.from(from) : Buffer.from(`${from}${after}\0`)
+    const range = (req: IRangeRequest) => call(`list ${kind}`, () => client.kv.range(req))
+    const walked = await walkRange(range, { start, end: prefixEnd(from), ...(rev === undefined ? {} : { revision: rev }), ...(maxKeys === undefined ? {} : { maxKeys }) }, (kvs) => {
+      for (const kv of kvs) {
+        const e = entry(kv)
+        if (e !== undefined && e.kind === kind) out.push(e)
+      }
+    }).catch((err: unknown) => {
+      if (/future revision/i.test((err as Error).message)) throw new StoreError('PXEBOX_STORE_REVISION', `a page of ${kind} at revision ${rev}: after etcd's current revision`)
+      throw err
+    })
+    if (walked.revision > seen) seen = walked.revision
+    return walked
+  }
   const revision = (): Promise<number> =>
     call('read the revision', async () => note((await client.kv.range({ key: Buffer.from(`${prefix}/`), count_only: true })).header))
 
@@ -296,15 +317,24 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
       return res.kvs[0] === undefined ? undefined : entry(res.kvs[0])
     },
     async list(kind) {
-      const from = kindPrefix(kind)
-      const res = await call(`list ${kind}`, () => client.kv.range({ key: Buffer.from(from), range_end: prefixEnd(from) }))
-      note(res.header)
-      const out: StoreEntry[] = []
-      for (const kv of res.kvs) {
-        const e = entry(kv)
-        if (e !== undefined && e.kind === kind) out.push(e)
+      checkKey(kind, 'x')
+      for (let attempt = 1; ; attempt++) {
+        const out: StoreEntry[] = []
+        try {
+          await walk(kind, undefined, undefined, undefined, out)
+          return out
+        } catch (err) {
+          // A long listing whose revision etcd's auto-compaction removed: read it again at the current one.
+          if (!(err instanceof StoreCompactedError) || attempt >= 3) throw err
+        }
       }
-      return out
+    },
+    async page(kind, popts): Promise<StorePage> {
+      checkPage(kind, popts)
+      const entries: StoreEntry[] = []
+      const { revision, more } = await walk(kind, popts.after, popts.revision, popts.limit, entries)
+      const last = entries[entries.length - 1]
+      return more && last !== undefined ? { entries, next: last.id, revision } : { entries, revision }
     },
     async put(kind, id, value) {
       return store.batch([{ op: 'put', kind, id, value }])

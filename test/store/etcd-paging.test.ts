@@ -1,0 +1,116 @@
+/**
+ * Fleet lists at scale on a real 3-member etcd (issues 16 and 17): more machine records than one etcd range answer
+ * can carry (the gRPC client's 4 MiB receive limit), listed whole by the etcd store, read a page at a time at one
+ * revision, filled into a new outage-layer copy, and paged through by `GET /v1/fleet/machines`.
+ */
+import t from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openEtcdStore, openMirroredStore, StoreCompactedError, type EtcdStore } from '../../src/store/index.js'
+import { ETCD_PORTS, startEtcdCluster } from '../helpers/etcd.js'
+
+const cluster = await startEtcdCluster(t, ETCD_PORTS.paging)
+const RECORDS = 10_000
+
+/** A machine record's document as machines/records-store.ts writes it (no timeline): about 560 bytes. */
+const record = (i: number) => {
+  const mac = `52:54:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+  return {
+    mac,
+    site: `site-${i % 3}`,
+    appliance: `pxe-${i % 3}`,
+    hostname: `node-${String(i).padStart(5, '0')}.rack${i % 40}.example.net`,
+    serial: `SN${String(i * 7919).padStart(12, '0')}`,
+    arch: 'x86_64-efi',
+    group: `rack${i % 40}-workers`,
+    profile: 'flatcar-stable-install',
+    ips: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`],
+    first_seen: '2026-11-20T08:00:00.000Z',
+    last_seen: new Date(Date.parse('2026-11-28T08:00:00.000Z') + i * 1000).toISOString(),
+    boots: 1 + (i % 7),
+    labels: { rack: `r${i % 40}`, role: 'worker', zone: `z${i % 3}` },
+    inventory: { cpu: 'Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz', memory_mb: 262144, nics: 2, disks: ['/dev/nvme0n1', '/dev/nvme1n1'] },
+    installed_at: '2026-11-20T08:10:00.000Z',
+  }
+}
+const macOf = (i: number) => record(i).mac
+
+let store: EtcdStore
+t.before(async () => {
+  store = await openEtcdStore({ endpoints: cluster.endpoints, prefix: '/paging' })
+  for (let i = 0; i < RECORDS; i += 125) {
+    await store.batch(Array.from({ length: Math.min(125, RECORDS - i) }, (_, j) => ({ op: 'put' as const, kind: 'machine', id: macOf(i + j), value: record(i + j) })))
+  }
+  await store.put('machine-timeline', macOf(0), { timeline: [] })
+})
+t.teardown(() => store?.close())
+
+t.test('the records are more than one etcd range answer carries', async (t) => {
+  const res = await store.client.kv.range({ key: Buffer.from('/paging/machine/'), range_end: Buffer.from('/paging/machine0'), count_only: true })
+  t.equal(Number(res.count), RECORDS)
+  const bytes = JSON.stringify(record(5000)).length * RECORDS
+  t.ok(bytes > 4 * 1024 * 1024, `about ${(bytes / 1024 / 1024).toFixed(1)} MiB of values`)
+  await t.rejects(store.client.kv.range({ key: Buffer.from('/paging/machine/'), range_end: Buffer.from('/paging/machine0') }), /RESOURCE_EXHAUSTED|larger than max/, 'one range over them is refused by the client')
+})
+
+t.test('list: every record, in id order, the neighbouring kind left out', async (t) => {
+  const started = Date.now()
+  const all = await store.list('machine')
+  t.comment(`listed ${all.length} in ${Date.now() - started} ms`)
+  t.equal(all.length, RECORDS)
+  const ids = all.map((e) => e.id)
+  t.same(ids, Array.from({ length: RECORDS }, (_, i) => macOf(i)).sort(), 'each once, in id order')
+  t.same(all[1234]!.value, record(1234), 'values whole')
+  t.equal((await store.list('machine-timeline')).length, 1)
+})
+
+t.test('page: through all of them at one revision; a later write is not in the snapshot; a compacted revision fails', async (t) => {
+  const first = await store.page('machine', { limit: 1000 })
+  t.equal(first.entries.length, 1000)
+  t.equal(first.next, macOf(999))
+  // Changed after the first page: the pages at its revision still show the snapshot.
+  await store.put('machine', macOf(9999), { ...record(9999), boots: 99 })
+  await store.delete('machine', macOf(5000))
+  const seen = [...first.entries]
+  let page = first
+  let pages = 1
+  while (page.next !== undefined) {
+    page = await store.page('machine', { after: page.next, limit: 1000, revision: first.revision })
+    t.equal(page.revision, first.revision)
+    seen.push(...page.entries)
+    pages++
+  }
+  t.equal(pages, 10)
+  t.equal(seen.length, RECORDS, 'the snapshot: the record deleted after the first page is still in it')
+  t.equal((seen.find((e) => e.id === macOf(9999))!.value as { boots: number }).boots, record(9999).boots, 'and the one changed shows its old value')
+  const now = await store.page('machine', { after: macOf(4999), limit: 1 })
+  t.equal(now.entries[0]!.id, macOf(5001), 'without a revision: the current state')
+  // Put back as they were, for the tests below.
+  await store.put('machine', macOf(9999), record(9999))
+  await store.put('machine', macOf(5000), record(5000))
+  const rev = await store.revision()
+  await store.client.kv.compact({ revision: rev, physical: true })
+  await t.rejects(store.page('machine', { after: macOf(10), limit: 10, revision: first.revision }), StoreCompactedError, 'a page at a compacted revision')
+  t.equal((await store.page('machine', { after: macOf(10), limit: 10, revision: rev })).entries.length, 10, 'the compaction revision itself is kept')
+})
+
+t.test('a new copy of the shared store fills with all of them', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-paging-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const remote = await openEtcdStore({ endpoints: cluster.endpoints, prefix: '/paging' })
+  const started = Date.now()
+  const mirror = await openMirroredStore({ remote, file: join(dir, 'store-cache.db'), queued: ['machine'], kinds: ['machine', 'machine-timeline', 'group'] })
+  t.teardown(() => mirror.close())
+  t.comment(`a new copy filled in ${Date.now() - started} ms`)
+  t.equal(mirror.up, true)
+  const copied = await mirror.list('machine')
+  t.equal(copied.length, RECORDS)
+  t.same(copied.map((e) => e.id), (await store.list('machine')).map((e) => e.id))
+  t.equal(await mirror.revision(), await store.revision(), 'at the revision it listed')
+  await store.put('machine', macOf(42), { ...record(42), boots: 42 })
+  await t.resolves(async () => {
+    for (let i = 0; i < 100 && ((await mirror.get('machine', macOf(42)))?.value as { boots: number }).boots !== 42; i++) await new Promise((r) => setTimeout(r, 50))
+  })
+  t.equal(((await mirror.get('machine', macOf(42)))?.value as { boots: number }).boots, 42, 'and follows the watch from there')
+})
