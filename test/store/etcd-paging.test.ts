@@ -114,3 +114,14 @@ t.test('a new copy of the shared store fills with all of them', async (t) => {
   })
   t.equal(((await mirror.get('machine', macOf(42)))?.value as { boots: number }).boots, 42, 'and follows the watch from there')
 })
+
+t.test('values far larger than the first page expects: the page is asked again at half its size', async (t) => {
+  // 40 documents of 200 KB: the first page (32 keys, 6.4 MB) is over the receive limit.
+  const big = 'b'.repeat(200_000)
+  for (let i = 0; i < 40; i += 5) await store.batch(Array.from({ length: 5 }, (_, j) => ({ op: 'put' as const, kind: 'big', id: `d${String(i + j).padStart(2, '0')}`, value: { i: i + j, big } })))
+  const started = Date.now()
+  const all = await store.list('big')
+  t.comment(`listed 40 x 200 KB in ${Date.now() - started} ms`)
+  t.same(all.map((e) => (e.value as { i: number }).i), Array.from({ length: 40 }, (_, i) => i))
+  await t.resolves(store.revision(), 'the store still answers (a refused answer opens no circuit for long)')
+})
