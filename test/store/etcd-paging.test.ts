@@ -1,19 +1,21 @@
 /**
  * Fleet lists at scale on a real 3-member etcd (issues 16 and 17): more machine records than one etcd range answer
  * can carry (the gRPC client's 4 MiB receive limit), listed whole by the etcd store, read a page at a time at one
- * revision, filled into a new outage-layer copy, and paged through by `GET /v1/fleet/machines`.
+ * revision, filled into a new outage-layer copy, and paged through by `GET /v1/fleet/machines` of an appliance
+ * whose store is that copy (its machine store loads all of them at start, from the copy).
  */
 import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openEtcdStore, openMirroredStore, StoreCompactedError, type EtcdStore } from '../../src/store/index.js'
+import { openEtcdStore, openMirroredStore, StoreCompactedError, type EtcdStore, type MirroredStore } from '../../src/store/index.js'
+import { operatorApp } from '../http/api/fixture.js'
 import { ETCD_PORTS, startEtcdCluster } from '../helpers/etcd.js'
 
 const cluster = await startEtcdCluster(t, ETCD_PORTS.paging)
 const RECORDS = 10_000
 
-/** A machine record's document as machines/records-store.ts writes it (no timeline): about 560 bytes. */
+/** A machine record's document as machines/records-store.ts writes it (no timeline): about 580 bytes. */
 const record = (i: number) => {
   const mac = `52:54:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
   return {
@@ -29,9 +31,13 @@ const record = (i: number) => {
     first_seen: '2026-11-20T08:00:00.000Z',
     last_seen: new Date(Date.parse('2026-11-28T08:00:00.000Z') + i * 1000).toISOString(),
     boots: 1 + (i % 7),
-    labels: { rack: `r${i % 40}`, role: 'worker', zone: `z${i % 3}` },
-    inventory: { cpu: 'Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz', memory_mb: 262144, nics: 2, disks: ['/dev/nvme0n1', '/dev/nvme1n1'] },
+    labels: { rack: `r${i % 40}`, role: 'worker', zone: `z${i % 3}`, owner: 'platform-team' },
+    reported_at: '2026-11-20T08:01:00.000Z',
+    attempt_started: '2026-11-20T08:00:00.000Z',
+    last_progress: '2026-11-20T08:09:00.000Z',
     installed_at: '2026-11-20T08:10:00.000Z',
+    installs: 1,
+    reinstalls: 0,
   }
 }
 const macOf = (i: number) => record(i).mac
@@ -42,7 +48,7 @@ t.before(async () => {
   for (let i = 0; i < RECORDS; i += 125) {
     await store.batch(Array.from({ length: Math.min(125, RECORDS - i) }, (_, j) => ({ op: 'put' as const, kind: 'machine', id: macOf(i + j), value: record(i + j) })))
   }
-  await store.put('machine-timeline', macOf(0), { timeline: [] })
+  await store.put('machine-timeline', macOf(0), { timeline: [], history: [] })
 })
 t.teardown(() => store?.close())
 
@@ -124,4 +130,41 @@ t.test('values far larger than the first page expects: the page is asked again a
   t.comment(`listed 40 x 200 KB in ${Date.now() - started} ms`)
   t.same(all.map((e) => (e.value as { i: number }).i), Array.from({ length: 40 }, (_, i) => i))
   await t.resolves(store.revision(), 'the store still answers (a refused answer opens no circuit for long)')
+})
+
+t.test('the API of an appliance on the shared store pages through all of them', async (t) => {
+  let mirror: MirroredStore | undefined
+  const o = await operatorApp(t, {
+    fleet: { appliances: () => [], storeUp: () => mirror?.up ?? false },
+    openDataStore: async (file) => {
+      const remote = await openEtcdStore({ endpoints: cluster.endpoints, prefix: '/paging' })
+      mirror = await openMirroredStore({ remote, file: `${file}.copy`, queued: ['machine', 'machine-timeline'], kinds: ['machine', 'machine-timeline', 'group', 'profile'] })
+      t.teardown(() => mirror?.close())
+      return mirror
+    },
+  })
+  t.same(o.machines.problems, [], 'every record is a valid one')
+  t.equal(o.machines.list().length, RECORDS, "the appliance's machine store loaded every record from its copy at start")
+  type Page = { current: boolean; machines: { mac: string; site: string }[]; skipped: number; next?: string }
+  const macs: string[] = []
+  let skipped = 0
+  let pages = 0
+  let after: string | undefined
+  const started = Date.now()
+  do {
+    const res = await o.app.inject({ url: `/v1/fleet/machines?limit=1000${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}` })
+    t.equal(res.statusCode, 200)
+    const page = res.json() as Page
+    t.equal(page.current, true)
+    macs.push(...page.machines.map((m) => m.mac))
+    skipped += page.skipped
+    pages++
+    after = page.next
+  } while (after !== undefined)
+  t.comment(`${pages} pages of 1,000 in ${Date.now() - started} ms`)
+  t.equal(pages, 10)
+  t.equal(skipped, 0)
+  t.same(macs, (await store.list('machine')).map((e) => e.id), 'every record once, in MAC order')
+  const first = (await o.app.inject({ url: '/v1/fleet/machines' })).json() as Page
+  t.same([first.machines.length, first.next], [500, macs[499]], 'the default page: 500')
 })
