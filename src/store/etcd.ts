@@ -254,7 +254,14 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
     // reader) is emitted on process.nextTick, which runs before promise callbacks: it would have reached no one.
     // Not seen in a test (test/store/etcd.test.ts's burst test passed on the old code too): a window closed, not a
     // bug reproduced.
-    const watcher = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from)).watcher()
+    const builder = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from))
+    // Fragments: a watch catching up sends up to 1,000 revisions in one response, which after 4 MiB of machine
+    // records written while this appliance was away is over the gRPC client's receive limit; the stream then broke
+    // and re-attached at the same revision, forever, and the copy never caught up. With `fragment` etcd (3.4+)
+    // splits a response over --max-request-bytes (1.5 MiB) into several, each event whole; their events are
+    // delivered as they come. etcd3's builder has no setter for it: its request is set before the watcher is made.
+    ;(builder as unknown as { request: { fragment?: boolean } }).request.fragment = true
+    const watcher = builder.watcher()
     w.watcher = watcher
     watcher.on('data', (res) => {
       if (w.closed) return
@@ -263,7 +270,9 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
         if (where === undefined) continue
         const rev = Number(ev.kv.mod_revision)
         if (rev > seen) seen = rev
-        w.next = rev + 1
+        // A fragment may end inside a revision (one batch's events split between responses): a watch that loses its
+        // member there resumes at that revision, repeating its delivered events rather than missing the others.
+        w.next = res.fragment === true ? rev : rev + 1
         let event: StoreEvent
         if (ev.type === 'Delete') event = { type: 'delete', ...where, revision: rev }
         else {
