@@ -9,11 +9,14 @@
  * (`revision`), so the pages together are one snapshot, as a single range would have been. etcd keeps that
  * revision until it is compacted; a page that finds it compacted fails with StoreCompactedError.
  *
- * Page size: etcd's `limit` counts keys, the receive limit counts bytes. The first page asks for FIRST_PAGE keys; each
- * next one for as many as fit PAGE_BYTES at the largest key+value size seen so far, at most MAX_PAGE (etcd 3.4 reads
- * every key of the remaining range's index per page, so very large pages save little). A page that still comes back
- * too large (a run of values far larger than any seen before) is asked again at half the size, down to one key,
- * which always fits (etcd refuses a value over --max-request-bytes, 1.5 MiB by default, at write).
+ * Page size: etcd's `limit` counts keys, the receive limit counts bytes. The first page asks for FIRST_PAGE keys (or,
+ * given an earlier walk's bytes per key, as many as fit); each next one for as many as fit PAGE_BYTES at HEADROOM
+ * times the last page's bytes per key, at most MAX_PAGE (etcd 3.4 reads every key of the remaining range's index per
+ * page, so very large pages save little). An average, not the largest document seen: one 1 MiB document among
+ * 100,000 small ones must not make every later page one key long. A page that still comes back too large (a run of
+ * values far larger than the last page's) is asked again at half the size, down to one key, which always fits (etcd
+ * refuses a value over --max-request-bytes, 1.5 MiB by default, at write); etcd3 retries the refused answer first
+ * (about 1.5 s), which is why pages keep the headroom.
  */
 import type { IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3'
 import { StoreCompactedError, StoreError } from './store.js'
@@ -22,8 +25,10 @@ import { StoreCompactedError, StoreError } from './store.js'
 const FIRST_PAGE = 32
 /** The most keys one page asks for. */
 export const MAX_PAGE = 2000
-/** What one page's keys and values should stay under: half of grpc-js's default 4 MiB receive limit. */
-const PAGE_BYTES = 2 * 1024 * 1024
+/** What one page's keys and values should come to: 3 MiB, under grpc-js's default 4 MiB receive limit. */
+const PAGE_BYTES = 3 * 1024 * 1024
+/** Pages are sized for documents this many times the last page's average: a run of larger ones still fits. */
+const HEADROOM = 2
 
 /** One range call to etcd (the store's call wrapper: deadline, retry, errors translated). */
 export type RangeCall = (req: IRangeRequest) => Promise<IRangeResponse>
@@ -38,6 +43,8 @@ export interface RangeWalk {
   readonly revision?: number
   /** Stop after this many keys (Store.page's limit); absent: the whole range. */
   readonly maxKeys?: number
+  /** Bytes per key (key and value) of an earlier walk's last page: the first page is sized by it. */
+  readonly perKey?: number
 }
 
 /** Where a walk ended. */
@@ -46,6 +53,8 @@ export interface RangeWalked {
   readonly revision: number
   /** Whether keys are left in the range after the last one delivered (only when `maxKeys` stopped the walk). */
   readonly more: boolean
+  /** Bytes per key of the last page read (or the hint): the next walk's `perKey`. */
+  readonly perKey: number
 }
 
 const tooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test((err as Error)?.message ?? '')
@@ -60,8 +69,9 @@ export async function walkRange(call: RangeCall, walk: RangeWalk, onPage: (kvs: 
   let revision = walk.revision
   let from = walk.start
   let left = walk.maxKeys ?? Infinity
-  let size = FIRST_PAGE
-  let largest = 0
+  let perKey = walk.perKey ?? 0
+  const fit = (): number => Math.max(1, Math.min(MAX_PAGE, Math.floor(PAGE_BYTES / (HEADROOM * Math.max(1, perKey)))))
+  let size = perKey > 0 ? fit() : FIRST_PAGE
   while (left > 0) {
     const limit = Math.min(size, left)
     let res: IRangeResponse
@@ -75,13 +85,13 @@ export async function walkRange(call: RangeCall, walk: RangeWalk, onPage: (kvs: 
       continue
     }
     revision ??= Number(res.header.revision)
-    for (const kv of res.kvs) largest = Math.max(largest, kv.key.length + kv.value.length)
+    if (res.kvs.length > 0) perKey = res.kvs.reduce((n, kv) => n + kv.key.length + kv.value.length, 0) / res.kvs.length
     if (res.kvs.length > 0) onPage(res.kvs)
     left -= res.kvs.length
     const last = res.kvs[res.kvs.length - 1]
-    if (!res.more || last === undefined) return { revision, more: false }
+    if (!res.more || last === undefined) return { revision, more: false, perKey }
     from = Buffer.concat([last.key, Buffer.from([0])])
-    size = Math.max(1, Math.min(MAX_PAGE, Math.floor(PAGE_BYTES / Math.max(1, largest))))
+    size = fit()
   }
-  return { revision: revision ?? 0, more: true }
+  return { revision: revision ?? 0, more: true, perKey }
 }
