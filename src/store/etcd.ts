@@ -26,7 +26,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel'
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
+import { Etcd3, isRecoverableError, type IEvent, type IKeyValue, type IOptions, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
 import { silentLogger, type Logger } from '../host/log.js'
 import { walkRange } from './etcd-range.js'
 import { checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StorePage, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
@@ -267,16 +267,26 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
     ;(builder as unknown as { request: { fragment?: boolean } }).request.fragment = true
     const watcher = builder.watcher()
     w.watcher = watcher
+    // A fragment may end inside a revision (a batch's events split between responses): the events of its last
+    // revision wait for the next response, so a batch is delivered whole and `next` never points inside one.
+    let held: IEvent[] = []
     watcher.on('data', (res) => {
       if (w.closed) return
-      for (const ev of res.events) {
+      let events = held.length === 0 ? res.events : [...held, ...res.events]
+      held = []
+      if (res.fragment === true && events.length > 0) {
+        const last = events[events.length - 1]!.kv.mod_revision
+        let cut = events.length
+        while (cut > 0 && events[cut - 1]!.kv.mod_revision === last) cut--
+        held = events.slice(cut)
+        events = events.slice(0, cut)
+      }
+      for (const ev of events) {
         const where = parse(ev.kv)
         if (where === undefined) continue
         const rev = Number(ev.kv.mod_revision)
         if (rev > seen) seen = rev
-        // A fragment may end inside a revision (one batch's events split between responses): a watch that loses its
-        // member there resumes at that revision, repeating its delivered events rather than missing the others.
-        w.next = res.fragment === true ? rev : rev + 1
+        w.next = rev + 1
         let event: StoreEvent
         if (ev.type === 'Delete') event = { type: 'delete', ...where, revision: rev }
         else {
@@ -302,6 +312,7 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
       // `created` answer moves it too) that lost its member resumed past events it never got. It resumes from the
       // revision after the last event it delivered instead; etcd3 re-attaches after this event.
       watcher.request.start_revision = String(w.next)
+      held = []
       logger.warn({ err: err.message, kind: opts.kind, from: w.next }, 'etcd watch disconnected; it resumes from the revision after the last one it delivered when a member answers')
     })
     watcher.on('error', (err: Error) => void classify(err))

@@ -184,11 +184,28 @@ t.test('away while all of them were rewritten: a watch catches up on more than 4
   for (let i = 0; i < RECORDS; i += 125) {
     await store.batch(Array.from({ length: Math.min(125, RECORDS - i) }, (_, j) => ({ op: 'put' as const, kind: 'machine', id: macOf(i + j), value: { ...record(i + j), boots: 1000 } })))
   }
+  // Events grouped by the turn of the loop they arrived in, as the outage layer applies them (mirrored.ts).
+  const turns = new Map<number, Set<number>>()
+  let turn = 0
+  let closing = false
   const events = collect(store, { kind: 'machine', fromRevision: from }, RECORDS, 30_000)
-  t.teardown(() => events.close())
+  const grouping = store.watch({ kind: 'machine', fromRevision: from }, (e) => {
+    if (!closing) {
+      closing = true
+      setImmediate(() => ((closing = false), turn++))
+    }
+    if (!turns.has(e.revision)) turns.set(e.revision, new Set())
+    turns.get(e.revision)!.add(turn)
+  })
+  t.teardown(() => (events.close(), grouping.close()))
   const seen = await events.done
-  t.equal(new Set(seen.map((e) => e.id)).size, RECORDS, "the etcd store's watch from before them delivers every change")
+  t.equal(new Set(seen.map((e) => e.id)).size, RECORDS, "the etcd store's watch from before them delivers every change once")
   t.ok(seen.every((e, i) => i === 0 || e.revision >= seen[i - 1]!.revision), 'in revision order')
+  const perRevision = new Map<number, number>()
+  for (const e of seen) perRevision.set(e.revision, (perRevision.get(e.revision) ?? 0) + 1)
+  t.same(new Set(perRevision.values()), new Set([125]), '80 revisions of 125 events')
+  for (let i = 0; i < 100 && [...turns.values()].reduce((n, s) => n + s.size, 0) < 80; i++) await new Promise((r) => setTimeout(r, 50))
+  t.same([...turns.values()].filter((s) => s.size > 1).length, 0, "each revision's events arrive in one turn, though etcd's fragments split some")
   const started = Date.now()
   const again = await open()
   t.teardown(() => again.close())
