@@ -24,35 +24,13 @@
  * Durability: etcd commits through Raft to a quorum, each member fsyncing its WAL, for every write, so `durable` has
  * nothing to add. An unreachable cluster fails calls with StoreUnavailableError after the call deadline.
  */
-import { readFileSync } from 'node:fs'
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel'
-import { Etcd3, isRecoverableError, type IEvent, type IKeyValue, type IOptions, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
-import { silentLogger, type Logger } from '../host/log.js'
+import { Etcd3, type IEvent, type IKeyValue, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
+import { silentLogger } from '../host/log.js'
+import { clientOptions, prefixEnd, unreachable, type EtcdStoreOptions } from './etcd-client.js'
 import { walkRange } from './etcd-range.js'
 import { checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StorePage, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
 
-/** Client certificate files for an etcd cluster that requires TLS (etcd's --trusted-ca-file, --client-cert-auth). */
-export interface EtcdTls {
-  /** The CA that signed the members' certificates. */
-  readonly caFile: string
-  /** A client certificate and key, when the cluster checks clients (--client-cert-auth). */
-  readonly certFile?: string
-  readonly keyFile?: string
-}
-
-/** Options for openEtcdStore. */
-export interface EtcdStoreOptions {
-  /** Client URLs of the members (`http://10.0.0.5:2379`, `https://...` with `tls`). */
-  readonly endpoints: readonly string[]
-  /** Key prefix of every document (`/pxebox`): several pxebox fleets, or tests, share one cluster under others. */
-  readonly prefix: string
-  readonly tls?: EtcdTls
-  /** How long one call waits for the cluster before StoreUnavailableError. Default 5 s. */
-  readonly callTimeoutMs?: number
-  /** etcd's --max-txn-ops of the cluster. Default 128, etcd's own default. */
-  readonly maxTxnOps?: number
-  readonly logger?: Logger
-}
+export type { EtcdStoreOptions, EtcdTls } from './etcd-client.js'
 
 /** An open etcd store: the Store, plus the client for what only etcd has (leases: the appliance registry). */
 export interface EtcdStore extends Store {
@@ -64,61 +42,6 @@ export interface EtcdStore extends Store {
 }
 
 const text = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('utf8'))
-
-/** The smallest key after every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: string): Buffer {
-  const b = Buffer.from(prefix)
-  for (let i = b.length - 1; i >= 0; i--) {
-    if (b[i]! < 0xff) {
-      const end = Buffer.from(b.subarray(0, i + 1))
-      end[i]!++
-      return end
-    }
-  }
-  return Buffer.from([0])
-}
-
-/** gRPC failures that mean "no answer from the cluster", not "the cluster said no". */
-function unreachable(err: unknown): boolean {
-  const name = (err as Error)?.constructor?.name ?? ''
-  return /GRPCUnavailable|GRPCDeadlineExceeded|GRPCCancelled|GRPCConnectFailed|BrokenCircuit|IsolatedCircuit|TaskCancelled/.test(name) || /ECONNREFUSED|Deadline exceeded|No connection established|UNAVAILABLE/i.test((err as Error)?.message ?? '')
-}
-
-/** The options of the etcd3 client for `opts`. */
-function clientOptions(opts: EtcdStoreOptions): IOptions {
-  const timeout = opts.callTimeoutMs ?? 5000
-  const tls = opts.tls
-  return {
-    hosts: [...opts.endpoints],
-    dialTimeout: timeout,
-    // Unary calls give up after the timeout so an outage answers as one (a 503, a logged wait), never a hang;
-    // watch streams are long-lived and reconnect by themselves.
-    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
-    // etcd3's default opens a member's circuit for 5 s after 3 failures, and retries only recoverable errors: during
-    // a leader election every member fails a few calls ("no leader"), so all circuits opened at once and calls
-    // failed for 5 s with a healthy quorum back after 0.5 s. A member's circuit here half-opens after 1 s, and a
-    // call blocked by open circuits is retried (another member, backing off up to 1 s) like a recoverable error.
-    faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(
-        handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
-        { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) },
-      ),
-      // A watch re-attaches within 2 s of etcd answering again (the default backs off to 30 s). etcd3 types this slot
-      // as one backoff but uses, and defaults it to, a factory (`new ExponentialBackoff()`), so the factory is given.
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
-    },
-    ...(tls === undefined
-      ? {}
-      : {
-          credentials: {
-            rootCertificate: readFileSync(tls.caFile),
-            ...(tls.keyFile === undefined ? {} : { privateKey: readFileSync(tls.keyFile) }),
-            ...(tls.certFile === undefined ? {} : { certChain: readFileSync(tls.certFile) }),
-          },
-        }),
-  }
-}
 
 /**
  * Connect to the cluster and check it answers (a read of the current revision). Rejects with StoreUnavailableError
