@@ -50,6 +50,9 @@ export function unreachable(err: unknown): boolean {
   return /GRPCUnavailable|GRPCDeadlineExceeded|GRPCCancelled|GRPCConnectFailed|BrokenCircuit|IsolatedCircuit|TaskCancelled/.test(name) || /ECONNREFUSED|Deadline exceeded|No connection established|UNAVAILABLE/i.test((err as Error)?.message ?? '')
 }
 
+/** etcd3's recoverable errors, less an answer too large for this client. */
+const retryable = (err: Error): boolean => isRecoverableError(err) && !/larger than max/i.test(err.message)
+
 /** The options of the etcd3 client for `opts`. */
 export function clientOptions(opts: EtcdStoreOptions): IOptions {
   const timeout = opts.callTimeoutMs ?? 5000
@@ -65,9 +68,13 @@ export function clientOptions(opts: EtcdStoreOptions): IOptions {
     // failed for 5 s with a healthy quorum back after 0.5 s. A member's circuit here half-opens after 1 s, and a
     // call blocked by open circuits is retried (another member, backing off up to 1 s) like a recoverable error.
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      // An answer over the client's receive limit is refused by this client, not by a member (gRPC
+      // RESOURCE_EXHAUSTED, which etcd3 counts as recoverable): every member would send it again, so it is neither
+      // retried nor held against the member; the paged read asks again for less (etcd-range.ts). etcd's own
+      // RESOURCE_EXHAUSTED ("too many requests") is still retried.
+      host: () => circuitBreaker(handleWhen(retryable), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
       global: retry(
-        handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
+        handleWhen((err) => retryable(err) || isBrokenCircuitError(err)),
         { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) },
       ),
       // A watch re-attaches within 2 s of etcd answering again (the default backs off to 30 s). etcd3 types this slot

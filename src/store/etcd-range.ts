@@ -15,8 +15,8 @@
  * page, so very large pages save little). An average, not the largest document seen: one 1 MiB document among
  * 100,000 small ones must not make every later page one key long. A page that still comes back too large (a run of
  * values far larger than the last page's) is asked again at half the size, down to one key, which always fits (etcd
- * refuses a value over --max-request-bytes, 1.5 MiB by default, at write); etcd3 retries the refused answer first
- * (about 1.5 s), which is why pages keep the headroom.
+ * refuses a value over --max-request-bytes, 1.5 MiB by default, at write); the client does not retry such an answer
+ * (etcd-client.ts), so asking again costs one round trip.
  */
 import type { IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3'
 import { StoreCompactedError, StoreError } from './store.js'
