@@ -1,5 +1,6 @@
 // pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases; on a shared
-// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines.
+// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines
+// and findings.
 // Plain JS, no build. Data from /v1; live updates from /v1/events. The API token (for writes, and for reads when
 // open_reads is off) is asked once and kept in sessionStorage: gone when the tab closes, never in a URL.
 'use strict'
@@ -241,6 +242,23 @@ function fleetMachineRow(m) {
     el('td', {}, [m.group, m.profile].filter(Boolean).join(' / ')), el('td', {}, m.ips.join(', ')), el('td', {}, ago(m.last_seen)))
 }
 
+function fleetFindingRow(f) {
+  // A gone appliance's findings are its last ones: nothing there re-derives them until it starts again.
+  const who = f.appliance_state === 'up' ? f.appliance : f.appliance + ' (' + f.appliance_state + ')'
+  return el('tr', { class: 'fleet-finding ' + f.appliance_state, 'data-id': f.id, 'data-site': f.site, 'data-appliance': f.appliance, 'data-appliance-state': f.appliance_state },
+    el('td', {}, f.site), el('td', { class: 'appliance-name' }, who), el('td', {}, el('strong', {}, f.kind)), el('td', {}, f.explanation), el('td', {}, ago(f.since)))
+}
+
+// Every appliance's findings, from the same copy of the shared store as the machines (so during an outage they are
+// as last seen too, under the same mark); a failed request leaves the last list.
+async function loadFleetFindings() {
+  const found = await api('/v1/fleet/findings')
+  document.getElementById('fleet-findings-h').textContent = 'Findings by site: ' + found.findings.length
+  document.querySelector('#fleet-findings tbody').replaceChildren(...(found.findings.length
+    ? found.findings.map(fleetFindingRow)
+    : [el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No appliance reports a finding.'))]))
+}
+
 // The fleet section shows only on a shared store (/v1/appliances says available): one table per site, its
 // machines with the appliance that last saw each.
 async function loadFleet() {
@@ -263,7 +281,7 @@ async function loadFleet() {
   // registry is held in memory) and the list is marked as not current.
   const markStale = (why) => {
     const stale = document.getElementById('fleet-stale') || el('p', { id: 'fleet-stale', class: 'bad' })
-    stale.textContent = 'The shared store does not answer (' + why + '): the machines below are as last seen.'
+    stale.textContent = 'The shared store does not answer (' + why + '): the machines and findings below are as last seen.'
     document.getElementById('fleet-sites').before(stale)
   }
   let fleet
@@ -273,6 +291,7 @@ async function loadFleet() {
     markStale(e.message)
     return
   }
+  loadFleetFindings().catch((e) => console.warn(e))
   if (fleet.current === false) markStale('etcd unreachable')
   else document.getElementById('fleet-stale')?.remove()
   const bySite = new Map()
