@@ -6,8 +6,8 @@
  *
  * Findings are re-derived state (the tracker recomputes them from the evidence on every evaluation), so:
  * - publishing is a diff, polled every `everyMs`: a finding that appears or clears is written (or deleted) at the
- *   next round; one whose content only changed (new evidence, a summary's count) is rewritten at most once per
- *   `refreshMs`. A flood therefore costs at most one batch of changes per round, each finding at most once per
+ *   next round; one whose content only changed (new evidence, another MAC, a summary's count) is rewritten at most
+ *   once per `refreshMs`. A flood therefore costs at most one batch of changes per round, each finding at most once per
  *   refresh, split by the store's batch bound (etcd's --max-txn-ops);
  * - the set is bounded like the tracker's own list (tracking.max_findings per kind; those already published first,
  *   the rest counted in one `<kind>:more` document), which also bounds the boot side's findings that the tracker
