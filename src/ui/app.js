@@ -236,12 +236,6 @@ function applianceRow(a) {
     el('td', {}, a.interface + ' ' + a.address), el('td', {}, a.version), el('td', {}, ago(a.heartbeat)))
 }
 
-function fleetMachineRow(m) {
-  return el('tr', { class: 'fleet-machine', 'data-mac': m.mac, 'data-site': m.site || '', 'data-appliance': m.appliance || '' },
-    el('td', { class: 'mac' }, m.mac), el('td', { class: 'appliance-name' }, m.appliance || '?'), el('td', {}, m.hostname || ''),
-    el('td', {}, [m.group, m.profile].filter(Boolean).join(' / ')), el('td', {}, m.ips.join(', ')), el('td', {}, ago(m.last_seen)))
-}
-
 function fleetFindingRow(f) {
   // A gone appliance's findings are its last ones: nothing there re-derives them until it starts again.
   const who = f.appliance_state === 'up' ? f.appliance : f.appliance + ' (' + f.appliance_state + ')'
@@ -249,14 +243,31 @@ function fleetFindingRow(f) {
     el('td', {}, f.site), el('td', { class: 'appliance-name' }, who), el('td', {}, el('strong', {}, f.kind)), el('td', {}, f.explanation), el('td', {}, ago(f.since)))
 }
 
-// Every appliance's findings, from the same copy of the shared store as the machines (so during an outage they are
-// as last seen too, under the same mark); a failed request leaves the last list.
+/** How many fleet findings the table shows, for its heading while the list cannot be read again. */
+let fleetFindingsShown = 0
+
+// Every appliance's findings, from the same copy of the shared store as the machines: during an outage they are as
+// last seen (current: false), or the request fails (503) and the last list stays; the heading says so.
 async function loadFleetFindings() {
-  const found = await api('/v1/fleet/findings')
-  document.getElementById('fleet-findings-h').textContent = 'Findings by site: ' + found.findings.length
+  const heading = document.getElementById('fleet-findings-h')
+  let found
+  try {
+    found = await api('/v1/fleet/findings')
+  } catch (e) {
+    heading.textContent = 'Findings by site: ' + fleetFindingsShown + ', as last seen (' + e.message + ')'
+    return
+  }
+  fleetFindingsShown = found.findings.length
+  heading.textContent = 'Findings by site: ' + found.findings.length + (found.current === false ? ', as last seen (etcd unreachable)' : '')
   document.querySelector('#fleet-findings tbody').replaceChildren(...(found.findings.length
     ? found.findings.map(fleetFindingRow)
     : [el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No appliance reports a finding.'))]))
+}
+
+function fleetMachineRow(m) {
+  return el('tr', { class: 'fleet-machine', 'data-mac': m.mac, 'data-site': m.site || '', 'data-appliance': m.appliance || '' },
+    el('td', { class: 'mac' }, m.mac), el('td', { class: 'appliance-name' }, m.appliance || '?'), el('td', {}, m.hostname || ''),
+    el('td', {}, [m.group, m.profile].filter(Boolean).join(' / ')), el('td', {}, m.ips.join(', ')), el('td', {}, ago(m.last_seen)))
 }
 
 // The fleet section shows only on a shared store (/v1/appliances says available): one table per site, its
@@ -281,7 +292,7 @@ async function loadFleet() {
   // registry is held in memory) and the list is marked as not current.
   const markStale = (why) => {
     const stale = document.getElementById('fleet-stale') || el('p', { id: 'fleet-stale', class: 'bad' })
-    stale.textContent = 'The shared store does not answer (' + why + '): the machines and findings below are as last seen.'
+    stale.textContent = 'The shared store does not answer (' + why + '): the machines below are as last seen.'
     document.getElementById('fleet-sites').before(stale)
   }
   let fleet
@@ -291,7 +302,6 @@ async function loadFleet() {
     markStale(e.message)
     return
   }
-  loadFleetFindings().catch((e) => console.warn(e))
   if (fleet.current === false) markStale('etcd unreachable')
   else document.getElementById('fleet-stale')?.remove()
   const bySite = new Map()
@@ -369,7 +379,9 @@ function refresh() {
   loadMachines().catch((e) => console.warn(e))
   loadGroups().catch((e) => console.warn(e))
   loadTracking().catch((e) => console.warn(e))
-  loadFleet().catch((e) => console.warn(e))
+  loadFleet()
+    .then(() => fleetShown && loadFleetFindings())
+    .catch((e) => console.warn(e))
 }
 
 refresh()

@@ -116,8 +116,10 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   // etcd stops answering: the appliances (held in memory) still show, the machine list stays as last read, marked.
   shared!.down = true
   await page.locator('#fleet-stale').waitFor({ timeout: 15_000 })
-  t.match(await page.locator('#fleet-stale').textContent(), /^The shared store does not answer \(\/v1\/fleet\/machines: 503\): the machines and findings below are as last seen\.$/)
+  t.match(await page.locator('#fleet-stale').textContent(), /^The shared store does not answer \(\/v1\/fleet\/machines: 503\): the machines below are as last seen\.$/)
   t.equal(await page.locator('#fleet .fleet-machine').count(), 3, 'the last list stays')
+  await page.locator('#fleet-findings-h', { hasText: 'as last seen' }).waitFor({ timeout: 15_000 })
+  t.equal(await page.locator('#fleet-findings-h').textContent(), 'Findings by site: 2, as last seen (/v1/fleet/findings: 503)')
   t.equal(await page.locator('#fleet .fleet-finding').count(), 2, 'the last findings stay')
   t.equal(await page.locator('#appliances tr.appliance').count(), 2, 'the appliances still show')
   shared!.down = false
