@@ -1,5 +1,6 @@
 // pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases; on a shared
-// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines.
+// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines
+// and findings.
 // Plain JS, no build. Data from /v1; live updates from /v1/events. The API token (for writes, and for reads when
 // open_reads is off) is asked once and kept in sessionStorage: gone when the tab closes, never in a URL.
 'use strict'
@@ -235,6 +236,34 @@ function applianceRow(a) {
     el('td', {}, a.interface + ' ' + a.address), el('td', {}, a.version), el('td', {}, ago(a.heartbeat)))
 }
 
+function fleetFindingRow(f) {
+  // A gone appliance's findings are its last ones: nothing there re-derives them until it starts again.
+  const who = f.appliance_state === 'up' ? f.appliance : f.appliance + ' (' + f.appliance_state + ')'
+  return el('tr', { class: 'fleet-finding ' + f.appliance_state, 'data-id': f.id, 'data-site': f.site, 'data-appliance': f.appliance, 'data-appliance-state': f.appliance_state },
+    el('td', {}, f.site), el('td', { class: 'appliance-name' }, who), el('td', {}, el('strong', {}, f.kind)), el('td', {}, f.explanation), el('td', {}, ago(f.since)))
+}
+
+/** How many fleet findings the table shows, for its heading while the list cannot be read again. */
+let fleetFindingsShown = 0
+
+// Every appliance's findings, from the same copy of the shared store as the machines: during an outage they are as
+// last seen (current: false), or the request fails (503) and the last list stays; the heading says so.
+async function loadFleetFindings() {
+  const heading = document.getElementById('fleet-findings-h')
+  let found
+  try {
+    found = await api('/v1/fleet/findings')
+  } catch (e) {
+    heading.textContent = 'Findings by site: ' + fleetFindingsShown + ', as last seen (' + e.message + ')'
+    return
+  }
+  fleetFindingsShown = found.findings.length
+  heading.textContent = 'Findings by site: ' + found.findings.length + (found.current === false ? ', as last seen (etcd unreachable)' : '')
+  document.querySelector('#fleet-findings tbody').replaceChildren(...(found.findings.length
+    ? found.findings.map(fleetFindingRow)
+    : [el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No appliance reports a finding.'))]))
+}
+
 function fleetMachineRow(m) {
   return el('tr', { class: 'fleet-machine', 'data-mac': m.mac, 'data-site': m.site || '', 'data-appliance': m.appliance || '' },
     el('td', { class: 'mac' }, m.mac), el('td', { class: 'appliance-name' }, m.appliance || '?'), el('td', {}, m.hostname || ''),
@@ -386,7 +415,9 @@ function refresh() {
   loadMachines().catch((e) => console.warn(e))
   loadGroups().catch((e) => console.warn(e))
   loadTracking().catch((e) => console.warn(e))
-  loadFleet().catch((e) => console.warn(e))
+  loadFleet()
+    .then(() => fleetShown && loadFleetFindings())
+    .catch((e) => console.warn(e))
 }
 
 refresh()

@@ -1,7 +1,8 @@
 /**
  * The fleet dashboard (issue 17) in headless Chromium: on a shared store the page lists every appliance, marks the
  * one whose heartbeat stopped as gone (on its next refresh, without a reload), and shows every site's machines with
- * the appliance that last saw each; this appliance's own machine rows say their site and appliance. While the shared
+ * the appliance that last saw each, and every appliance's findings (published by each appliance's publisher) with
+ * the gone appliance's marked; this appliance's own machine rows say their site and appliance. While the shared
  * store does not answer, the appliances still show and the machine list stays as last read, marked. On the embedded
  * store the fleet section stays hidden and the rows do not repeat the one site and appliance. The other appliance is
  * a second machine store writing into the same Store, as another appliance's does into etcd (with real daemons and
@@ -9,6 +10,8 @@
  */
 import t from 'tap'
 import { openMachineStore } from '../../src/machines/store.js'
+import { startFindingsPublisher } from '../../src/addresses/findings-store.js'
+import type { Finding } from '../../src/addresses/model.js'
 import { openSqliteStore, type ApplianceView } from '../../src/store/index.js'
 import { chromiumSkip, launchChromium } from '../helpers/chromium.js'
 import { failingStore, type FailingStore } from '../helpers/failing-store.js'
@@ -47,6 +50,15 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   for (const e of bootEvents('52:54:00:00:0b:01', '10.213.11.11', 6, now - 30_000)) other.record(e)
   await o.machines.flush()
   await other.flush()
+  const finding = (id: string, explanation: string): Finding => ({ id, kind: id.split(':')[0] as Finding['kind'], macs: [], since: new Date(now - 5000).toISOString(), explanation, evidence: [] })
+  for (const [name, site, list] of [
+    ['pxe-a', 'site-1', [finding('duplicate:10.213.9.50', 'two machines claim 10.213.9.50')]],
+    ['pxe-b', 'site-2', [finding('rogue-server:10.213.11.66', 'DHCP server 10.213.11.66 is not allowed')]],
+  ] as const) {
+    const p = startFindingsPublisher({ store: o.dataStore, appliance: name, site, findings: () => list, maxPerKind: () => 100, everyMs: 60_000 })
+    await p.publish()
+    await p.close()
+  }
   await o.app.listen({ host: '127.0.0.1', port: 0 })
   const port = (o.app.server.address() as { port: number }).port
 
@@ -79,6 +91,17 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
     "this appliance's own rows say their site and appliance",
   )
   t.equal(await page.locator('.machine').count(), 2, "the boot-progress list keeps to this appliance's machines")
+  await page.locator('#fleet .fleet-finding').nth(1).waitFor()
+  t.same(
+    await rowsOf('#fleet .fleet-finding', ['data-site', 'data-appliance', 'data-id', 'data-appliance-state']),
+    [
+      ['site-1', 'pxe-a', 'duplicate:10.213.9.50', 'up'],
+      ['site-2', 'pxe-b', 'rogue-server:10.213.11.66', 'up'],
+    ],
+    "every appliance's findings, by site",
+  )
+  t.equal(await page.locator('#fleet-findings-h').textContent(), 'Findings by site: 2')
+  t.match(await page.locator('#fleet .fleet-finding[data-appliance="pxe-b"]').textContent(), /rogue-server.*DHCP server 10\.213\.11\.66 is not allowed/)
 
   // pxe-b's heartbeat stops: the registry says gone, and the page shows it on its next refresh (every 10 s).
   registry = [registry[0]!, appliance('pxe-b', 'site-2', 'gone', 12_000)]
@@ -88,12 +111,17 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   t.match(await page.locator('#appliances tr[data-name="pxe-b"] .state').getAttribute('title'), /^no heartbeat since /)
   t.equal(await page.locator('#appliances tr.appliance.gone').count(), 1, 'only pxe-b is marked gone')
   t.equal(await page.locator('#fleet .fleet-machine[data-appliance="pxe-b"]').count(), 1, "a gone appliance's machines stay listed")
+  await page.locator('#fleet .fleet-finding[data-appliance="pxe-b"][data-appliance-state="gone"]').waitFor({ timeout: 15_000 })
+  t.equal(await page.locator('#fleet .fleet-finding[data-appliance="pxe-b"] .appliance-name').textContent(), 'pxe-b (gone)', "a gone appliance's last findings stay, marked")
 
   // etcd stops answering: the appliances (held in memory) still show, the machine list stays as last read, marked.
   shared!.down = true
   await page.locator('#fleet-stale').waitFor({ timeout: 15_000 })
   t.match(await page.locator('#fleet-stale').textContent(), /^The shared store does not answer \(\/v1\/fleet\/machines: 503\): the machines below are as last seen\.$/)
   t.equal(await page.locator('#fleet .fleet-machine').count(), 3, 'the last list stays')
+  await page.locator('#fleet-findings-h', { hasText: 'as last seen' }).waitFor({ timeout: 15_000 })
+  t.equal(await page.locator('#fleet-findings-h').textContent(), 'Findings by site: 2, as last seen (/v1/fleet/findings: 503)')
+  t.equal(await page.locator('#fleet .fleet-finding').count(), 2, 'the last findings stay')
   t.equal(await page.locator('#appliances tr.appliance').count(), 2, 'the appliances still show')
   shared!.down = false
   t.same(errors, [], 'no script errors')

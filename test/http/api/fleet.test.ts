@@ -28,6 +28,29 @@ t.test('embedded store: nothing shared, both routes say so', async (t) => {
   o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 3, Date.now()))
   t.same((await o.app.inject({ url: '/v1/fleet/machines' })).json(), { available: false, current: true, machines: [], skipped: 0 })
   t.same((await o.app.inject({ url: '/v1/appliances' })).json(), { available: false, appliances: [] })
+  t.same((await o.app.inject({ url: '/v1/fleet/findings' })).json(), { available: false, current: true, findings: [], skipped: 0 })
+})
+
+t.test("every appliance's findings with appliance, site and registry state; a document lacking the shown fields is skipped", async (t) => {
+  const registry = [appliance('pxe-a', 'site-1', 'up'), appliance('pxe-b', 'site-2', 'gone')]
+  const o = await operatorApp(t, { identity: { site: 'site-1', appliance: 'pxe-a' }, fleet: { appliances: () => registry } })
+  const finding = (appliance: string, site: string, id: string) => ({ id, kind: id.split(':')[0], macs: [], since: '2026-01-01T00:00:00.000Z', explanation: 'x', evidence: [{ time: '2026-01-01T00:00:00.000Z', source: 'dhcp', what: 'OFFER' }], appliance, site })
+  await o.dataStore.put('finding', 'pxe-b@rogue-server:10.0.0.66', finding('pxe-b', 'site-2', 'rogue-server:10.0.0.66'))
+  await o.dataStore.put('finding', 'pxe-a@duplicate:10.0.0.5', finding('pxe-a', 'site-1', 'duplicate:10.0.0.5'))
+  await o.dataStore.put('finding', 'pxe-c@stray:02:00:00:00:00:01:10.0.0.7', finding('pxe-c', 'site-3', 'stray:02:00:00:00:00:01:10.0.0.7'))
+  await o.dataStore.put('finding', 'pxe-a@by-hand', { note: 'written by hand' })
+  await o.dataStore.put('finding', 'pxe-a@other', finding('pxe-b', 'site-2', 'duplicate:10.0.0.9'))
+  const body = (await o.app.inject({ url: '/v1/fleet/findings' })).json()
+  t.same(
+    body.findings.map((f: { appliance: string; site: string; appliance_state: string; id: string }) => [f.site, f.appliance, f.appliance_state, f.id]),
+    [
+      ['site-1', 'pxe-a', 'up', 'duplicate:10.0.0.5'],
+      ['site-2', 'pxe-b', 'gone', 'rogue-server:10.0.0.66'],
+      ['site-3', 'pxe-c', 'unknown', 'stray:02:00:00:00:00:01:10.0.0.7'],
+    ],
+    'by site; a gone appliance marked gone, one the registry does not list unknown',
+  )
+  t.equal(body.skipped, 2, "the hand-written document and one whose key names another appliance are counted, not shown")
 })
 
 t.test("every appliance's machines with their site and appliance; a record lacking the shown fields is skipped and counted", async (t) => {
