@@ -270,6 +270,13 @@ function fleetMachineRow(m) {
     el('td', {}, [m.group, m.profile].filter(Boolean).join(' / ')), el('td', {}, m.ips.join(', ')), el('td', {}, ago(m.last_seen)))
 }
 
+/**
+ * The fleet's machines as shown: the API's pages (500 records each, in MAC order) read so far, and `next` while more
+ * follow in the shared store ("Show more" reads the next page). `shown` counts "Show more" clicks, so a refresh that
+ * began before one does not put back the shorter list it read.
+ */
+const fleetList = { machines: [], next: undefined, shown: 0 }
+
 // The fleet section shows only on a shared store (/v1/appliances says available): one table per site, its
 // machines with the appliance that last saw each.
 async function loadFleet() {
@@ -295,29 +302,58 @@ async function loadFleet() {
     stale.textContent = 'The shared store does not answer (' + why + '): the machines below are as last seen.'
     document.getElementById('fleet-sites').before(stale)
   }
-  let fleet
+  // As many machines as were shown (the first page and every "Show more"), read again.
+  const shown = fleetList.shown
+  let read
   try {
-    fleet = await api('/v1/fleet/machines')
+    read = await api('/v1/fleet/machines')
+    while (read.next !== undefined && read.machines.length < fleetList.machines.length) {
+      const page = await api('/v1/fleet/machines?after=' + encodeURIComponent(read.next))
+      read = { ...page, machines: read.machines.concat(page.machines), current: read.current && page.current }
+    }
   } catch (e) {
     markStale(e.message)
     return
   }
-  if (fleet.current === false) markStale('etcd unreachable')
+  if (read.current === false) markStale('etcd unreachable')
   else document.getElementById('fleet-stale')?.remove()
+  if (shown !== fleetList.shown) return
+  fleetList.machines = read.machines
+  fleetList.next = read.next
+  renderFleetMachines()
+}
+
+async function showMoreFleet() {
+  if (fleetList.next === undefined) return
+  const page = await api('/v1/fleet/machines?after=' + encodeURIComponent(fleetList.next))
+  fleetList.shown++
+  fleetList.machines = fleetList.machines.concat(page.machines)
+  fleetList.next = page.next
+  renderFleetMachines()
+}
+
+function renderFleetMachines() {
   const bySite = new Map()
-  for (const m of fleet.machines) {
+  for (const m of fleetList.machines) {
     const site = m.site || '(no site)'
     if (!bySite.has(site)) bySite.set(site, [])
     bySite.get(site).push(m)
   }
   const sites = [...bySite.keys()].sort()
   document.getElementById('fleet-sites').replaceChildren(...(sites.length ? sites.map((site) => el('div', { class: 'site', 'data-site': site },
-    el('h3', {}, 'Site ' + site + ': ' + bySite.get(site).length + ' machine' + (bySite.get(site).length === 1 ? '' : 's')),
+    el('h3', {}, 'Site ' + site + ': ' + bySite.get(site).length + ' machine' + (bySite.get(site).length === 1 ? '' : 's') + (fleetList.next === undefined ? '' : ' so far')),
     el('div', { class: 'scroll' }, el('table', {},
       el('thead', {}, el('tr', {}, ['MAC', 'Appliance', 'Hostname', 'Group / profile', 'Addresses', 'Last seen'].map((h) => el('th', {}, h)))),
       el('tbody', {}, bySite.get(site).map(fleetMachineRow))))))
     : [el('p', { class: 'empty' }, 'No machine has booted at any site yet.')]))
+  const more = document.getElementById('fleet-more')
+  more.hidden = fleetList.next === undefined
+  more.querySelector('.hint').textContent = fleetList.machines.length + ' machines shown, in MAC order; more are in the shared store.'
 }
+
+document.querySelector('#fleet-more button').addEventListener('click', () => {
+  showMoreFleet().catch((e) => console.warn(e))
+})
 
 // Server-sent events read with fetch so the token can go in a header (EventSource cannot send one).
 async function follow() {

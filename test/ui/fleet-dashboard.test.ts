@@ -76,12 +76,13 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   t.same(
     await rowsOf('#fleet .fleet-machine', ['data-site', 'data-mac', 'data-appliance']),
     [
-      ['site-1', '52:54:00:00:09:02', 'pxe-a'],
       ['site-1', '52:54:00:00:09:01', 'pxe-a'],
+      ['site-1', '52:54:00:00:09:02', 'pxe-a'],
       ['site-2', '52:54:00:00:0b:01', 'pxe-b'],
     ],
-    "every site's machines, with the appliance that saw each",
+    "every site's machines, in MAC order, with the appliance that saw each",
   )
+  t.equal(await page.locator('#fleet-more').isHidden(), true, 'one page: no "Show more"')
   t.same(await page.locator('#fleet .site h3').allTextContents(), ['Site site-1: 2 machines', 'Site site-2: 1 machine'])
   t.equal(await page.locator('#fleet .fleet-machine[data-mac="52:54:00:00:0b:01"] .appliance-name').textContent(), 'pxe-b')
   t.match(
@@ -123,6 +124,37 @@ t.test('fleet: two appliances, one gone; machines of two sites with their applia
   t.equal(await page.locator('#fleet .fleet-finding').count(), 2, 'the last findings stay')
   t.equal(await page.locator('#appliances tr.appliance').count(), 2, 'the appliances still show')
   shared!.down = false
+  t.same(errors, [], 'no script errors')
+})
+
+t.test('fleet: a page of 500 machines, then "Show more" reads the next one; a refresh keeps what was shown', { skip: chromiumSkip }, async (t) => {
+  const o = await operatorApp(t, { identity: { site: 'site-1', appliance: 'pxe-a' }, fleet: { appliances: () => [appliance('pxe-a', 'site-1', 'up', 1_000)] } })
+  const mac = (i: number) => `52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+  const record = (i: number) => ({ mac: mac(i), site: `site-${1 + (i % 2)}`, appliance: `pxe-${i % 2 ? 'b' : 'a'}`, ips: [], first_seen: '2026-11-28T08:00:00.000Z', last_seen: new Date().toISOString(), boots: 1 })
+  for (let i = 0; i < 620; i += 155) await o.dataStore.batch(Array.from({ length: 155 }, (_, j) => ({ op: 'put' as const, kind: 'machine', id: mac(i + j), value: record(i + j) })))
+  await o.app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (o.app.server.address() as { port: number }).port
+  const { browser } = await launchChromium(t, { width: 1100, height: 1000 })
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  const requests: string[] = []
+  page.on('request', (r) => void (r.url().includes('/v1/fleet/machines') && requests.push(new URL(r.url()).search)))
+  await page.goto(`http://127.0.0.1:${port}/ui/`)
+  await page.locator('#fleet-more:not([hidden])').waitFor()
+  t.equal(await page.locator('#fleet .fleet-machine').count(), 500, 'the first page: 500 machines')
+  t.same(await page.locator('#fleet .site h3').allTextContents(), ['Site site-1: 250 machines so far', 'Site site-2: 250 machines so far'])
+  t.match(await page.locator('#fleet-more .hint').textContent(), /^500 machines shown, in MAC order; more are in the shared store\.$/)
+  await page.locator('#fleet-more button').click()
+  await page.locator('#fleet .fleet-machine').nth(619).waitFor()
+  t.equal(await page.locator('#fleet .fleet-machine').count(), 620, 'the second page added')
+  t.equal(await page.locator('#fleet-more').isHidden(), true, 'the last page: no "Show more"')
+  t.same(await page.locator('#fleet .site h3').allTextContents(), ['Site site-1: 310 machines', 'Site site-2: 310 machines'])
+  t.same(requests.slice(0, 2), ['', `?after=${encodeURIComponent(mac(499))}`], 'the first page, then the one after its last MAC')
+  // A record added meanwhile shows on the next refresh (every 10 s), which reads as far as was shown.
+  await o.dataStore.put('machine', mac(700), record(700))
+  await page.locator(`#fleet .fleet-machine[data-mac="${mac(700)}"]`).waitFor({ timeout: 15_000 })
+  t.equal(await page.locator('#fleet .fleet-machine').count(), 621, 'after a refresh: every machine shown before, and the new one')
   t.same(errors, [], 'no script errors')
 })
 

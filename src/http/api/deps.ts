@@ -37,10 +37,11 @@ export interface ApiDeps {
   /** The appliance registry of a shared (etcd) store: GET /v1/appliances; absent on the embedded store. */
   readonly appliances?: () => readonly ApplianceView[]
   /**
-   * The store shared by the fleet (etcd), when there is one: GET /v1/fleet/machines and /v1/fleet/findings read every
-   * appliance's machine records and findings from it. Absent on the embedded store.
+   * The store shared by the fleet (etcd), when there is one: GET /v1/fleet/machines reads every appliance's machine
+   * records from it, a page at a time, and /v1/fleet/findings every appliance's findings. Absent on the embedded
+   * store.
    */
-  readonly sharedStore?: Pick<Store, 'list'>
+  readonly sharedStore?: Pick<Store, 'list' | 'page'>
   /** False while the shared store does not answer: writes are refused with 503 at once (issue 17 outage rule). */
   readonly storeUp?: () => boolean
   /**

@@ -250,6 +250,10 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
   t.ok(doc.paths['/v1/groups/{id}'].put.requestBody.content['application/json'].schema.properties.selector)
   t.ok(doc.paths['/v1/machines'].get.responses['200'].content['application/json'].schema.properties.machines)
   t.equal(doc.paths['/v1/machines/{mac}/installed'].post.security, undefined)
+  const fleet = doc.paths['/v1/fleet/machines'].get
+  t.same(fleet.parameters.map((p: { name: string; in: string }) => `${p.in} ${p.name}`), ['query limit', 'query after'], 'the fleet list pages: limit and after')
+  t.ok(fleet.responses['200'].content['application/json'].schema.properties.next, 'and answers next')
+  t.ok(fleet.responses['400'], 'a limit over 1,000 is a 400')
 })
 
 t.test('SSE: a machine change arrives as an event', async (t) => {
