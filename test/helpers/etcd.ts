@@ -24,6 +24,8 @@ export const ETCD_PORTS = {
   leaseBook: 23140,
   tls: 23150,
   sharedFiles: 23170,
+  findings: 23190,
+  paging: 23200,
 } as const
 
 /** The etcd binary: Debian's etcd-server puts it on PATH. */

@@ -13,6 +13,7 @@ import { registerBootConfigRoutes } from './boot-config-routes.js'
 import { registerAssignRoute } from './assign-route.js'
 import { registerTrackingRoutes } from './tracking-routes.js'
 import { registerApplianceRoutes } from './appliance-routes.js'
+import { registerFleetFindingsRoute } from './fleet-findings-routes.js'
 import { registerEventStream } from './events-route.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
 import { MAX_BODY_BYTES, parseJsonBody } from './json-body.js'
@@ -120,6 +121,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       registerAssignRoute(api, deps, now)
       registerTrackingRoutes(api, deps)
       registerApplianceRoutes(api, deps)
+      registerFleetFindingsRoute(api, deps)
       const fanout = registerEventStream(api, deps, now)
       deps.publishEventStats?.(() => fanout.stats())
       let doc: string | undefined
