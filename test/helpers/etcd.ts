@@ -23,6 +23,7 @@ export const ETCD_PORTS = {
   daemonStore: 23130,
   leaseBook: 23140,
   tls: 23150,
+  sharedFiles: 23170,
   findings: 23190,
   paging: 23200,
 } as const

@@ -229,8 +229,10 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
     '/v1/findings',
     '/v1/fleet/findings',
     '/v1/fleet/machines',
+    '/v1/generic/{name}',
     '/v1/groups',
     '/v1/groups/{id}',
+    '/v1/ignition/{name}',
     '/v1/leases',
     '/v1/machines',
     '/v1/machines/{mac}',
@@ -254,6 +256,7 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
   t.same(fleet.parameters.map((p: { name: string; in: string }) => `${p.in} ${p.name}`), ['query limit', 'query after'], 'the fleet list pages: limit and after')
   t.ok(fleet.responses['200'].content['application/json'].schema.properties.next, 'and answers next')
   t.ok(fleet.responses['400'], 'a limit over 1,000 is a 400')
+  t.same(Object.keys(doc.paths['/v1/ignition/{name}']).sort(), ['delete', 'get', 'put'])
 })
 
 t.test('SSE: a machine change arrives as an event', async (t) => {
