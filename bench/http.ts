@@ -32,7 +32,7 @@ function macOf(i: number): string {
 // ---------------------------------------------------------------- server child
 async function serve(): Promise<void> {
   const { buildApp } = await import('../src/http/app.js')
-  const { createBootStore } = await import('../src/catalog/state.js')
+  const { createBootStore } = await import('../src/catalog/boot-store.js')
   const groupsN = arg('--groups', 10)
   const assets = process.argv[process.argv.indexOf('--assets') + 1]!
   const groups = []

@@ -6,7 +6,8 @@
 import type { Logger } from '../host/log.js'
 import type { Store } from '../store/index.js'
 import { bootOverlayOver, createBootStoreWithOverlay, mergeBootOverlay, readBootOverlay, type BootOverlay } from './overlay.js'
-import type { BootStateOptions, BootStore, LoadResult } from './state.js'
+import type { BootStateOptions, LoadResult } from './state.js'
+import type { BootStore } from './boot-store.js'
 import { followOverlay } from './overlay-follow.js'
 
 /** Options for openCatalog. */
@@ -60,6 +61,8 @@ export async function openCatalog(opts: CatalogOptions): Promise<Catalog> {
     base: () => sources,
     reload: (s) => store.reload(s),
     editGroups: (changes, next, commit) => store.editGroups(changes, next, commit),
+    editFile: (kind, name, text, next, commit) => store.editFile(kind, name, text, next, commit),
+    profiles: () => store.get().profiles,
     logger: opts.logger,
   })
   const follow = opts.follow === true ? followOverlay(opts.store, overlay, readAt + 1, opts.logger) : undefined

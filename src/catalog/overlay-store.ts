@@ -1,7 +1,8 @@
 /**
  * API-written groups and profiles in the Store: kind `group` or `profile`, id the entry's id, the value in
- * config.yaml's shape (for groups, Matchbox's). Each is checked against its schema when read, so a document that no
- * longer fits (an older layout, an edit by hand) is named and skipped, never loaded half.
+ * config.yaml's shape (for groups, Matchbox's). The files profiles name travel the same way: kind `ignition` or
+ * `generic`, id the file name, value `{ name, text }`. Each is checked against its schema when read, so a document
+ * that no longer fits (an older layout, an edit by hand) is named and skipped, never loaded half.
  *
  * Migration: `<data_dir>/boot/groups/<id>.json` and `boot/profiles/<id>.json`, where the release before the Store kept
  * them, are imported on first start and each kept as `<id>.json.migrated` (store/migrate.ts). A file that does not
@@ -10,16 +11,34 @@
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Logger } from '../host/log.js'
 import { readJsonFile } from '../host/durable-file.js'
 import { retireLegacyFile, type Store } from '../store/index.js'
 import { GroupSchema, ProfileSchema, type GroupInput, type ProfileInput } from './model-schema.js'
+import { MAX_FILE_BYTES } from './matchbox-dir.js'
+
+/** Every overlay kind, each also a Store kind (the daemon's shared kinds are derived from this list). */
+export const OVERLAY_KINDS = ['group', 'profile', 'ignition', 'generic'] as const
 
 /** Which overlay entry. Also the Store kind. */
-export type OverlayKind = 'group' | 'profile'
+export type OverlayKind = (typeof OVERLAY_KINDS)[number]
 
-const schemaOf = (kind: OverlayKind) => (kind === 'group' ? GroupSchema : ProfileSchema)
+/** The kinds that are a profile's file (`ignition:` / `generic:`) rather than a catalog entry. */
+export type FileKind = Extract<OverlayKind, 'ignition' | 'generic'>
+
+export const isFileKind = (kind: OverlayKind): kind is FileKind => kind === 'ignition' || kind === 'generic'
+
+/** A shared file: its name (the profile's `ignition:`/`generic:` value, also its id) and its text, as on disk. */
+export const SharedFileSchema = Type.Object(
+  // The loader's own bound on a file it reads from ignition_dir (matchbox-dir.ts MAX_FILE_BYTES), in characters.
+  { name: Type.String({ minLength: 1, maxLength: 200 }), text: Type.String({ maxLength: MAX_FILE_BYTES }) },
+  { additionalProperties: false },
+)
+export type SharedFile = Static<typeof SharedFileSchema>
+
+const schemaOf = (kind: OverlayKind) => (kind === 'group' ? GroupSchema : kind === 'profile' ? ProfileSchema : SharedFileSchema)
 
 const firstError = (kind: OverlayKind, value: unknown): string => {
   const first = [...Value.Errors(schemaOf(kind), value)][0]
@@ -32,7 +51,7 @@ const firstError = (kind: OverlayKind, value: unknown): string => {
  */
 export function overlayEntryProblem(kind: OverlayKind, id: string, value: unknown): string | undefined {
   if (!Value.Check(schemaOf(kind), value)) return firstError(kind, value)
-  const named = (value as { id?: unknown }).id
+  const named = isFileKind(kind) ? (value as SharedFile).name : (value as { id?: unknown }).id
   return named === id ? undefined : `id "${String(named)}" does not match its key`
 }
 
@@ -40,6 +59,9 @@ export function overlayEntryProblem(kind: OverlayKind, id: string, value: unknow
 export interface OverlayEntries {
   readonly groups: Map<string, GroupInput>
   readonly profiles: Map<string, ProfileInput>
+  /** Shared files by name: the text. */
+  readonly ignition: Map<string, string>
+  readonly generic: Map<string, string>
   readonly problems: string[]
 }
 
@@ -49,24 +71,26 @@ export async function readOverlayEntries(store: Store, legacyDir: string | undef
   if (legacyDir !== undefined) for (const kind of ['group', 'profile'] as const) await importLegacy(store, kind, join(legacyDir, `${kind}s`), problems, logger)
   const groups = new Map<string, GroupInput>()
   const profiles = new Map<string, ProfileInput>()
-  for (const kind of ['group', 'profile'] as const) {
+  const files = { ignition: new Map<string, string>(), generic: new Map<string, string>() }
+  for (const kind of OVERLAY_KINDS) {
     for (const e of await store.list(kind)) {
       const problem = overlayEntryProblem(kind, e.id, e.value)
       if (problem !== undefined) problems.push(`${store.location} ${kind} ${e.id}: ${problem}`)
       else if (kind === 'group') groups.set(e.id, e.value as GroupInput)
-      else profiles.set(e.id, e.value as ProfileInput)
+      else if (kind === 'profile') profiles.set(e.id, e.value as ProfileInput)
+      else files[kind].set(e.id, (e.value as SharedFile).text)
     }
   }
-  return { groups, profiles, problems }
+  return { groups, profiles, ...files, problems }
 }
 
 /** Write (or with `value` undefined, remove) one entry, durably: the API answers only after this resolved. */
-export async function writeOverlayEntry(store: Store, kind: OverlayKind, id: string, value: GroupInput | ProfileInput | undefined): Promise<void> {
+export async function writeOverlayEntry(store: Store, kind: OverlayKind, id: string, value: GroupInput | ProfileInput | SharedFile | undefined): Promise<void> {
   if (value === undefined) await store.delete(kind, id, { durable: true })
   else await store.put(kind, id, value, { durable: true })
 }
 
-async function importLegacy(store: Store, kind: OverlayKind, folder: string, problems: string[], logger: Logger): Promise<void> {
+async function importLegacy(store: Store, kind: 'group' | 'profile', folder: string, problems: string[], logger: Logger): Promise<void> {
   let names: string[]
   try {
     names = (await readdir(folder)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()

@@ -1,8 +1,8 @@
 /**
  * Boot state: every profile, group, template and the match index, loaded from config.yaml objects and an optional
- * Matchbox directory, validated as a whole. A `BootStore` holds the current state and swaps it only for a new state
- * that loaded without errors, so a bad file on disk is reported (file and reason) while the last good state keeps
- * serving. Reloads come from `reload()` (the daemon's SIGHUP) and from fs.watch on the Matchbox directory.
+ * Matchbox directory, validated as a whole. A `BootStore` (boot-store.ts) holds the current state and swaps it only
+ * for a new state that loaded without errors, so a bad file on disk is reported (file and reason) while the last
+ * good state keeps serving. Reloads come from `reload()` (the daemon's SIGHUP) and from fs.watch on the folders.
  *
  * At fleet size (issue 16: 100,000 groups, one per machine) two things matter. A full load runs in slices that give
  * the event loop back (./slices.ts), and the new state is swapped in whole once built, so the boot path answers from
@@ -10,9 +10,8 @@
  * everything again: `editGroups` checks just those groups against the current state (the same errors and warnings
  * a full load would give them) and updates only their index entries.
  */
-import { watch, type FSWatcher } from 'node:fs'
 import { join } from 'node:path'
-import { silentLogger, type Logger } from '../host/log.js'
+import type { Logger } from '../host/log.js'
 import type { GroupInput, ProfileInput } from './model-schema.js'
 import { groupFromConfig, groupFromMatchbox, profileFromConfig, profileFromMatchbox, type Group, type Profile } from './model.js'
 import type { Matcher } from './match.js'
@@ -21,8 +20,8 @@ import { normalizeLabels, type Labels } from './labels.js'
 import { urlBasename } from './boot-plan.js'
 import { prepareTemplates, templateKey, type PreparedTemplates, type TemplateFile } from './templates.js'
 import { createSlicer, sortSliced, unsliced, type Slicer } from './slices.js'
-import { buildMatcherSliced, groupEditor, groupFileChanges, type GroupChange, type GroupEditor } from './group-editor.js'
-import { watchPlan, type WatchPlan } from './watch-plan.js'
+import { buildMatcherSliced, groupEditor, type GroupEditor } from './group-editor.js'
+import { reviseFile, type LoadedFiles } from './file-editor.js'
 
 export { templateKey } from './templates.js'
 export type { GroupChange } from './group-editor.js'
@@ -52,6 +51,12 @@ export interface BootSources {
   readonly genericDir?: string
   /** Where Butane `local:` contents are read from (config `butane_files_dir`); without it `local:` is an error. */
   readonly filesDir?: string
+  /**
+   * API-written files (the overlay's `ignition`/`generic` kinds, shared through etcd), by name. A profile's file is
+   * read from its directory first: one there wins (the local directory is this appliance's, as config.yaml is);
+   * only a name the directory does not have is taken from here.
+   */
+  readonly sharedFiles?: { readonly ignition: ReadonlyMap<string, string>; readonly generic: ReadonlyMap<string, string>; readonly source: (kind: 'ignition' | 'generic', name: string) => string }
 }
 
 /** Everything loadBootState needs. */
@@ -110,16 +115,22 @@ export async function loadBootState(opts: BootStateOptions): Promise<LoadResult>
   return r.ok ? { ok: true, state: r.state, warnings: r.warnings, reads: r.reads } : r
 }
 
-/** A loaded state and what changing its groups later needs. */
-interface LoadedCatalog {
+/** A loaded state and what changing its groups later needs (boot-store.ts keeps one). */
+export interface LoadedCatalog {
   readonly ok: true
   readonly state: BootState
   readonly warnings: string[]
   readonly reads: string[]
   readonly editor: GroupEditor
+  /** Check a change of one shared file; `apply` (after the caller's write) gives the state and editor serving it. */
+  readonly editFile: (
+    kind: 'ignition' | 'generic',
+    name: string,
+    text: string | undefined,
+  ) => Promise<{ ok: true; warnings: string[]; users: number; apply: () => { state: BootState; editor: GroupEditor } } | { ok: false; errors: string[]; warnings: string[] }>
 }
 
-async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog | { ok: false; errors: string[]; warnings: string[]; reads: string[] }> {
+export async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog | { ok: false; errors: string[]; warnings: string[]; reads: string[] }> {
   const errors: string[] = []
   const warnings: string[] = []
   const slicer = opts.slicer ?? unsliced
@@ -192,18 +203,26 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
         templateDir.get(p.id)?.[kind] ??
         (kind === 'ignition' ? opts.ignitionDir : opts.genericDir) ??
         (opts.matchboxDir !== undefined ? join(opts.matchboxDir, kind) : undefined)
+      const shared = opts.sharedFiles?.[kind].get(name)
+      const useShared = (): void => {
+        templates.set(templateKey(kind, p), shared!)
+        files.set(templateKey(kind, p), { path: opts.sharedFiles!.source(kind, name), text: shared! })
+      }
       if (dir === undefined) {
-        errors.push(`${p.source}: ${kind} "${name}" given but no ${kind} directory is configured`)
+        if (shared !== undefined) useShared()
+        else errors.push(`${p.source}: ${kind} "${name}" given but no ${kind} directory is configured`)
         continue
       }
       const path = join(dir, name)
+      // Read (and watched) even when a shared file has the name: a local file that appears later takes over.
       reads.push(path)
       try {
         const text = await readSmallFile(path)
         templates.set(templateKey(kind, p), text)
         files.set(templateKey(kind, p), { path, text })
       } catch (err) {
-        errors.push(`${p.source}: ${kind} file ${path}: ${(err as Error).message}`)
+        if (shared !== undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') useShared()
+        else errors.push(`${p.source}: ${kind} file ${path}: ${(err as Error).message}${shared === undefined ? '' : ' (an API-written file of this name exists, but the local one wins when present)'}`)
       }
     }
   }
@@ -226,7 +245,9 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
   }
 
   let sorted: Group[] | undefined = groupList
-  const state: BootState = {
+  const invalidate = (): void => void (sorted = undefined)
+  // A state over these files; a file edit (file-editor.ts) makes another over the same groups and index.
+  const stateOver = (f: LoadedFiles): BootState => ({
     loadedAt: new Date().toISOString(),
     profiles,
     get groups() {
@@ -237,18 +258,34 @@ async function loadCatalogState(opts: BootStateOptions): Promise<LoadedCatalog |
     },
     group: (id) => groups.get(id),
     matcher,
-    templates,
-    ignition: prepared.ignition,
-    generic: prepared.generic,
+    templates: f.templates,
+    ignition: f.ignition,
+    generic: f.generic,
     assetRoles,
     match(labels) {
       const group = matcher.match(labels)
       if (group === undefined) return undefined
       return { group, profile: profiles.get(group.profile)! }
     },
+  })
+  let loadedFiles: LoadedFiles = { templates, ignition: prepared.ignition, generic: prepared.generic, files }
+  const state = stateOver(loadedFiles)
+  const editor = groupEditor(groups, matcher, prepared.checker, profiles, groupErrors, invalidate)
+  const parts = { profiles, groups, slicer, ...(opts.filesDir !== undefined ? { filesDir: opts.filesDir } : {}) }
+  const editFile: LoadedCatalog['editFile'] = async (kind, name, text) => {
+    const path = opts.sharedFiles?.source(kind, name)
+    if (path === undefined) return { ok: false, errors: [`${kind} "${name}": this catalog has no shared files`], warnings: [] }
+    const r = await reviseFile({ ...parts, slicer: opts.slicer ?? createSlicer() }, loadedFiles, kind, name, path, text)
+    if (!r.ok) return r
+    return {
+      ...r,
+      apply: () => {
+        loadedFiles = r.files
+        return { state: stateOver(r.files), editor: groupEditor(groups, matcher, r.checker, profiles, groupErrors, invalidate) }
+      },
+    }
   }
-  const editor = groupEditor(groups, matcher, prepared.checker, profiles, groupErrors, () => (sorted = undefined))
-  return { ok: true, state, warnings, reads, editor }
+  return { ok: true, state, warnings, reads, editor, editFile }
 }
 
 /** The path part of a URL (root-relative or absolute), as requests for it will arrive. */
@@ -257,194 +294,6 @@ function urlPath(url: string): string {
   const m = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(noQuery)
   if (m) return m[1] ?? '/'
   return noQuery.startsWith('/') ? noQuery : `/${urlBasename(noQuery)}`
-}
-
-/** Holds the current BootState. */
-export interface BootStore {
-  /** The current state (always a good one). */
-  get(): BootState
-  /**
-   * Load again (with new config.yaml sources if given, e.g. after SIGHUP re-read the config). On success the new state
-   * serves from the next request; on failure the errors are logged and the previous state keeps serving.
-   */
-  reload(sources?: BootSources): Promise<LoadResult>
-  /**
-   * Change single groups without loading everything: each changed group is checked against the current state (the
-   * errors and warnings a full load would report for it); on errors nothing changes. Else `commit` runs (the
-   * caller's durable write; a throw from it changes nothing), the groups' index entries are updated, and `next`
-   * (the sources that now hold the change) becomes what later reloads read. Runs in turn with reloads.
-   */
-  editGroups(changes: readonly GroupChange[], next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult>
-  /** Stop watching. */
-  close(): void
-}
-
-/** Thrown by createBootStore when the first load fails: there is no good state to fall back on. */
-export class BootLoadError extends Error {
-  readonly code = 'ERR_BOOT_LOAD'
-  readonly errors: string[]
-  constructor(errors: string[]) {
-    super(`boot configuration has ${errors.length} error(s):\n  ${errors.join('\n  ')}`)
-    this.name = 'BootLoadError'
-    this.errors = errors
-  }
-}
-
-/** Options for createBootStore. */
-export interface BootStoreOptions extends BootStateOptions {
-  /** Reload when the files the catalog reads change (default true when a Matchbox/ignition/generic/files folder is set). */
-  readonly watch?: boolean
-  /** Quiet period after the last change before reloading (editors and Terraform write several files). Default 300 ms. */
-  readonly debounceMs?: number
-}
-
-/** Load once (throws BootLoadError on errors) and return a store that reloads on demand and on file changes. */
-export async function createBootStore(opts: BootStoreOptions): Promise<BootStore> {
-  const logger = (opts.logger ?? silentLogger).child({ component: 'boot-state' })
-  const { watch: watching, debounceMs = 300, logger: _logger, ...initial } = opts
-  // The sources of the last good load: watcher reloads read these, and the watchers follow their folders.
-  let sources: BootSources = initial
-  let pending: BootSources | undefined
-  const first = await loadCatalogState(opts)
-  for (const w of first.warnings) logger.warn(w)
-  if (!first.ok) throw new BootLoadError(first.errors)
-  let current = first.state
-  let editor = first.editor
-  let reads = first.reads
-  logger.info({ groups: current.groupCount, profiles: current.profiles.size }, 'boot state loaded')
-
-  // Reloads run one at a time. Calls made while one runs share a single follow-up load, which starts after it and
-  // reads the newest sources; calls made before that follow-up starts get its result.
-  let queue: Promise<unknown> = Promise.resolve()
-  let queued: Promise<LoadResult> | undefined
-  const runReload = async (): Promise<LoadResult> => {
-    const trying = pending ?? sources
-    pending = undefined
-    // Built in slices beside the serving state, which answers until the swap below.
-    const loaded = await loadCatalogState({ ...trying, logger, slicer: opts.slicer ?? createSlicer() })
-    for (const w of loaded.warnings) logger.warn(w)
-    let result: LoadResult
-    if (loaded.ok) {
-      current = loaded.state
-      editor = loaded.editor
-      sources = trying
-      reads = loaded.reads
-      logger.info({ groups: current.groupCount, profiles: current.profiles.size }, 'boot state reloaded')
-      result = { ok: true, state: loaded.state, warnings: loaded.warnings, reads: loaded.reads }
-    } else {
-      for (const e of loaded.errors) logger.error({ reason: e }, 'boot reload failed; previous state keeps serving')
-      result = loaded
-    }
-    syncWatchers()
-    return result
-  }
-  const reload = (next?: BootSources): Promise<LoadResult> => {
-    if (next) pending = next
-    if (queued) return queued
-    const run = queue.then(() => {
-      queued = undefined
-      return runReload()
-    })
-    queued = run
-    queue = run.catch(() => undefined)
-    return run
-  }
-  const editGroups = (changes: readonly GroupChange[], next?: BootSources, commit?: () => Promise<void>): Promise<LoadResult> => {
-    const run = queue.then(async (): Promise<LoadResult> => {
-      const t0 = performance.now()
-      const { errors, warnings } = await editor.check(changes)
-      for (const w of warnings) logger.warn(w)
-      if (errors.length > 0) return { ok: false, errors, warnings, reads }
-      const t1 = performance.now()
-      await commit?.()
-      const t2 = performance.now()
-      editor.apply(changes)
-      if (next !== undefined) sources = next
-      // The parts' times: an edit is meant to take milliseconds at any catalog size (issue 16), and the commit is the
-      // caller's durable write, whose time is the disk's.
-      const ms = (x: number): number => Math.round(x * 100) / 100
-      logger.info({ changed: changes.map((c) => c.id), groups: current.groupCount, checkMs: ms(t1 - t0), commitMs: ms(t2 - t1), applyMs: ms(performance.now() - t2) }, 'boot groups changed')
-      return { ok: true, state: current, warnings, reads }
-    })
-    queue = run.catch(() => undefined)
-    return run
-  }
-
-  const watchers = new Map<string, FSWatcher>()
-  let plan: WatchPlan = new Map()
-  let timer: NodeJS.Timeout | undefined
-  let closed = false
-  // What changed since the last debounce: Matchbox group files by name (re-read alone), or anything else (full load).
-  let changedGroupFiles = new Set<string>()
-  let changedOther = false
-  const onChange = (dir: string, name: string | null) => {
-    if (closed) return
-    // Only the files a load reads: data_dir, a log file or an editor's swap file in a watched folder must not
-    // reload the whole catalog on every write (one SIGHUP used to cause three reloads).
-    const wanted = plan.get(dir)
-    if (wanted === undefined || (name !== null && !wanted(name))) return
-    const groupsDir = sources.matchboxDir === undefined ? undefined : join(sources.matchboxDir, 'groups')
-    if (dir === groupsDir && name !== null) changedGroupFiles.add(join(dir, name))
-    else changedOther = true
-    if (timer) clearTimeout(timer)
-    timer = setTimeout(() => {
-      timer = undefined
-      const files = [...changedGroupFiles]
-      const full = changedOther
-      changedGroupFiles = new Set()
-      changedOther = false
-      const refuse = (errors: readonly string[]) => {
-        for (const e of errors) logger.error({ reason: e }, 'boot group change refused; previous state keeps serving')
-      }
-      let done: Promise<LoadResult>
-      if (full) done = reload()
-      else {
-        const read = groupFileChanges(files, editor)
-        refuse(read.errors)
-        done = editGroups(read.changes, sources)
-      }
-      done.then((r) => (full || r.ok ? undefined : refuse(r.errors))).catch((err: unknown) => logger.error({ err }, 'boot reload crashed'))
-    }, debounceMs)
-  }
-  const enabled = watching ?? (initial.matchboxDir ?? initial.ignitionDir ?? initial.genericDir ?? initial.filesDir) !== undefined
-  // After every load: the folders of the current sources (a SIGHUP may have moved them), and folders that appeared
-  // since (Matchbox creates them lazily; the root's watcher sees them created).
-  function syncWatchers(): void {
-    if (closed) return
-    plan = enabled ? watchPlan(sources, reads) : new Map()
-    for (const [dir, w] of watchers) {
-      if (plan.has(dir)) continue
-      w.close()
-      watchers.delete(dir)
-    }
-    for (const dir of plan.keys()) {
-      if (watchers.has(dir)) continue
-      try {
-        const w = watch(dir, { persistent: false }, (_event, name) => onChange(dir, name === null ? null : String(name)))
-        w.on('error', (err) => {
-          logger.warn({ err, dir }, 'watch failed; reload with SIGHUP')
-          w.close()
-          watchers.delete(dir)
-        })
-        watchers.set(dir, w)
-      } catch {
-        // Not there yet; the root watcher will see it created.
-      }
-    }
-  }
-  syncWatchers()
-
-  return {
-    get: () => current,
-    reload,
-    editGroups,
-    close() {
-      closed = true
-      if (timer) clearTimeout(timer)
-      for (const w of watchers.values()) w.close()
-      watchers.clear()
-    },
-  }
 }
 
 /** Convenience for the DHCP side: match raw labels ({mac, uuid, arch}) against a state. */

@@ -11,7 +11,8 @@ import type { Config } from '../config/schema.js'
 import type { EventSink } from '../machines/events.js'
 import type { Logger } from '../host/log.js'
 import { loadNative } from '../host/native.js'
-import { BootLoadError, matchMachine } from '../catalog/state.js'
+import { matchMachine } from '../catalog/state.js'
+import { BootLoadError } from '../catalog/boot-store.js'
 import { openCatalog, type Catalog } from '../catalog/catalog.js'
 import { openMachineStore } from '../machines/store.js'
 import { StoreError } from '../store/index.js'
@@ -28,6 +29,7 @@ import { secureBootResolvers } from '../boot/grub-tftp.js'
 import { startIpxeHandoffWatch } from '../boot/ipxe-handoff.js'
 import { createChainloadTracker } from '../boot/chainload.js'
 import { observedAddresses } from '../addresses/observed.js'
+import { startFindingsPublisher } from '../addresses/findings-store.js'
 import { dhcpSettingsFor } from '../boot/dhcp-settings.js'
 import { checkFirmware, logFirmware } from './firmware.js'
 import { startHttp, type HttpService } from './http-service.js'
@@ -139,6 +141,20 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     machines.subscribe((mac, event) => {
       if (event !== undefined) ipxeHandoff.observe(mac, event)
     })
+    // Issue 17: on a shared store this appliance's findings (the tracker's and the boot side's) are published for the
+    // fleet's /v1/fleet/findings, bounded per kind as the tracker bounds its own list (tracking.max_findings, live).
+    let maxFindings = config.tracking.max_findings
+    if (mirror !== undefined) {
+      const publisher = startFindingsPublisher({
+        store: dataStore,
+        appliance: who.name,
+        site: who.site,
+        findings: () => [...(tracking?.findings() ?? []), ...ipxeHandoff.findings()],
+        maxPerKind: () => maxFindings,
+        logger,
+      })
+      closers.push(() => publisher.close())
+    }
     const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }), storeUp: () => mirror?.up ?? true })
     const chainload = createChainloadTracker()
     // bind_to_lease: the addresses DHCP traffic to pxebox shows each MAC using, plus what the address tracker saw
@@ -247,7 +263,12 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
         logger,
         catalog: (sources) => catalog.reload(sources),
         setToken: (token) => void (apiToken = token),
-        ...(tracking === undefined ? {} : { tracker: tracking }),
+        tracker: {
+          configure(settings) {
+            tracking?.configure(settings)
+            maxFindings = settings.maxFindings ?? maxFindings
+          },
+        },
         publicUrl,
       }),
       close: closeAll,

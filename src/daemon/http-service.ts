@@ -7,7 +7,7 @@ import type { Logger } from '../host/log.js'
 import { buildApp, type HttpDeps } from '../http/app.js'
 import type { NativeLoad } from '../host/native.js'
 import { VERSION } from '../host/version.js'
-import type { BootStore } from '../catalog/state.js'
+import type { BootStore } from '../catalog/boot-store.js'
 
 /** Options for startHttp. */
 export interface HttpServiceOptions {

@@ -15,7 +15,8 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../host/log.js'
 import { MACHINE_KIND, mergeQueuedRecords, TIMELINE_KIND } from '../machines/records-store.js'
 import { CLAIM_KIND, LEASE_KIND } from '../addresses/store-lease-book.js'
-import type { OverlayKind } from '../catalog/overlay-store.js'
+import { FINDING_KIND } from '../addresses/findings-store.js'
+import { OVERLAY_KINDS } from '../catalog/overlay-store.js'
 import { APPLIANCE_KIND, APPLIANCE_SEEN_KIND, connectEtcdStore, openEmbeddedStore, openMirroredStore, type EtcdStore, type MirroredStore, type Store } from '../store/index.js'
 
 /** The local copy of a shared store, in data_dir. */
@@ -24,12 +25,13 @@ export const STORE_COPY_FILE = 'store-cache.db'
 /**
  * Kinds queued while etcd does not answer: a machine's boot events must not be lost (issue 17: "machine events are
  * queued and written when etcd returns"). Leases are not: a new address needs a committed etcd write (the lease book
- * keeps renewals of live leases in memory itself), and groups/profiles are operator writes that get a 503.
+ * keeps renewals of live leases in memory itself), and groups/profiles and their files are operator writes that get a
+ * 503. Findings are not either: they are re-derived, and republished whole when etcd answers (addresses/findings-store.ts).
  */
 const QUEUED_KINDS = [MACHINE_KIND, TIMELINE_KIND]
 
 /** Every kind the daemon keeps in a shared store: a new copy is filled by listing them (store/mirrored.ts). */
-const SHARED_KINDS = [...(['group', 'profile'] satisfies OverlayKind[]), MACHINE_KIND, TIMELINE_KIND, LEASE_KIND, CLAIM_KIND, APPLIANCE_KIND, APPLIANCE_SEEN_KIND]
+const SHARED_KINDS = [...OVERLAY_KINDS, MACHINE_KIND, TIMELINE_KIND, LEASE_KIND, CLAIM_KIND, FINDING_KIND, APPLIANCE_KIND, APPLIANCE_SEEN_KIND]
 
 /** Who this appliance is in a fleet: the registry key and what machine records carry. */
 export interface ApplianceIdentity {

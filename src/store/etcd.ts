@@ -18,37 +18,19 @@
  *   reads), not at whatever etcd's revision is when the watch reaches it, so a change this handle writes right after
  *   `watch()` returned is never missed.
  *
+ * A kind is read in pages at one revision (etcd-range.ts): one range answer over a few thousand machine records is
+ * over the gRPC client's 4 MiB receive limit. `list` starts over when etcd compacts its revision midway.
+ *
  * Durability: etcd commits through Raft to a quorum, each member fsyncing its WAL, for every write, so `durable` has
  * nothing to add. An unreachable cluster fails calls with StoreUnavailableError after the call deadline.
  */
-import { readFileSync } from 'node:fs'
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel'
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
-import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
+import { Etcd3, type IEvent, type IKeyValue, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
+import { silentLogger } from '../host/log.js'
+import { clientOptions, prefixEnd, unreachable, type EtcdStoreOptions } from './etcd-client.js'
+import { walkRange } from './etcd-range.js'
+import { checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StorePage, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
 
-/** Client certificate files for an etcd cluster that requires TLS (etcd's --trusted-ca-file, --client-cert-auth). */
-export interface EtcdTls {
-  /** The CA that signed the members' certificates. */
-  readonly caFile: string
-  /** A client certificate and key, when the cluster checks clients (--client-cert-auth). */
-  readonly certFile?: string
-  readonly keyFile?: string
-}
-
-/** Options for openEtcdStore. */
-export interface EtcdStoreOptions {
-  /** Client URLs of the members (`http://10.0.0.5:2379`, `https://...` with `tls`). */
-  readonly endpoints: readonly string[]
-  /** Key prefix of every document (`/pxebox`): several pxebox fleets, or tests, share one cluster under others. */
-  readonly prefix: string
-  readonly tls?: EtcdTls
-  /** How long one call waits for the cluster before StoreUnavailableError. Default 5 s. */
-  readonly callTimeoutMs?: number
-  /** etcd's --max-txn-ops of the cluster. Default 128, etcd's own default. */
-  readonly maxTxnOps?: number
-  readonly logger?: Logger
-}
+export type { EtcdStoreOptions, EtcdTls } from './etcd-client.js'
 
 /** An open etcd store: the Store, plus the client for what only etcd has (leases: the appliance registry). */
 export interface EtcdStore extends Store {
@@ -60,61 +42,6 @@ export interface EtcdStore extends Store {
 }
 
 const text = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('utf8'))
-
-/** The smallest key after every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: string): Buffer {
-  const b = Buffer.from(prefix)
-  for (let i = b.length - 1; i >= 0; i--) {
-    if (b[i]! < 0xff) {
-      const end = Buffer.from(b.subarray(0, i + 1))
-      end[i]!++
-      return end
-    }
-  }
-  return Buffer.from([0])
-}
-
-/** gRPC failures that mean "no answer from the cluster", not "the cluster said no". */
-function unreachable(err: unknown): boolean {
-  const name = (err as Error)?.constructor?.name ?? ''
-  return /GRPCUnavailable|GRPCDeadlineExceeded|GRPCCancelled|GRPCConnectFailed|BrokenCircuit|IsolatedCircuit|TaskCancelled/.test(name) || /ECONNREFUSED|Deadline exceeded|No connection established|UNAVAILABLE/i.test((err as Error)?.message ?? '')
-}
-
-/** The options of the etcd3 client for `opts`. */
-function clientOptions(opts: EtcdStoreOptions): IOptions {
-  const timeout = opts.callTimeoutMs ?? 5000
-  const tls = opts.tls
-  return {
-    hosts: [...opts.endpoints],
-    dialTimeout: timeout,
-    // Unary calls give up after the timeout so an outage answers as one (a 503, a logged wait), never a hang;
-    // watch streams are long-lived and reconnect by themselves.
-    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
-    // etcd3's default opens a member's circuit for 5 s after 3 failures, and retries only recoverable errors: during
-    // a leader election every member fails a few calls ("no leader"), so all circuits opened at once and calls
-    // failed for 5 s with a healthy quorum back after 0.5 s. A member's circuit here half-opens after 1 s, and a
-    // call blocked by open circuits is retried (another member, backing off up to 1 s) like a recoverable error.
-    faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(
-        handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
-        { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) },
-      ),
-      // A watch re-attaches within 2 s of etcd answering again (the default backs off to 30 s). etcd3 types this slot
-      // as one backoff but uses, and defaults it to, a factory (`new ExponentialBackoff()`), so the factory is given.
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
-    },
-    ...(tls === undefined
-      ? {}
-      : {
-          credentials: {
-            rootCertificate: readFileSync(tls.caFile),
-            ...(tls.keyFile === undefined ? {} : { privateKey: readFileSync(tls.keyFile) }),
-            ...(tls.certFile === undefined ? {} : { certChain: readFileSync(tls.certFile) }),
-          },
-        }),
-  }
-}
 
 /**
  * Connect to the cluster and check it answers (a read of the current revision). Rejects with StoreUnavailableError
@@ -164,6 +91,8 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
   let closed = false
   /** The latest revision any answer to this handle carried: where a live watch starts. */
   let seen = 0
+  /** Per kind, bytes per document of the last page read (etcd-range.ts): a Store.page then takes one round trip. */
+  const perKey = new Map<string, number>()
 
   const key = (kind: string, id: string): string => `${prefix}/${kind}/${id}`
   const kindPrefix = (kind: string | undefined): string => (kind === undefined ? `${prefix}/` : `${prefix}/${kind}/`)
@@ -213,6 +142,25 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
     if (where === undefined) return undefined
     return { ...where, value: JSON.parse(text(kv.value)) as unknown, modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision) }
   }
+  /** Documents of `kind` after `after` into `out`, in pages at one revision (etcd-range.ts). */
+  const walk = async (kind: string, after: string | undefined, rev: number | undefined, maxKeys: number | undefined, out: StoreEntry[]) => {
+    const from = kindPrefix(kind)
+    const start = after === undefined ? Buffer.from(from) : Buffer.from(`${from}${after}\0`)
+    const range = (req: IRangeRequest) => call(`list ${kind}`, () => client.kv.range(req))
+    const hint = perKey.get(kind)
+    const walked = await walkRange(range, { start, end: prefixEnd(from), ...(rev === undefined ? {} : { revision: rev }), ...(maxKeys === undefined ? {} : { maxKeys }), ...(hint === undefined ? {} : { perKey: hint }) }, (kvs) => {
+      for (const kv of kvs) {
+        const e = entry(kv)
+        if (e !== undefined && e.kind === kind) out.push(e)
+      }
+    }).catch((err: unknown) => {
+      if (/future revision/i.test((err as Error).message)) throw new StoreError('PXEBOX_STORE_REVISION', `a page of ${kind} at revision ${rev}: after etcd's current revision`)
+      throw err
+    })
+    if (walked.revision > seen) seen = walked.revision
+    perKey.set(kind, walked.perKey)
+    return walked
+  }
   const revision = (): Promise<number> =>
     call('read the revision', async () => note((await client.kv.range({ key: Buffer.from(`${prefix}/`), count_only: true })).header))
 
@@ -233,11 +181,30 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
     // reader) is emitted on process.nextTick, which runs before promise callbacks: it would have reached no one.
     // Not seen in a test (test/store/etcd.test.ts's burst test passed on the old code too): a window closed, not a
     // bug reproduced.
-    const watcher = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from)).watcher()
+    const builder = client.watch().prefix(kindPrefix(opts.kind)).startRevision(String(from))
+    // Fragments: a watch catching up sends up to 1,000 revisions in one response, which after 4 MiB of machine
+    // records written while this appliance was away is over the gRPC client's receive limit; the stream then broke
+    // and re-attached at the same revision, forever, and the copy never caught up. With `fragment` etcd (3.4+)
+    // splits a response over --max-request-bytes (1.5 MiB) into several, each event whole; their events are
+    // delivered as they come. etcd3's builder has no setter for it: its request is set before the watcher is made.
+    ;(builder as unknown as { request: { fragment?: boolean } }).request.fragment = true
+    const watcher = builder.watcher()
     w.watcher = watcher
+    // A fragment may end inside a revision (a batch's events split between responses): the events of its last
+    // revision wait for the next response, so a batch is delivered whole and `next` never points inside one.
+    let held: IEvent[] = []
     watcher.on('data', (res) => {
       if (w.closed) return
-      for (const ev of res.events) {
+      let events = held.length === 0 ? res.events : [...held, ...res.events]
+      held = []
+      if (res.fragment === true && events.length > 0) {
+        const last = events[events.length - 1]!.kv.mod_revision
+        let cut = events.length
+        while (cut > 0 && events[cut - 1]!.kv.mod_revision === last) cut--
+        held = events.slice(cut)
+        events = events.slice(0, cut)
+      }
+      for (const ev of events) {
         const where = parse(ev.kv)
         if (where === undefined) continue
         const rev = Number(ev.kv.mod_revision)
@@ -268,6 +235,7 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
       // `created` answer moves it too) that lost its member resumed past events it never got. It resumes from the
       // revision after the last event it delivered instead; etcd3 re-attaches after this event.
       watcher.request.start_revision = String(w.next)
+      held = []
       logger.warn({ err: err.message, kind: opts.kind, from: w.next }, 'etcd watch disconnected; it resumes from the revision after the last one it delivered when a member answers')
     })
     watcher.on('error', (err: Error) => void classify(err))
@@ -296,15 +264,24 @@ function etcdStore(client: Etcd3, prefix: string, location: string, opts: EtcdSt
       return res.kvs[0] === undefined ? undefined : entry(res.kvs[0])
     },
     async list(kind) {
-      const from = kindPrefix(kind)
-      const res = await call(`list ${kind}`, () => client.kv.range({ key: Buffer.from(from), range_end: prefixEnd(from) }))
-      note(res.header)
-      const out: StoreEntry[] = []
-      for (const kv of res.kvs) {
-        const e = entry(kv)
-        if (e !== undefined && e.kind === kind) out.push(e)
+      checkKey(kind, 'x')
+      for (let attempt = 1; ; attempt++) {
+        const out: StoreEntry[] = []
+        try {
+          await walk(kind, undefined, undefined, undefined, out)
+          return out
+        } catch (err) {
+          // A long listing whose revision etcd's auto-compaction removed: read it again at the current one.
+          if (!(err instanceof StoreCompactedError) || attempt >= 3) throw err
+        }
       }
-      return out
+    },
+    async page(kind, popts): Promise<StorePage> {
+      checkPage(kind, popts)
+      const entries: StoreEntry[] = []
+      const { revision, more } = await walk(kind, popts.after, popts.revision, popts.limit, entries)
+      const last = entries[entries.length - 1]
+      return more && last !== undefined ? { entries, next: last.id, revision } : { entries, revision }
     },
     async put(kind, id, value) {
       return store.batch([{ op: 'put', kind, id, value }])

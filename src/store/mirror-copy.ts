@@ -66,12 +66,19 @@ export interface MirrorCopy {
   markCurrent(at: Date): void
   get(kind: string, id: string): StoreEntry | undefined
   list(kind: string): StoreEntry[]
+  /** Up to `limit` documents of `kind` after `after` (from the first when absent), in id order. */
+  page(kind: string, after: string | undefined, limit: number): StoreEntry[]
   /** Every kind the copy holds a document of (re-listed after a compacted watch). */
   kinds(): string[]
   /** Remote events, one transaction: a row changes only when the event is newer than it and it is not pending. */
   applyEvents(events: readonly StoreEvent[]): void
-  /** Replace every non-pending document of `kinds` with a remote listing taken at or after `revision`. */
-  replaceKinds(listed: ReadonlyMap<string, readonly StoreEntry[]>, revision: number): void
+  /**
+   * One page of a remote listing of `kind`, covering the ids after `after` (from the first when undefined) up to and
+   * including `through` (to the end when undefined): the non-pending documents of that span become the page's.
+   */
+  fillSpan(kind: string, after: string | undefined, through: string | undefined, entries: readonly StoreEntry[]): void
+  /** A listing of every kind the copy follows, at `revision`, is complete: the copy holds that revision. */
+  listedAt(revision: number): void
   /** Set one document to what the remote holds now (undefined: absent), clearing `pending`. */
   settle(kind: string, id: string, entry: StoreEntry | undefined): void
   /** Documents written locally and not yet read back from the remote. */
@@ -148,7 +155,9 @@ function mirrorCopy(db: Database.Database, file: string, problems: string[]): Mi
        ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, pending = 1`,
     ),
     remove: db.prepare<[string, string]>(`DELETE FROM docs WHERE kind = ? AND id = ?`),
-    removeKind: db.prepare<[string]>(`DELETE FROM docs WHERE kind = ? AND pending = 0`),
+    page: db.prepare<[string, string, number], Row>(`SELECT * FROM docs WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`),
+    removeSpan: db.prepare<[string, string, string]>(`DELETE FROM docs WHERE kind = ? AND id > ? AND id <= ? AND pending = 0`),
+    removeFrom: db.prepare<[string, string]>(`DELETE FROM docs WHERE kind = ? AND id > ? AND pending = 0`),
     pending: db.prepare<[], { kind: string; id: string }>(`SELECT kind, id FROM docs WHERE pending = 1 ORDER BY kind, id`),
     enqueue: db.prepare<[string, string, number]>(`INSERT INTO outbox (call, ops, durable) VALUES (?, ?, ?)`),
     next: db.prepare<[], { seq: number; call: string; ops: string; durable: number }>(`SELECT * FROM outbox ORDER BY seq LIMIT 1`),
@@ -172,15 +181,16 @@ function mirrorCopy(db: Database.Database, file: string, problems: string[]): Mi
     q.setApplied.run(String(top))
   })
 
-  const replaceKinds = db.transaction((listed: ReadonlyMap<string, readonly StoreEntry[]>, revision: number) => {
-    for (const [kind, entries] of listed) {
-      q.removeKind.run(kind)
-      for (const e of entries) {
-        if (q.get.get(kind, e.id)?.pending === 1) continue
-        q.upsert.run(kind, e.id, JSON.stringify(e.value), e.modRevision, e.createRevision, 0)
-      }
+  // A listing arrives a page at a time (a kind of 100,000 records does not fit one etcd answer), each page its own
+  // transaction: between pages the copy holds every document it held before, some of them already at the listing's
+  // revision, so a reader never sees a kind half empty. `applied` moves only when the whole listing is in.
+  const fillSpan = db.transaction((kind: string, after: string | undefined, through: string | undefined, entries: readonly StoreEntry[]) => {
+    if (through === undefined) q.removeFrom.run(kind, after ?? '')
+    else q.removeSpan.run(kind, after ?? '', through)
+    for (const e of entries) {
+      if (q.get.get(kind, e.id)?.pending === 1) continue
+      q.upsert.run(kind, e.id, JSON.stringify(e.value), e.modRevision, e.createRevision, 0)
     }
-    q.setApplied.run(String(revision))
   })
 
   const queue = db.transaction((call: OutboxEntry['call'], ops: readonly StoreOp[], opts: WriteOptions, maxOutbox: number): number => {
@@ -204,10 +214,17 @@ function mirrorCopy(db: Database.Database, file: string, problems: string[]): Mi
       const r = q.get.get(kind, id)
       return r === undefined ? undefined : entry(r)
     },
-    list: (kind) => q.list.all(kind).map(entry),
+    list: (kind) => {
+      // Row by row, as the embedded store lists (sqlite.ts): each row's text dies as soon as it is parsed.
+      const out: StoreEntry[] = []
+      for (const r of q.list.iterate(kind)) out.push(entry(r))
+      return out
+    },
+    page: (kind, after, limit) => q.page.all(kind, after ?? '', limit).map(entry),
     kinds: () => q.kinds.all().map((r) => r.kind),
     applyEvents: (events) => applyEvents.immediate(events),
-    replaceKinds: (listed, revision) => replaceKinds.immediate(listed, revision),
+    fillSpan: (kind, after, through, entries) => fillSpan.immediate(kind, after, through, entries),
+    listedAt: (revision) => void q.setApplied.run(String(revision)),
     settle(kind, id, e) {
       if (e === undefined) q.remove.run(kind, id)
       else q.upsert.run(kind, id, JSON.stringify(e.value), e.modRevision, e.createRevision, 0)

@@ -29,8 +29,9 @@
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
+import { fillCopy } from './mirror-fill.js'
 import { flushOutbox, type FlushHooks, type QueuedMerge } from './outbox-flush.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreHealth, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
+import { checkCurrent, checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreHealth, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
 import { consumerWatches } from './mirror-watches.js'
 
 /** Options for openMirroredStore. */
@@ -220,14 +221,12 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
 
   /** A new copy, or the remote compacted past the copy: list every kind, then watch from that listing's revision. */
   const resync = async (why: 'new copy' | 'compacted'): Promise<void> => {
-    const revision = await remote.revision()
-    const kinds = new Set([...(opts.kinds ?? []), ...copy.kinds()])
-    const listed = new Map<string, StoreEntry[]>()
-    for (const kind of kinds) listed.set(kind, await remote.list(kind))
-    if (closed) return
-    copy.replaceKinds(listed, Math.max(revision, copy.applied()))
-    if (why === 'new copy') log.info({ revision, kinds: [...kinds] }, `a new copy of the shared store: listed ${kinds.size} kinds at revision ${revision}`)
-    else log.info({ revision, kinds: [...kinds] }, `the shared store compacted the history this copy needed; listed ${kinds.size} kinds again at revision ${revision}`)
+    const kinds = [...new Set([...(opts.kinds ?? []), ...copy.kinds()])]
+    const filled = await fillCopy(remote, copy, kinds, () => closed)
+    if (filled === undefined || closed) return
+    const { revision, documents } = filled
+    if (why === 'new copy') log.info({ revision, kinds, documents }, `a new copy of the shared store: listed ${kinds.length} kinds (${documents} documents) at revision ${revision}`)
+    else log.info({ revision, kinds, documents }, `the shared store compacted the history this copy needed; listed ${kinds.length} kinds (${documents} documents) again at revision ${revision}`)
     startWatch()
     release()
   }
@@ -408,6 +407,16 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
     async list(kind) {
       open()
       return copy.list(kind)
+    },
+    async page(kind, popts) {
+      open()
+      checkPage(kind, popts)
+      checkCurrent(kind, popts.revision, copy.applied())
+      const entries = copy.page(kind, popts.after, popts.limit + 1)
+      const revision = copy.applied()
+      if (entries.length <= popts.limit) return { entries, revision }
+      entries.pop()
+      return { entries, next: entries[entries.length - 1]!.id, revision }
     },
     async revision() {
       open()

@@ -26,7 +26,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { moveCorruptAside } from '../host/durable-file.js'
 import { silentLogger, type Logger } from '../host/log.js'
-import { checkKey, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
+import { checkCurrent, checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
 
 /** Options for openSqliteStore. */
 export interface SqliteStoreOptions {
@@ -147,6 +147,8 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
     exists: db.prepare<[string, string], { one: number }>(`SELECT 1 AS one FROM docs WHERE kind = ? AND id = ?`),
     modRevision: db.prepare<[string, string], { mod_revision: number }>(`SELECT mod_revision FROM docs WHERE kind = ? AND id = ?`),
     list: db.prepare<[string], Row>(`SELECT * FROM docs WHERE kind = ? ORDER BY id`),
+    // BINARY collation: ids compare bytewise, as etcd's keys do, so a page ends where etcd's would.
+    page: db.prepare<[string, string, number], Row>(`SELECT * FROM docs WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`),
     upsert: db.prepare<[string, string, string, number, number]>(
       `INSERT INTO docs (kind, id, value, create_revision, mod_revision) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision`,
@@ -269,6 +271,19 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
       const out: StoreEntry[] = []
       for (const r of q.list.iterate(kind)) out.push(entry(r))
       return out
+    },
+    async page(kind, popts) {
+      open()
+      checkPage(kind, popts)
+      // Read and revision in one transaction: another handle's commit cannot fall between them.
+      return db.transaction(() => {
+        const revision = q.revision.get()!.value
+        checkCurrent(kind, popts.revision, revision)
+        const rows = q.page.all(kind, popts.after ?? '', popts.limit + 1)
+        const more = rows.length > popts.limit
+        const entries = rows.slice(0, popts.limit).map(entry)
+        return more ? { entries, next: entries[entries.length - 1]!.id, revision } : { entries, revision }
+      }).deferred()
     },
     async put(kind, id, value, opts) {
       return write([{ op: 'put', kind, id, value }], opts)!

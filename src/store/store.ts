@@ -65,6 +65,31 @@ export interface WatchOptions {
   readonly fromRevision?: number
 }
 
+/** Where a page of one kind starts and how many documents it holds (Store.page). */
+export interface PageOptions {
+  /** Documents whose id sorts after this one (it need not exist); absent: from the first. */
+  readonly after?: string
+  /** The most documents in the page: an integer >= 1. */
+  readonly limit: number
+  /**
+   * Read at this store revision, the `revision` of an earlier page, so that the pages of one listing are one snapshot
+   * (etcd: a range at that revision). Absent: the current revision. A backend that no longer holds the state at that
+   * revision fails with StoreCompactedError (etcd once compacted; the embedded store and the outage layer's copy hold
+   * only their current state); a revision after the current one fails with StoreError PXEBOX_STORE_REVISION.
+   */
+  readonly revision?: number
+}
+
+/** One page of a kind. */
+export interface StorePage {
+  /** In id order (bytewise, as etcd orders keys). */
+  readonly entries: StoreEntry[]
+  /** The id to pass as `after` for the next page; absent when no document follows this page. */
+  readonly next?: string
+  /** The revision the page was read at: pass it as `revision` to read the next page from the same snapshot. */
+  readonly revision: number
+}
+
 /** A running watch. */
 export interface StoreWatch {
   /** Stop delivering; events already queued are dropped. */
@@ -107,8 +132,13 @@ export interface Store {
    */
   readonly maxBatchOps: number
   get(kind: string, id: string): Promise<StoreEntry | undefined>
-  /** Every document of `kind`, in id order. */
+  /** Every document of `kind`, in id order (one snapshot; etcd reads it in pages, see etcd-range.ts). */
   list(kind: string): Promise<StoreEntry[]>
+  /**
+   * Up to `limit` documents of `kind` after `after`, in id order: a kind too large for one answer (100,000 machine
+   * records) read a page at a time. Throws StoreError PXEBOX_STORE_PAGE for a bad limit or `after`.
+   */
+  page(kind: string, opts: PageOptions): Promise<StorePage>
   /** Create or replace; resolves with the new revision. */
   put(kind: string, id: string, value: unknown, opts?: WriteOptions): Promise<number>
   /** Create only if absent; resolves with the new revision, or undefined when the id exists (nothing written). */
@@ -148,8 +178,9 @@ export class StoreCompactedError extends StoreError {
   constructor(
     readonly requested: number,
     readonly compacted: number,
+    what = `a watch from revision ${requested}`,
   ) {
-    super('PXEBOX_STORE_COMPACTED', `store history before revision ${compacted + 1} is compacted; a watch from revision ${requested} cannot be served (list and watch from the current revision)`)
+    super('PXEBOX_STORE_COMPACTED', `store history before revision ${compacted + 1} is compacted; ${what} cannot be served (list and watch from the current revision)`)
   }
 }
 
@@ -192,4 +223,22 @@ export const STORE_KEY = /^[A-Za-z0-9_@:.-]{1,200}$/
 export function checkKey(kind: string, id: string): void {
   if (!STORE_KEY.test(kind)) throw new StoreError('PXEBOX_STORE_KEY', `store kind "${kind}" is not 1-200 of [A-Za-z0-9_@:.-]`)
   if (!STORE_KEY.test(id)) throw new StoreError('PXEBOX_STORE_KEY', `store id "${id}" (kind ${kind}) is not 1-200 of [A-Za-z0-9_@:.-]`)
+}
+
+/** Throws StoreError PXEBOX_STORE_PAGE for page options no backend can serve (the kind and `after` as keys). */
+export function checkPage(kind: string, opts: PageOptions): void {
+  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new StoreError('PXEBOX_STORE_PAGE', `a page of ${kind} needs a limit that is an integer >= 1, not ${opts.limit}`)
+  if (opts.after !== undefined && !STORE_KEY.test(opts.after)) throw new StoreError('PXEBOX_STORE_PAGE', `a page of ${kind} cannot start after "${opts.after}": not 1-200 of [A-Za-z0-9_@:.-]`)
+  if (opts.revision !== undefined && !(Number.isSafeInteger(opts.revision) && opts.revision >= 0)) throw new StoreError('PXEBOX_STORE_REVISION', `a page of ${kind} at revision ${opts.revision}: not a revision (an integer >= 0)`)
+  checkKey(kind, 'x')
+}
+
+/**
+ * For a store that holds only its current state (the embedded one, the outage layer's copy): a page asked at another
+ * revision fails as etcd's does at a compacted or future one.
+ */
+export function checkCurrent(kind: string, asked: number | undefined, current: number): void {
+  if (asked === undefined || asked === current) return
+  if (asked > current) throw new StoreError('PXEBOX_STORE_REVISION', `a page of ${kind} at revision ${asked}: the store is at revision ${current}`)
+  throw new StoreCompactedError(asked, current - 1, `a page of ${kind} at revision ${asked}`)
 }

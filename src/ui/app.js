@@ -1,5 +1,6 @@
 // pxebox dashboard: machines (failed and stuck first) with their boot progress, findings and leases; on a shared
-// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines.
+// (etcd) store also the fleet: every appliance (up, or gone when its heartbeat stopped) and every site's machines
+// and findings.
 // Plain JS, no build. Data from /v1; live updates from /v1/events. The API token (for writes, and for reads when
 // open_reads is off) is asked once and kept in sessionStorage: gone when the tab closes, never in a URL.
 'use strict'
@@ -235,11 +236,46 @@ function applianceRow(a) {
     el('td', {}, a.interface + ' ' + a.address), el('td', {}, a.version), el('td', {}, ago(a.heartbeat)))
 }
 
+function fleetFindingRow(f) {
+  // A gone appliance's findings are its last ones: nothing there re-derives them until it starts again.
+  const who = f.appliance_state === 'up' ? f.appliance : f.appliance + ' (' + f.appliance_state + ')'
+  return el('tr', { class: 'fleet-finding ' + f.appliance_state, 'data-id': f.id, 'data-site': f.site, 'data-appliance': f.appliance, 'data-appliance-state': f.appliance_state },
+    el('td', {}, f.site), el('td', { class: 'appliance-name' }, who), el('td', {}, el('strong', {}, f.kind)), el('td', {}, f.explanation), el('td', {}, ago(f.since)))
+}
+
+/** How many fleet findings the table shows, for its heading while the list cannot be read again. */
+let fleetFindingsShown = 0
+
+// Every appliance's findings, from the same copy of the shared store as the machines: during an outage they are as
+// last seen (current: false), or the request fails (503) and the last list stays; the heading says so.
+async function loadFleetFindings() {
+  const heading = document.getElementById('fleet-findings-h')
+  let found
+  try {
+    found = await api('/v1/fleet/findings')
+  } catch (e) {
+    heading.textContent = 'Findings by site: ' + fleetFindingsShown + ', as last seen (' + e.message + ')'
+    return
+  }
+  fleetFindingsShown = found.findings.length
+  heading.textContent = 'Findings by site: ' + found.findings.length + (found.current === false ? ', as last seen (etcd unreachable)' : '')
+  document.querySelector('#fleet-findings tbody').replaceChildren(...(found.findings.length
+    ? found.findings.map(fleetFindingRow)
+    : [el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'No appliance reports a finding.'))]))
+}
+
 function fleetMachineRow(m) {
   return el('tr', { class: 'fleet-machine', 'data-mac': m.mac, 'data-site': m.site || '', 'data-appliance': m.appliance || '' },
     el('td', { class: 'mac' }, m.mac), el('td', { class: 'appliance-name' }, m.appliance || '?'), el('td', {}, m.hostname || ''),
     el('td', {}, [m.group, m.profile].filter(Boolean).join(' / ')), el('td', {}, m.ips.join(', ')), el('td', {}, ago(m.last_seen)))
 }
+
+/**
+ * The fleet's machines as shown: the API's pages (500 records each, in MAC order) read so far, and `next` while more
+ * follow in the shared store ("Show more" reads the next page). `shown` counts "Show more" clicks, so a refresh that
+ * began before one does not put back the shorter list it read.
+ */
+const fleetList = { machines: [], next: undefined, shown: 0 }
 
 // The fleet section shows only on a shared store (/v1/appliances says available): one table per site, its
 // machines with the appliance that last saw each.
@@ -266,29 +302,58 @@ async function loadFleet() {
     stale.textContent = 'The shared store does not answer (' + why + '): the machines below are as last seen.'
     document.getElementById('fleet-sites').before(stale)
   }
-  let fleet
+  // As many machines as were shown (the first page and every "Show more"), read again.
+  const shown = fleetList.shown
+  let read
   try {
-    fleet = await api('/v1/fleet/machines')
+    read = await api('/v1/fleet/machines')
+    while (read.next !== undefined && read.machines.length < fleetList.machines.length) {
+      const page = await api('/v1/fleet/machines?after=' + encodeURIComponent(read.next))
+      read = { ...page, machines: read.machines.concat(page.machines), current: read.current && page.current }
+    }
   } catch (e) {
     markStale(e.message)
     return
   }
-  if (fleet.current === false) markStale('etcd unreachable')
+  if (read.current === false) markStale('etcd unreachable')
   else document.getElementById('fleet-stale')?.remove()
+  if (shown !== fleetList.shown) return
+  fleetList.machines = read.machines
+  fleetList.next = read.next
+  renderFleetMachines()
+}
+
+async function showMoreFleet() {
+  if (fleetList.next === undefined) return
+  const page = await api('/v1/fleet/machines?after=' + encodeURIComponent(fleetList.next))
+  fleetList.shown++
+  fleetList.machines = fleetList.machines.concat(page.machines)
+  fleetList.next = page.next
+  renderFleetMachines()
+}
+
+function renderFleetMachines() {
   const bySite = new Map()
-  for (const m of fleet.machines) {
+  for (const m of fleetList.machines) {
     const site = m.site || '(no site)'
     if (!bySite.has(site)) bySite.set(site, [])
     bySite.get(site).push(m)
   }
   const sites = [...bySite.keys()].sort()
   document.getElementById('fleet-sites').replaceChildren(...(sites.length ? sites.map((site) => el('div', { class: 'site', 'data-site': site },
-    el('h3', {}, 'Site ' + site + ': ' + bySite.get(site).length + ' machine' + (bySite.get(site).length === 1 ? '' : 's')),
+    el('h3', {}, 'Site ' + site + ': ' + bySite.get(site).length + ' machine' + (bySite.get(site).length === 1 ? '' : 's') + (fleetList.next === undefined ? '' : ' so far')),
     el('div', { class: 'scroll' }, el('table', {},
       el('thead', {}, el('tr', {}, ['MAC', 'Appliance', 'Hostname', 'Group / profile', 'Addresses', 'Last seen'].map((h) => el('th', {}, h)))),
       el('tbody', {}, bySite.get(site).map(fleetMachineRow))))))
     : [el('p', { class: 'empty' }, 'No machine has booted at any site yet.')]))
+  const more = document.getElementById('fleet-more')
+  more.hidden = fleetList.next === undefined
+  more.querySelector('.hint').textContent = fleetList.machines.length + ' machines shown, in MAC order; more are in the shared store.'
 }
+
+document.querySelector('#fleet-more button').addEventListener('click', () => {
+  showMoreFleet().catch((e) => console.warn(e))
+})
 
 // Server-sent events read with fetch so the token can go in a header (EventSource cannot send one).
 async function follow() {
@@ -350,7 +415,9 @@ function refresh() {
   loadMachines().catch((e) => console.warn(e))
   loadGroups().catch((e) => console.warn(e))
   loadTracking().catch((e) => console.warn(e))
-  loadFleet().catch((e) => console.warn(e))
+  loadFleet()
+    .then(() => fleetShown && loadFleetFindings())
+    .catch((e) => console.warn(e))
 }
 
 refresh()

@@ -8,7 +8,8 @@ import { buildMatcher } from '../../src/catalog/match.js'
 import { groupFromConfig, type Group } from '../../src/catalog/model.js'
 import { normalizeLabels, type Labels } from '../../src/catalog/labels.js'
 import type { GroupInput } from '../../src/catalog/model-schema.js'
-import { createBootStore, loadBootState, type BootSources } from '../../src/catalog/state.js'
+import { loadBootState, type BootSources } from '../../src/catalog/state.js'
+import { createBootStore } from '../../src/catalog/boot-store.js'
 import { seededRandom } from '../helpers/seeded-random.js'
 
 // Small value pools, so groups overlap, shapes share buckets and ties happen.

@@ -1,7 +1,8 @@
 /**
  * catalog/overlay-follow.ts over the embedded store (any Store follows the same way; the two-daemon etcd test is
  * test/catalog/shared.test.ts): a group another writer puts in the store is served, a delete removed, config.yaml's
- * own id is not replaced, a bad document is refused with its reason, and a watch from compacted history re-lists.
+ * own id is not replaced, a bad document is refused with its reason, a watch from compacted history re-lists, and a
+ * change that does not load yet (a profile before its file) is held until it does, or until a newer one replaces it.
  */
 import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -57,4 +58,41 @@ t.test('changes written by another writer are followed; config.yaml wins; compac
   t.teardown(() => follow.close())
   await until(() => later.store.get().groups.some((g) => g.id === 'late'), 'the re-list applied the profile and group written before')
   t.ok(follow.revision() >= 300, `applied up to the re-list's revision (${follow.revision()})`)
+})
+
+t.test('a change that does not load yet is held until it does; a newer change of the entry replaces it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-follow-hold-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const store = await openSqliteStore({ file: join(dir, 'pxebox.db') })
+  t.teardown(() => store.close())
+  const catalog = await openCatalog({ sources: base, store, logger: silentLogger, follow: true })
+  t.teardown(() => catalog.close())
+  const profile = (id: string) => catalog.store.get().profiles.get(id)
+  const ign = '{"ignition":{"version":"3.4.0"}}'
+
+  // A group before its profile, the profile before its file (separate watches deliver them in any order).
+  await store.put('group', 'hg', { id: 'hg', profile: 'hp', selector: { serial: 'H1' } })
+  await store.put('profile', 'hp', { id: 'hp', boot: { kernel: '/assets/k' }, ignition: 'h.ign' })
+  await store.put('profile', 'stale', { id: 'stale', boot: { kernel: '/assets/k' }, ignition: 'never.ign' })
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(profile('hp'), undefined, 'not served while its file is missing')
+  // A newer version of "stale" that loads replaces the held one: the file arriving later must not bring it back.
+  await store.put('profile', 'stale', { id: 'stale', boot: { kernel: '/assets/stale-2' } })
+  await until(() => profile('stale') !== undefined, 'the newer stale profile is served')
+  await store.put('ignition', 'h.ign', { name: 'h.ign', text: ign })
+  await until(() => catalog.store.get().group('hg') !== undefined, 'the held profile, then the held group, load once the file arrives')
+  t.equal(profile('hp')?.ignition, 'h.ign')
+  await store.put('ignition', 'never.ign', { name: 'never.ign', text: ign })
+  await until(() => catalog.overlay.has('ignition', 'never.ign'), 'the second file is followed')
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(profile('stale')?.ignition, undefined, 'the replaced held version was dropped, not applied after the newer one')
+  t.equal(profile('stale')?.boot?.kernel, '/assets/stale-2')
+
+  // A file a served profile takes cannot go while it does: the delete is held until the profile stops naming it.
+  await store.delete('ignition', 'h.ign')
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(catalog.overlay.has('ignition', 'h.ign'), true, 'the file stays while profile hp takes it')
+  t.equal(catalog.store.get().templates.size > 0, true)
+  await store.put('profile', 'hp', { id: 'hp', boot: { kernel: '/assets/k' } })
+  await until(() => !catalog.overlay.has('ignition', 'h.ign'), 'the held delete applies once nothing names the file')
 })

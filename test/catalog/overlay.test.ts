@@ -68,3 +68,34 @@ t.test('an overlay that no longer loads with the config: start on the config alo
   const bad = await overlay.putGroup({ id: '.hidden', profile: 'live' })
   t.same(bad.ok ? 0 : bad.status, 422, 'ids that would be dot-files are refused')
 })
+
+t.test('when API groups do not load at start, config.yaml starts alone but keeps the API-written files it names', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-overlay-files-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const data = await storeIn(t, dir)
+  await data.put('group', 'orphan', { id: 'orphan', profile: 'removed-from-config', selector: { serial: 'O1' } })
+  await data.put('ignition', 'c.ign', { name: 'c.ign', text: '{"ignition":{"version":"3.4.0"}}' })
+  const sources: BootStateOptions = { ...base, profiles: { ...base.profiles, c: { ignition: 'c.ign' } }, groups: [...base.groups, { id: 'cg', profile: 'c', selector: { serial: 'C1' } }] }
+  const { store, close } = await openCatalog({ sources, store: data, logger: silentLogger })
+  t.teardown(close)
+  t.equal(store.get().group('orphan'), undefined, 'the API group that does not load is left out')
+  t.equal(store.get().match({ serial: 'C1' })?.profile.id, 'c', "config.yaml's profile naming the API-written file is served")
+  t.equal(store.get().templates.get('ignition:c'), '{"ignition":{"version":"3.4.0"}}')
+})
+
+t.test('a file write is refused for a name ignition_dir or the Matchbox folder has (the local file wins)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pxebox-overlay-local-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const d of ['ign', 'mb/ignition', 'mb/groups', 'mb/profiles']) await mkdir(join(dir, d), { recursive: true })
+  await writeFile(join(dir, 'ign', 'a.ign'), '{"ignition":{"version":"3.4.0"}}')
+  await writeFile(join(dir, 'mb', 'ignition', 'b.ign'), '{"ignition":{"version":"3.4.0"}}')
+  const { overlay, close } = await openCatalog({ sources: { ...base, ignitionDir: join(dir, 'ign'), matchboxDir: join(dir, 'mb') }, store: await storeIn(t, dir), logger: silentLogger })
+  t.teardown(close)
+  const text = '{"ignition":{"version":"3.4.0"}}'
+  for (const name of ['a.ign', 'b.ign']) {
+    const r = await overlay.putFile('ignition', name, text)
+    t.match(r, { ok: false, status: 409 }, `${name}: refused`)
+  }
+  t.match(await overlay.putFile('ignition', 'c.ign', text), { ok: true }, 'a name neither has is written')
+  t.equal(overlay.file('ignition', 'c.ign'), text)
+})

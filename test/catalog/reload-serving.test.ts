@@ -11,7 +11,7 @@ import { request } from 'node:http'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
-import { createBootStore } from '../../src/catalog/state.js'
+import { createBootStore } from '../../src/catalog/boot-store.js'
 import { scaleGroup, scaleMac, writeScaleMatchboxDir } from '../helpers/scale-fixture.js'
 
 const GROUPS = 10_000

@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import { createBootStore, type BootSources } from '../../src/catalog/state.js'
+import { type BootSources } from '../../src/catalog/state.js'
+import { createBootStore } from '../../src/catalog/boot-store.js'
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/matchbox', import.meta.url))
 const DEBOUNCE_MS = 50

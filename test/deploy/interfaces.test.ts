@@ -30,6 +30,9 @@ t.test('a link without carrier: found by the kernel lookup, served with a warnin
   await ip('-n', CLI, 'addr', 'add', '10.213.61.50/24', 'dev', 'cli0')
   // The peer end down: pxe0 is UP but has no carrier (NO-CARRIER, not RUNNING), as with a cable unplugged at boot.
   await ip('-n', CLI, 'link', 'set', 'cli0', 'down')
+  // The peer's carrier loss reaches pxe0 asynchronously on newer kernels (seen on 6.18: a probe right after `ip link
+  // set down` still saw pxe0 RUNNING), so wait until the kernel reports it before asking what the lookup sees.
+  await waitNoCarrier(lab, SRV, 'pxe0')
 
   // What the lookup sees inside the namespace, next to what Node alone would have seen.
   const probe = `
@@ -61,6 +64,17 @@ t.test('a link without carrier: found by the kernel lookup, served with a warnin
   }
   t.match(body, /pxebox/i, 'HTTP answers from the peer once the link is up')
 })
+
+/** Waits (up to 5 s) until `ifname` in `ns` reports no carrier and is no longer operationally up. */
+async function waitNoCarrier(lab: NetnsLab, ns: string, ifname: string): Promise<void> {
+  let state = ''
+  for (let i = 0; i < 50; i++) {
+    state = (await lab.exec(ns, ['cat', `/sys/class/net/${ifname}/carrier`, `/sys/class/net/${ifname}/operstate`])).stdout.trim().replace(/\n/g, ' ')
+    if (state !== '' && !state.startsWith('1') && !state.endsWith('up')) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${ifname} in ${ns} still has carrier after its peer went down: carrier/operstate ${state}`)
+}
 
 /** The packaged default config (debian/config.yaml, what README command 1 installs) with this test's folders. */
 function packagedConfig(dir: string): string {

@@ -8,9 +8,11 @@
  *        site DHCP server, joined to the management network as mgmt0 10.213.178.11
  *
  * A never sees the VM (it is on another bridge) and B's config.yaml has no group for it, so the boot is B's and the
- * group is the one A wrote; A's /v1/machines then shows the VM with B's timeline (it follows B's machine writes). The Ignition file the profile names is put in both appliances' ignition_dir: profiles
- * name their files, and the files themselves are not shared through etcd (README "Fleet"). Needs `npx tsc -p .`,
- * the boot target (scripts/build-boot-target.sh) and Debian's etcd-server.
+ * group is the one A wrote; A's /v1/machines then shows the VM with B's timeline (it follows B's machine writes). The
+ * Ignition file the profile names is written once, through A's API
+ * (`PUT /v1/ignition/<name>`, README "Fleet: Files"), under a name neither appliance's ignition_dir has (the harness
+ * puts the machine's own file in B's under its usual name), so what B serves came through etcd. Needs
+ * `npx tsc -p .`, the boot target (scripts/build-boot-target.sh) and Debian's etcd-server.
  */
 import t from 'tap'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -41,7 +43,6 @@ t.test('a group written at A is served by B within 1 s; a UEFI VM boots through 
   const dirA = await mkdtemp(join(tmpdir(), 'pxebox-fleet-vm-a-'))
   t.teardown(() => rm(dirA, { recursive: true, force: true }))
   for (const d of ['assets', 'data', 'ignition']) await mkdir(join(dirA, d))
-  await writeFile(join(dirA, 'ignition', `${m.name}.ign`), JSON.stringify(m.ignition))
   await writeFile(
     join(dirA, 'config.yaml'),
     JSON.stringify({
@@ -86,9 +87,17 @@ t.test('a group written at A is served by B within 1 s; a UEFI VM boots through 
   t.notMatch(await ipxeAtB(PROBE_MAC), /^200 /, 'before: B has no group for the VM')
 
   const put = async (path: string, body: unknown) => {
-    const res = await fetch(aUrl + path, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const text = typeof body === 'string'
+    const res = await fetch(aUrl + path, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': text ? 'text/plain' : 'application/json' },
+      body: text ? body : JSON.stringify(body),
+    })
     return { status: res.status, body: await res.text() }
   }
+  const ignitionName = `fleet-vm-${m.name}.ign`
+  const file = await put(`/v1/ignition/${ignitionName}`, JSON.stringify(m.ignition))
+  t.equal(file.status, 200, `Ignition file written at A: ${file.body}`)
   // The profile as the harness would give it in config.yaml (pxebox-backend.ts): the kernel and initrd from the
   // serving appliance's /assets/, and the URL the booted Linux fetches its config from (B's).
   const profile = await put('/v1/profiles/fleet-vm', {
@@ -97,7 +106,7 @@ t.test('a group written at A is served by B within 1 s; a UEFI VM boots through 
       initrd: ['--name initrd.img /assets/initrd.img'],
       args: ['initrd=initrd.img', 'console=ttyS0', 'quiet', `pxebox.url=${lab.publicUrl}`],
     },
-    ignition: `${m.name}.ign`,
+    ignition: ignitionName,
   })
   t.equal(profile.status, 200, `profile written at A: ${profile.body}`)
   const sent = performance.now()

@@ -23,7 +23,10 @@ export const ETCD_PORTS = {
   daemonStore: 23130,
   leaseBook: 23140,
   tls: 23150,
+  sharedFiles: 23170,
   machineRecords: 23180,
+  findings: 23190,
+  paging: 23200,
 } as const
 
 /** The etcd binary: Debian's etcd-server puts it on PATH. */

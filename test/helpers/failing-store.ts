@@ -36,6 +36,7 @@ export function failingStore(inner: Store, opts: { watchDelayMs?: number } = {})
     maxBatchOps: inner.maxBatchOps,
     get: (kind, id) => gate(() => inner.get(kind, id)),
     list: (kind) => gate(() => inner.list(kind)),
+    page: (kind, popts) => gate(() => inner.page(kind, popts)),
     put: (kind, id, value, opts) => gate(() => inner.put(kind, id, value, opts)),
     create: (kind, id, value, opts) => gate(() => inner.create(kind, id, value, opts)),
     delete: (kind, id, opts) => gate(() => inner.delete(kind, id, opts)),

@@ -35,6 +35,8 @@ export interface FleetMachineList {
   available: boolean
   machines: ListedFleetMachine[]
   skipped: number
+  /** Present when more records follow: pass as `after`. */
+  next?: string
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildApp } from '../../src/http/app.js'
-import { createBootStore } from '../../src/catalog/state.js'
+import { createBootStore } from '../../src/catalog/boot-store.js'
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/matchbox', import.meta.url))
 const PUBLIC = 'http://pxebox.example:8080'

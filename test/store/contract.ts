@@ -5,7 +5,7 @@
  * open at once are two writers. sqlite.test.ts runs it for the embedded backend; the etcd backend runs it too.
  */
 import type { Test } from 'tap'
-import { StoreClosedError, StoreConflictError, type Store, type StoreEvent } from '../../src/store/index.js'
+import { StoreClosedError, StoreCompactedError, StoreConflictError, type Store, type StoreEvent } from '../../src/store/index.js'
 
 /** How the suite reaches a backend. */
 export interface StoreBackend {
@@ -72,6 +72,50 @@ export function storeContract(t: Test, backend: (t: Test) => Promise<StoreBacken
     t.equal(await s.get('machine', '52:54:00:00:00:02'), undefined)
     t.same((await s.list('group')).length, 1, 'the other kind is untouched')
     await t.rejects(s.put('machine', 'a/b', {}), { code: 'PXEBOX_STORE_KEY' }, 'an id that is not one key segment is refused')
+  })
+
+  t.test('page: a kind a page at a time, in id order, with the id to go on from', async (t) => {
+    const { s } = await opened(t)
+    const ids = Array.from({ length: 7 }, (_, i) => `52:54:00:00:00:${String(i).padStart(2, '0')}`)
+    // Written out of order, with a neighbouring kind on each side, which no page may show.
+    await s.batch([...ids].reverse().map((id, i) => ({ op: 'put' as const, kind: 'machine', id, value: { i } })))
+    await s.put('machina', '00', 'before')
+    await s.put('machine-timeline', '52:54:00:00:00:00', 'after')
+    const first = await s.page('machine', { limit: 3 })
+    t.same(first.entries.map((e) => e.id), ids.slice(0, 3), 'the first three ids')
+    t.equal(first.next, ids[2], 'next: the last id of the page')
+    t.equal(first.revision, await s.revision(), 'read at the current revision')
+    t.same(first.entries[0], await s.get('machine', ids[0]!), 'entries are what get returns')
+    const second = await s.page('machine', { after: first.next!, limit: 3, revision: first.revision })
+    t.same(second.entries.map((e) => e.id), ids.slice(3, 6))
+    const last = await s.page('machine', { after: second.next!, limit: 3, revision: first.revision })
+    t.same(last.entries.map((e) => e.id), ids.slice(6))
+    t.equal(last.next, undefined, 'no next on the last page')
+    const exact = await s.page('machine', { after: ids[3]!, limit: 3 })
+    t.same(exact.entries.map((e) => e.id), ids.slice(4), 'a page that ends exactly at the last document')
+    t.equal(exact.next, undefined, 'has no next either')
+    t.same((await s.page('machine', { after: '52:54:00:00:00:02x', limit: 2 })).entries.map((e) => e.id), ids.slice(3, 5), 'after an id that does not exist: the ids that sort after it')
+    t.same(await s.page('machine', { after: ids[6]!, limit: 5 }), { entries: [], revision: first.revision }, 'after the last: empty')
+    t.same((await s.page('profile', { limit: 5 })).entries, [], 'an unused kind: empty')
+    t.same((await s.page('machine', { limit: 1000 })).entries, await s.list('machine'), 'one page of everything is the list')
+    for (const limit of [0, -1, 1.5, Number.NaN]) await t.rejects(s.page('machine', { limit }), { code: 'PXEBOX_STORE_PAGE' }, `limit ${limit} is refused`)
+    await t.rejects(s.page('machine', { after: 'a/b', limit: 1 }), { code: 'PXEBOX_STORE_PAGE' }, 'an after that is not a key is refused')
+    await t.rejects(s.page('machine', { limit: 1, revision: (await s.revision()) + 1000 }), { code: 'PXEBOX_STORE_REVISION' }, 'a revision not yet reached is refused')
+  })
+
+  t.test('page at an earlier revision: that snapshot, or StoreCompactedError; never a mix', async (t) => {
+    const { s } = await opened(t)
+    await s.batch(['a', 'b', 'c', 'd'].map((id) => ({ op: 'put' as const, kind: 'k', id, value: 1 })))
+    const first = await s.page('k', { limit: 2 })
+    await s.batch([
+      { op: 'put', kind: 'k', id: 'c', value: 2 },
+      { op: 'delete', kind: 'k', id: 'd' },
+      { op: 'put', kind: 'k', id: 'e', value: 2 },
+    ])
+    const rest = await s.page('k', { after: first.next!, limit: 10, revision: first.revision }).catch((err: unknown) => err)
+    if (rest instanceof StoreCompactedError) t.pass('this backend holds only its current state: the old snapshot is compacted')
+    else t.same((rest as Awaited<ReturnType<Store['page']>>).entries.map((e) => [e.id, e.value]), [['c', 1], ['d', 1]], 'the rest of the snapshot, without the later writes')
+    t.same((await s.page('k', { after: first.next!, limit: 10 })).entries.map((e) => [e.id, e.value]), [['c', 2], ['e', 2]], 'without a revision: the current state')
   })
 
   t.test('revisions: every write advances one store-wide revision; a batch is one revision', async (t) => {

@@ -95,7 +95,7 @@ t.test('reads are served from the copy while the remote is down; up flips once e
   t.same(changes, [false, true])
   const down = lines.filter((l) => l.level === 40 && /is unreachable: serving reads from the local copy/.test(l.msg))
   const back = lines.filter((l) => l.level === 30 && /answers again after [\d.]+ s; 0 queued writes flushed/.test(l.msg))
-  t.ok(lines.some((l) => /^a new copy of the shared store: listed 2 kinds at revision \d+$/.test(l.msg)), 'a new copy is filled by listing its kinds, not by replaying the history')
+  t.ok(lines.some((l) => /^a new copy of the shared store: listed 2 kinds \(0 documents\) at revision \d+$/.test(l.msg)), 'a new copy is filled by listing its kinds, not by replaying the history')
   t.equal(down.length, 1, 'one warn when it went down')
   t.equal(back.length, 1, 'one info when it came back')
 })
@@ -299,12 +299,63 @@ t.test('a compacted watch resumes by listing again', async (t) => {
   for (let i = 0; i < 300; i++) await shared.writer.put('machine', 'aa:00:00:00:00:01', { boots: i })
   await shared.writer.put('group', 'g-new', { profile: 'p' })
   const again = await mirror(t, shared.remote(), file, { logger })
-  t.ok(lines.some((l) => /compacted the history this copy needed; listed 2 kinds again/.test(l.msg)), 'it re-listed')
+  t.ok(lines.some((l) => /compacted the history this copy needed; listed 2 kinds \(2 documents\) again/.test(l.msg)), 'it re-listed')
   t.same((await again.list('machine')).map((e) => [e.id, e.value]), [['aa:00:00:00:00:01', { boots: 299 }]], 'a removal in the gap is seen')
   t.same((await again.get('group', 'g-new'))?.value, { profile: 'p' }, 'a kind new in the gap is listed')
   t.equal(again.up, true)
   await shared.writer.put('machine', 'aa:00:00:00:00:03', {})
   await until('live changes after the re-list', async () => (await again.get('machine', 'aa:00:00:00:00:03')) !== undefined)
+})
+
+t.test('a copy is filled a page at a time at one revision; a write between pages starts the fill over; a re-list across pages drops what went', async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir, 20)
+  const file = join(dir, 'copy.db')
+  const mac = (i: number) => `aa:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+  for (let i = 0; i < 1234; i += 100) await shared.writer.batch(Array.from({ length: Math.min(100, 1234 - i) }, (_, j) => ({ op: 'put' as const, kind: 'machine', id: mac(i + j), value: { n: i + j } })))
+  await shared.writer.put('group', 'g1', { profile: 'p' })
+  // Another appliance writes while the first page is on its way: the pages after it would mix two states.
+  const remote = shared.remote()
+  const pages: { kind: string; after?: string; revision?: number }[] = []
+  let wrote = false
+  const paged: Store = {
+    ...remote,
+    page: async (kind, o) => {
+      pages.push({ kind, ...o })
+      const p = await remote.page(kind, o)
+      if (!wrote) {
+        wrote = true
+        await shared.writer.batch([
+          { op: 'put', kind: 'machine', id: mac(2000), value: { n: 2000 } },
+          { op: 'delete', kind: 'machine', id: mac(700) },
+        ])
+      }
+      return p
+    },
+  }
+  const { logger, lines } = capturedLogger()
+  const m = await openMirroredStore({ remote: paged, file, queued: ['machine'], kinds: ['machine', 'group'], logger })
+  const listed = async (s: Store) => (await s.list('machine')).map((e) => [e.id, e.value])
+  t.same(await listed(m), await listed(shared.writer), 'the copy holds what the remote holds')
+  t.equal((await m.list('machine')).length, 1234, '1,234 records: one added, one removed while the fill ran')
+  const fills = pages.filter((p) => p.kind === 'machine' && p.after === undefined)
+  t.equal(fills.length, 2, 'the fill started over once')
+  t.ok(pages.filter((p) => p.after !== undefined).every((p) => p.revision !== undefined), 'every page after a first one is read at its revision')
+  t.equal(pages.filter((p) => p.kind === 'machine').length, 2 + 3, 'the first fill stopped at its second page (its revision gone), the second read 3 pages of at most 500')
+  t.ok(lines.some((l) => /^a new copy of the shared store: listed 2 kinds \(1235 documents\) at revision \d+$/.test(l.msg)), 'the log line counts them')
+  await m.close()
+  // Away while another appliance removes records on every page and changes more than the history keeps: the re-list
+  // removes them page by page.
+  // (0, 100, 250: the first page's chunk bounds and middle; 499, 500: the page bound; 1233: the last.)
+  await shared.writer.batch([0, 100, 250, 499, 500, 999, 1233].map((i) => ({ op: 'delete' as const, kind: 'machine', id: mac(i) })))
+  for (let i = 0; i < 30; i++) await shared.writer.put('machine', mac(3000 + i), { n: 3000 + i })
+  const again = await mirror(t, shared.remote(), file)
+  t.same(await listed(again), await listed(shared.writer), 'after the re-list the copy holds what the remote holds')
+  t.equal((await again.list('machine')).length, 1234 - 7 + 30)
+  const first = await again.page('machine', { limit: 2 })
+  t.same(first.entries.map((e) => e.id), [mac(1), mac(2)], 'the copy pages too')
+  t.equal(first.next, mac(2))
+  t.equal(first.revision, await again.revision())
 })
 
 t.test('the refusal is a StoreError with a stable code', async (t) => {

@@ -2,10 +2,12 @@
  * The fleet's view (issue 17), on a store shared by several appliances (etcd):
  * - `GET /v1/appliances`: the appliance registry (store/etcd-registry.ts): every appliance sharing this one's store,
  *   `up` while its heartbeat lease lives, `gone` after it expired.
- * - `GET /v1/fleet/machines`: every machine record in the shared store, whichever appliance wrote it, with the site
- *   and appliance that last saw it. `/v1/machines` stays this appliance's own view (timelines, status), which it
- *   builds from the events it sees; the fleet list is read from the store on each request and shows the record
- *   without its timeline (machines/records-store.ts keeps that in a document of its own).
+ * - `GET /v1/fleet/machines`: the machine records in the shared store, whichever appliance wrote them, with the site
+ *   and appliance that last saw each, a page at a time in MAC order (`limit`, `after` = the previous page's `next`):
+ *   a fleet of 100,000 machines is ~60 MB of JSON, too much for one answer or one dashboard render. `/v1/machines`
+ *   stays this appliance's own view (timelines, status), which it builds from the events it sees; the fleet list is
+ *   read from the store on each request (Store.page: on etcd, from the outage layer's local copy) and shows the
+ *   record without its timeline (machines/records-store.ts keeps that in a document of its own).
  * Both answer `available: false` on the embedded store (one appliance, nothing shared).
  */
 import { Type, type Static } from '@sinclair/typebox'
@@ -66,13 +68,16 @@ function fleetMachine(r: FleetMachine): FleetMachine {
   return out
 }
 
-/** Fleet order: by site, then the most recently seen first, then MAC. */
-function fleetOrder(a: FleetMachine, b: FleetMachine): number {
-  const site = (a.site ?? '').localeCompare(b.site ?? '')
-  if (site !== 0) return site
-  if (a.last_seen !== b.last_seen) return a.last_seen < b.last_seen ? 1 : -1
-  return a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0
-}
+/** `GET /v1/fleet/machines` page size when `limit` is not given, and the largest `limit` accepted. */
+export const FLEET_PAGE = { defaultLimit: 500, maxLimit: 1000 } as const
+
+const FleetMachinesQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$', description: `records per page, 1 to ${FLEET_PAGE.maxLimit}; default ${FLEET_PAGE.defaultLimit}` })),
+    after: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_@:.-]{1,200}$', description: "the previous page's `next`: records whose MAC sorts after it" })),
+  },
+  { additionalProperties: false },
+)
 
 /** Register the fleet routes on the `/v1` plugin instance. */
 export function registerApplianceRoutes(api: FastifyInstance, deps: ApiDeps): void {
@@ -91,36 +96,42 @@ export function registerApplianceRoutes(api: FastifyInstance, deps: ApiDeps): vo
     },
   )
 
-  api.get(
+  api.get<{ Querystring: Static<typeof FleetMachinesQuery> }>(
     '/fleet/machines',
     {
       schema: {
-        summary: "Every machine in the shared store (etcd), with the site and appliance that last saw it; no timelines (each appliance's /v1/machines has its own)",
+        summary: "The machines in the shared store (etcd), with the site and appliance that last saw each, a page at a time; no timelines (each appliance's /v1/machines has its own)",
+        description: `In MAC order, pages of at most ${FLEET_PAGE.maxLimit} records (default ${FLEET_PAGE.defaultLimit}); pass \`next\` as \`after\` until it is absent.`,
         tags: ['fleet'],
+        querystring: FleetMachinesQuery,
         response: responses(
           {
             200: Type.Object({
               available: Type.Boolean(),
               current: Type.Boolean({ description: 'false while the shared store does not answer: the list is the local copy as last seen' }),
               machines: Type.Array(FleetMachineSchema),
-              skipped: Type.Integer({ minimum: 0, description: 'stored records left out because they lack the fields shown' }),
+              skipped: Type.Integer({ minimum: 0, description: "this page's stored records left out because they lack the fields shown" }),
+              next: Type.Optional(Type.String({ description: 'pass as `after` for the next page; absent on the last page' })),
             }),
           },
-          [401, 503],
+          [400, 401, 503],
         ),
       },
     },
-    async () => {
+    async (req, reply) => {
+      const limit = req.query.limit === undefined ? FLEET_PAGE.defaultLimit : Number(req.query.limit)
+      if (limit < 1 || limit > FLEET_PAGE.maxLimit) return reply.code(400).send({ error: `limit must be 1 to ${FLEET_PAGE.maxLimit} (got ${limit}); page with after=<next>` })
       if (deps.sharedStore === undefined) return { available: false, current: true, machines: [], skipped: 0 }
-      // Read before the list: a list that began while etcd was down is never called current.
+      // Read before the page: a page that began while etcd was down is never called current.
       const current = deps.storeUp?.() ?? true
+      const page = await deps.sharedStore.page(MACHINE_KIND, { limit, ...(req.query.after === undefined ? {} : { after: req.query.after }) })
       const machines: FleetMachine[] = []
       let skipped = 0
-      for (const e of await deps.sharedStore.list(MACHINE_KIND)) {
+      for (const e of page.entries) {
         if (storedCheck.Check(e.value) && e.value.mac === e.id) machines.push(fleetMachine(e.value))
         else skipped++
       }
-      return { available: true, current: current && (deps.storeUp?.() ?? true), machines: machines.sort(fleetOrder), skipped }
+      return { available: true, current: current && (deps.storeUp?.() ?? true), machines, skipped, ...(page.next === undefined ? {} : { next: page.next }) }
     },
   )
 }

@@ -38,9 +38,10 @@ export interface ApiDeps {
   readonly appliances?: () => readonly ApplianceView[]
   /**
    * The store shared by the fleet (etcd), when there is one: GET /v1/fleet/machines reads every appliance's machine
-   * records from it. Absent on the embedded store.
+   * records from it, a page at a time, and /v1/fleet/findings every appliance's findings. Absent on the embedded
+   * store.
    */
-  readonly sharedStore?: Pick<Store, 'list'>
+  readonly sharedStore?: Pick<Store, 'list' | 'page'>
   /** False while the shared store does not answer: writes are refused with 503 at once (issue 17 outage rule). */
   readonly storeUp?: () => boolean
   /**

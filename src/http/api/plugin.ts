@@ -13,9 +13,12 @@ import { registerBootConfigRoutes } from './boot-config-routes.js'
 import { registerAssignRoute } from './assign-route.js'
 import { registerTrackingRoutes } from './tracking-routes.js'
 import { registerApplianceRoutes } from './appliance-routes.js'
+import { registerFleetFindingsRoute } from './fleet-findings-routes.js'
 import { registerEventStream } from './events-route.js'
 import { openApiDocument, type DocumentedRoute } from './openapi.js'
 import { MAX_BODY_BYTES, parseJsonBody } from './json-body.js'
+import { MAX_FILE_BYTES } from '../../catalog/matchbox-dir.js'
+import { registerFileRoutes } from './file-routes.js'
 import { StoreError } from '../../store/index.js'
 
 declare module 'fastify' {
@@ -85,6 +88,9 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
           done(err as Error, undefined)
         }
       })
+      // A file the API stores (file-routes.ts) is sent as itself; bounded as the loader bounds a file it reads.
+      api.removeContentTypeParser('text/plain')
+      api.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: MAX_FILE_BYTES }, (_req, body, done) => done(null, body))
       const routes: DocumentedRoute[] = []
       api.addHook('onRoute', (r: RouteOptions) => {
         if (r.method === 'HEAD' || (Array.isArray(r.method) && r.method.length === 1 && r.method[0] === 'HEAD')) return
@@ -111,9 +117,11 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       const now = deps.now ?? Date.now
       registerMachineRoutes(api, deps, now)
       registerBootConfigRoutes(api, deps)
+      registerFileRoutes(api, deps)
       registerAssignRoute(api, deps, now)
       registerTrackingRoutes(api, deps)
       registerApplianceRoutes(api, deps)
+      registerFleetFindingsRoute(api, deps)
       const fanout = registerEventStream(api, deps, now)
       deps.publishEventStats?.(() => fanout.stats())
       let doc: string | undefined

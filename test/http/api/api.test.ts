@@ -227,9 +227,12 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
     '/v1/appliances',
     '/v1/events',
     '/v1/findings',
+    '/v1/fleet/findings',
     '/v1/fleet/machines',
+    '/v1/generic/{name}',
     '/v1/groups',
     '/v1/groups/{id}',
+    '/v1/ignition/{name}',
     '/v1/leases',
     '/v1/machines',
     '/v1/machines/{mac}',
@@ -242,11 +245,18 @@ t.test('OpenAPI document lists every route with its schemas and access', async (
     '/v1/profiles/{id}',
   ])
   t.same(Object.keys(doc.paths['/v1/machines/{mac}']).sort(), ['delete', 'get', 'patch'])
+  const fleetFinding = doc.paths['/v1/fleet/findings'].get.responses['200'].content['application/json'].schema.properties.findings.items
+  t.same([...fleetFinding.required].sort(), ['appliance', 'appliance_state', 'evidence', 'explanation', 'id', 'kind', 'macs', 'since', 'site'], 'a fleet finding: the finding, who raised it, and its state')
   t.same(doc.paths['/v1/groups/{id}'].put.security, [{ bearer: [] }])
   t.same(doc.paths['/v1/machines/{mac}'].get.parameters[0].name, 'mac')
   t.ok(doc.paths['/v1/groups/{id}'].put.requestBody.content['application/json'].schema.properties.selector)
   t.ok(doc.paths['/v1/machines'].get.responses['200'].content['application/json'].schema.properties.machines)
   t.equal(doc.paths['/v1/machines/{mac}/installed'].post.security, undefined)
+  const fleet = doc.paths['/v1/fleet/machines'].get
+  t.same(fleet.parameters.map((p: { name: string; in: string }) => `${p.in} ${p.name}`), ['query limit', 'query after'], 'the fleet list pages: limit and after')
+  t.ok(fleet.responses['200'].content['application/json'].schema.properties.next, 'and answers next')
+  t.ok(fleet.responses['400'], 'a limit over 1,000 is a 400')
+  t.same(Object.keys(doc.paths['/v1/ignition/{name}']).sort(), ['delete', 'get', 'put'])
 })
 
 t.test('SSE: a machine change arrives as an event', async (t) => {

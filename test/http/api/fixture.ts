@@ -13,7 +13,8 @@ import type { DiscoverySettings } from '../../../src/http/context.js'
 import { createMetrics } from '../../../src/http/metrics.js'
 import { openMachineStore, type MachineStore } from '../../../src/machines/store.js'
 import { createBootStoreWithOverlay, openBootOverlay, type BootOverlay } from '../../../src/catalog/overlay.js'
-import type { BootStateOptions, BootStore } from '../../../src/catalog/state.js'
+import type { BootStateOptions } from '../../../src/catalog/state.js'
+import type { BootStore } from '../../../src/catalog/boot-store.js'
 import type { BootEvent, EventSink } from '../../../src/machines/events.js'
 import { silentLogger } from '../../../src/host/log.js'
 import { observedAddresses } from '../../../src/addresses/observed.js'
@@ -94,7 +95,15 @@ export async function operatorApp(
   const base = opts.noDefaultGroup ? { ...all, groups: all.groups.filter((g) => g.id !== 'default') } : all
   let store: BootStore | undefined
   const dataStore = await (opts.openDataStore ?? ((file) => openSqliteStore({ file })))(join(dataDir, STORE_FILE))
-  const overlay = await openBootOverlay({ store: dataStore, legacyDir: join(dataDir, 'boot'), base: () => base, reload: (s) => store!.reload(s) })
+  const overlay = await openBootOverlay({
+    store: dataStore,
+    legacyDir: join(dataDir, 'boot'),
+    base: () => base,
+    reload: (s) => store!.reload(s),
+    // As the daemon (catalog.ts): a shared file's edit re-checks only the groups using it.
+    editFile: (kind, name, text, next, commit) => store!.editFile(kind, name, text, next, commit),
+    profiles: () => store!.get().profiles,
+  })
   store = await createBootStoreWithOverlay(base, overlay, silentLogger)
   const machines = await openMachineStore({
     store: dataStore,

@@ -28,6 +28,29 @@ t.test('embedded store: nothing shared, both routes say so', async (t) => {
   o.feed(bootEvents('52:54:00:00:09:01', '10.213.9.11', 3, Date.now()))
   t.same((await o.app.inject({ url: '/v1/fleet/machines' })).json(), { available: false, current: true, machines: [], skipped: 0 })
   t.same((await o.app.inject({ url: '/v1/appliances' })).json(), { available: false, appliances: [] })
+  t.same((await o.app.inject({ url: '/v1/fleet/findings' })).json(), { available: false, current: true, findings: [], skipped: 0 })
+})
+
+t.test("every appliance's findings with appliance, site and registry state; a document lacking the shown fields is skipped", async (t) => {
+  const registry = [appliance('pxe-a', 'site-1', 'up'), appliance('pxe-b', 'site-2', 'gone')]
+  const o = await operatorApp(t, { identity: { site: 'site-1', appliance: 'pxe-a' }, fleet: { appliances: () => registry } })
+  const finding = (appliance: string, site: string, id: string) => ({ id, kind: id.split(':')[0], macs: [], since: '2026-01-01T00:00:00.000Z', explanation: 'x', evidence: [{ time: '2026-01-01T00:00:00.000Z', source: 'dhcp', what: 'OFFER' }], appliance, site })
+  await o.dataStore.put('finding', 'pxe-b@rogue-server:10.0.0.66', finding('pxe-b', 'site-2', 'rogue-server:10.0.0.66'))
+  await o.dataStore.put('finding', 'pxe-a@duplicate:10.0.0.5', finding('pxe-a', 'site-1', 'duplicate:10.0.0.5'))
+  await o.dataStore.put('finding', 'pxe-c@stray:02:00:00:00:00:01:10.0.0.7', finding('pxe-c', 'site-3', 'stray:02:00:00:00:00:01:10.0.0.7'))
+  await o.dataStore.put('finding', 'pxe-a@by-hand', { note: 'written by hand' })
+  await o.dataStore.put('finding', 'pxe-a@other', finding('pxe-b', 'site-2', 'duplicate:10.0.0.9'))
+  const body = (await o.app.inject({ url: '/v1/fleet/findings' })).json()
+  t.same(
+    body.findings.map((f: { appliance: string; site: string; appliance_state: string; id: string }) => [f.site, f.appliance, f.appliance_state, f.id]),
+    [
+      ['site-1', 'pxe-a', 'up', 'duplicate:10.0.0.5'],
+      ['site-2', 'pxe-b', 'gone', 'rogue-server:10.0.0.66'],
+      ['site-3', 'pxe-c', 'unknown', 'stray:02:00:00:00:00:01:10.0.0.7'],
+    ],
+    'by site; a gone appliance marked gone, one the registry does not list unknown',
+  )
+  t.equal(body.skipped, 2, "the hand-written document and one whose key names another appliance are counted, not shown")
 })
 
 t.test("every appliance's machines with their site and appliance; a record lacking the shown fields is skipped and counted", async (t) => {
@@ -45,17 +68,18 @@ t.test("every appliance's machines with their site and appliance; a record lacki
 
   const res = await o.app.inject({ url: '/v1/fleet/machines' })
   t.equal(res.statusCode, 200, 'answered', { body: res.body })
-  const body = res.json() as { available: boolean; skipped: number; machines: { mac: string; site: string; appliance: string; boots: number; group?: string }[] }
+  const body = res.json() as { available: boolean; skipped: number; next?: string; machines: { mac: string; site: string; appliance: string; boots: number; group?: string }[] }
   t.equal(body.available, true)
   t.same(
     body.machines.map((m) => [m.mac, m.site, m.appliance]),
     [
       ['52:54:00:00:09:01', 'site-1', 'pxe-a'],
-      ['52:54:00:00:0b:02', 'site-2', 'pxe-b'],
       ['52:54:00:00:0b:01', 'site-2', 'pxe-b'],
+      ['52:54:00:00:0b:02', 'site-2', 'pxe-b'],
     ],
-    'by site, the most recently seen first',
+    'in MAC order (the order pages follow)',
   )
+  t.equal(body.next, undefined, 'one page: no next')
   t.equal(body.machines[0]!.group, 'rack1', 'with its group')
   t.equal(body.skipped, 1, 'the hand-written record is counted, not shown')
   t.notOk('timeline' in body.machines[0]!, 'no timelines in the fleet list')
@@ -66,6 +90,45 @@ t.test("every appliance's machines with their site and appliance; a record lacki
     (await o.app.inject({ url: '/v1/appliances' })).json().appliances.map((a: ApplianceView) => [a.name, a.site, a.state]),
     [['pxe-a', 'site-1', 'up'], ['pxe-b', 'site-2', 'gone']],
   )
+})
+
+t.test('a page at a time: limit (default 500, at most 1,000), next passed back as after', async (t) => {
+  const o = await operatorApp(t, { fleet: { appliances: () => [] } })
+  const mac = (i: number) => `52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+  const record = (i: number) => ({ mac: mac(i), site: `site-${i % 2}`, appliance: 'pxe-b', ips: [], first_seen: '2026-11-28T08:00:00.000Z', last_seen: '2026-11-28T08:00:00.000Z', boots: 1 })
+  for (let i = 0; i < 1234; i += 200) await o.dataStore.batch(Array.from({ length: Math.min(200, 1234 - i) }, (_, j) => ({ op: 'put' as const, kind: 'machine', id: mac(i + j), value: record(i + j) })))
+  // One record on the second page without the fields shown: counted on its page, the page still ends where it did.
+  await o.dataStore.put('machine', mac(700), { mac: mac(700), note: 'by hand' })
+  type Page = { machines: { mac: string }[]; skipped: number; next?: string }
+  const get = async (query: string) => o.app.inject({ url: `/v1/fleet/machines${query}` })
+  const first = (await get('')).json() as Page
+  t.equal(first.machines.length, 500, 'default: 500')
+  t.equal(first.next, mac(499))
+  const seen = [...first.machines.map((m) => m.mac)]
+  let page = first
+  let skipped = first.skipped
+  const sizes = [first.machines.length]
+  while (page.next !== undefined) {
+    const res = await get(`?limit=500&after=${encodeURIComponent(page.next)}`)
+    t.equal(res.statusCode, 200)
+    page = res.json() as Page
+    seen.push(...page.machines.map((m) => m.mac))
+    sizes.push(page.machines.length)
+    skipped += page.skipped
+  }
+  t.same(sizes, [500, 499, 234], 'three pages; the second shows one record fewer')
+  t.equal(skipped, 1, 'the hand-written record is counted on its page')
+  t.same(seen, Array.from({ length: 1234 }, (_, i) => mac(i)).filter((m) => m !== mac(700)), 'every record once, in MAC order')
+  const big = (await get('?limit=1000')).json() as Page
+  t.same([big.machines.length, big.skipped, big.next], [999, 1, mac(999)], 'limit 1,000 is accepted (999 shown, the hand-written one skipped)')
+  const over = await get('?limit=1001')
+  t.equal(over.statusCode, 400)
+  t.equal(over.json().error, 'limit must be 1 to 1000 (got 1001); page with after=<next>')
+  t.equal((await get('?limit=0')).statusCode, 400)
+  t.equal((await get('?limit=abc')).statusCode, 400)
+  t.equal((await get('?after=a%2Fb')).statusCode, 400, 'an after that is not a key')
+  t.match((await get('?after=x%2Fy')).json().error, /after/)
+  t.same(((await get(`?after=${encodeURIComponent(mac(1233))}`)).json() as Page).machines, [], 'after the last: an empty page')
 })
 
 t.test('the shared store does not answer: 503 with the reason, not a 500 or an empty fleet', async (t) => {
