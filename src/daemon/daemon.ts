@@ -130,7 +130,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
 
     // Operator's view (issue 9): machine records are the event store; metrics count every event.
     const macForIp = (ip: string): string | undefined => tracking?.macForIp(ip)
-    const machines = await openMachineStore({ store: dataStore, legacyDir: join(config.data_dir, 'machines'), maxMachines: config.machines.max_records, site: who.site, appliance: who.name, logger, macForIp })
+    const machines = await openMachineStore({ store: dataStore, legacyDir: join(config.data_dir, 'machines'), maxMachines: config.machines.max_records, site: who.site, appliance: who.name, follow: config.store.backend === 'etcd', logger, macForIp })
     closers.push(() => machines.close())
     // Issue 19: a UEFI machine that fetched iPXE and never ran it (Secure Boot) is reported on its timeline and as a finding.
     const ipxeHandoff = startIpxeHandoffWatch({

@@ -4,7 +4,7 @@
  *
  * With etcd the daemon's Store is the outage layer (store/mirrored.ts) over the etcd store: reads come from the local
  * copy `<data_dir>/store-cache.db`, machine records and timelines are queued while etcd does not answer, every other
- * write is refused (the API's 503). The etcd store is made without a first round trip (connectEtcdStore) and the
+ * write is refused (the API's 503). Queued machine writes are merged with what etcd holds when flushed (machines/merge.ts). The etcd store is made without a first round trip (connectEtcdStore) and the
  * layer opens it lazily: when etcd does not answer at start the daemon starts at once from the copy, so an appliance
  * restarted during an outage (a power cut of the rack) boots the machines it knows instead of waiting for etcd.
  * An appliance whose copy is empty (its first start) starts too, and serves config.yaml's own groups and profiles.
@@ -13,7 +13,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../host/log.js'
-import { MACHINE_KIND, TIMELINE_KIND } from '../machines/records-store.js'
+import { MACHINE_KIND, mergeQueuedRecords, TIMELINE_KIND } from '../machines/records-store.js'
 import { CLAIM_KIND, LEASE_KIND } from '../addresses/store-lease-book.js'
 import { FINDING_KIND } from '../addresses/findings-store.js'
 import { OVERLAY_KINDS } from '../catalog/overlay-store.js'
@@ -64,7 +64,7 @@ export async function openConfiguredStore(config: Config, logger: Logger): Promi
   const tls = s.tls === undefined ? undefined : { caFile: s.tls.ca_file, ...(s.tls.cert_file === undefined ? {} : { certFile: s.tls.cert_file }), ...(s.tls.key_file === undefined ? {} : { keyFile: s.tls.key_file }) }
   const etcd = connectEtcdStore({ endpoints: s.endpoints, prefix: s.prefix, logger, ...(tls === undefined ? {} : { tls }) })
   try {
-    const mirror = await openMirroredStore({ remote: etcd, file: join(config.data_dir, STORE_COPY_FILE), queued: QUEUED_KINDS, kinds: SHARED_KINDS, logger })
+    const mirror = await openMirroredStore({ remote: etcd, file: join(config.data_dir, STORE_COPY_FILE), queued: QUEUED_KINDS, kinds: SHARED_KINDS, mergeQueued: mergeQueuedRecords, logger })
     return { store: mirror, shared: { mirror, etcd } }
   } catch (err) {
     await etcd.close()

@@ -139,6 +139,13 @@ export const MachineRecordSchema = Type.Object(
     reported_at: Type.Optional(Type.String()),
     /** Operator labels (set through the API). */
     labels: Type.Record(Type.String(), Type.String()),
+    /** When the operator last set `labels`: two appliances' versions of a record merge labels by it (machines/merge.ts). */
+    labels_at: Type.Optional(Type.String()),
+    /**
+     * When the install-once state (`installed_at`) was last set or cleared (installed callback, re-arm): two
+     * appliances' versions merge it by this stamp, so a re-arm at one is not undone by the other's older copy.
+     */
+    install_state_at: Type.Optional(Type.String()),
     /** The site (config `store.site`) of the appliance that last saw it: with a shared etcd store, which one. */
     site: Type.Optional(Type.String({ maxLength: 63 })),
     /** The name (config `store.name`) of the appliance that last saw it: the fleet view says which one booted it. */

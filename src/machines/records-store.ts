@@ -20,7 +20,8 @@ import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Logger } from '../host/log.js'
 import { readJsonFile } from '../host/durable-file.js'
-import { retireLegacyFile, type Store, type StoreOp } from '../store/index.js'
+import { retireLegacyFile, StoreConflictError, StoreError, storeHealth, type QueuedMerge, type Store, type StoreEntry, type StoreOp } from '../store/index.js'
+import { mergeCold, mergeHot } from './merge.js'
 import { MachineRecordSchema, type MachineRecord } from './model.js'
 import { boundRecord } from './timeline.js'
 
@@ -46,6 +47,11 @@ const coldCheck = TypeCompiler.Compile(Type.Pick(MachineRecordSchema, COLD_KEYS)
 /** A record's timeline document. */
 export type MachineTimeline = Pick<MachineRecord, (typeof COLD_KEYS)[number]>
 
+/** Whether `value` is a record document (a `machine` without its timeline) as this pxebox writes it. */
+export const isRecordDocument = (value: unknown): value is Omit<MachineRecord, (typeof COLD_KEYS)[number]> => hotCheck.Check(value)
+/** Whether `value` is a timeline document as this pxebox writes it. */
+export const isTimelineDocument = (value: unknown): value is MachineTimeline => coldCheck.Check(value)
+
 /** What loading found: records least recently seen first, what to write back, and problems in words. */
 export interface LoadedRecords {
   /** Records whose MAC is in `withoutTimeline` hold an empty timeline until loadTimeline fills it. */
@@ -57,6 +63,10 @@ export interface LoadedRecords {
   /** Records dropped at load (invalid, or over the cap): removed from the store. */
   readonly remove: string[]
   readonly problems: string[]
+  /** Each loaded record document's modRevision: the guard of its next write. */
+  readonly revisions: Map<string, number>
+  /** The store's revision before the listing: a follow of other writers starts after it. */
+  readonly revision: number
 }
 
 /** Import `<legacyDir>/machines.json` if it is there, then read every record from the store. */
@@ -68,8 +78,10 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
   const withoutTimeline = new Set<string>()
   const rewrite: string[] = []
   const remove: string[] = []
+  const revisions = new Map<string, number>()
   let invalid = 0
   let bounded = 0
+  const revision = await store.revision()
   for (const e of await store.list(MACHINE_KIND)) {
     const m = e.value as MachineRecord
     // A whole record (written before the timeline had its own document): kept whole, written back split.
@@ -85,6 +97,7 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
       if (cut) bounded++
       if (cut || whole) rewrite.push(m.mac)
       byMac.set(m.mac, m)
+      revisions.set(m.mac, e.modRevision)
       continue
     }
     remove.push(e.id)
@@ -103,22 +116,23 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
     for (const r of drop) {
       remove.push(r.mac)
       withoutTimeline.delete(r.mac)
+      revisions.delete(r.mac)
     }
     problems.push(`${where}: ${drop.length} least recently seen records dropped to keep ${opts.maxMachines} (the record cap)`)
   }
-  return { records, withoutTimeline, rewrite, remove, problems }
+  return { records, withoutTimeline, rewrite, remove, problems, revisions, revision }
 }
 
 /**
  * The timeline document of `mac`: checked against the schema and RECORD_LIMITS' bounds (as loadMachineRecords does
  * for the rest), empty when there is none. `problem` names an invalid one (it is replaced by an empty timeline).
  */
-export async function loadTimeline(store: Store, mac: string): Promise<{ timeline: MachineTimeline; problem?: string }> {
+export async function loadTimeline(store: Store, mac: string): Promise<{ timeline: MachineTimeline; modRevision: number; problem?: string }> {
   const e = await store.get(TIMELINE_KIND, mac)
-  if (e === undefined) return { timeline: { timeline: [], history: [] } }
-  if (coldCheck.Check(e.value)) return { timeline: e.value }
+  if (e === undefined) return { timeline: { timeline: [], history: [] }, modRevision: 0 }
+  if (coldCheck.Check(e.value)) return { timeline: e.value, modRevision: e.modRevision }
   const first = [...coldCheck.Errors(e.value)][0]
-  return { timeline: { timeline: [], history: [] }, problem: `${store.location} (${TIMELINE_KIND}): ${mac} replaced by an empty timeline: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}` }
+  return { timeline: { timeline: [], history: [] }, modRevision: e.modRevision, problem: `${store.location} (${TIMELINE_KIND}): ${mac} replaced by an empty timeline: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}` }
 }
 
 /** A record split into its two documents. */
@@ -128,14 +142,54 @@ function split(r: MachineRecord): { hot: Omit<MachineRecord, (typeof COLD_KEYS)[
 }
 
 /**
+ * How a write guards itself against other appliances' writes of the same machine (issue 17): each `put` carries the
+ * modRevision this appliance last read or wrote of that document (`ifRevision`; 0: it knows of none), so a document
+ * another appliance changed meanwhile fails the batch with StoreConflictError instead of being overwritten. The writer
+ * then reads the batch's documents, hands the changed ones to `takeIn` (which merges them into the record in memory and
+ * notes their revision) and writes the merged records, at most MAX_ATTEMPTS times.
+ */
+export interface WriteGuard {
+  /** The modRevision of `mac`'s document of `kind` as last read or written; undefined when none is known. */
+  revision(kind: string, mac: string): number | undefined
+  /** `kind`/`mac` was written at `revision` (undefined: removed, or queued during an outage with no revision yet). */
+  wrote(kind: string, mac: string, revision: number | undefined): void
+  /** The stored document changed under this appliance (undefined: removed): merge it into the record in memory. */
+  takeIn(kind: string, mac: string, entry: StoreEntry | undefined): void
+}
+
+/** Tries of one guarded batch: each conflict merges what the other writers did, so a retry only races new writes. */
+const MAX_ATTEMPTS = 8
+
+/**
  * Write `macs`' current records (or their removal, for MACs `current` no longer has), a transaction per BATCH.
  * A record given `withTimeline: false` (its timeline not read yet) has its `machine` document written only.
+ * With `guard`, puts are compare-and-swap on the revision last seen, merged and retried on conflict (WriteGuard). While
+ * the shared store does not answer (the outage layer is down) they go unguarded, to be queued (a guard needs the
+ * current state, which an outage cannot give): the outbox flush merges them instead (store/outbox-flush.ts).
+ * Removals are never guarded: a forgotten machine goes, whoever saw it last.
  */
-export async function writeMachineRecords(store: Store, macs: Iterable<string>, current: (mac: string) => { record: MachineRecord; withTimeline: boolean } | undefined, durable = false): Promise<void> {
-  let ops: StoreOp[] = []
+export async function writeMachineRecords(store: Store, macs: Iterable<string>, current: (mac: string) => { record: MachineRecord; withTimeline: boolean } | undefined, durable = false, guard?: WriteGuard): Promise<void> {
+  const perBatch = Math.max(1, Math.floor((Math.min(BATCH, store.maxBatchOps) - 1) / 2))
+  let chunk: string[] = []
   const commit = async () => {
-    await store.batch(ops, { durable })
-    ops = []
+    await writeChunk(store, chunk, current, durable, guard)
+    chunk = []
+  }
+  for (const mac of macs) {
+    chunk.push(mac)
+    // Up to two operations per machine: commit before the next could pass the store's bound (etcd --max-txn-ops).
+    if (chunk.length >= perBatch) {
+      await commit()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+  if (chunk.length > 0) await commit()
+}
+
+function opsFor(macs: readonly string[], current: (mac: string) => { record: MachineRecord; withTimeline: boolean } | undefined, guard: WriteGuard | undefined): StoreOp[] {
+  const ops: StoreOp[] = []
+  const put = (kind: string, mac: string, value: unknown): void => {
+    ops.push(guard === undefined ? { op: 'put', kind, id: mac, value } : { op: 'put', kind, id: mac, value, ifRevision: guard.revision(kind, mac) ?? 0 })
   }
   for (const mac of macs) {
     const c = current(mac)
@@ -143,17 +197,54 @@ export async function writeMachineRecords(store: Store, macs: Iterable<string>, 
       ops.push({ op: 'delete', kind: MACHINE_KIND, id: mac }, { op: 'delete', kind: TIMELINE_KIND, id: mac })
     } else {
       const { hot, cold } = split(c.record)
-      ops.push({ op: 'put', kind: MACHINE_KIND, id: mac, value: hot })
-      if (c.withTimeline) ops.push({ op: 'put', kind: TIMELINE_KIND, id: mac, value: cold })
-    }
-    // Up to two operations per machine: commit before the next could pass the store's bound (etcd --max-txn-ops).
-    if (ops.length >= Math.min(BATCH, store.maxBatchOps) - 1) {
-      await commit()
-      await new Promise((resolve) => setImmediate(resolve))
+      put(MACHINE_KIND, mac, hot)
+      if (c.withTimeline) put(TIMELINE_KIND, mac, cold)
     }
   }
-  if (ops.length > 0) await commit()
+  return ops
 }
+
+async function writeChunk(store: Store, macs: readonly string[], current: (mac: string) => { record: MachineRecord; withTimeline: boolean } | undefined, durable: boolean, guard: WriteGuard | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const guarded = guard !== undefined && storeHealth(store)?.up !== false
+    const ops = opsFor(macs, current, guarded ? guard : undefined)
+    try {
+      const revision = await store.batch(ops, { durable })
+      // Queued (the outage layer went down under the write): no revision of its own yet; the flush merges it.
+      const queued = guard !== undefined && storeHealth(store)?.up === false
+      for (const op of ops) guard?.wrote(op.kind, op.id, op.op === 'put' && !queued ? revision : undefined)
+      return
+    } catch (err) {
+      // Down between the health check and the write: the guarded write was refused, the unguarded one is queued.
+      const refused = err instanceof StoreError && err.code === 'PXEBOX_STORE_UNAVAILABLE' && guarded
+      if (!(err instanceof StoreConflictError || refused) || attempt >= MAX_ATTEMPTS || guard === undefined) throw err
+      if (refused) continue
+      // Every guarded document of the batch, read again: a conflict names only the first that failed.
+      const puts = ops.filter((op): op is StoreOp & { op: 'put'; ifRevision: number } => op.op === 'put' && op.ifRevision !== undefined)
+      const now = await Promise.all(puts.map((op) => store.get(op.kind, op.id)))
+      puts.forEach((op, i) => {
+        if ((now[i]?.modRevision ?? 0) !== op.ifRevision) guard.takeIn(op.kind, op.id, now[i])
+      })
+    }
+  }
+}
+
+/**
+ * The outbox flush's merge for machine documents (store/outbox-flush.ts): a record or timeline queued during an
+ * outage is merged with the one in the store now (another appliance may have booted the machine meanwhile), guarded by
+ * the revision read. A stored document that is not a valid one is replaced.
+ */
+export const mergeQueuedRecords: QueuedMerge = (ops, read) =>
+  Promise.all(
+    ops.map(async (op): Promise<StoreOp> => {
+      if (op.op !== 'put' || (op.kind !== MACHINE_KIND && op.kind !== TIMELINE_KIND)) return op
+      const stored = await read(op.kind, op.id)
+      if (stored === undefined) return { ...op, ifRevision: 0 }
+      const [a, b] = [stored.value, op.value]
+      const value = op.kind === MACHINE_KIND ? (isRecordDocument(a) && isRecordDocument(b) ? mergeHot(a, b) : b) : isTimelineDocument(a) && isTimelineDocument(b) ? mergeCold(a, b) : b
+      return { ...op, value, ifRevision: stored.modRevision }
+    }),
+  )
 
 async function importLegacy(store: Store, file: string, problems: string[], logger: Logger): Promise<void> {
   const read = await readJsonFile(file)

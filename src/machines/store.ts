@@ -17,101 +17,19 @@
  * resolves when all are in). A change to a machine whose timeline is not in yet (a boot event, a syslog line, an
  * operator action) first reads that machine's timeline, then applies in arrival order.
  */
-import { silentLogger, type Logger } from '../host/log.js'
-import type { Store } from '../store/index.js'
-import type { BootEvent, EventSink } from './events.js'
-import { MAX_LOG_LINES, RECORD_LIMITS, type LogLine, type MachineRecord, type TimelineEntry } from './model.js'
+import { silentLogger } from '../host/log.js'
+import type { StoreEntry } from '../store/index.js'
+import type { BootEvent } from './events.js'
+import { MAX_LOG_LINES, RECORD_LIMITS, type MachineRecord, type TimelineEntry } from './model.js'
 import { applyEntry, entryFromEvent, identityFromEvent, newRecord } from './timeline.js'
 import { nicVendor } from './oui.js'
-import { loadMachineRecords, loadTimeline, writeMachineRecords } from './records-store.js'
+import { isRecordDocument, isTimelineDocument, loadMachineRecords, loadTimeline, MACHINE_KIND, writeMachineRecords, type WriteGuard } from './records-store.js'
 import { boundRecord } from './timeline.js'
+import { coldOf, hotOf, mergeCold, mergeHot, sameDocument } from './merge.js'
+import { followRecords, type RecordsFollow } from './records-follow.js'
+import { MachineLabelError, type Diagnosis, type MachineStore, type MachineStoreOptions } from './store-api.js'
 
-/** Options for openMachineStore. */
-export interface MachineStoreOptions {
-  /** Where records are kept (the daemon's Store; the caller closes it). */
-  readonly store: Store
-  /** Where an earlier pxebox kept machines.json (`<data_dir>/machines`): imported once, then kept as `.migrated`. */
-  readonly legacyDir?: string
-  readonly logger?: Logger
-  /** Clock (ms); tests pass a fake one. */
-  readonly now?: () => number
-  /** The address tracker's MAC for an IP, when it runs: attributes MAC-less events the store cannot place itself. */
-  readonly macForIp?: (ip: string) => string | undefined
-  /** Quiet time before batched event writes go to disk. Default 1000 ms. */
-  readonly flushDelayMs?: number
-  /** Records kept, at load as well as at run time; the least recently seen go first. Default 10,000. */
-  readonly maxMachines?: number
-  /** This appliance's site (config `store.site`): each record carries the site that last saw the machine. */
-  readonly site?: string
-  /** This appliance's name (config `store.name`): each record carries the appliance that last saw the machine. */
-  readonly appliance?: string
-}
-
-/** Machine records, fed by boot events and changed by operator actions. */
-export interface MachineStore extends EventSink {
-  /** A record. Until `timelines` resolves its timeline, history and log may not be read yet (empty). */
-  get(mac: string): MachineRecord | undefined
-  /** Every record, most recently seen first (timelines as for `get`). */
-  list(): MachineRecord[]
-  /**
-   * Resolves once every record's timeline is in memory (read in slices after open). Readers that show timelines
-   * (the API) wait for it; the boot path needs only the rest of the record, which open reads.
-   */
-  readonly timelines: Promise<void>
-  /** Records whose timeline is not read yet (0 once `timelines` resolved). */
-  timelinesPending(): number
-  /** The installed callback: stamp `installed_at` and add an `installed` stage. Creates the record if unknown. */
-  markInstalled(mac: string, ip?: string): Promise<MachineRecord>
-  /** Clear `installed_at`, so a boot_once profile installs again. Undefined when the MAC is unknown. */
-  rearm(mac: string): Promise<MachineRecord | undefined>
-  /**
-   * Merge operator labels (a null value removes the label). Undefined when the MAC is unknown; throws
-   * MachineLabelError (changing nothing) when the result would break RECORD_LIMITS.
-   */
-  setLabels(mac: string, labels: Readonly<Record<string, string | null>>): Promise<MachineRecord | undefined>
-  /**
-   * A syslog line from `ip`, attributed like a MAC-less TFTP event (the MAC last seen on that address, else the
-   * address tracker's binding) and appended to that machine's log, the oldest line dropped beyond MAX_LOG_LINES.
-   * Returns the MAC, or undefined when no machine is known on that address (the line is not kept).
-   */
-  appendLog(ip: string, line: Omit<LogLine, 'time'>): string | undefined
-  /** Drop a record. */
-  forget(mac: string): Promise<boolean>
-  /**
-   * A conclusion pxebox reached itself about a machine, from what it did not see (no packet carries it): a timeline
-   * entry with source `pxebox` (e.g. "firmware did not run iPXE", src/boot/ipxe-handoff.ts). Unknown MACs are ignored.
-   */
-  recordDiagnosis(mac: string, diagnosis: Diagnosis): void
-  /**
-   * Called with the MAC after every change (events and operator actions), and with the boot event when one caused it
-   * (after attribution: a TFTP event that named no MAC arrives with the MAC the store gave it). Returns the
-   * unsubscribe function.
-   */
-  subscribe(listener: (mac: string, event?: BootEvent) => void): () => void
-  /** Problems found loading (invalid records skipped, a corrupt legacy machines.json moved aside). */
-  readonly problems: readonly string[]
-  /** Write pending changes now. */
-  flush(): Promise<void>
-  /** Write pending changes and stop the timer. */
-  close(): Promise<void>
-}
-
-/** A timeline entry pxebox concluded (see MachineStore.recordDiagnosis). */
-export interface Diagnosis {
-  readonly time: string
-  readonly step: string
-  readonly stage?: TimelineEntry['stage']
-  /** 'ok' or what is wrong, in words. */
-  readonly outcome: string
-  readonly what: string
-  readonly ip?: string
-}
-
-/** Thrown by setLabels when the change would break RECORD_LIMITS; nothing is changed. */
-export class MachineLabelError extends Error {
-  readonly code = 'PXEBOX_MACHINE_LABELS'
-  override readonly name = 'MachineLabelError'
-}
+export { MachineLabelError, type Diagnosis, type MachineStore, type MachineStoreOptions } from './store-api.js'
 
 /** Timelines read in one turn of the event loop at most this long, after start. */
 const FILL_SLICE_MS = 4
@@ -146,6 +64,10 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   for (const m of machines.values()) if (m.ips[0] !== undefined) macByIp.set(m.ips[0], m.mac)
   for (const p of problems) logger.error(p)
   if (machines.size > 0) logger.info({ machines: machines.size }, 'machine records loaded')
+  /** Each document's modRevision as last read or written here: the guard of its next write, and how echoes are told. */
+  const hotRev = loaded.revisions
+  const coldRev = new Map<string, number>()
+  const revMap = (kind: string): Map<string, number> => (kind === MACHINE_KIND ? hotRev : coldRev)
 
   /** MACs whose record changed (or went) since the last write: a write costs O(these), not O(all machines). */
   let dirty = new Set<string>([...loaded.rewrite, ...loaded.remove])
@@ -164,7 +86,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
         await writeMachineRecords(store, macs, (mac) => {
           const record = machines.get(mac)
           return record === undefined ? undefined : { record, withTimeline: !withoutTimeline.has(mac) }
-        }, durable)
+        }, durable, guard)
       } catch (err) {
         for (const mac of macs) dirty.add(mac)
         logger.warn({ err, store: store.location }, 'cannot write machine records; will retry')
@@ -185,6 +107,9 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   }
   const changed = (mac: string, event?: BootEvent) => {
     schedule(mac)
+    notify(mac, event)
+  }
+  const notify = (mac: string, event?: BootEvent) => {
     for (const l of listeners) {
       try {
         l(mac, event)
@@ -200,10 +125,11 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     let p = reading.get(mac)
     if (p !== undefined) return p
     p = loadTimeline(store, mac).then(
-      ({ timeline, problem }) => {
+      ({ timeline, modRevision, problem }) => {
         const r = machines.get(mac)
         if (r === undefined || !withoutTimeline.has(mac)) return
         Object.assign(r, timeline)
+        coldRev.set(mac, modRevision)
         if (problem !== undefined) {
           problems.push(problem)
           logger.error(problem)
@@ -290,6 +216,68 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       dirty.add(mac)
     }
   }
+
+  /**
+   * Another appliance's version of one of `mac`'s documents (a followed change, or what a conflicting write found):
+   * merged into the record here (merge.ts); written back when this appliance holds something the stored one lacks.
+   * A removal (undefined) from the follow drops the record here too (the operator forgot it, or the shared cap
+   * evicted it); a conflicting write that finds its document gone writes it again.
+   */
+  const takeIn = (kind: string, mac: string, entry: StoreEntry | undefined, follow: boolean): void => {
+    revMap(kind).set(mac, entry?.modRevision ?? 0)
+    if (entry === undefined) {
+      if (!follow || kind !== MACHINE_KIND || !machines.delete(mac)) return
+      withoutTimeline.delete(mac)
+      waiting.delete(mac)
+      coldRev.delete(mac)
+      hotRev.delete(mac)
+      return notify(mac)
+    }
+    const value = entry.value
+    if (kind === MACHINE_KIND) {
+      if (!isRecordDocument(value) || value.mac !== mac) return void logger.warn({ mac, revision: entry.modRevision }, 'a machine record in the store does not match the record schema; not taken in')
+      const r = machines.get(mac)
+      if (r === undefined) {
+        // A machine another appliance saw first: its timeline follows (the same batch), or is read from the store.
+        machines.set(mac, { ...value, timeline: [], history: [] })
+        withoutTimeline.add(mac)
+        if (machines.size > maxMachines) evictOldest()
+        if (value.ips[0] !== undefined && !macByIp.has(value.ips[0])) learnIp(value.ips[0], mac)
+        void readTimeline(mac)
+        return notify(mac)
+      }
+      const mine = hotOf(r)
+      const merged = mergeHot(mine, value)
+      if (!sameDocument(merged, mine)) {
+        for (const key of Object.keys(mine) as (keyof typeof mine)[]) if (!(key in merged)) delete r[key]
+        Object.assign(r, merged)
+        seenNow(r, mine.last_seen)
+        notify(mac)
+      }
+      if (!sameDocument(merged, value)) schedule(mac)
+      return
+    }
+    if (!isTimelineDocument(value) || !machines.has(mac)) return
+    withTimeline(mac, () => {
+      const r = machines.get(mac)
+      if (r === undefined) return
+      const mine = coldOf(r)
+      const merged = mergeCold(mine, value)
+      if (!sameDocument(merged, mine)) {
+        Object.assign(r, merged)
+        notify(mac)
+      }
+      if (!sameDocument(merged, value)) schedule(mac)
+    })
+  }
+  const guard: WriteGuard = {
+    revision: (kind, mac) => revMap(kind).get(mac),
+    wrote(kind, mac, revision) {
+      if (revision === undefined) revMap(kind).delete(mac)
+      else revMap(kind).set(mac, revision)
+    },
+    takeIn: (kind, mac, entry) => takeIn(kind, mac, entry, false),
+  }
   const learnIp = (ip: string, mac: string) => {
     if (ip === '0.0.0.0') return
     macByIp.delete(ip)
@@ -364,6 +352,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
   }
 
   const timelines = readAllTimelines()
+  const follow: RecordsFollow | undefined = opts.follow === true ? followRecords(store, { revision: guard.revision, takeIn: (kind, mac, entry) => takeIn(kind, mac, entry, true) }, loaded.revision + 1, logger) : undefined
 
   return {
     record(event) {
@@ -390,6 +379,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       applyEntry(r, entry)
       seenNow(r, before)
       r.installed_at = entry.time
+      r.install_state_at = entry.time
       r.installs += 1
       if (ip !== undefined) learnIp(ip, mac)
       changed(mac)
@@ -402,6 +392,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       if (!r) return undefined
       applyEntry(r, operatorEntry('rearm', undefined, r.installed_at ? `re-armed (was installed ${r.installed_at})` : 're-armed'))
       delete r.installed_at
+      r.install_state_at = new Date(now()).toISOString()
       changed(mac)
       await write(true, mac)
       return r
@@ -419,6 +410,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
       const count = Object.keys(next).length
       if (count > RECORD_LIMITS.labels) throw new MachineLabelError(`a machine holds at most ${RECORD_LIMITS.labels} labels; this would make ${count}`)
       r.labels = next
+      r.labels_at = new Date(now()).toISOString()
       changed(mac)
       await write(true, mac)
       return r
@@ -463,6 +455,7 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     flush: () => write(),
     async close() {
       closed = true
+      follow?.close()
       await write().catch(() => undefined)
       if (timer) clearTimeout(timer)
       timer = undefined

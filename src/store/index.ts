@@ -17,6 +17,7 @@ export { connectEtcdStore, openEtcdStore, type EtcdStore, type EtcdStoreOptions,
 export { registerAppliance, RegistryNameTaken, APPLIANCE_KIND, APPLIANCE_SEEN_KIND, type ApplianceRecord, type ApplianceView, type ApplianceRegistry, type RegistryOptions } from './etcd-registry.js'
 export { retireLegacyFile } from './migrate.js'
 export { openMirroredStore, storeUnavailable, type MirroredStore, type MirroredStoreOptions } from './mirrored.js'
+export type { QueuedMerge } from './outbox-flush.js'
 
 /** The embedded store's file inside data_dir. */
 export const STORE_FILE = 'pxebox.db'

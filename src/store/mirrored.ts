@@ -30,7 +30,7 @@ import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { openMirrorCopy, type MirrorCopy, type OutboxEntry } from './mirror-copy.js'
 import { fillCopy } from './mirror-fill.js'
-import { flushOutbox, type FlushHooks } from './outbox-flush.js'
+import { flushOutbox, type FlushHooks, type QueuedMerge } from './outbox-flush.js'
 import { checkCurrent, checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreHealth, type StoreEvent, type StoreOp, type StoreWatch, type WriteOptions } from './store.js'
 import { consumerWatches } from './mirror-watches.js'
 
@@ -50,6 +50,11 @@ export interface MirroredStoreOptions {
   readonly logger?: Logger
   /** How often the remote is probed (ms): its health while up, its return while down. Default 3000. */
   readonly probeMs?: number
+  /**
+   * Merges queued writes with what the remote holds when they are flushed (outbox-flush.ts), for kinds several
+   * appliances write (machine records). Without it a flushed put replaces the remote's document.
+   */
+  readonly mergeQueued?: QueuedMerge
   /** The outbox bound (writes). Default 10,000. */
   readonly maxOutbox?: number
   /** How long a write waits for the watch to bring it into the copy (ms). Default 5000. */
@@ -257,7 +262,7 @@ function mirroredStore(opts: MirroredStoreOptions, copy: MirrorCopy): MirroredSt
       const queued = copy.queued()
       const before = flushed
       const droppedBefore = dropped
-      await flushOutbox(copy, remote, flushHooks)
+      await flushOutbox(copy, remote, flushHooks, opts.mergeQueued)
       for (const { kind, id } of copy.pending()) copy.settle(kind, id, await remote.get(kind, id))
       // A new copy with its kinds named is filled by listing them: a watch from revision 1 would replay the
       // remote's whole history (every heartbeat of every appliance, when etcd does not compact).

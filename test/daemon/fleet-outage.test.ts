@@ -11,9 +11,9 @@
  * - the known machine boots end to end at A and at B (the other one cut off the bridge for each);
  * - a new client gets no address and each appliance's log says why;
  * - B restarted during the outage serves from its copy (its banner says which) and boots the machine again;
- * - etcd back: both appliances flush their queued machine writes into etcd, and B's API shows the boots queued there,
- *   the one from before its restart included (kept in its copy's outbox). B's API does not show A's: machine
- *   records are one document per machine, not merged across appliances (README "Fleet", not yet).
+ * - etcd back: both appliances flush their queued machine writes into etcd, merged with what the other flushed
+ *   (machines/merge.ts), and B's API shows the boots queued there, the one from before its restart included (kept in
+ *   its copy's outbox), and the boot A queued during the outage (B follows A's writes once etcd answers).
  */
 import t, { type Test } from 'tap'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -184,6 +184,8 @@ if (reason === undefined) {
   })
 
   let outageStart = ''
+  /** When each appliance booted the machine during the outage (its events are queued there). */
+  const outageBoots = new Map<string, { from: string; to: string }>()
   t.test('all of etcd stopped: both appliances boot the known machine; a new client gets nothing, and the log says why', async (t) => {
     // Let B's lease book see the lease A granted (the watch) before etcd goes.
     await new Promise((r) => setTimeout(r, 1000))
@@ -193,7 +195,9 @@ if (reason === undefined) {
     for (const a of appliances) t.match(logs(a), /the shared store etcd \S+ \/flo is unreachable: serving reads from the local copy/, `${a.name}: one line says so`)
     for (const a of appliances) {
       await only(a)
+      const from = new Date().toISOString()
       checkBoot(t, await boot(t, known), a, leased)
+      outageBoots.set(a.name, { from, to: new Date().toISOString() })
       t.match(logs(a), /renewal ACKed while the lease store is unreachable/, `${a.name} ACKed the lease it holds`)
     }
     await only(undefined)
@@ -214,7 +218,7 @@ if (reason === undefined) {
     await only(undefined)
   })
 
-  t.test('etcd back: the queued machine writes are flushed; B shows the boots queued there', async (t) => {
+  t.test('etcd back: the queued machine writes are flushed and merged; B shows the boots queued there and at A', async (t) => {
     await fleet.etcd.startAll()
     for (const a of appliances) {
       await until(`${a.name} follows etcd again`, async () => (await storeUp(a)) === '1')
@@ -222,18 +226,31 @@ if (reason === undefined) {
       t.ok(Number(flushed?.[1]) > 0, `${a.name} flushed its queued machine writes (${flushed?.[0]})`)
       t.notMatch(logs(a), /queued during the outage was refused/, 'none refused')
     }
-    // In etcd: the machine's record as the appliance that flushed last saw it, from the outage (one document per
-    // machine, the last writer's: README "Fleet", machine records are not merged across appliances yet).
+    const a = outageBoots.get(A.name)!
+    const within = (times: string[], w: { from: string; to: string }): boolean => times.some((x) => x >= w.from && x <= w.to)
+    /** Every time B's view holds: timeline entries and the starts of past attempts. */
+    type View = { last_seen: string; timeline: { time: string; step: string }[]; history: { started: string }[] }
+    const timesOf = (v: View): string[] => [...v.timeline.map((e) => e.time), ...v.history.map((h) => h.started)]
+    // In etcd: one record holding both appliances' outage boots (merged at flush), not the last flusher's alone.
     const etcd = await openEtcdStore({ endpoints: fleet.endpoints, prefix: '/flo' })
     t.teardown(() => etcd.close())
     const stored = (await etcd.get('machine', KNOWN))?.value as { last_seen?: string } | undefined
     t.ok((stored?.last_seen ?? '') > outageStart, `etcd holds the machine as seen during the outage (last_seen ${stored?.last_seen})`)
-    const res = await fetch(`${B.api}/v1/machines/${KNOWN}`, { headers: auth })
-    t.equal(res.status, 200)
-    const view = (await res.json()) as { last_seen: string; timeline: { time: string; step: string }[]; history: { started: string }[] }
-    const times = [...view.timeline.map((e) => e.time), ...view.history.map((h) => h.started)]
+    const storedTimes = timesOf({ ...(stored as View), ...((await etcd.get('machine-timeline', KNOWN))?.value as View) })
+    t.ok(within(storedTimes, a) && within(storedTimes, outageBoots.get(B.name)!), 'etcd holds the boots both appliances queued')
+    // B follows A's writes: the events A queued during the outage appear in B's own API.
+    let view: View | undefined
+    const t0 = Date.now()
+    await until("A's queued boot in B's /v1/machines", async () => {
+      const res = await fetch(`${B.api}/v1/machines/${KNOWN}`, { headers: auth })
+      view = res.status === 200 ? ((await res.json()) as View) : undefined
+      return view !== undefined && within(timesOf(view), a)
+    })
+    t.comment(`A's queued boot shown at B ${Date.now() - t0} ms after both followed etcd again`)
+    const times = timesOf(view!)
+    t.ok(within(times, a), `the boot A queued during the outage (${a.from} .. ${a.to})`)
     t.ok(times.some((x) => x > outageStart && x < restartedAt), 'the boot B queued before its restart (kept in its copy)')
     t.ok(times.some((x) => x > restartedAt), 'the boot after its restart')
-    t.ok(view.timeline.some((e) => e.step === 'ack'), JSON.stringify(view.timeline.map((e) => e.step)))
+    t.ok(view!.timeline.some((e) => e.step === 'ack'), JSON.stringify(view!.timeline.map((e) => e.step)))
   })
 }

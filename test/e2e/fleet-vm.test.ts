@@ -8,7 +8,8 @@
  *        site DHCP server, joined to the management network as mgmt0 10.213.178.11
  *
  * A never sees the VM (it is on another bridge) and B's config.yaml has no group for it, so the boot is B's and the
- * group is the one A wrote. The Ignition file the profile names is written once, through A's API
+ * group is the one A wrote; A's /v1/machines then shows the VM with B's timeline (it follows B's machine writes). The
+ * Ignition file the profile names is written once, through A's API
  * (`PUT /v1/ignition/<name>`, README "Fleet: Files"), under a name neither appliance's ignition_dir has (the harness
  * puts the machine's own file in B's under its usual name), so what B serves came through etcd. Needs
  * `npx tsc -p .`, the boot target (scripts/build-boot-target.sh) and Debian's etcd-server.
@@ -135,8 +136,15 @@ t.test('a group written at A is served by B within 1 s; a UEFI VM boots through 
   ])
   t.same([view?.group, view?.site, view?.appliance], ['fleet-vm', 'site-b', 'pxe-b'], "B's record: the shared group, B's site and name")
 
-  // A never saw the VM, yet lists it from the shared store, as booted by B.
-  t.equal((await fetch(`${aUrl}/v1/machines/${m.mac}`)).status, 404, 'A saw no boot of the VM')
+  // A never saw the VM, yet shows it: its machine store follows B's writes (README "Fleet"), with B's timeline.
+  let atA: { appliance?: string; timeline?: { step: string }[] } | undefined
+  for (let i = 0; i < 50 && !(atA?.timeline ?? []).some((e) => e.step === 'ignition'); i++) {
+    const res = await fetch(`${aUrl}/v1/machines/${m.mac}`)
+    atA = res.status === 200 ? ((await res.json()) as typeof atA) : undefined
+    if (!(atA?.timeline ?? []).some((e) => e.step === 'ignition')) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.equal(atA?.appliance, 'pxe-b', "A's /v1/machines shows the VM as booted by B")
+  t.ok((atA?.timeline ?? []).some((e) => e.step === 'ignition'), `with B's timeline: ${JSON.stringify(atA?.timeline?.map((e) => e.step))}`)
   let listed: { mac: string; site?: string; appliance?: string } | undefined
   for (let i = 0; i < 50 && listed === undefined; i++) {
     listed = (await fleetMachinesAt(aUrl)).machines.find((x) => x.mac === m.mac)

@@ -24,6 +24,7 @@ export const ETCD_PORTS = {
   leaseBook: 23140,
   tls: 23150,
   sharedFiles: 23170,
+  machineRecords: 23180,
   findings: 23190,
   paging: 23200,
 } as const

@@ -12,7 +12,7 @@ import { Writable } from 'node:stream'
 import pino from 'pino'
 import { openMirroredStore, openSqliteStore, StoreError, type MirroredStore, type MirroredStoreOptions, type Store, type StoreEvent } from '../../src/store/index.js'
 import { openMachineStore } from '../../src/machines/store.js'
-import { MACHINE_KIND, TIMELINE_KIND } from '../../src/machines/records-store.js'
+import { MACHINE_KIND, mergeQueuedRecords, TIMELINE_KIND } from '../../src/machines/records-store.js'
 import { failingStore, type FailingStore } from '../helpers/failing-store.js'
 import { collect, storeContract } from './contract.js'
 
@@ -418,4 +418,30 @@ t.test("the machine store's boot events during an outage reach the shared store 
   await until('up', () => m.up)
   t.match((await shared.writer.get(MACHINE_KIND, mac))?.value, { mac }, 'the record arrived')
   t.ok(await shared.writer.get(TIMELINE_KIND, mac), 'and its timeline')
+})
+
+t.test("a machine write queued during an outage is merged with another appliance's write of that machine when flushed", async (t) => {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  const m = await mirror(t, remote, join(dir, 'copy.db'), { queued: [MACHINE_KIND, TIMELINE_KIND], mergeQueued: mergeQueuedRecords })
+  const a = await openMachineStore({ store: m, flushDelayMs: 20, appliance: 'a' })
+  t.teardown(() => a.close())
+  const mac = '52:54:00:00:0a:02'
+  const event = (s: number, file: string) => ({ time: new Date(Date.now() - 60_000 + s * 1000).toISOString(), kind: 'tftp' as const, mac, ip: '10.213.10.12', step: 'file', outcome: 'ok', detail: { file } })
+  remote.down = true
+  remote.breakWatches()
+  await until('down', () => !m.up)
+  a.record(event(1, 'at-a'))
+  await until('queued', () => m.queuedWrites > 0)
+  // Meanwhile another appliance, which still reaches the shared store, boots the same machine.
+  const b = await openMachineStore({ store: shared.writer, flushDelayMs: 20, appliance: 'b' })
+  t.teardown(() => b.close())
+  b.record(event(2, 'at-b'))
+  await b.flush()
+  remote.down = false
+  await until('up', () => m.up)
+  const stored = (await shared.writer.get(TIMELINE_KIND, mac))?.value as { timeline: { what: string }[] }
+  t.same(stored.timeline.map((e) => e.what), ['at-a', 'at-b'], "both appliances' events: the flush merged, not overwrote")
+  t.match((await shared.writer.get(MACHINE_KIND, mac))?.value, { mac, appliance: 'b' }, 'the record of the later sighting')
 })
