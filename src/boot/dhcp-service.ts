@@ -86,6 +86,11 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
       client_class: f.clientClass,
       decision: decision.action === 'reply' ? decision.step : 'ignore',
     })
+    // Ordinary DHCP traffic (most of what a busy VLAN sends) leaves here, before any event is built for it.
+    if (decision.action === 'ignore' && !decision.pxeClient) {
+      if (logger.isLevelEnabled('debug')) logger.debug({ ...who(), peer: req.peer, reason: decision.reason }, 'not a proxyDHCP request; ignored')
+      return undefined
+    }
     const detail = {
       arch: f.arch,
       arch_label: f.archLabel,
@@ -95,10 +100,6 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
       port: req.port === 'dhcp' ? 67 : 4011,
     }
     if (decision.action === 'ignore') {
-      if (!decision.pxeClient) {
-        if (logger.isLevelEnabled('debug')) logger.debug({ ...who(), peer: req.peer, reason: decision.reason }, 'not a proxyDHCP request; ignored')
-        return undefined
-      }
       logger.info({ ...who(), peer: req.peer, reason: decision.reason }, 'PXE client ignored')
       opts.events.record({
         time: new Date().toISOString(),

@@ -141,8 +141,10 @@ function archFromVendorClass(vc: string): number | undefined {
 /** The first architecture in the client's preference list that pxebox serves (RFC 4578 2.1 orders them). */
 function pickArch(p: DhcpPacket, vc: string): { code?: number; info?: ArchInfo } {
   const list = clientArchitectures(p) ?? []
-  const fromVc = archFromVendorClass(vc)
-  if (list.length === 0 && fromVc !== undefined) list.push(fromVc)
+  if (list.length === 0) {
+    const fromVc = archFromVendorClass(vc)
+    if (fromVc !== undefined) list.push(fromVc)
+  }
   for (const code of list) {
     const info = archInfo(code)
     if (info !== undefined) return { code, info }

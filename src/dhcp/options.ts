@@ -74,7 +74,8 @@ export interface OptionAreaLayout {
 
 /**
  * Reads the TLV options in `buf` (one whole area), appending each occurrence to `into`. `where` names the area in
- * error messages (empty for the main options field).
+ * error messages (empty for the main options field). Option values and the tail are views into `buf`, not copies
+ * (one allocation per option was most of decode's cost): pass a buffer the packet may own, as decode does.
  */
 export function decodeOptionArea(buf: Buffer, into: DhcpOption[], where = ''): OptionAreaLayout {
   const tokens: number[] = []
@@ -91,7 +92,7 @@ export function decodeOptionArea(buf: Buffer, into: DhcpOption[], where = ''): O
       continue
     }
     if (code === DhcpOptionCode.END) {
-      return { tokens, end: true, tail: Buffer.from(buf.subarray(pos + 1)) }
+      return { tokens, end: true, tail: buf.subarray(pos + 1) }
     }
     if (pos + 1 >= buf.length) {
       throw new DhcpError('ERR_DHCP_OPTION_OVERRUN', `DHCP option ${code} has no length byte${where}`)
@@ -102,7 +103,7 @@ export function decodeOptionArea(buf: Buffer, into: DhcpOption[], where = ''): O
       throw new DhcpError('ERR_DHCP_OPTION_OVERRUN', `DHCP option ${code} claims ${len} bytes, only ${remaining} remain${where}`)
     }
     tokens.push(into.length)
-    into.push({ code, data: Buffer.from(buf.subarray(pos + 2, pos + 2 + len)) })
+    into.push({ code, data: buf.subarray(pos + 2, pos + 2 + len) })
     pos += 2 + len
   }
   // RFC 2131 requires END, but some clients stop at the end of the packet; accept that and remember it.
@@ -151,7 +152,8 @@ export function writeOptionArea(options: DhcpOption[], layout: OptionAreaLayout,
 }
 
 /**
- * Reads encapsulated sub-options (option 43, 175): the same TLV format, PAD skipped, stopping at END.
+ * Reads encapsulated sub-options (option 43, 175): the same TLV format, PAD skipped, stopping at END. Values are
+ * views into `buf` (an option value of a decoded packet), like decodeOptionArea's.
  * Errors name the parent option: `DHCP option 43 sub-option 10 claims 20 bytes, only 3 remain`.
  */
 export function decodeSubOptions(parent: number, buf: Buffer): DhcpOption[] {
@@ -175,7 +177,7 @@ export function decodeSubOptions(parent: number, buf: Buffer): DhcpOption[] {
         `DHCP option ${parent} sub-option ${code} claims ${len} bytes, only ${remaining} remain`,
       )
     }
-    out.push({ code, data: Buffer.from(buf.subarray(pos + 2, pos + 2 + len)) })
+    out.push({ code, data: buf.subarray(pos + 2, pos + 2 + len) })
     pos += 2 + len
   }
   return out
@@ -194,8 +196,13 @@ export function encodeSubOptions(subs: DhcpOption[], opts: { end: boolean }): Bu
 
 /** All occurrences of `code` joined (RFC 3396 long options), or undefined when absent. */
 export function getOption(options: readonly DhcpOption[], code: number): Buffer | undefined {
-  const parts = options.filter((o) => o.code === code)
-  if (parts.length === 0) return undefined
-  if (parts.length === 1) return (parts[0] as DhcpOption).data
-  return Buffer.concat(parts.map((p) => p.data))
+  // A loop rather than filter(): the getters run a dozen times per request, and nearly every option occurs once.
+  let first: Buffer | undefined
+  let parts: Buffer[] | undefined
+  for (const o of options) {
+    if (o.code !== code) continue
+    if (first === undefined) first = o.data
+    else (parts ??= [first]).push(o.data)
+  }
+  return parts === undefined ? first : Buffer.concat(parts)
 }

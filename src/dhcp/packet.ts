@@ -13,7 +13,8 @@ import {
   type DhcpOption,
   type OptionAreaLayout,
 } from './options.js'
-import { checkTypedOptions, formatIPv4, overload, parseIPv4 } from './values.js'
+import { ipToInt } from '../host/ipv4.js'
+import { checkTypedOptions, formatIPv4, overload } from './values.js'
 
 /** Size of the fixed BOOTP header before the magic cookie (RFC 2131 figure 1). */
 export const BOOTP_HEADER_LENGTH = 236
@@ -75,30 +76,67 @@ function fieldText(raw: Buffer): string {
   return raw.toString('latin1', 0, nul === -1 ? raw.length : nul)
 }
 
-function textField(text: string, size: number, name: string): Buffer {
-  const bytes = Buffer.from(text, 'latin1')
+/** Writes `text` as a C string into the zeroed field of `size` bytes at `offset` of `out`. */
+function writeTextField(text: string, size: number, name: string, out: Buffer, offset: number): void {
+  const length = Buffer.byteLength(text, 'latin1')
   // Firmware treats these as C strings: keep room for the terminating NUL.
-  if (bytes.length > size - 1) {
-    throw new DhcpError('ERR_DHCP_ENCODE', `DHCP ${name} has ${bytes.length} bytes, at most ${size - 1} fit`)
+  if (length > size - 1) {
+    throw new DhcpError('ERR_DHCP_ENCODE', `DHCP ${name} has ${length} bytes, at most ${size - 1} fit`)
   }
-  const out = Buffer.alloc(size)
-  bytes.copy(out)
-  return out
+  out.write(text, offset, length, 'latin1')
 }
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 function formatHex(b: Buffer): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
+  let s = ''
+  for (let i = 0; i < b.length; i++) s += (i === 0 ? '' : ':') + (HEX_BYTE[b[i] as number] as string)
+  return s
 }
 
-function chaddrField(chaddr: string): Buffer {
-  const out = Buffer.alloc(16)
-  if (chaddr === '') return out
-  const parts = chaddr.split(':')
-  if (parts.length > 16 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
-    throw new DhcpError('ERR_DHCP_ENCODE', `DHCP chaddr ${JSON.stringify(chaddr)} is not colon hex of at most 16 bytes`)
+/** True when every byte of `b` from `from` on is zero. */
+function zeroFrom(b: Buffer, from: number): boolean {
+  for (let i = from; i < b.length; i++) if (b[i] !== 0) return false
+  return true
+}
+
+/**
+ * True when writeTextField(fieldText(raw)) would give `raw` back, i.e. the readable value is enough to re-encode the field:
+ * a NUL within the field (room for the C string's terminator) and nothing but zeros after it.
+ */
+function textFieldCanonical(raw: Buffer): boolean {
+  const nul = raw.indexOf(0)
+  return nul !== -1 && zeroFrom(raw, nul)
+}
+
+/** A hex digit's value, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48 // 0-9
+  if (c >= 97 && c <= 102) return c - 87 // a-f
+  if (c >= 65 && c <= 70) return c - 55 // A-F
+  return -1
+}
+
+/** Writes colon hex `chaddr` (at most 16 bytes) into the zeroed 16-byte field at `offset` of `out`. */
+function writeChaddr(chaddr: string, out: Buffer, offset: number): void {
+  if (chaddr === '') return
+  const bytes = (chaddr.length + 1) / 3
+  let ok = Number.isInteger(bytes) && bytes <= 16
+  for (let i = 0; ok && i < bytes; i++) {
+    const hi = hexDigit(chaddr.charCodeAt(3 * i))
+    const lo = hexDigit(chaddr.charCodeAt(3 * i + 1))
+    ok = hi >= 0 && lo >= 0 && (i === bytes - 1 || chaddr.charCodeAt(3 * i + 2) === 58) // ':'
+    out[offset + i] = hi * 16 + lo
   }
-  parts.forEach((p, i) => (out[i] = parseInt(p, 16)))
-  return out
+  if (!ok) throw new DhcpError('ERR_DHCP_ENCODE', `DHCP chaddr ${JSON.stringify(chaddr)} is not colon hex of at most 16 bytes`)
+}
+
+/** Writes a dotted quad into the zeroed 4 bytes at `offset` of `out`; throws ERR_DHCP_ENCODE for anything else. */
+function writeIPv4(ip: string, out: Buffer, offset: number): void {
+  if (ip === '0.0.0.0') return // most address fields of most replies
+  const n = ipToInt(ip)
+  if (n === undefined) throw new DhcpError('ERR_DHCP_ENCODE', `not an IPv4 address: ${JSON.stringify(ip)}`)
+  out.writeUInt32BE(n, offset)
 }
 
 /**
@@ -140,6 +178,9 @@ export function decode(buf: Buffer): DhcpPacket {
       `DHCP magic cookie is 0x${cookie.toString(16).padStart(8, '0')}, expected 0x63825363`,
     )
   }
+  // One copy of the whole message, which the decoded packet owns: option values are views into it (decodeOptionArea),
+  // so later changes to the caller's buffer cannot reach the packet, at the cost of one allocation, not one per option.
+  buf = Buffer.from(buf)
   const hlen = buf[2] as number
   const chaddrRaw = buf.subarray(28, 44)
   const snameRaw = buf.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH)
@@ -173,13 +214,10 @@ export function decode(buf: Buffer): DhcpPacket {
   if (over === 2 || over === 3) layout.sname = decodeOptionArea(snameRaw, options, ' in the sname field')
   else packet.sname = fieldText(snameRaw)
 
-  if (!chaddrField(packet.chaddr).equals(chaddrRaw)) layout.chaddrRaw = Buffer.from(chaddrRaw)
-  if (layout.sname === undefined && !textField(packet.sname, SNAME_LENGTH, 'sname').equals(snameRaw)) {
-    layout.snameRaw = Buffer.from(snameRaw)
-  }
-  if (layout.file === undefined && !textField(packet.file, FILE_LENGTH, 'file').equals(fileRaw)) {
-    layout.fileRaw = Buffer.from(fileRaw)
-  }
+  // chaddrField(chaddr) reproduces the first min(hlen, 16) bytes and zeros after them.
+  if (!zeroFrom(chaddrRaw, Math.min(hlen, 16))) layout.chaddrRaw = Buffer.from(chaddrRaw)
+  if (layout.sname === undefined && !textFieldCanonical(snameRaw)) layout.snameRaw = Buffer.from(snameRaw)
+  if (layout.file === undefined && !textFieldCanonical(fileRaw)) layout.fileRaw = Buffer.from(fileRaw)
   layout.optionCount = options.length
   checkTypedOptions(packet)
   packet.layout = layout
@@ -195,14 +233,18 @@ function usableLayout(p: DhcpPacket): DhcpWireLayout | undefined {
   return l
 }
 
+// Zero bytes that canonical layouts copy as their padding (read only; never handed out with a decoded packet).
+const PADDING = Buffer.alloc(MIN_BOOTP_LENGTH - OPTIONS_OFFSET)
+const NO_PADDING = PADDING.subarray(0, 0)
+
 /** The canonical layout for a built packet: all options in the options field, END, zero padding to 300 bytes. */
 function canonicalLayout(p: DhcpPacket): DhcpWireLayout {
   if (p.options.some((o) => o.code === DhcpOptionCode.OVERLOAD)) {
     throw new DhcpError('ERR_DHCP_ENCODE', 'DHCP option 52 (overload) can only be re-encoded from a decoded layout')
   }
-  const options: OptionAreaLayout = { tokens: p.options.map((_, i) => i), end: true, tail: Buffer.alloc(0) }
+  const options: OptionAreaLayout = { tokens: p.options.map((_, i) => i), end: true, tail: NO_PADDING }
   const size = OPTIONS_OFFSET + optionAreaLength(p.options, options)
-  if (size < MIN_BOOTP_LENGTH) options.tail = Buffer.alloc(MIN_BOOTP_LENGTH - size)
+  if (size < MIN_BOOTP_LENGTH) options.tail = PADDING.subarray(0, MIN_BOOTP_LENGTH - size)
   return { optionCount: p.options.length, options }
 }
 
@@ -233,20 +275,19 @@ export function encode(p: DhcpPacket): Buffer {
   out.writeUInt32BE(u(p.xid, 32, 'xid'), 4)
   out.writeUInt16BE(u(p.secs, 16, 'secs'), 8)
   out.writeUInt16BE(u(p.flags, 16, 'flags'), 10)
-  parseIPv4(p.ciaddr).copy(out, 12)
-  parseIPv4(p.yiaddr).copy(out, 16)
-  parseIPv4(p.siaddr).copy(out, 20)
-  parseIPv4(p.giaddr).copy(out, 24)
-  const chaddr = chaddrField(p.chaddr)
-  const keepChaddr = l.chaddrRaw !== undefined && formatHex(l.chaddrRaw.subarray(0, Math.min(p.hlen, 16))) === p.chaddr
-  ;(keepChaddr ? (l.chaddrRaw as Buffer) : chaddr).copy(out, 28)
+  writeIPv4(p.ciaddr, out, 12)
+  writeIPv4(p.yiaddr, out, 16)
+  writeIPv4(p.siaddr, out, 20)
+  writeIPv4(p.giaddr, out, 24)
+  writeChaddr(p.chaddr, out, 28)
+  if (l.chaddrRaw !== undefined && formatHex(l.chaddrRaw.subarray(0, Math.min(p.hlen, 16))) === p.chaddr) l.chaddrRaw.copy(out, 28)
 
   if (l.sname !== undefined) writeOptionArea(p.options, l.sname, out, SNAME_OFFSET)
   else if (l.snameRaw !== undefined && fieldText(l.snameRaw) === p.sname) l.snameRaw.copy(out, SNAME_OFFSET)
-  else textField(p.sname, SNAME_LENGTH, 'sname').copy(out, SNAME_OFFSET)
+  else writeTextField(p.sname, SNAME_LENGTH, 'sname', out, SNAME_OFFSET)
   if (l.file !== undefined) writeOptionArea(p.options, l.file, out, FILE_OFFSET)
   else if (l.fileRaw !== undefined && fieldText(l.fileRaw) === p.file) l.fileRaw.copy(out, FILE_OFFSET)
-  else textField(p.file, FILE_LENGTH, 'file').copy(out, FILE_OFFSET)
+  else writeTextField(p.file, FILE_LENGTH, 'file', out, FILE_OFFSET)
 
   out.writeUInt32BE(MAGIC_COOKIE, BOOTP_HEADER_LENGTH)
   writeOptionArea(p.options, l.options, out, OPTIONS_OFFSET)

@@ -180,7 +180,34 @@ export async function startDhcpServer(
     resolveClosed(err)
   }
 
-  const receive = async (socket: Socket, port: DhcpPort, msg: Buffer, rinfo: RemoteInfo): Promise<void> => {
+  const failed = (err: unknown, peer: Peer, port: DhcpPort, msg: Buffer): void => {
+    // A codec error means a hostile or odd request; anything else is a bug in the handler: say so louder.
+    const level = isDhcpError(err) ? 'debug' : 'warn'
+    log[level]({ err, peer, port, packet: msg.toString('base64') }, 'DHCP handler failed; packet dropped')
+  }
+
+  const answer = (socket: Socket, port: DhcpPort, msg: Buffer, peer: Peer, packet: DhcpPacket, reply: DhcpPacket | undefined): void => {
+    if (reply === undefined) return
+    let out: Buffer
+    try {
+      out = encode(reply)
+    } catch (err) {
+      failed(err, peer, port, msg)
+      return
+    }
+    if (closing) return
+    const to = replyDestination(packet, port, peer, { dhcp: boundDhcpPort, client: clientPort }, broadcastAddress)
+    try {
+      socket.send(out, to.port, to.address, (err) => {
+        if (err) log.warn({ err, to, xid: packet.xid }, 'sending DHCP reply failed')
+      })
+    } catch (err) {
+      // dgram throws synchronously for some destinations (port 0 from a hostile packet's source, bad addresses).
+      log.debug({ err, to, peer, packet: msg.toString('base64') }, 'DHCP reply not sendable; dropped')
+    }
+  }
+
+  const receive = (socket: Socket, port: DhcpPort, msg: Buffer, rinfo: RemoteInfo): void => {
     const peer = { address: rinfo.address, port: rinfo.port }
     let packet: DhcpPacket
     try {
@@ -201,27 +228,22 @@ export async function startDhcpServer(
         log.debug({ err, peer, port }, 'DHCP packet observer failed')
       }
     }
-    let reply: DhcpPacket | undefined
-    let out: Buffer
+    let result: ReturnType<DhcpHandler>
     try {
-      reply = await handler({ packet, port, peer })
-      if (reply === undefined) return
-      out = encode(reply)
+      result = handler({ packet, port, peer })
     } catch (err) {
-      // A codec error means a hostile or odd request; anything else is a bug in the handler: say so louder.
-      const level = isDhcpError(err) ? 'debug' : 'warn'
-      log[level]({ err, peer, port, packet: msg.toString('base64') }, 'DHCP handler failed; packet dropped')
+      failed(err, peer, port, msg)
       return
     }
-    if (closing) return
-    const to = replyDestination(packet, port, peer, { dhcp: boundDhcpPort, client: clientPort }, broadcastAddress)
-    try {
-      socket.send(out, to.port, to.address, (err) => {
-        if (err) log.warn({ err, to, xid: packet.xid }, 'sending DHCP reply failed')
-      })
-    } catch (err) {
-      // dgram throws synchronously for some destinations (port 0 from a hostile packet's source, bad addresses).
-      log.debug({ err, to, peer, packet: msg.toString('base64') }, 'DHCP reply not sendable; dropped')
+    // A handler that decides at once (proxyDHCP) is answered in this turn: no promise and no microtask hop before
+    // the reply leaves. One that waits (the authoritative server's lease write, ARP probe) is answered when it settles.
+    if (result instanceof Promise) {
+      result.then(
+        (reply) => answer(socket, port, msg, peer, packet, reply),
+        (err: unknown) => failed(err, peer, port, msg),
+      )
+    } else {
+      answer(socket, port, msg, peer, packet, result)
     }
   }
 
@@ -229,7 +251,7 @@ export async function startDhcpServer(
     [dhcpSocket, 'dhcp'],
     [pxeSocket, 'pxe'],
   ] as const) {
-    socket.on('message', (msg, rinfo) => void receive(socket, port, msg, rinfo))
+    socket.on('message', (msg, rinfo) => receive(socket, port, msg, rinfo))
     socket.on('error', (err) => {
       log.error({ err, port }, 'DHCP socket error; server stopping')
       void shutdown(err)

@@ -176,7 +176,7 @@ export function checkTypedOptions(p: HasOptions): void {
   overload(p)
   clientArchitectures(p)
   clientNdi(p)
-  clientUuid(p)
+  exact(p, DhcpOptionCode.CLIENT_UUID, 17) // clientUuid's size check, without formatting the UUID twice per request
   userClasses(p)
   if (vendorClass(p)?.startsWith('PXEClient') === true) pxeVendorOptions(p)
   ipxeOptions(p)
