@@ -11,7 +11,7 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { constants } from 'node:os'
 import type { NativeAddon, NativeUdpHandle } from './native.js'
-import { intToIp, ipToInt } from './ipv4.js'
+import { ipToInt } from './ipv4.js'
 import { bindSocket, closeSocket } from './udp-socket.js'
 
 /** What the socket calls; none of these may throw (an exception is the caller's bug and becomes uncaught). */
@@ -47,6 +47,11 @@ export interface BatchUdpOptions {
 }
 
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]))
+
+/** A host-order address as a dotted quad (ipv4.ts's intToIp without its array: this runs once per datagram). */
+function dotted(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
+}
 
 /** The errno name of a positive errno (ENOBUFS...), or `E<n>` when this platform has no name for it. */
 function errnoName(n: number): string {
@@ -88,7 +93,7 @@ function openNative(
     if (dropped === 0) return
     for (let i = 0; i < count; i++) {
       const errno = sendMeta[i * metaWidth + 4] as number
-      if (errno !== 0) on.sendFailed(errnoName(errno), intToIp((sendMeta[i * metaWidth + 2] as number) >>> 0), sendMeta[i * metaWidth + 3] as number)
+      if (errno !== 0) on.sendFailed(errnoName(errno), dotted(sendMeta[i * metaWidth + 2] as number), sendMeta[i * metaWidth + 3] as number)
     }
   }
 
@@ -103,7 +108,7 @@ function openNative(
     try {
       for (let i = 0; i < count && !closed; i++) {
         const length = recvMeta[i * 3] as number
-        const address = intToIp((recvMeta[i * 3 + 1] as number) >>> 0)
+        const address = dotted(recvMeta[i * 3 + 1] as number)
         const port = recvMeta[i * 3 + 2] as number
         if (length < 0) on.oversized(address, port)
         else on.datagram(recv.subarray(i * slot, i * slot + length), address, port)
