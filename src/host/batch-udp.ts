@@ -46,7 +46,9 @@ export interface BatchUdpOptions {
   broadcast: boolean
 }
 
-const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]))
+// errno number -> name; where two names share a number (EAGAIN and EWOULDBLOCK are both 11) the first listed wins.
+const errnoNames = new Map<number, string>()
+for (const [name, n] of Object.entries(constants.errno)) if (!errnoNames.has(n)) errnoNames.set(n, name)
 
 /** A host-order address as a dotted quad (ipv4.ts's intToIp without its array: this runs once per datagram). */
 function dotted(n: number): string {
