@@ -4,6 +4,7 @@
  *               the sockets (issue 18: boot work never waits behind bulk transfers on the event loop)
  *   udp.c       TFTP transfer sockets without node:dgram's per-datagram overhead (issue 4: lock-step TFTP as fast as
  *               the C servers)
+ *   udp-batch.c DHCP sockets reading and sending in batches, recvmmsg/sendmmsg (issue 18: DHCP per-packet cost)
  *   netif.c     interfaces, indexes and addresses from this namespace's kernel, and setsockopt for SO_BINDTOIFINDEX
  * All optional at run time: without the addon pxebox falls back to Node's APIs and logs why.
  */
@@ -11,12 +12,14 @@
 
 napi_value pxebox_sendfile_init(napi_env env, napi_value exports);
 napi_value pxebox_udp_init(napi_env env, napi_value exports);
+napi_value pxebox_udp_batch_init(napi_env env, napi_value exports);
 napi_value pxebox_netif_init(napi_env env, napi_value exports);
 napi_value pxebox_sdnotify_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   pxebox_sendfile_init(env, exports);
   pxebox_udp_init(env, exports);
+  pxebox_udp_batch_init(env, exports);
   pxebox_netif_init(env, exports);
   pxebox_sdnotify_init(env, exports);
 #ifdef PXEBOX_FAILPOINTS

@@ -2,6 +2,7 @@
  * The proxyDHCP service the daemon starts: the DHCP server (src/dhcp/server.ts) wired to the proxy policy, with a
  * log line and a boot event for every decision.
  *
+ * Events and log lines are written once the receive batch's replies have left (same turn, after the send).
  * Events: every reply records a 'dhcp' event (step 'offer' or 'ack'); a PXE or HTTP-boot client that is ignored
  * (pxe: false, unknown architecture, ...) records step 'ignore' with the reason, because an operator asking "why did
  * this machine not boot" needs to see it. Ordinary DHCP clients (udhcpc, the site server's own traffic, REQUESTs on
@@ -75,23 +76,28 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
     chainloadedRecently: opts.chainloadedRecently,
   }
 
-  const handle = (req: DhcpRequest) => {
-    const decision: ProxyDecision = decideProxyReply(req.packet, req.port, ctx)
-    const f = decision.facts
-    // The request's identity goes into the one line logged for it (a logger.child per request cost as much again).
-    const who = () => ({
-      mac: f.mac ?? req.packet.chaddr,
-      xid: `0x${req.packet.xid.toString(16).padStart(8, '0')}`,
-      arch: f.archLabel ?? f.arch,
-      client_class: f.clientClass,
-      decision: decision.action === 'reply' ? decision.step : 'ignore',
-    })
-    // Ordinary DHCP traffic (most of what a busy VLAN sends) leaves here, before any event is built for it.
-    if (decision.action === 'ignore' && !decision.pxeClient) {
-      if (logger.isLevelEnabled('debug')) logger.debug({ ...who(), peer: req.peer, reason: decision.reason }, 'not a proxyDHCP request; ignored')
-      return undefined
+  // What the decisions of one receive batch leave to record: written after the batch's replies have left (the
+  // server sends them together when the batch ends), so a log line and a machine-record update never delay a reply.
+  // Nothing is lost: the flush runs in the same turn, right after the send.
+  const noted: { req: DhcpRequest; decision: ProxyDecision }[] = []
+  let flushQueued = false
+  // One ISO time string per millisecond: every event of a batch shares it (toISOString costs ~1 us cold).
+  let isoAt = -1
+  let iso = ''
+  const nowIso = (): string => {
+    const ms = Date.now()
+    if (ms !== isoAt) {
+      isoAt = ms
+      iso = new Date(ms).toISOString()
     }
-    const detail = {
+    return iso
+  }
+  const note = (req: DhcpRequest, decision: ProxyDecision): void => {
+    const f = decision.facts
+    const mac = f.mac ?? req.packet.chaddr
+    const xid = `0x${req.packet.xid.toString(16).padStart(8, '0')}`
+    const arch = f.archLabel ?? f.arch
+    const detail: Record<string, unknown> = {
       arch: f.arch,
       arch_label: f.archLabel,
       client_class: f.clientClass,
@@ -100,9 +106,9 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
       port: req.port === 'dhcp' ? 67 : 4011,
     }
     if (decision.action === 'ignore') {
-      logger.info({ ...who(), peer: req.peer, reason: decision.reason }, 'PXE client ignored')
+      logger.info({ mac, xid, arch, client_class: f.clientClass, decision: 'ignore', peer: req.peer, reason: decision.reason }, 'PXE client ignored')
       opts.events.record({
-        time: new Date().toISOString(),
+        time: nowIso(),
         kind: 'dhcp',
         ...(f.mac === undefined ? {} : { mac: f.mac }),
         ip: req.peer.address,
@@ -110,19 +116,50 @@ export async function startProxyDhcp(opts: ProxyDhcpOptions): Promise<ProxyDhcpS
         outcome: decision.reason,
         detail,
       })
-      return undefined
+      return
     }
-    logger.info({ ...who(), peer: req.peer, boot_file: decision.bootFile, via: decision.via }, `proxyDHCP ${decision.step}`)
+    logger.info({ mac, xid, arch, client_class: f.clientClass, decision: decision.step, peer: req.peer, boot_file: decision.bootFile, via: decision.via }, `proxyDHCP ${decision.step}`)
+    detail.boot_file = decision.bootFile
+    detail.via = decision.via
     opts.events.record({
-      time: new Date().toISOString(),
+      time: nowIso(),
       kind: 'dhcp',
       ...(f.mac === undefined ? {} : { mac: f.mac }),
       ip: req.peer.address,
       step: decision.step,
       outcome: 'ok',
-      detail: { ...detail, boot_file: decision.bootFile, via: decision.via },
+      detail,
     })
-    return decision.reply
+  }
+  const flush = (): void => {
+    flushQueued = false
+    // note() must not throw (the logger and EventSink never do); the loop index survives if one does anyway.
+    for (let i = 0; i < noted.length; i++) {
+      const n = noted[i] as (typeof noted)[number]
+      note(n.req, n.decision)
+    }
+    noted.length = 0
+  }
+
+  const handle = (req: DhcpRequest) => {
+    const decision: ProxyDecision = decideProxyReply(req.packet, req.port, ctx)
+    // Ordinary DHCP traffic (most of what a busy VLAN sends) leaves here, before any event is built for it.
+    if (decision.action === 'ignore' && !decision.pxeClient) {
+      if (logger.isLevelEnabled('debug')) {
+        const f = decision.facts
+        logger.debug(
+          { mac: f.mac ?? req.packet.chaddr, xid: `0x${req.packet.xid.toString(16).padStart(8, '0')}`, arch: f.archLabel ?? f.arch, client_class: f.clientClass, decision: 'ignore', peer: req.peer, reason: decision.reason },
+          'not a proxyDHCP request; ignored',
+        )
+      }
+      return undefined
+    }
+    noted.push({ req, decision })
+    if (!flushQueued) {
+      flushQueued = true
+      queueMicrotask(flush)
+    }
+    return decision.action === 'reply' ? decision.reply : undefined
   }
 
   const server = await startDhcpServer(

@@ -15,14 +15,18 @@ export { interfaceIndex }
 export const SOL_SOCKET = 1
 export const SO_BINDTOIFINDEX = 62
 
-/** Sets SO_BINDTOIFINDEX on a bound dgram socket; throws when the addon or the kernel cannot. */
-export type BindToInterface = (socket: Socket, ifindex: number) => Promise<void>
+/** A socket pinning can reach: a bound node:dgram socket, or the descriptor of the addon's batched one. */
+export type PinnableSocket = Socket | { readonly fd: number }
+
+/** Sets SO_BINDTOIFINDEX on a bound socket; throws when the addon or the kernel cannot. */
+export type BindToInterface = (socket: PinnableSocket, ifindex: number) => Promise<void>
 
 /**
  * The socket's file descriptor. dgram has no public accessor; `_handle` works but prints a deprecation warning
  * (DEP0112) into the daemon's log, so the handle is read from dgram's state symbol first.
  */
-function socketFd(socket: Socket): number {
+function socketFd(socket: PinnableSocket): number {
+  if ('fd' in socket && typeof socket.fd === 'number') return socket.fd
   const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol')
   const state = sym === undefined ? undefined : (socket as unknown as Record<symbol, { handle?: { fd?: number } }>)[sym]
   const fd = state?.handle?.fd ?? (socket as unknown as { _handle?: { fd?: number } })._handle?.fd

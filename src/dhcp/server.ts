@@ -1,13 +1,13 @@
 /**
  * The DHCP/PXE UDP server: a port 67 socket (bound to 0.0.0.0 to hear broadcasts, pinned to the PXE interface) and
  * a port 4011 socket bound to the interface address. It decodes, calls a handler, encodes and sends the reply to
- * where RFC 2131 section 4.1 and the PXE spec say. It knows nothing about PXE policy.
+ * where RFC 2131 section 4.1 and the PXE spec say. It knows nothing about PXE policy. The sockets read and answer in
+ * batches (src/host/batch-udp.ts: recvmmsg/sendmmsg through the addon, node:dgram without it).
  *
  * The receive loop never dies on one packet: decode and handler errors are logged at debug (peer and packet in
  * base64) and the packet is dropped. Only a socket error ends the server.
  */
-import { bindSocket, closeSocket } from '../host/udp-socket.js'
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { openBatchUdp, type BatchUdpHandlers, type BatchUdpSocket } from '../host/batch-udp.js'
 import type { Logger } from '../host/log.js'
 import { silentLogger } from '../host/log.js'
 import { isDhcpError } from './errors.js'
@@ -66,6 +66,10 @@ export type PacketObserver = (packet: DhcpPacket, meta: { port: DhcpPort; peer: 
 export interface DhcpServerDrops {
   /** On 67, a giaddr that no relay can have (broadcast, multicast, loopback, 0/8, class E, our own address). */
   giaddr: number
+  /** Datagrams larger than the batched socket's 2,048-byte slot (no DHCP client sends one); dropped unread. */
+  oversized: number
+  /** Replies the kernel did not send (EAGAIN/ENOBUFS under a full queue, an unreachable destination...). */
+  send: number
 }
 
 /** A running server. */
@@ -131,52 +135,16 @@ export async function startDhcpServer(
   const clientPort = opts.ports?.client ?? 68
   const broadcastAddress = opts.broadcastAddress ?? '255.255.255.255'
   const log = logger.child({ proto: 'dhcp', iface: opts.interfaceName })
-
-  // Replies go to IP literals (the client, its relay, or broadcast): a lookup that answers at once spares every send
-  // dgram's default dns.lookup and its deferral to the next tick.
-  const literal = (host: string, _opts: unknown, cb: (err: null, address: string, family: number) => void) => cb(null, host, 4)
-  const dhcpSocket = createSocket({ type: 'udp4', lookup: literal })
-  const pxeSocket = createSocket({ type: 'udp4', lookup: literal })
-  let pinned = false
   const native = opts.native ?? loadNative()
-  const otherInterfaces = (): string[] => (opts.listInterfaces ?? (() => ipv4Interfaces(native)))().filter((n) => n !== opts.interfaceName)
-  try {
-    await bindSocket(dhcpSocket, dhcpPort)
-    dhcpSocket.setBroadcast(true)
-    if (opts.pinning === 'auto') {
-      try {
-        await (opts.bindToInterface ?? bindToInterfaceWith(native))(dhcpSocket, interfaceIndex(opts.interfaceName, native))
-        pinned = true
-      } catch (err) {
-        const others = otherInterfaces()
-        if (others.length > 0) {
-          throw new DhcpServerStartError(
-            `cannot pin the DHCP socket to ${opts.interfaceName} (SO_BINDTOIFINDEX: ${(err as Error).message}), and this ` +
-              `box has other IPv4 interfaces (${others.join(', ')}): pxebox would answer PXE clients on all of them. ` +
-              'Run pxebox in a network namespace holding only the PXE interface, or set dhcp.interface_pinning: off ' +
-              'to accept answering on every interface.',
-          )
-        }
-        log.warn({ err }, 'cannot pin the DHCP socket to the interface; single-homed box, serving unpinned')
-      }
-    } else if (otherInterfaces().length > 0) {
-      log.warn('interface_pinning is off on a multi-homed box: PXE DISCOVERs from every interface will be answered')
-    }
-    await bindSocket(pxeSocket, pxePort, opts.address)
-  } catch (err) {
-    await Promise.all([closeSocket(dhcpSocket), closeSocket(pxeSocket)])
-    throw err
-  }
-
-  const boundDhcpPort = dhcpSocket.address().port
-  const drops: DhcpServerDrops = { giaddr: 0 }
+  const drops: DhcpServerDrops = { giaddr: 0, oversized: 0, send: 0 }
   let closing = false
   let resolveClosed: (err: Error | undefined) => void = () => {}
   const closed = new Promise<Error | undefined>((r) => (resolveClosed = r))
+  let sockets: BatchUdpSocket[] = []
   const shutdown = async (err?: Error): Promise<void> => {
     if (closing) return
     closing = true
-    await Promise.all([closeSocket(dhcpSocket), closeSocket(pxeSocket)])
+    await Promise.all(sockets.map((s) => s.close()))
     resolveClosed(err)
   }
 
@@ -186,8 +154,9 @@ export async function startDhcpServer(
     log[level]({ err, peer, port, packet: msg.toString('base64') }, 'DHCP handler failed; packet dropped')
   }
 
-  const answer = (socket: Socket, port: DhcpPort, msg: Buffer, peer: Peer, packet: DhcpPacket, reply: DhcpPacket | undefined): void => {
-    if (reply === undefined) return
+  let boundDhcpPort = dhcpPort
+  const answer = (socket: BatchUdpSocket, port: DhcpPort, msg: Buffer, peer: Peer, packet: DhcpPacket, reply: DhcpPacket | undefined): void => {
+    if (reply === undefined || closing) return
     let out: Buffer
     try {
       out = encode(reply)
@@ -195,25 +164,17 @@ export async function startDhcpServer(
       failed(err, peer, port, msg)
       return
     }
-    if (closing) return
     const to = replyDestination(packet, port, peer, { dhcp: boundDhcpPort, client: clientPort }, broadcastAddress)
-    try {
-      socket.send(out, to.port, to.address, (err) => {
-        if (err) log.warn({ err, to, xid: packet.xid }, 'sending DHCP reply failed')
-      })
-    } catch (err) {
-      // dgram throws synchronously for some destinations (port 0 from a hostile packet's source, bad addresses).
-      log.debug({ err, to, peer, packet: msg.toString('base64') }, 'DHCP reply not sendable; dropped')
-    }
+    socket.send(out, to.address, to.port)
   }
 
-  const receive = (socket: Socket, port: DhcpPort, msg: Buffer, rinfo: RemoteInfo): void => {
-    const peer = { address: rinfo.address, port: rinfo.port }
+  const receive = (socket: BatchUdpSocket, port: DhcpPort, view: Buffer, address: string, peerPort: number): void => {
+    const peer = { address, port: peerPort }
     let packet: DhcpPacket
     try {
-      packet = decode(msg)
+      packet = decode(view) // copies: the view is the socket's reused buffer
     } catch (err) {
-      log.debug({ err, peer, port, packet: msg.toString('base64') }, 'dropped malformed DHCP packet')
+      log.debug({ err, peer, port, packet: view.toString('base64') }, 'dropped malformed DHCP packet')
       return
     }
     if (port === 'dhcp' && packet.giaddr !== '0.0.0.0' && !usableRelayAddress(packet.giaddr, opts.address)) {
@@ -232,37 +193,79 @@ export async function startDhcpServer(
     try {
       result = handler({ packet, port, peer })
     } catch (err) {
-      failed(err, peer, port, msg)
+      failed(err, peer, port, view)
       return
     }
-    // A handler that decides at once (proxyDHCP) is answered in this turn: no promise and no microtask hop before
-    // the reply leaves. One that waits (the authoritative server's lease write, ARP probe) is answered when it settles.
+    // A handler that decides at once (proxyDHCP) is answered in this batch: its reply leaves with the batch's others
+    // in one sendmmsg. One that waits (the authoritative server's lease write, ARP probe) is answered when it settles.
     if (result instanceof Promise) {
+      const msg = Buffer.from(view) // the failure log needs the request after the batch's buffer has moved on
       result.then(
         (reply) => answer(socket, port, msg, peer, packet, reply),
         (err: unknown) => failed(err, peer, port, msg),
       )
     } else {
-      answer(socket, port, msg, peer, packet, result)
+      answer(socket, port, view, peer, packet, result)
     }
   }
 
-  for (const [socket, port] of [
-    [dhcpSocket, 'dhcp'],
-    [pxeSocket, 'pxe'],
-  ] as const) {
-    socket.on('message', (msg, rinfo) => receive(socket, port, msg, rinfo))
-    socket.on('error', (err) => {
+  const handlers = (port: DhcpPort, socket: () => BatchUdpSocket): BatchUdpHandlers => ({
+    datagram: (msg, address, peerPort) => receive(socket(), port, msg, address, peerPort),
+    oversized: (address, peerPort) => {
+      drops.oversized++
+      log.debug({ peer: { address, port: peerPort }, port }, 'dropped DHCP datagram: larger than any DHCP request')
+    },
+    sendFailed: (code, address, toPort) => {
+      // EAGAIN/ENOBUFS: the interface's queue is full under a storm; the client retransmits, as after a lost reply.
+      drops.send++
+      log.debug({ code, to: { address, port: toPort }, port }, 'DHCP reply not sent; dropped')
+    },
+    error: (err) => {
       log.error({ err, port }, 'DHCP socket error; server stopping')
       void shutdown(err)
-    })
+    },
+  })
+
+  let pinned = false
+  const otherInterfaces = (): string[] => (opts.listInterfaces ?? (() => ipv4Interfaces(native)))().filter((n) => n !== opts.interfaceName)
+  let dhcpSocket: BatchUdpSocket | undefined
+  let pxeSocket: BatchUdpSocket | undefined
+  try {
+    dhcpSocket = await openBatchUdp(native.addon, { address: '0.0.0.0', port: dhcpPort, broadcast: true }, handlers('dhcp', () => dhcpSocket!))
+    sockets = [dhcpSocket]
+    if (opts.pinning === 'auto') {
+      try {
+        await (opts.bindToInterface ?? bindToInterfaceWith(native))(dhcpSocket.pinnable, interfaceIndex(opts.interfaceName, native))
+        pinned = true
+      } catch (err) {
+        const others = otherInterfaces()
+        if (others.length > 0) {
+          throw new DhcpServerStartError(
+            `cannot pin the DHCP socket to ${opts.interfaceName} (SO_BINDTOIFINDEX: ${(err as Error).message}), and this ` +
+              `box has other IPv4 interfaces (${others.join(', ')}): pxebox would answer PXE clients on all of them. ` +
+              'Run pxebox in a network namespace holding only the PXE interface, or set dhcp.interface_pinning: off ' +
+              'to accept answering on every interface.',
+          )
+        }
+        log.warn({ err }, 'cannot pin the DHCP socket to the interface; single-homed box, serving unpinned')
+      }
+    } else if (otherInterfaces().length > 0) {
+      log.warn('interface_pinning is off on a multi-homed box: PXE DISCOVERs from every interface will be answered')
+    }
+    pxeSocket = await openBatchUdp(native.addon, { address: opts.address, port: pxePort, broadcast: false }, handlers('pxe', () => pxeSocket!))
+    sockets = [dhcpSocket, pxeSocket]
+  } catch (err) {
+    closing = true
+    await Promise.all(sockets.map((s) => s.close()))
+    throw err
   }
-  log.info({ address: opts.address, ports: { dhcp: dhcpPort, pxe: pxePort }, pinned }, 'DHCP server listening')
+  boundDhcpPort = dhcpSocket.port
+  log.info({ address: opts.address, ports: { dhcp: dhcpPort, pxe: pxePort }, pinned, batched: dhcpSocket.batched }, 'DHCP server listening')
 
   return {
     pinned,
     drops,
-    ports: { dhcp: boundDhcpPort, pxe: pxeSocket.address().port },
+    ports: { dhcp: boundDhcpPort, pxe: pxeSocket.port },
     closed,
     close: () => shutdown(),
   }

@@ -1,6 +1,6 @@
 /**
- * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers, interface lookup and
- * setsockopt), loaded once. It is
+ * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers, batched DHCP sockets,
+ * interface lookup and setsockopt), loaded once. It is
  * optional: `npm run build` builds it with node-gyp, and without it pxebox uses Node's own APIs, slower, after saying
  * why at start-up. Failed system calls in the addon throw (or reject with) Errors shaped as Node's: `code` (the errno
  * name), `errno` (positive, as in os.constants.errno) and `syscall` (native/errors.h).
@@ -35,6 +35,16 @@ export interface NativeAddon {
   udpSend(handle: NativeUdpHandle, buf: Buffer, length: number): number
   udpSendTo(handle: NativeUdpHandle, buf: Buffer, length: number, address: string, port: number): number
   udpClose(handle: NativeUdpHandle): void
+  /**
+   * native/udp-batch.c, the DHCP sockets: [handle, port, fd, recv slab, recv meta, send slab, send meta]. Absent from
+   * an addon built before it existed (PXEBOX_NATIVE_ADDON pointing at an older build): callers fall back to dgram.
+   */
+  batchOpen?(bindAddress: string, port: number, broadcast: boolean, onBatch: (count: number) => void): [NativeUdpHandle, number, number, Uint8Array, Int32Array, Uint8Array, Int32Array]
+  /** Sends `count` queued datagrams with sendmmsg; returns how many were not sent (their errno is in the send meta). */
+  batchSend?(handle: NativeUdpHandle, count: number): number
+  /** [datagrams per batch, receive slot bytes, send slab bytes, ints per send meta entry]. */
+  batchInfo?(): [number, number, number, number]
+  batchClose?(handle: NativeUdpHandle): void
   interfaces(): { name: string; index: number; mtu: number; up: boolean; running: boolean; loopback: boolean; ipv4: { address: string; prefix: number }[] }[]
   nameToIndex(name: string): number
   setsockoptInt(fd: number, level: number, option: number, value: number): void

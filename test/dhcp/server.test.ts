@@ -170,6 +170,41 @@ t.test('a giaddr no relay can have (broadcast, multicast, loopback, our own addr
   )
 })
 
+t.test('a burst larger than one receive batch, with oversized and malformed datagrams in it: every DISCOVER answered, every event recorded, the oversized counted', async (t) => {
+  const c = await client()
+  const events = memoryEvents()
+  const svc = await startProxyDhcp({
+    interfaceName: 'lo',
+    address: '127.0.0.1',
+    pinning: 'off',
+    httpBaseUrl: 'http://127.0.0.1:8080',
+    lookup: () => ({ pxe: true, chainloadIpxe: false }),
+    chainloadedRecently: () => false,
+    events,
+    ports: { dhcp: 0, pxe: 0, client: c.port },
+    broadcastAddress: '127.0.0.1',
+  })
+  t.teardown(async () => {
+    await svc.close()
+    c.socket.close()
+  })
+  const burst: Buffer[] = []
+  for (let i = 0; i < 45; i++) {
+    const buf = Buffer.from(frame(frames, 1).payload)
+    buf.writeUInt32BE(0x5eed0000 + i, 4) // xid
+    buf[33] = i // last byte of chaddr: a distinct machine each
+    burst.push(buf)
+    if (i % 10 === 0) burst.push(Buffer.alloc(3000, 0x63), Buffer.from('not dhcp'))
+  }
+  // Sent back to back: they queue at the server socket and come in as full batches of 32 and the rest.
+  await Promise.all(burst.map((b) => send(c.socket, b, svc.ports.dhcp)))
+  for (let i = 0; i < 45; i++) await c.waitFor((p) => p.xid === 0x5eed0000 + i)
+  t.equal(c.replies.length, 45, 'one offer per DISCOVER, nothing for the others')
+  t.equal(svc.drops.oversized, 5, 'each 3,000-byte datagram counted as oversized')
+  t.equal(svc.drops.send, 0)
+  t.equal(events.events.filter((e) => e.step === 'offer').length, 45, 'every offer on the timeline')
+})
+
 t.test('pinning failure: refuses on a multi-homed box unless interface_pinning is off', async (t) => {
   const failing = async () => {
     throw new Error('Protocol not available')
