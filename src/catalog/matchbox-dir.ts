@@ -71,7 +71,10 @@ async function jsonFiles(dir: string, slicer: Slicer): Promise<string[]> {
     // Editor droppings (.#x.json, x.json~, .x.json.swp) are not groups. Filtered in slices, as they are sorted.
     const json: string[] = []
     for (let at = 0, i = 0; at < list.length; i++) {
-      if ((i & 4095) === 0) await slicer.slice()
+      if ((i & 4095) === 0) {
+        const y = slicer.slice()
+        if (y) await y
+      }
       const end = list.indexOf('\0', at)
       const n = list.slice(at, end)
       at = end + 1
@@ -137,7 +140,8 @@ async function readJsonFiles<T>(dir: string, validate: ValidateFunction<T>, erro
     const texts = await next
     next = batch(at + reader.batch)
     for (let i = 0; i < texts.length; i++) {
-      await slicer.slice()
+      const y = slicer.slice()
+      if (y) await y
       // Not path.join: `dir` is already normal and a listed name has no slash, and join's normalizing was a
       // measurable part of reading 100,000 files.
       const r = parseMatchboxFile(`${dir}/${names[at + i]}`, texts[i]!, validate)
