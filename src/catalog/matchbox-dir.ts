@@ -65,8 +65,8 @@ let compiled: MatchboxValidators | undefined
 /** JSON file names of a folder, sorted; a missing folder is empty (Matchbox creates them lazily). */
 async function jsonFiles(dir: string, slicer: Slicer): Promise<string[]> {
   try {
-    // One string of NUL-terminated names, split here in slices: readdir's array of 100,000 names was built on the
-    // loop in one piece (host/read-files.ts).
+    // NUL-terminated names, decoded here in slices: readdir's array of 100,000 names was built on the loop in one
+    // piece (host/read-files.ts).
     const list = await listFolder(dir)
     // Editor droppings (.#x.json, x.json~, .x.json.swp) are not groups. Filtered in slices, as they are sorted.
     const json: string[] = []
@@ -75,8 +75,8 @@ async function jsonFiles(dir: string, slicer: Slicer): Promise<string[]> {
         const y = slicer.slice()
         if (y) await y
       }
-      const end = list.indexOf('\0', at)
-      const n = list.slice(at, end)
+      const end = list.indexOf(0, at)
+      const n = list.toString('utf8', at, end)
       at = end + 1
       if (n.endsWith('.json') && !n.startsWith('.')) json.push(n)
     }
