@@ -6,6 +6,7 @@
  *               the C servers)
  *   udp-batch.c DHCP sockets reading and sending in batches, recvmmsg/sendmmsg (issue 18: DHCP per-packet cost)
  *   netif.c     interfaces, indexes and addresses from this namespace's kernel, and setsockopt for SO_BINDTOIFINDEX
+ *   readfiles.c many small files read and a large folder listed off the event loop (issue 16: 100,000 group files)
  * All optional at run time: without the addon pxebox falls back to Node's APIs and logs why.
  */
 #include <node_api.h>
@@ -15,6 +16,7 @@ napi_value pxebox_udp_init(napi_env env, napi_value exports);
 napi_value pxebox_udp_batch_init(napi_env env, napi_value exports);
 napi_value pxebox_netif_init(napi_env env, napi_value exports);
 napi_value pxebox_sdnotify_init(napi_env env, napi_value exports);
+napi_value pxebox_readfiles_init(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   pxebox_sendfile_init(env, exports);
@@ -22,6 +24,7 @@ NAPI_MODULE_INIT() {
   pxebox_udp_batch_init(env, exports);
   pxebox_netif_init(env, exports);
   pxebox_sdnotify_init(env, exports);
+  pxebox_readfiles_init(env, exports);
 #ifdef PXEBOX_FAILPOINTS
   /* failpoint.h: tells test/host/native-failpoints.test.ts that this build can fail on request. */
   napi_value yes;

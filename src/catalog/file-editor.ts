@@ -64,7 +64,9 @@ export async function reviseFile(parts: FileEditParts, loaded: LoadedFiles, kind
   for (const g of parts.groups.values()) {
     if (++n % 1024 === 0) await parts.slicer.slice()
     const p = byId.get(g.profile)
-    if (p !== undefined) warnings.push(...(await checker.check(g, p)))
+    if (p === undefined) continue
+    const w = checker.check(g, p)
+    for (const x of Array.isArray(w) ? w : await w) warnings.push(x)
   }
   return { ok: true, warnings, files: next, checker, users: users.length }
 }

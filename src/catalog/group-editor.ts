@@ -36,7 +36,10 @@ export async function buildMatcherSliced(list: readonly Group[], slicer: Slicer)
   const errors = first.errors
   let ties = 0
   for (let i = PART; i < list.length; i++) {
-    if (i % 256 === 0) await slicer.slice()
+    if (i % 256 === 0) {
+      const y = slicer.slice()
+      if (y) await y
+    }
     for (const e of first.matcher.add(list[i]!)) {
       if (ties++ < MAX_TIES_AFTER_FIRST_PART) errors.push(e)
       else if (ties === MAX_TIES_AFTER_FIRST_PART + 1) errors.push(`more groups tie; the first ${MAX_TIES_AFTER_FIRST_PART} further ties are listed above`)
@@ -54,7 +57,7 @@ export function groupEditor(
   index: MatchIndex,
   checker: TemplateChecker,
   profiles: ReadonlyMap<string, Profile>,
-  groupErrors: (g: Group) => string[],
+  groupErrors: (g: Group) => readonly string[],
   invalidate: () => void,
 ): GroupEditor {
   // Swap each changed group in (or out); returns the undo. Synchronous, so no request sees a trial.

@@ -198,9 +198,10 @@ function matchIndex(shapes: Map<string, Shape>, defaultList: readonly Group[]): 
       const entry = entryOf(group, keys)
       const errors = tiesWith(shape, entry)
       for (const value of distinct(entry.values[shape.at]!)) {
-        let bucket = shape.buckets.get(value)
-        if (bucket === undefined) shape.buckets.set(value, (bucket = []))
-        bucket.splice(insertAt(bucket, group.id, (e) => e.group.id), 0, entry)
+        const bucket = shape.buckets.get(value)
+        // A new bucket made whole, not spliced into: splice's answer (an array) per group added was garbage.
+        if (bucket === undefined) shape.buckets.set(value, [entry])
+        else bucket.splice(insertAt(bucket, group.id, (e) => e.group.id), 0, entry)
       }
       shape.size++
       where.set(group.id, { shape, entry })

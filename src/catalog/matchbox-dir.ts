@@ -3,10 +3,11 @@
  * `ignition/` and `generic/` templates profiles name. Matchbox reads these files on every request; pxebox reads them
  * once per (re)load and keeps the result in memory.
  */
-import { readdir, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import { readConfigFile, readConfigFileSync } from '../host/read-file.js'
+import { readConfigFile, readConfigFileSync, type ConfigFileError } from '../host/read-file.js'
+import { fileBatchReader, listFolder } from '../host/read-files.js'
 import { MatchboxGroupFileSchema, MatchboxProfileFileSchema, type MatchboxGroupFile, type MatchboxProfileFile } from './model-schema.js'
 import { sortSliced, unsliced, type Slicer } from './slices.js'
 
@@ -64,12 +65,19 @@ let compiled: MatchboxValidators | undefined
 /** JSON file names of a folder, sorted; a missing folder is empty (Matchbox creates them lazily). */
 async function jsonFiles(dir: string, slicer: Slicer): Promise<string[]> {
   try {
-    const names = await readdir(dir)
+    // NUL-terminated names, decoded here in slices: readdir's array of 100,000 names was built on the loop in one
+    // piece (host/read-files.ts).
+    const list = await listFolder(dir)
     // Editor droppings (.#x.json, x.json~, .x.json.swp) are not groups. Filtered in slices, as they are sorted.
     const json: string[] = []
-    for (let i = 0; i < names.length; i++) {
-      if ((i & 4095) === 0) await slicer.slice()
-      const n = names[i]!
+    for (let at = 0, i = 0; at < list.length; i++) {
+      if ((i & 4095) === 0) {
+        const y = slicer.slice()
+        if (y) await y
+      }
+      const end = list.indexOf(0, at)
+      const n = list.toString('utf8', at, end)
+      at = end + 1
       if (n.endsWith('.json') && !n.startsWith('.')) json.push(n)
     }
     return await sortSliced(json, (n) => n, slicer)
@@ -84,18 +92,16 @@ export async function readSmallFile(path: string): Promise<string> {
   return readConfigFile(path, MAX_FILE_BYTES)
 }
 
-/**
- * Read one group or profile file: parsed and schema-checked, or its errors (file named). Synchronous: at 100,000
- * files the four thread-pool round trips of an async read (open, fstat, read, close) took 3x as long as the system
- * calls themselves; callers read in slices (./slices.ts) so the event loop still runs between files.
- */
-export function readMatchboxFile<T>(
+/** One group or profile file's text (or why it was not read) parsed and schema-checked, or its errors (file named). */
+export function parseMatchboxFile<T>(
   path: string,
+  text: string | ConfigFileError,
   validate: ValidateFunction<T>,
 ): { ok: true; file: SourcedFile<T> } | { ok: false; errors: string[]; missing: boolean } {
   let data: unknown
   try {
-    data = JSON.parse(readConfigFileSync(path, MAX_FILE_BYTES))
+    if (typeof text !== 'string') throw text
+    data = JSON.parse(text)
   } catch (err) {
     return { ok: false, errors: [`${path}: ${(err as Error).message}`], missing: (err as { code?: string }).code === 'ENOENT' }
   }
@@ -103,6 +109,21 @@ export function readMatchboxFile<T>(
   return { ok: true, file: { path, data } }
 }
 
+/** Read one group or profile file (a changed `groups/*.json`) synchronously, then as parseMatchboxFile. */
+export function readMatchboxFile<T>(path: string, validate: ValidateFunction<T>): ReturnType<typeof parseMatchboxFile<T>> {
+  let text: string | ConfigFileError
+  try {
+    text = readConfigFileSync(path, MAX_FILE_BYTES)
+  } catch (err) {
+    text = err as ConfigFileError
+  }
+  return parseMatchboxFile(path, text, validate)
+}
+
+/**
+ * Every listed file of a folder, parsed and checked. Read in batches (host/read-files.ts: with the native addon a pool
+ * thread reads the next batch while the loop parses this one), parsed in slices so the event loop runs between files.
+ */
 async function readJsonFiles<T>(dir: string, validate: ValidateFunction<T>, errors: string[], slicer: Slicer): Promise<SourcedFile<T>[]> {
   const out: SourcedFile<T>[] = []
   let names: string[]
@@ -112,13 +133,21 @@ async function readJsonFiles<T>(dir: string, validate: ValidateFunction<T>, erro
     errors.push(`${dir}: cannot list: ${(err as Error).message}`)
     return out
   }
-  for (const name of names) {
-    await slicer.slice()
-    // Not path.join: `dir` is already normal and a listed name has no slash, and join's normalizing was a
-    // measurable part of reading 100,000 files.
-    const r = readMatchboxFile(`${dir}/${name}`, validate)
-    if (r.ok) out.push(r.file)
-    else for (const e of r.errors) errors.push(e)
+  const reader = fileBatchReader()
+  const batch = (at: number) => (at < names.length ? reader.read(dir, names.slice(at, at + reader.batch), MAX_FILE_BYTES) : undefined)
+  let next = batch(0)
+  for (let at = 0; next !== undefined; at += reader.batch) {
+    const texts = await next
+    next = batch(at + reader.batch)
+    for (let i = 0; i < texts.length; i++) {
+      const y = slicer.slice()
+      if (y) await y
+      // Not path.join: `dir` is already normal and a listed name has no slash, and join's normalizing was a
+      // measurable part of reading 100,000 files.
+      const r = parseMatchboxFile(`${dir}/${names[at + i]}`, texts[i]!, validate)
+      if (r.ok) out.push(r.file)
+      else for (const e of r.errors) errors.push(e)
+    }
   }
   return out
 }

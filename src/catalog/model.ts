@@ -49,6 +49,21 @@ export function effectiveLoader(group: Group, profile: Profile | undefined): Loa
   return group.loader ?? profile?.loader ?? 'ipxe'
 }
 
+/** One selector value in canonical form (mac, uuid), or undefined after pushing its error. */
+function normalizeValue(key: string, value: string, errors: string[]): string | undefined {
+  if (key === 'mac') {
+    const mac = normalizeMac(value)
+    if (mac === undefined) errors.push(`selector mac "${value}" is not a MAC address (use 52:54:00:12:34:56)`)
+    return mac
+  }
+  if (key === 'uuid') {
+    const uuid = normalizeUuid(value)
+    if (uuid === undefined) errors.push(`selector uuid "${value}" is not a UUID (use 8-4-4-4-12 hex)`)
+    return uuid
+  }
+  return value
+}
+
 /**
  * Normalize a selector: lowercase names (two spellings of one name are an error), canonical mac/uuid values,
  * lists deduplicated. Errors name the key and the bad value.
@@ -56,25 +71,24 @@ export function effectiveLoader(group: Group, profile: Profile | undefined): Loa
 export function normalizeSelector(selector: Record<string, SelectorValue> | undefined): Checked<Record<string, string[]>> {
   const out: Record<string, string[]> = {}
   const errors: string[] = []
-  for (const [rawKey, rawValue] of Object.entries(selector ?? {})) {
+  // for...in and no Set for a one-value label (one MAC per group): Object.entries' pairs and a Set per group were a
+  // tenth of the garbage of a 100,000-group load (issue 16).
+  for (const rawKey in selector) {
+    const rawValue = selector[rawKey]!
     const key = rawKey.toLowerCase()
     if (key in out) {
       errors.push(`selector names "${key}" twice (label names are case-insensitive)`)
       continue
     }
+    if (!Array.isArray(rawValue)) {
+      const one = normalizeValue(key, rawValue, errors)
+      out[key] = one === undefined ? [] : [one]
+      continue
+    }
     const values = new Set<string>()
-    for (const value of Array.isArray(rawValue) ? rawValue : [rawValue]) {
-      if (key === 'mac') {
-        const mac = normalizeMac(value)
-        if (mac === undefined) errors.push(`selector mac "${value}" is not a MAC address (use 52:54:00:12:34:56)`)
-        else values.add(mac)
-      } else if (key === 'uuid') {
-        const uuid = normalizeUuid(value)
-        if (uuid === undefined) errors.push(`selector uuid "${value}" is not a UUID (use 8-4-4-4-12 hex)`)
-        else values.add(uuid)
-      } else {
-        values.add(value)
-      }
+    for (const value of rawValue) {
+      const v = normalizeValue(key, value, errors)
+      if (v !== undefined) values.add(v)
     }
     out[key] = [...values]
   }

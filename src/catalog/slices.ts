@@ -6,9 +6,13 @@
  * never a socket's callback). The boot path then waits at most one slice.
  */
 
-/** Yields to the event loop when the current slice has used its budget. */
+/**
+ * Yields to the event loop when the current slice has used its budget. A per-item loop awaits only a returned
+ * promise (`const y = slicer.slice(); if (y) await y`): `await undefined` still makes a promise and a microtask turn,
+ * and at 100,000 groups through six such loops that was ~100 MB of garbage per load (issue 16).
+ */
 export interface Slicer {
-  /** Resolves at once while the slice has time left, else after the event loop has run once. */
+  /** Undefined while the slice has time left, else a promise that resolves after the event loop has run once. */
   slice(): Promise<void> | undefined
 }
 
@@ -48,7 +52,8 @@ export async function sortSliced<T>(items: readonly T[], key: (item: T) => strin
   let runs: T[][] = []
   for (let i = 0; i < items.length; i += RUN) {
     runs.push(items.slice(i, i + RUN).sort(byKey))
-    await slicer.slice()
+    const y = slicer.slice()
+    if (y) await y
   }
   while (runs.length > 1) {
     const next: T[][] = []
@@ -59,13 +64,23 @@ export async function sortSliced<T>(items: readonly T[], key: (item: T) => strin
         next.push(a)
         continue
       }
+      // Already in order (a catalog read in file-name order is sorted by id): joined without comparing each item.
+      if (byKey(a[a.length - 1]!, b[0]!) <= 0) {
+        next.push(a.concat(b))
+        const y = slicer.slice()
+        if (y) await y
+        continue
+      }
       const out: T[] = new Array<T>(a.length + b.length)
       let x = 0
       let y = 0
       let k = 0
       while (x < a.length && y < b.length) {
         out[k++] = byKey(b[y]!, a[x]!) < 0 ? b[y++]! : a[x++]!
-        if ((k & 4095) === 0) await slicer.slice()
+        if ((k & 4095) === 0) {
+          const y = slicer.slice()
+          if (y) await y
+        }
       }
       while (x < a.length) out[k++] = a[x++]!
       while (y < b.length) out[k++] = b[y++]!

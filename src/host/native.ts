@@ -1,6 +1,6 @@
 /**
  * pxebox's native addon (native/: sendfile for HTTP assets, UDP sockets for TFTP transfers, batched DHCP sockets,
- * interface lookup and setsockopt), loaded once. It is
+ * interface lookup and setsockopt, batched small-file reads), loaded once. It is
  * optional: `npm run build` builds it with node-gyp, and without it pxebox uses Node's own APIs, slower, after saying
  * why at start-up. Failed system calls in the addon throw (or reject with) Errors shaped as Node's: `code` (the errno
  * name), `errno` (positive, as in os.constants.errno) and `syscall` (native/errors.h).
@@ -52,6 +52,14 @@ export interface NativeAddon {
   readonly failpoints?: true
   /** native/sdnotify.c: false when NOTIFY_SOCKET is unset. Absent from an addon built before it existed. */
   sdNotify?(state: string): boolean
+  /**
+   * native/readfiles.c: `dir`/name for each name (regular files of at most maxBytes); results[2i], results[2i + 1]
+   * are name i's offset and length in the Buffer, or -1 and an errno (0: not regular, too large) when not read.
+   * Absent from an addon built before it existed.
+   */
+  readFilesAt?(dir: string, names: string[], maxBytes: number): Promise<[Buffer, Float64Array]>
+  /** native/readfiles.c: a folder's names (not . and ..), each followed by a NUL byte. */
+  listDir?(dir: string): Promise<Buffer>
 }
 
 /** The addon, or why it is unavailable (for the start-up log). */
