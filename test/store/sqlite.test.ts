@@ -9,9 +9,26 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile, open } from 'node:fs/p
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { pino } from 'pino'
+import { Writable } from 'node:stream'
 import { openSqliteStore, StoreCompactedError } from '../../src/store/index.js'
 import { collect, storeContract } from './contract.js'
 import { tsNodeArgs } from '../helpers/netns.js'
+
+/** A logger that keeps the store's "opened" lines: whether each open ran quick_check. */
+function openLog() {
+  const checks: boolean[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const o = JSON.parse(line) as { quick_check?: boolean }
+        if (typeof o.quick_check === 'boolean') checks.push(o.quick_check)
+      }
+      done()
+    },
+  })
+  return { logger: pino({ level: 'debug' }, stream), checks }
+}
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pxebox-store-'))
@@ -67,6 +84,34 @@ t.test('a database with damaged pages fails quick_check and is set aside; a seco
   t.same(aside, ['pxebox.db.corrupt-2026-11-27T22-00-00-000Z', 'pxebox.db.corrupt-2026-11-27T22-00-00-000Z-1'], 'two files set aside, neither overwritten')
 })
 
+t.test('quick_check runs unless the file is as pxebox closed it cleanly', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'pxebox.db')
+  const { logger, checks } = openLog()
+  const first = await openSqliteStore({ file, logger })
+  await first.put('machine', 'm1', { i: 1 })
+  await first.close()
+  t.ok((await stat(`${file}.clean`)).isFile(), 'a clean close leaves the mark')
+  const second = await openSqliteStore({ file, logger })
+  await t.rejects(stat(`${file}.clean`), { code: 'ENOENT' }, 'the mark goes at open: a crash of this run leaves none')
+  t.same((await second.get('machine', 'm1'))?.value, { i: 1 })
+  await second.put('machine', 'm2', { i: 2 })
+  await second.close()
+  // Written while pxebox was stopped, same size (the damage test below breaks pages the same way).
+  const fh = await open(file, 'r+')
+  const header = Buffer.alloc(16)
+  await fh.read(header, 0, 16, 0)
+  await fh.write(header, 0, 16, 0)
+  await fh.close()
+  const third = await openSqliteStore({ file, logger })
+  await third.close()
+  // A mark that does not parse, or names another file, is no mark.
+  await writeFile(`${file}.clean`, '{"dev":"1","ino":"2","size":"3","mtimeNs":"4","ctimeNs":"5"}')
+  const fourth = await openSqliteStore({ file, logger })
+  await fourth.close()
+  t.same(checks, [true, false, true, true], 'checked: first open, after a write while closed, with a stale mark; skipped after a clean close')
+})
+
 t.test('a database written by a newer pxebox is refused, not emptied', async (t) => {
   const dir = await tempDir(t)
   const file = join(dir, 'pxebox.db')
@@ -118,9 +163,11 @@ t.test('commits survive the process being killed (kill -9 after the write resolv
   const acknowledged = out.split('\n').filter((l) => l !== '').map(Number)
   const last = acknowledged[acknowledged.length - 1]!
   t.ok(last >= 499, `child acknowledged ${last + 1} writes before it was killed`)
-  const s = await openSqliteStore({ file })
+  const { logger, checks } = openLog()
+  const s = await openSqliteStore({ file, logger })
   t.teardown(() => s.close())
   t.same(s.problems, [])
+  t.same(checks, [true], 'after a kill the file is checked')
   const ids = new Set((await s.list('machine')).map((e) => e.id))
   const lost = acknowledged.filter((i) => !ids.has(`m${i}`))
   t.same(lost, [], 'every write that resolved before the kill is there')
