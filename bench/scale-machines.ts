@@ -1,12 +1,14 @@
 /**
  * bench/scale.sh's machine half (issue 16): machine records at 100 and at 100,000, kept in the Store (SQLite).
- *   node dist/bench/scale-machines.js [--sizes 100,100000] [--events 1000] [--baseline DIR]
+ *   node dist/bench/scale-machines.js [--sizes 100,100000] [--events 1000] [--baseline DIR] [--unclean]
  * For each size: the cost of recording one boot event until it is in the store (record + the write of that machine's
  * row: median and p99 over --events events, each to a random machine), then a restart in a fresh process: the time
  * and CPU from opening the store until the machine store is open (ready to serve: the boot path has every record),
  * then the time until every timeline is read too (they are read in slices after open), the longest event-loop stall
  * meanwhile, and the RSS and heap per record once all is in. `--baseline DIR` runs the same against a built checkout
- * of the release before the Store (its dist/, machines.json rewritten whole per flush).
+ * of the release before the Store (its dist/, machines.json rewritten whole per flush). The restart follows a clean
+ * close, so the store skips its quick_check (store/sqlite-clean.ts); `--unclean` removes the clean-close mark first,
+ * as after a crash or kill, so the restart pays the check.
  * A benchmark, not a test: it prints a table and asserts nothing.
  */
 import { spawnSync } from 'node:child_process'
@@ -22,6 +24,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '100,100000' },
     events: { type: 'string', default: '1000' },
     baseline: { type: 'string' },
+    unclean: { type: 'boolean', default: false },
     // Internal: the restart measurement in a fresh process.
     load: { type: 'string' },
     impl: { type: 'string' },
@@ -85,6 +88,7 @@ async function measure(impl: Impl, size: number, events: number) {
     }
     await a.close()
     costs.sort((p, q) => p - q)
+    if (args.unclean) rmSync(join(dir, 'pxebox.db.clean'), { force: true })
     const self = fileURLToPath(import.meta.url)
     const child = spawnSync(process.execPath, ['--expose-gc', self, '--load', dir, '--impl', impl, '--sizes', String(size), ...(args.baseline ? ['--baseline', args.baseline] : [])], { encoding: 'utf8' })
     if (child.status !== 0) throw new Error(`restart measurement failed: ${child.stderr}`)
@@ -128,7 +132,7 @@ if (args.load !== undefined) {
       console.error(`${impl} ${size}: done`)
     }
   }
-  console.log(`machine records (${repo}): one boot event recorded and written, restart load in a fresh process`)
+  console.log(`machine records (${repo}): one boot event recorded and written, restart load in a fresh process${args.unclean ? ' (after an unclean stop: quick_check)' : ''}`)
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   console.log('impl       records   event median ms   event p99 ms   ready ms (CPU)   timelines ms   stall ms   RSS MB   heap B/record   loaded')
   for (const r of rows) {

@@ -112,13 +112,85 @@ t.test('quick_check runs unless the file is as pxebox closed it cleanly', async 
   t.same(checks, [true, false, true, true], 'checked: first open, after a write while closed, with a stale mark; skipped after a clean close')
 })
 
+t.test('a layout 1 file (rowid docs, 4 KiB pages) moves to layout 2 at open with its documents, revisions and history', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'pxebox.db')
+  // Layout 1 exactly as the pxebox before it wrote it.
+  const old = new Database(file)
+  old.pragma('journal_mode = WAL')
+  old.exec(`
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);
+    CREATE TABLE docs (
+      kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL,
+      create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,
+      PRIMARY KEY (kind, id)
+    );
+    CREATE TABLE changes (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT
+    );
+    CREATE INDEX changes_by_revision ON changes (revision);
+  `)
+  old.pragma('user_version = 1')
+  const put = old.prepare('INSERT INTO docs VALUES (?, ?, ?, ?, ?)')
+  const change = old.prepare('INSERT INTO changes (revision, kind, id, value) VALUES (?, ?, ?, ?)')
+  let revision = 0
+  for (let i = 0; i < 200; i++) {
+    // Interleaved as the machine store writes them: a record, then its timeline.
+    for (const kind of ['machine', 'machine-timeline']) {
+      const value = JSON.stringify({ i, kind, pad: 'x'.repeat(i * 10) })
+      put.run(kind, `m${String(i).padStart(3, '0')}`, value, ++revision, revision)
+      change.run(revision, kind, `m${String(i).padStart(3, '0')}`, value)
+    }
+  }
+  old.prepare(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(revision)
+  t.equal(old.pragma('page_size', { simple: true }), 4096)
+  old.close()
+
+  const { logger } = openLog()
+  const s = await openSqliteStore({ file, logger })
+  t.same(s.problems, [])
+  t.equal(await s.revision(), 400, 'the revision goes on')
+  const records = await s.list('machine')
+  t.equal(records.length, 200)
+  t.same(records[7], { kind: 'machine', id: 'm007', value: { i: 7, kind: 'machine', pad: 'x'.repeat(70) }, modRevision: 15, createRevision: 15 })
+  t.same((await s.get('machine-timeline', 'm199'))?.value, { i: 199, kind: 'machine-timeline', pad: 'x'.repeat(1990) })
+  const history = collect(s, { fromRevision: 399 }, 2)
+  t.same((await history.done).map((e) => [e.revision, e.kind, e.id]), [[399, 'machine', 'm199'], [400, 'machine-timeline', 'm199']], 'watch history kept')
+  history.close()
+  t.equal(await s.put('machine', 'm200', { i: 200 }), 401)
+  await s.close()
+
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal(db.pragma('user_version', { simple: true }), 2)
+  t.equal(db.pragma('page_size', { simple: true }), 16384)
+  t.match((db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'docs'`).get() as { sql: string }).sql, /WITHOUT ROWID/)
+  t.same(db.prepare(`SELECT name FROM sqlite_master WHERE name LIKE 'docs%' ORDER BY name`).all(), [{ name: 'docs' }], 'no table of the old layout left')
+  const again = await openSqliteStore({ file })
+  t.teardown(() => again.close())
+  t.equal((await again.list('machine')).length, 201, 'reopened as layout 2')
+})
+
+t.test('a new file is layout 2 with 16 KiB pages', async (t) => {
+  const file = join(await tempDir(t), 'pxebox.db')
+  const s = await openSqliteStore({ file })
+  await s.put('k', 'a', 1)
+  await s.close()
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal(db.pragma('user_version', { simple: true }), 2)
+  t.equal(db.pragma('page_size', { simple: true }), 16384)
+  t.match((db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'docs'`).get() as { sql: string }).sql, /WITHOUT ROWID/)
+})
+
 t.test('a database written by a newer pxebox is refused, not emptied', async (t) => {
   const dir = await tempDir(t)
   const file = join(dir, 'pxebox.db')
   const db = new Database(file)
   db.pragma('user_version = 99')
   db.close()
-  await t.rejects(openSqliteStore({ file }), { code: 'PXEBOX_STORE_OPEN', message: /written by a newer pxebox \(layout 99; this one knows 1\)/ })
+  await t.rejects(openSqliteStore({ file }), { code: 'PXEBOX_STORE_OPEN', message: /written by a newer pxebox \(layout 99; this one knows 2\)/ })
   t.equal((await stat(file)).isFile(), true, 'left where it was')
 })
 
