@@ -126,7 +126,8 @@ export async function openMachineStore(opts: MachineStoreOptions): Promise<Machi
     const r = machines.get(mac)
     if (r === undefined) return
     Object.assign(r, timeline)
-    coldRev.set(mac, modRevision)
+    // Keyed by the record's own MAC string: the id a page of timelines carries is a copy, 100,000 of them kept.
+    coldRev.set(r.mac, modRevision)
     if (problem !== undefined) {
       problems.push(problem)
       logger.error(problem)
