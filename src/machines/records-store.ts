@@ -88,6 +88,9 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
     const whole = Array.isArray((m as { timeline?: unknown } | null)?.timeline)
     const check = whole ? recordCheck : hotCheck
     if (check.Check(m) && m.mac === e.id) {
+      // Equal times as one string each (the record keeps 100,000 of them): ~80 B a machine.
+      if (m.last_progress === m.last_seen) m.last_progress = m.last_seen
+      if (m.attempt_started === m.first_seen) m.attempt_started = m.first_seen
       if (!whole) {
         m.timeline = []
         m.history = []
