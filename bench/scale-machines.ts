@@ -1,12 +1,14 @@
 /**
  * bench/scale.sh's machine half (issue 16): machine records at 100 and at 100,000, kept in the Store (SQLite).
- *   node dist/bench/scale-machines.js [--sizes 100,100000] [--events 1000] [--baseline DIR]
+ *   node dist/bench/scale-machines.js [--sizes 100,100000] [--events 1000] [--baseline DIR] [--unclean]
  * For each size: the cost of recording one boot event until it is in the store (record + the write of that machine's
  * row: median and p99 over --events events, each to a random machine), then a restart in a fresh process: the time
  * and CPU from opening the store until the machine store is open (ready to serve: the boot path has every record),
  * then the time until every timeline is read too (they are read in slices after open), the longest event-loop stall
  * meanwhile, and the RSS and heap per record once all is in. `--baseline DIR` runs the same against a built checkout
- * of the release before the Store (its dist/, machines.json rewritten whole per flush).
+ * of the release before the Store (its dist/, machines.json rewritten whole per flush). The restart follows a clean
+ * close, so the store skips its quick_check (store/sqlite-clean.ts); `--unclean` removes the clean-close mark first,
+ * as after a crash or kill, so the restart pays the check.
  * A benchmark, not a test: it prints a table and asserts nothing.
  */
 import { spawnSync } from 'node:child_process'
@@ -22,6 +24,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '100,100000' },
     events: { type: 'string', default: '1000' },
     baseline: { type: 'string' },
+    unclean: { type: 'boolean', default: false },
     // Internal: the restart measurement in a fresh process.
     load: { type: 'string' },
     impl: { type: 'string' },
@@ -85,10 +88,11 @@ async function measure(impl: Impl, size: number, events: number) {
     }
     await a.close()
     costs.sort((p, q) => p - q)
+    if (args.unclean) rmSync(join(dir, 'pxebox.db.clean'), { force: true })
     const self = fileURLToPath(import.meta.url)
     const child = spawnSync(process.execPath, ['--expose-gc', self, '--load', dir, '--impl', impl, '--sizes', String(size), ...(args.baseline ? ['--baseline', args.baseline] : [])], { encoding: 'utf8' })
     if (child.status !== 0) throw new Error(`restart measurement failed: ${child.stderr}`)
-    const load = JSON.parse(child.stdout) as { loadMs: number; loadCpuMs: number; allMs: number; stallMs: number; rssMb: number; heapPerRecord: number; records: number }
+    const load = JSON.parse(child.stdout) as { loadMs: number; loadCpuMs: number; allMs: number; allCpuMs?: number; stallMs: number; rssMb: number; heapPerRecord: number; records: number }
     return { impl, size, median: pct(costs, 50), p99: pct(costs, 99), ...load }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -113,10 +117,11 @@ if (args.load !== undefined) {
   await a.machines.timelines
   clearInterval(probe)
   const allMs = Number(process.hrtime.bigint() - t0) / 1e6
+  const allCpu = process.cpuUsage(cpu0)
   const records = a.machines.list().length
   global.gc?.()
   const heapPerRecord = (process.memoryUsage().heapUsed - heap0) / Math.max(1, records)
-  process.stdout.write(JSON.stringify({ loadMs, loadCpuMs: (cpu.user + cpu.system) / 1000, allMs, stallMs, rssMb: process.memoryUsage().rss / 2 ** 20, heapPerRecord, records }))
+  process.stdout.write(JSON.stringify({ loadMs, loadCpuMs: (cpu.user + cpu.system) / 1000, allMs, allCpuMs: (allCpu.user + allCpu.system) / 1000, stallMs, rssMb: process.memoryUsage().rss / 2 ** 20, heapPerRecord, records }))
   await a.close()
 } else {
   const sizes = args.sizes.split(',').map(Number)
@@ -128,12 +133,12 @@ if (args.load !== undefined) {
       console.error(`${impl} ${size}: done`)
     }
   }
-  console.log(`machine records (${repo}): one boot event recorded and written, restart load in a fresh process`)
+  console.log(`machine records (${repo}): one boot event recorded and written, restart load in a fresh process${args.unclean ? ' (after an unclean stop: quick_check)' : ''}`)
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-  console.log('impl       records   event median ms   event p99 ms   ready ms (CPU)   timelines ms   stall ms   RSS MB   heap B/record   loaded')
+  console.log('impl       records   event median ms   event p99 ms   ready ms (CPU)   timelines ms (CPU)   stall ms   RSS MB   heap B/record   loaded')
   for (const r of rows) {
     console.log(
-      `${r.impl.padEnd(9)}  ${String(r.size).padStart(7)}   ${r.median.toFixed(2).padStart(15)}   ${r.p99.toFixed(2).padStart(12)}   ${`${r.loadMs.toFixed(0)} (${r.loadCpuMs.toFixed(0)})`.padStart(14)}   ${r.allMs.toFixed(0).padStart(12)}   ${r.stallMs.toFixed(0).padStart(8)}   ${r.rssMb.toFixed(0).padStart(6)}   ${r.heapPerRecord.toFixed(0).padStart(13)}   ${String(r.records).padStart(6)}`,
+      `${r.impl.padEnd(9)}  ${String(r.size).padStart(7)}   ${r.median.toFixed(2).padStart(15)}   ${r.p99.toFixed(2).padStart(12)}   ${`${r.loadMs.toFixed(0)} (${r.loadCpuMs.toFixed(0)})`.padStart(14)}   ${`${r.allMs.toFixed(0)} (${r.allCpuMs === undefined ? '?' : r.allCpuMs.toFixed(0)})`.padStart(18)}   ${r.stallMs.toFixed(0).padStart(8)}   ${r.rssMb.toFixed(0).padStart(6)}   ${r.heapPerRecord.toFixed(0).padStart(13)}   ${String(r.records).padStart(6)}`,
     )
   }
 }

@@ -88,6 +88,9 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
     const whole = Array.isArray((m as { timeline?: unknown } | null)?.timeline)
     const check = whole ? recordCheck : hotCheck
     if (check.Check(m) && m.mac === e.id) {
+      // Equal times as one string each (the record keeps 100,000 of them): ~80 B a machine.
+      if (m.last_progress === m.last_seen) m.last_progress = m.last_seen
+      if (m.attempt_started === m.first_seen) m.attempt_started = m.first_seen
       if (!whole) {
         m.timeline = []
         m.history = []
@@ -123,12 +126,23 @@ export async function loadMachineRecords(store: Store, opts: { legacyDir?: strin
   return { records, withoutTimeline, rewrite, remove, problems, revisions, revision }
 }
 
+/** A timeline as read: the document, the guard of its next write, and what was wrong with it (see loadTimeline). */
+export interface ReadTimeline {
+  readonly timeline: MachineTimeline
+  readonly modRevision: number
+  readonly problem?: string
+}
+
 /**
  * The timeline document of `mac`: checked against the schema and RECORD_LIMITS' bounds (as loadMachineRecords does
  * for the rest), empty when there is none. `problem` names an invalid one (it is replaced by an empty timeline).
  */
-export async function loadTimeline(store: Store, mac: string): Promise<{ timeline: MachineTimeline; modRevision: number; problem?: string }> {
-  const e = await store.get(TIMELINE_KIND, mac)
+export async function loadTimeline(store: Store, mac: string): Promise<ReadTimeline> {
+  return checkTimeline(store, mac, await store.get(TIMELINE_KIND, mac))
+}
+
+/** A stored timeline document (`e`, undefined when there is none) as loadTimeline reads it. */
+export function checkTimeline(store: Store, mac: string, e: StoreEntry | undefined): ReadTimeline {
   if (e === undefined) return { timeline: { timeline: [], history: [] }, modRevision: 0 }
   if (coldCheck.Check(e.value)) return { timeline: e.value, modRevision: e.modRevision }
   const first = [...coldCheck.Errors(e.value)][0]

@@ -18,7 +18,8 @@
  *
  * A file that is not a database, or whose pages do not pass SQLite's quick_check, is moved aside with its -wal and
  * -shm (`pxebox.db.corrupt-<time>`, never overwritten) and reported in `problems`; pxebox starts with an empty store
- * rather than not at all, as with the corrupt JSON files before.
+ * rather than not at all, as with the corrupt JSON files before. The quick_check is skipped for a file pxebox closed
+ * cleanly and nothing wrote since (sqlite-clean.ts: it was most of a restart's CPU with 100,000 machine records).
  */
 import { mkdirSync } from 'node:fs'
 import { access, rename } from 'node:fs/promises'
@@ -26,6 +27,8 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { moveCorruptAside } from '../host/durable-file.js'
 import { silentLogger, type Logger } from '../host/log.js'
+import { takeCleanMark, writeCleanMark } from './sqlite-clean.js'
+import { prepareLayout, SCHEMA_VERSION, setNewFilePageSize, type LayoutMove } from './sqlite-layout.js'
 import { checkCurrent, checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
 
 /** Options for openSqliteStore. */
@@ -38,23 +41,6 @@ export interface SqliteStoreOptions {
   /** Clock for the name of a corrupt file set aside. */
   readonly now?: () => Date
 }
-
-/** The database layout this build writes (`PRAGMA user_version`). */
-const SCHEMA_VERSION = 1
-
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-  INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);
-  CREATE TABLE IF NOT EXISTS docs (
-    kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL,
-    create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,
-    PRIMARY KEY (kind, id)
-  );
-  CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT
-  );
-  CREATE INDEX IF NOT EXISTS changes_by_revision ON changes (revision);
-`
 
 /** SQLite's answers for a file that is not (or no longer) a database. */
 const CORRUPT_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT', 'SQLITE_CORRUPT_INDEX', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_VTAB'])
@@ -82,9 +68,15 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
   const file = opts.file
   const problems: string[] = []
   mkdirSync(dirname(file), { recursive: true })
+  // Taken (and removed) before the file is opened: only a clean close of this run writes a new one.
+  const clean = takeCleanMark(file)
   let db: Database.Database
   try {
-    db = openChecked(file)
+    const opened = openChecked(file, !clean)
+    db = opened.db
+    const moved = opened.moved
+    if (moved !== undefined) logger.info({ file, from_layout: moved.from, documents: moved.docs, ms: moved.ms }, 'store file moved to the current layout')
+    logger.debug({ file, quick_check: !clean }, clean ? 'store opened; closed cleanly, quick_check skipped' : 'store opened and checked')
   } catch (err) {
     if (!(err instanceof CorruptDatabase)) throw new StoreError('PXEBOX_STORE_OPEN', `cannot open the store ${file}: ${(err as Error).message}`)
     const movedTo = await moveCorruptAside(file, opts.now?.() ?? new Date())
@@ -97,7 +89,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     problems.push(problem)
     logger.error({ file, moved_to: movedTo }, problem)
     try {
-      db = openChecked(file)
+      db = openChecked(file, true).db
     } catch (again) {
       throw new StoreError('PXEBOX_STORE_OPEN', `cannot open the store ${file} after moving the corrupt one aside: ${(again as Error).message}`)
     }
@@ -105,22 +97,27 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
   return sqliteStore(db, file, problems, opts.history ?? 10_000, logger)
 }
 
-/** Open, set the pragmas, create the tables and check the pages; CorruptDatabase when SQLite says it is not one. */
-function openChecked(file: string): Database.Database {
+/**
+ * Open, set the pragmas, create the tables and (with `check`) check the pages; CorruptDatabase when SQLite says it is
+ * not a database.
+ */
+function openChecked(file: string, check: boolean): { db: Database.Database; moved: LayoutMove | undefined } {
   let db: Database.Database | undefined
   try {
     db = new Database(file)
+    setNewFilePageSize(db)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     // A second handle (a tool, a test) waits for the writer instead of failing with SQLITE_BUSY.
     db.pragma('busy_timeout = 5000')
     const version = db.pragma('user_version', { simple: true }) as number
     if (version > SCHEMA_VERSION) throw new StoreError('PXEBOX_STORE_VERSION', `${file} was written by a newer pxebox (layout ${version}; this one knows ${SCHEMA_VERSION})`)
-    db.exec(SCHEMA)
-    db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    const check = db.pragma('quick_check', { simple: true }) as string
-    if (check !== 'ok') throw new CorruptDatabase(`quick_check: ${check}`)
-    return db
+    // Checked before a move to the current layout reads every row of it.
+    if (check) {
+      const result = db.pragma('quick_check', { simple: true }) as string
+      if (result !== 'ok') throw new CorruptDatabase(`quick_check: ${result}`)
+    }
+    return { db, moved: prepareLayout(db, version) }
   } catch (err) {
     db?.close()
     const code = (err as { code?: unknown }).code
@@ -337,6 +334,7 @@ function sqliteStore(db: Database.Database, file: string, problems: string[], hi
       for (const w of watchers) w.closed = true
       watchers.clear()
       db.close()
+      writeCleanMark(file)
     },
   }
 }
