@@ -309,6 +309,8 @@ function printRepeat(machines: number, rampS: number, runs: Record<Side, Run[]>)
     const first = rs[0] as Run
     const last = rs[rs.length - 1] as Run
     console.log(`${side}: peak RSS ${first.peakRssMb.toFixed(0)} MB after storm 1, ${last.peakRssMb.toFixed(0)} MB after storm ${rs.length}; RSS after the storms ${spread(rs.map((r) => r.rssMb), 0)} MB`)
+    const failures = rs.flatMap((r, i) => Object.entries(r.clients.failures).map(([k, n]) => `storm ${i + 1} ${k} x${n}`))
+    if (failures.length > 0) console.log(`${side} failures: ${failures.join('; ')}`)
   }
 }
 
