@@ -4,6 +4,7 @@
 #   bench/storm.sh                                  50 over 1 s, 200 over 2 s, 1,000 over 10 s; 3 interleaved rounds
 #   bench/storm.sh --sizes 50:1,200:2 --rounds 2    a short run
 #   bench/storm.sh --sizes 5000:30                  a larger rack
+#   bench/storm.sh --sizes 1000:10 --repeat 10      the same 1,000 machines 10 times: is memory flat?
 #   bench/storm.sh --cpu-prof /tmp/prof             with a CPU profile of the daemon and its top self-time functions
 set -eu
 cd "$(dirname "$0")/.."

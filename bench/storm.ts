@@ -15,7 +15,11 @@
  *
  * Run (root): bench/storm.sh [--sizes 50:1,200:2,1000:10] [--rounds 3] [--only pxebox|reference]
  *   [--pxebox DIST/src/main.js]: run that build of the daemon (e.g. main's, for a before/after)
+ *   [--node-flags "FLAGS"]: Node's flags for the daemon (default: those debian/pxebox starts it with)
  *   [--cpu-prof DIR]: V8 CPU profiles of the pxebox daemon there, and its top self-time functions printed
+ *   [--repeat K]: instead of rounds, each side serves K storms of the same machines (same MACs) in a row, one
+ *     start of its servers: boots/min, CPU per boot, peak RSS (VmHWM) and RSS after each storm, to show whether
+ *     memory stays flat as the same rack boots again and again (issue 18)
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises'
@@ -25,7 +29,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NetnsLab } from '../test/helpers/netns.js'
-import { cpuMs } from './lib/proc-stats.js'
+import { cpuMs, rssMb } from './lib/proc-stats.js'
 import { dnsmasqArgs, NET, pxeboxConfig } from './lib/dhcp-servers.js'
 import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 import { selfTimes } from './lib/cpu-profile.js'
@@ -40,6 +44,13 @@ function opt(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
 }
+/** The Node flags the Debian package's launcher gives the daemon (`exec /usr/bin/node FLAGS main.js`). */
+function launcherFlags(): string {
+  const launcher = readFileSync(join(here, '..', '..', 'debian', 'pxebox'), 'utf8')
+  return /^exec \S*node((?: --\S+)*) /m.exec(launcher)?.[1]?.trim() ?? ''
+}
+// The daemon runs as deployed: with the launcher's V8 heap sizing, unless --node-flags says otherwise.
+const NODE_FLAGS = opt('node-flags', launcherFlags()).split(' ').filter((f) => f !== '')
 const SIZES = opt('sizes', '50:1,200:2,1000:10').split(',').map((s) => {
   const [n, ramp] = s.split(':')
   return { machines: Number(n), rampS: Number(ramp ?? 1) }
@@ -47,7 +58,10 @@ const SIZES = opt('sizes', '50:1,200:2,1000:10').split(',').map((s) => {
 const ROUNDS = Number(opt('rounds', '3'))
 const ONLY = opt('only', '')
 const PROFILE_DIR = opt('cpu-prof', '')
+const REPEAT = Number(opt('repeat', '0'))
 const HTTP_PORT = 8080
+/** Concurrent TFTP transfers both servers allow (dnsmasq's default is 50, pxebox's 500): more than a rack. */
+const TFTP_MAX = 2000
 const CLIENT_IP = '10.213.64.2'
 /**
  * Machine i's address: 10.213.65.1 upward in the bench's /20 (3,810 addresses; larger racks reuse them in turn).
@@ -70,8 +84,10 @@ interface Run {
   clients: StormClientsResult
   /** Server CPU (user + system) during the storm, ms. */
   serverCpuMs: number
-  /** Peak resident memory, MB (VmHWM; summed over the reference's processes). */
+  /** Peak resident memory since the servers started, MB (VmHWM; summed over the reference's processes). */
   peakRssMb: number
+  /** Resident memory right after the storm, MB (VmRSS; summed likewise). */
+  rssMb: number
   /** CPU used by everything else on the machine during the storm, in cores. */
   othersCores: number
 }
@@ -144,9 +160,11 @@ async function startSide(lab: NetnsLab, side: Side, files: Awaited<ReturnType<ty
         '  - id: rack',
         '    profile: storm',
       ]
-      await writeFile(config, pxeboxConfig({ mode: 'proxy', probe: false, dataDir: join(work, 'data'), assetsDir: files.assets, ignitionDir: files.assets, tftpRoot: files.tftpRoot, tracking: true, extra }))
+      // As many transfers at once as dnsmasq's --tftp-max below: at the default 500, a 1,000-machine storm had 390
+      // machines refused (ERROR "Server busy"), which the simulated firmware does not retry.
+      await writeFile(config, pxeboxConfig({ mode: 'proxy', probe: false, dataDir: join(work, 'data'), assetsDir: files.assets, ignitionDir: files.assets, tftpRoot: files.tftpRoot, tftpMaxTransfers: TFTP_MAX, tracking: true, extra }))
       const prof = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []
-      const child = lab.spawn(SERVER_NS, [process.execPath, ...prof, PXEBOX, 'serve', '--config', config], { stdio: ['ignore', fd, fd] })
+      const child = lab.spawn(SERVER_NS, [process.execPath, ...NODE_FLAGS, ...prof, PXEBOX, 'serve', '--config', config], { stdio: ['ignore', fd, fd] })
       procs.push(child)
       await waitForLog(log, /pxebox .* ready/, child, 30_000)
       return { procs, pids: () => [child.pid!] }
@@ -159,7 +177,7 @@ async function startSide(lab: NetnsLab, side: Side, files: Awaited<ReturnType<ty
         '--enable-tftp',
         `--tftp-root=${files.tftpRoot}`,
         // dnsmasq's default is 50 transfers at once: a rack is more, and pxebox is not held to 50 either.
-        '--tftp-max=2000',
+        `--tftp-max=${TFTP_MAX}`,
         '--dhcp-userclass=set:ipxe,iPXE',
         `--dhcp-boot=tag:ipxe,http://${NET.server}:${HTTP_PORT}/boot.ipxe`,
       ],
@@ -192,8 +210,11 @@ function runClients(lab: NetnsLab, args: StormClientsArgs): Promise<{ result: St
   })
 }
 
-/** One measurement on fresh namespaces: the side's servers, a 5-machine warm-up, then the storm. */
-async function measure(side: Side, machines: number, rampS: number, round: number, files: Awaited<ReturnType<typeof makeFiles>>): Promise<Run> {
+/**
+ * One measurement on fresh namespaces: the side's servers, a 5-machine warm-up, then `storms` storms one after the
+ * other (the same machines each time when more than one), one Run each.
+ */
+async function measure(side: Side, machines: number, rampS: number, round: number, files: Awaited<ReturnType<typeof makeFiles>>, storms = 1): Promise<Run[]> {
   const work = await mkdtemp(join(tmpdir(), 'pxebox-bench-storm-'))
   const lab = new NetnsLab()
   try {
@@ -213,16 +234,23 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
     // Warm-up (JIT, page cache, ARP) by machines the storm never uses.
     await runClients(lab, { ...base, count: 5, rampMs: 0, macPrefix: 'a5', clientIps: [CLIENT_IP] })
     const cpu = () => pids().reduce((sum, pid) => sum + (cpuMs(pid) || 0), 0)
-    const cpu0 = cpu()
-    const busy0 = machineBusyMs()
-    const t0 = performance.now()
-    const { result } = await runClients(lab, { ...base, count: machines, rampMs: rampS * 1000, macPrefix: (0xc0 + round).toString(16) })
-    const serverCpuMs = cpu() - cpu0
-    const othersMs = machineBusyMs() - busy0 - serverCpuMs - result.clientCpuMs
-    const wallMs = performance.now() - t0
-    const peak = pids().reduce((sum, p) => sum + peakRssMb(p), 0)
+    const runs: Run[] = []
+    for (let storm = 0; storm < storms; storm++) {
+      if (storms > 1) process.stderr.write(`  storm ${storm + 1} of ${storms}\n`)
+      const cpu0 = cpu()
+      const busy0 = machineBusyMs()
+      const t0 = performance.now()
+      // Repeated storms: the same MACs every time (the records are updated, not added); rounds: new machines each.
+      const { result } = await runClients(lab, { ...base, count: machines, rampMs: rampS * 1000, macPrefix: (0xc0 + (storms > 1 ? 0 : round)).toString(16) })
+      const serverCpuMs = cpu() - cpu0
+      const othersMs = machineBusyMs() - busy0 - serverCpuMs - result.clientCpuMs
+      const wallMs = performance.now() - t0
+      const peak = pids().reduce((sum, p) => sum + peakRssMb(p), 0)
+      const now = pids().reduce((sum, p) => sum + (rssMb(p) || 0), 0)
+      runs.push({ clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) })
+    }
     for (const p of procs.reverse()) await stopChild(p)
-    return { clients: result, serverCpuMs, peakRssMb: peak, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) }
+    return runs
   } finally {
     await lab.cleanup()
     await rm(work, { recursive: true, force: true })
@@ -268,6 +296,28 @@ function printSize(machines: number, rampS: number, runs: Record<Side, Run[]>): 
   if (failures.length > 0) console.log(`failures: ${failures.join('; ')}`)
 }
 
+/** --repeat: one row per storm of the same machines, each side's servers started once. */
+function printRepeat(machines: number, rampS: number, runs: Record<Side, Run[]>): void {
+  console.log(`\n## ${machines} machines powered on over ${rampS} s, the same machines ${REPEAT} times against one start of each side`)
+  console.log('storm | pxebox booted | boots/min | CPU per boot ms | peak RSS MB | RSS after MB | dnsmasq+nginx booted | boots/min | CPU per boot ms | peak RSS MB | RSS after MB | rest busy, cores (pxebox / reference)')
+  console.log('--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---')
+  const cells = (r: Run | undefined) => (r === undefined ? ['', '', '', '', ''] : [String(r.clients.booted), bootsPerMin(r).toFixed(0), cpuPerBoot(r).toFixed(1), r.peakRssMb.toFixed(0), r.rssMb.toFixed(0)])
+  for (let i = 0; i < REPEAT; i++) {
+    const px = runs.pxebox[i]
+    const rf = runs.reference[i]
+    console.log([String(i + 1), ...cells(px), ...cells(rf), `${px?.othersCores.toFixed(2) ?? '-'} / ${rf?.othersCores.toFixed(2) ?? '-'}`].join(' | '))
+  }
+  for (const side of ['pxebox', 'reference'] as const) {
+    const rs = runs[side]
+    if (rs.length < 2) continue
+    const first = rs[0] as Run
+    const last = rs[rs.length - 1] as Run
+    console.log(`${side}: peak RSS ${first.peakRssMb.toFixed(0)} MB after storm 1, ${last.peakRssMb.toFixed(0)} MB after storm ${rs.length}; RSS after the storms ${spread(rs.map((r) => r.rssMb), 0)} MB`)
+    const failures = rs.flatMap((r, i) => Object.entries(r.clients.failures).map(([k, n]) => `storm ${i + 1} ${k} x${n}`))
+    if (failures.length > 0) console.log(`${side} failures: ${failures.join('; ')}`)
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/storm needs root (network namespaces, ports 67 and 69)')
   const work = await mkdtemp(join(tmpdir(), 'pxebox-bench-storm-files-'))
@@ -278,16 +328,18 @@ async function main(): Promise<void> {
     const nginxVersion = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim()
     console.log(`# Boot storm bench: pxebox vs ${dnsmasqVersion.replace(/ Copyright.*/, '')} + ${nginxVersion}; node ${process.version}; ${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)} at start`)
     console.log('each machine: proxy OFFER + 4011 ACK, TFTP snponly.efi lock-step blksize 1468, iPXE DHCP (OFFER + 4011 ACK), /boot.ipxe + /ipxe, 8 MiB kernel, 32 MiB initrd')
+    console.log(`pxebox: node ${[...NODE_FLAGS, PXEBOX].join(' ')}`)
     console.log('median [lowest-highest] over interleaved rounds; boots/min from first power-on to the last byte; CPU = user+system of the server processes during the storm')
     for (const { machines, rampS } of SIZES) {
       const runs: Record<Side, Run[]> = { pxebox: [], reference: [] }
-      for (let round = 0; round < ROUNDS; round++) {
+      for (let round = 0; round < (REPEAT > 0 ? 1 : ROUNDS); round++) {
         for (const side of ['pxebox', 'reference'] as const) {
           if (ONLY !== '' && ONLY !== side) continue
-          runs[side].push(await measure(side, machines, rampS, round, files))
+          runs[side].push(...(await measure(side, machines, rampS, round, files, Math.max(1, REPEAT))))
         }
       }
-      printSize(machines, rampS, runs)
+      if (REPEAT > 0) printRepeat(machines, rampS, runs)
+      else printSize(machines, rampS, runs)
     }
     console.log(`\nload ${loadavg()[0]?.toFixed(1)} at end`)
     if (PROFILE_DIR) {

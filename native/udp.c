@@ -10,7 +10,7 @@
  *   udpOpen(ipv6, bindAddress, onPacket) -> [handle, port, buffer]
  *       binds an ephemeral port; onPacket(length, true, released) for the peer's datagrams, onPacket(length, false, port,
  *       address) for anyone else's (RFC 1350: they get ERROR 5), onPacket(-errno) when receiving fails. The datagram
- *       is in `buffer` (64 KiB) only during the call.
+ *       is in `buffer` (RECV_BUFFER bytes: longer datagrams are cut) only during the call.
  *   udpSetPeer(handle, address, port)
  *   udpSend(handle, buffer, length) -> 0 or errno          to the peer
  *   udpSendTo(handle, buffer, length, address, port) -> 0 or errno
@@ -39,7 +39,14 @@
 #include "errors.h"
 #include "failpoint.h"
 
-#define RECV_BUFFER 65536
+/*
+ * A transfer socket only ever receives ACKs and ERRORs (pxebox serves reads, never writes): 4 bytes, or 4 and an
+ * error text. The buffer was 64 KiB per transfer: 64 MB behind a 1,000-machine storm, garbage once the transfers
+ * ended but given back only at V8's next full GC (it lets external memory grow 64 MB before forcing one), so the
+ * daemon's RSS climbed storm after storm (bench/storm.sh --repeat). A longer datagram is cut to this size, which can
+ * only shorten an ERROR's text; an ACK is never that long.
+ */
+#define RECV_BUFFER 1536
 /*
  * Datagrams read per wake-up. One: libuv's poll is level-triggered, so a second pending datagram wakes the loop again
  * at once, while reading until EAGAIN would cost a failing recvfrom per datagram in lock-step, the common case.

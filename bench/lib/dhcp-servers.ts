@@ -34,6 +34,8 @@ export function pxeboxConfig(o: {
   ignitionDir: string
   /** Serve TFTP from this folder (default: TFTP off). */
   tftpRoot?: string
+  /** tftp.max_transfers (default: the config's, 500). */
+  tftpMaxTransfers?: number
   /** Address tracking as deployed (default off: not part of answering DHCP). */
   tracking?: boolean
   /** Further top-level YAML lines (profiles, groups). */
@@ -60,6 +62,7 @@ export function pxeboxConfig(o: {
     `  enabled: ${o.tracking === true}`,
     'tftp:',
     ...(o.tftpRoot !== undefined ? ['  enabled: true', `  root: ${JSON.stringify(o.tftpRoot)}`] : ['  enabled: false']),
+    ...(o.tftpMaxTransfers !== undefined ? [`  max_transfers: ${o.tftpMaxTransfers}`] : []),
     'http:',
     '  enabled: true',
     `  listen: "${NET.server}:8080"`,

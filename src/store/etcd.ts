@@ -24,9 +24,9 @@
  * Durability: etcd commits through Raft to a quorum, each member fsyncing its WAL, for every write, so `durable` has
  * nothing to add. An unreachable cluster fails calls with StoreUnavailableError after the call deadline.
  */
-import { Etcd3, type IEvent, type IKeyValue, type IRangeRequest, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3'
+import type { Etcd3, IEvent, IKeyValue, IRangeRequest, IRequestOp, IResponseHeader, Watcher } from 'etcd3'
 import { silentLogger } from '../host/log.js'
-import { clientOptions, prefixEnd, unreachable, type EtcdStoreOptions } from './etcd-client.js'
+import { clientOptions, etcd3, prefixEnd, unreachable, type EtcdStoreOptions } from './etcd-client.js'
 import { walkRange } from './etcd-range.js'
 import { checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, StoreUnavailableError, type Store, type StoreEntry, type StoreEvent, type StorePage, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions } from './store.js'
 
@@ -70,7 +70,8 @@ export function connectEtcdStore(opts: EtcdStoreOptions): EtcdStore {
   const location = `etcd ${opts.endpoints.join(',')} ${prefix}`
   let client: Etcd3
   try {
-    client = new Etcd3(clientOptions(opts))
+    // etcd3 loads here, on the first store made (etcd-client.ts).
+    client = new (etcd3().Etcd3)(clientOptions(opts))
   } catch (err) {
     throw new StoreError('PXEBOX_STORE_OPEN', `cannot set up the etcd client for ${location}: ${(err as Error).message}`)
   }
