@@ -247,7 +247,14 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       const wallMs = performance.now() - t0
       const peak = pids().reduce((sum, p) => sum + peakRssMb(p), 0)
       const now = pids().reduce((sum, p) => sum + (rssMb(p) || 0), 0)
-      runs.push({ clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) })
+      const run: Run = { clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) }
+      runs.push(run)
+      // Each storm's figures as it ends: a long --repeat run cut short still shows how memory moved.
+      if (storms > 1) {
+        process.stderr.write(
+          `  storm ${storm + 1}: ${side} booted ${result.booted}, ${bootsPerMin(run).toFixed(0)} boots/min, CPU per boot ${cpuPerBoot(run).toFixed(1)} ms, peak RSS ${peak.toFixed(0)} MB, RSS after ${now.toFixed(0)} MB\n`,
+        )
+      }
     }
     for (const p of procs.reverse()) await stopChild(p)
     return runs
