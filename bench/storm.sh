@@ -15,7 +15,17 @@ npm run -s build >/dev/null
 # One socket per TFTP transfer and HTTP connection, on both sides.
 ulimit -n 65536 2>/dev/null || true
 tag="pxst$(( $$ % 10000 ))"
+# The kernel's neighbour (ARP) table is one for all namespaces, with a hard limit of 1,024 entries by default
+# (gc_thresh3) and aggressive expiry above 512 (gc_thresh2). The server side talks to every machine of the storm, so
+# at 1,000 machines both servers' TFTP and HTTP replies waited on re-ARPs ("neighbor table overflow" in dmesg,
+# thousands of client retransmits), and tests running beside the bench lost their neighbours too. Raised for the
+# run, and put back after: an appliance on a VLAN of more than ~500 machines needs the same (README Troubleshooting).
+neigh=/proc/sys/net/ipv4/neigh/default
+saved=$(cat "$neigh/gc_thresh1" "$neigh/gc_thresh2" "$neigh/gc_thresh3" | tr '\n' ' ')
+echo 8192 >"$neigh/gc_thresh1"; echo 32768 >"$neigh/gc_thresh2"; echo 65536 >"$neigh/gc_thresh3"
 cleanup() {
+  set -- $saved
+  echo "$1" >"$neigh/gc_thresh1"; echo "$2" >"$neigh/gc_thresh2"; echo "$3" >"$neigh/gc_thresh3"
   for ns in "${tag}s" "${tag}c"; do
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true

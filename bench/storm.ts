@@ -29,7 +29,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NetnsLab } from '../test/helpers/netns.js'
-import { cpuMs, rssMb } from './lib/proc-stats.js'
+import { cpuMs, rssMb, threadCpuMs } from './lib/proc-stats.js'
 import { dnsmasqArgs, NET, pxeboxConfig } from './lib/dhcp-servers.js'
 import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 import { selfTimes } from './lib/cpu-profile.js'
@@ -90,6 +90,8 @@ interface Run {
   rssMb: number
   /** CPU used by everything else on the machine during the storm, in cores. */
   othersCores: number
+  /** pxebox only: the server CPU split by thread (event loop, asset sender, V8 helpers and libuv's pool), ms. */
+  threads?: { main: number; named: number; other: number }
 }
 
 /** Busy CPU time of the whole machine so far, ms (/proc/stat: all but idle and iowait). */
@@ -238,6 +240,7 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
     for (let storm = 0; storm < storms; storm++) {
       if (storms > 1) process.stderr.write(`  storm ${storm + 1} of ${storms}\n`)
       const cpu0 = cpu()
+      const threads0 = side === 'pxebox' ? threadCpuMs(pids()[0] as number, 'pxebox-sender') : undefined
       const busy0 = machineBusyMs()
       const t0 = performance.now()
       // Repeated storms: the same MACs every time (the records are updated, not added); rounds: new machines each.
@@ -248,6 +251,10 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       const peak = pids().reduce((sum, p) => sum + peakRssMb(p), 0)
       const now = pids().reduce((sum, p) => sum + (rssMb(p) || 0), 0)
       const run: Run = { clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) }
+      if (threads0 !== undefined) {
+        const t1 = threadCpuMs(pids()[0] as number, 'pxebox-sender')
+        run.threads = { main: t1.main - threads0.main, named: t1.named - threads0.named, other: t1.other - threads0.other }
+      }
       runs.push(run)
       // Each storm's figures as it ends: a long --repeat run cut short still shows how memory moved.
       if (storms > 1) {
@@ -296,6 +303,10 @@ function printSize(machines: number, rampS: number, runs: Record<Side, Run[]>): 
   for (const step of STEPS) row(`  ${step} p50 ms`, (r) => r.clients.steps[step].p50, 1)
   for (const step of STEPS) row(`  ${step} p99 ms`, (r) => r.clients.steps[step].p99, 1)
   row('server CPU per boot ms', cpuPerBoot, 1)
+  // Where pxebox's CPU goes: the event loop (DHCP, TFTP, HTTP routing, records), the sender thread (asset bodies:
+  // sendfile in the kernel, as nginx's workers), and V8's helpers with libuv's pool (GC, compiling, file opens).
+  const perBoot = (r: Run, part: 'main' | 'named' | 'other') => (r.threads === undefined ? NaN : r.threads[part] / Math.max(1, r.clients.booted))
+  console.log(`  pxebox by thread, per boot ms | event loop ${spread(px.map((r) => perBoot(r, 'main')), 1)}, asset sender ${spread(px.map((r) => perBoot(r, 'named')), 1)}, V8 helpers + libuv pool ${spread(px.map((r) => perBoot(r, 'other')), 1)} | |`)
   row('peak RSS MB', (r) => r.peakRssMb, 0)
   row('retransmits', (r) => r.clients.retransmits, 0)
   row('rest of the machine busy, cores', (r) => r.othersCores, 2)
@@ -336,6 +347,10 @@ async function main(): Promise<void> {
     console.log(`# Boot storm bench: pxebox vs ${dnsmasqVersion.replace(/ Copyright.*/, '')} + ${nginxVersion}; node ${process.version}; ${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)} at start`)
     console.log('each machine: proxy OFFER + 4011 ACK, TFTP snponly.efi lock-step blksize 1468, iPXE DHCP (OFFER + 4011 ACK), /boot.ipxe + /ipxe, 8 MiB kernel, 32 MiB initrd')
     console.log(`pxebox: node ${[...NODE_FLAGS, PXEBOX].join(' ')}`)
+    // bench/storm.sh raises the kernel's neighbour table limits for the run: below the storm's size, ARP thrash is
+    // what gets measured.
+    const neigh = (n: number) => readFileSync(`/proc/sys/net/ipv4/neigh/default/gc_thresh${n}`, 'utf8').trim()
+    console.log(`kernel neighbour table: gc_thresh2 ${neigh(2)}, gc_thresh3 ${neigh(3)} (entries for every machine, all namespaces together)`)
     console.log('median [lowest-highest] over interleaved rounds; boots/min from first power-on to the last byte; CPU = user+system of the server processes during the storm')
     for (const { machines, rampS } of SIZES) {
       const runs: Record<Side, Run[]> = { pxebox: [], reference: [] }

@@ -1,7 +1,7 @@
 /**
  * A process's resident memory and CPU time from /proc, for benches that watch a daemon from outside.
  */
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 /** Resident set size in MB (VmRSS), or NaN when the process is gone. */
 export function rssMb(pid: number): number {
@@ -22,4 +22,33 @@ export function cpuMs(pid: number): number {
   } catch {
     return NaN
   }
+}
+
+/**
+ * CPU time (user + system, ms) of a process's threads so far, in three parts: the main thread (the event loop),
+ * threads named `named` (e.g. pxebox's "pxebox-sender"), and every other thread (V8's GC and compiler helpers and
+ * libuv's file-system pool, which Node 20 leaves all named "node"). Threads that already ended are not counted.
+ */
+export function threadCpuMs(pid: number, named: string): { main: number; named: number; other: number } {
+  const out = { main: 0, named: 0, other: 0 }
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return { main: NaN, named: NaN, other: NaN }
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / 100
+      if (Number(tid) === pid) out.main += ms
+      else if (comm === named) out.named += ms
+      else out.other += ms
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out
 }

@@ -8,6 +8,9 @@ import type { Config } from '../config/schema.js'
 import { InterfaceError, listInterfaces, resolvePxeInterface, type PxeInterface } from '../host/interfaces.js'
 import type { NativeLoad } from '../host/native.js'
 import { privilegedPortProblem, readPortPrivileges } from '../host/privileges.js'
+import { ipToInt } from '../host/ipv4.js'
+import type { Logger } from '../host/log.js'
+import { neighbourTableAdvice, readNeighbourLimits, type NeighbourLimits } from '../host/neighbour-table.js'
 import { AddressConfigError, checkDhcpRange } from './dhcp.js'
 import { StartError } from './start-error.js'
 
@@ -52,4 +55,21 @@ export function preflight(config: Config, native: NativeLoad): Preflight {
     throw err
   }
   return { iface, httpHost, httpPort }
+}
+
+/**
+ * Warns when the kernel's neighbour (ARP) table cannot hold every machine pxebox may answer at once: the machines it
+ * knows, or the addresses its authoritative range hands out, whichever is more (host/neighbour-table.ts). A warning,
+ * not a refusal: a small lab is fine, and the limits are the box's, not pxebox's. Returns the advice logged.
+ */
+export function warnNeighbourTable(config: Config, knownMachines: number, logger: Logger, limits: NeighbourLimits | undefined = readNeighbourLimits()): string | undefined {
+  if (limits === undefined) return undefined
+  const range = config.dhcp.mode === 'authoritative' ? config.dhcp.range : undefined
+  const start = range === undefined ? undefined : ipToInt(range.start)
+  const end = range === undefined ? undefined : ipToInt(range.end)
+  const rangeSize = start === undefined || end === undefined ? 0 : Math.max(0, end - start + 1)
+  const machines = Math.max(knownMachines, rangeSize)
+  const advice = neighbourTableAdvice(machines, limits)
+  if (advice !== undefined) logger.warn({ machines, known_machines: knownMachines, range_size: rangeSize, gc_thresh2: limits.gcThresh2, gc_thresh3: limits.gcThresh3 }, advice)
+  return advice
 }
