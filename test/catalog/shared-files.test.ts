@@ -98,5 +98,7 @@ t.test('a profile that arrives before its file is held and served once the file 
   t.match(await hostname(b.url, mac), /^404/, 'not served while its file is missing')
   await etcd.put('ignition', 'early.bu', { name: 'early.bu', text: butane('early') }, { durable: true })
   await until('B serves the held profile', async () => (await hostname(b.url, mac)) === 'early')
+  // The log line and the HTTP answer reach this process on two pipes in either order: give the line its turn.
+  await until('B logs that the profile loads', async () => /shared profile early loads now; served here/.test(b.d.stdout()), 2000).catch(() => 0)
   t.match(b.d.stdout(), /shared profile early loads now; served here/)
 })
