@@ -1,7 +1,7 @@
 /*
- * The N-API plumbing every file of the addon repeats: registering its functions on `exports`, and taking the handle
- * (an external made by its open function) from a call's first argument. Each file keeps its own error texts (the
- * tests check them), so the helpers take them as arguments.
+ * The N-API plumbing the files of the addon share: registering their functions on `exports`, taking the handle (an
+ * external made by the open function) from a call's first argument, and calling a JS callback from libuv. Each file
+ * keeps its own error texts (the tests check them), so the helpers take them as arguments.
  */
 #ifndef PXEBOX_NAPI_UTIL_H
 #define PXEBOX_NAPI_UTIL_H
@@ -29,5 +29,12 @@ napi_value pxebox_export_all(napi_env env, napi_value exports, const pxebox_expo
  */
 void *pxebox_handle_args(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, size_t need, const char *usage,
                          const char *not_handle);
+
+/*
+ * Calls the JS function held by `fn_ref` from a libuv callback, in async context `async`, with `argc` arguments. An
+ * exception it throws becomes an uncaught exception, as node:dgram's handlers do; a function already collected (or a
+ * reference N-API cannot read) is skipped. The caller has a handle scope open.
+ */
+void pxebox_call_js(napi_env env, napi_async_context async, napi_ref fn_ref, size_t argc, const napi_value *argv);
 
 #endif

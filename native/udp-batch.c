@@ -104,16 +104,11 @@ static void finalize(napi_env env, void *data, void *hint) {
   release(b);
 }
 
+/* Calls onBatch with `value` (a count or a negative errno); an exception thrown there becomes an uncaught one. */
 static void call_js(batch_t *b, int32_t value) {
-  napi_value fn, recv, arg, result;
-  if (napi_get_reference_value(b->env, b->on_batch, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(b->env, &recv);
+  napi_value arg;
   napi_create_int32(b->env, value, &arg);
-  if (napi_make_callback(b->env, b->async, recv, fn, 1, &arg, &result) == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(b->env, &err);
-    napi_fatal_exception(b->env, err);
-  }
+  pxebox_call_js(b->env, b->async, b->on_batch, 1, &arg);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {

@@ -155,14 +155,7 @@ static int same_address(const struct sockaddr_storage *a, const struct sockaddr_
 
 /* Calls onPacket with `argc` arguments; an exception thrown there becomes an uncaught exception, as in node:dgram. */
 static void call_js(udp_t *u, size_t argc, napi_value *argv) {
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(u->env, u->on_packet, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(u->env, &recv);
-  if (napi_make_callback(u->env, u->async, recv, fn, argc, argv, &result) == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(u->env, &err);
-    napi_fatal_exception(u->env, err);
-  }
+  pxebox_call_js(u->env, u->async, u->on_packet, argc, argv);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {
