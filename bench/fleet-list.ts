@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { openEtcdStore, openMirroredStore, type StoreOp } from '../src/store/index.js'
 import { runEtcdCluster } from '../test/helpers/etcd.js'
+import { watchLoopGaps } from './lib/loop-gap.js'
 
 const { values: args } = parseArgs({ options: { records: { type: 'string', default: '100000' }, timelines: { type: 'boolean', default: false }, port: { type: 'string', default: '23200' } } })
 const records = Number(args.records)
@@ -46,18 +47,11 @@ const timeline = (i: number) => ({
 
 /** Runs `fn`, timing it and the longest event-loop gap meanwhile. */
 async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; stallMs: number }> {
-  let last = performance.now()
-  let worst = 0
-  const tick = setInterval(() => {
-    const now = performance.now()
-    worst = Math.max(worst, now - last)
-    last = now
-  }, 1)
+  const stop = watchLoopGaps()
   const t0 = performance.now()
   const value = await fn()
-  const end = performance.now()
-  clearInterval(tick)
-  return { value, ms: end - t0, stallMs: Math.max(worst, end - last) }
+  const ms = performance.now() - t0
+  return { value, ms, stallMs: stop() }
 }
 
 const cluster = await runEtcdCluster(Number(args.port))

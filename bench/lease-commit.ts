@@ -16,6 +16,7 @@ import type { LeaseRecord } from '../src/addresses/lease-log.js'
 import { openLogLeaseBook } from '../src/addresses/log-lease-book.js'
 import { openStoreLeaseBook } from '../src/addresses/store-lease-book.js'
 import { openSqliteStore } from '../src/store/index.js'
+import { watchLoopGaps } from './lib/loop-gap.js'
 
 const { values: args } = parseArgs({ options: { grants: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '50' } } })
 const grants = Number(args.grants)
@@ -26,13 +27,7 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 
 async function run(name: string, commit: (r: LeaseRecord) => Promise<unknown>): Promise<void> {
   // The longest time between two turns of a 1 ms timer: how long DHCP, TFTP and HTTP would have waited.
-  let last = performance.now()
-  let worst = 0
-  const tick = setInterval(() => {
-    const now = performance.now()
-    worst = Math.max(worst, now - last)
-    last = now
-  }, 1)
+  const stop = watchLoopGaps()
   const latencies: number[] = []
   const t0 = performance.now()
   let next = 0
@@ -46,8 +41,7 @@ async function run(name: string, commit: (r: LeaseRecord) => Promise<unknown>): 
     }),
   )
   const end = performance.now()
-  clearInterval(tick)
-  worst = Math.max(worst, end - last)
+  const worst = stop()
   latencies.sort((a, b) => a - b)
   console.log(
     `${name.padEnd(44)} ${(grants / ((end - t0) / 1000)).toFixed(0).padStart(6)} grants/s   ACK p50 ${percentile(latencies, 50).toFixed(1).padStart(6)} ms  p99 ${percentile(latencies, 99).toFixed(1).padStart(6)} ms   longest event loop stall ${worst.toFixed(1).padStart(7)} ms`,

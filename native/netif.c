@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include "errors.h"
+#include "napi-util.h"
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -128,14 +129,6 @@ static napi_value js_interfaces(napi_env env, napi_callback_info info) {
 }
 
 napi_value pxebox_netif_init(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"interfaces", js_interfaces}, {"nameToIndex", js_name_to_index}, {"setsockoptInt", js_setsockopt_int}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-    napi_set_named_property(env, exports, fns[i].name, fn);
-  }
-  return exports;
+  const pxebox_export_t fns[] = {{"interfaces", js_interfaces}, {"nameToIndex", js_name_to_index}, {"setsockoptInt", js_setsockopt_int}};
+  return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

@@ -30,6 +30,7 @@
 #include <node_api.h>
 
 #include "errors.h"
+#include "napi-util.h"
 
 /* A growing byte buffer; cap 0 and data NULL when empty. */
 typedef struct {
@@ -318,10 +319,6 @@ static napi_value js_list_dir(napi_env env, napi_callback_info info) {
 }
 
 napi_value pxebox_readfiles_init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "readFilesAt", NAPI_AUTO_LENGTH, js_read_files_at, NULL, &fn);
-  napi_set_named_property(env, exports, "readFilesAt", fn);
-  napi_create_function(env, "listDir", NAPI_AUTO_LENGTH, js_list_dir, NULL, &fn);
-  napi_set_named_property(env, exports, "listDir", fn);
-  return exports;
+  const pxebox_export_t fns[] = {{"readFilesAt", js_read_files_at}, {"listDir", js_list_dir}};
+  return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

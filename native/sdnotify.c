@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include "errors.h"
+#include "napi-util.h"
 
 static napi_value js_sd_notify(napi_env env, napi_callback_info info) {
   size_t argc = 1, len = 0;
@@ -54,8 +55,6 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info) {
 }
 
 napi_value pxebox_sdnotify_init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "sdNotify", NAPI_AUTO_LENGTH, js_sd_notify, NULL, &fn);
-  napi_set_named_property(env, exports, "sdNotify", fn);
-  return exports;
+  const pxebox_export_t fns[] = {{"sdNotify", js_sd_notify}};
+  return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

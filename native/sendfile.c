@@ -35,6 +35,7 @@
 #include <node_api.h>
 
 #include "errors.h"
+#include "napi-util.h"
 #include "failpoint.h"
 
 /* Bytes sent to one socket before the others get their turn. */
@@ -262,14 +263,8 @@ static void finalize(napi_env env, void *data, void *hint) {
   release(s);
 }
 
-static sender_t *get_sender(napi_env env, napi_value v) {
-  sender_t *s = NULL;
-  if (napi_get_value_external(env, v, (void **)&s) != napi_ok || s == NULL) {
-    napi_throw_type_error(env, NULL, "expected a sender handle from senderOpen");
-    return NULL;
-  }
-  return s;
-}
+/* What a call given something other than senderOpen's handle throws. */
+static const char NOT_SENDER[] = "expected a sender handle from senderOpen";
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -333,11 +328,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-    napi_throw_type_error(env, NULL, "senderSend(handle, socketFd, fileFd, offset, length)");
-    return NULL;
-  }
-  sender_t *s = get_sender(env, argv[0]);
+  sender_t *s = pxebox_handle_args(env, info, &argc, argv, 5, "senderSend(handle, socketFd, fileFd, offset, length)", NOT_SENDER);
   if (s == NULL) return NULL;
   int32_t out_fd, in_fd;
   double offset, length;
@@ -389,23 +380,13 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
-    napi_throw_type_error(env, NULL, "senderClose(handle)");
-    return NULL;
-  }
-  sender_t *s = get_sender(env, argv[0]);
+  sender_t *s = pxebox_handle_args(env, info, &argc, argv, 1, "senderClose(handle)", NOT_SENDER);
   if (s == NULL) return NULL;
   stop_sender(env, s);
   return NULL;
 }
 
 napi_value pxebox_sendfile_init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "senderOpen", NAPI_AUTO_LENGTH, js_open, NULL, &fn);
-  napi_set_named_property(env, exports, "senderOpen", fn);
-  napi_create_function(env, "senderSend", NAPI_AUTO_LENGTH, js_send, NULL, &fn);
-  napi_set_named_property(env, exports, "senderSend", fn);
-  napi_create_function(env, "senderClose", NAPI_AUTO_LENGTH, js_close, NULL, &fn);
-  napi_set_named_property(env, exports, "senderClose", fn);
-  return exports;
+  const pxebox_export_t fns[] = {{"senderOpen", js_open}, {"senderSend", js_send}, {"senderClose", js_close}};
+  return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "napi-util.h"
 #include "failpoint.h"
 
 /* Datagrams per recvmmsg/sendmmsg. A storm's DISCOVERs arrive faster than one JS turn; 32 covers a burst. */
@@ -103,16 +104,11 @@ static void finalize(napi_env env, void *data, void *hint) {
   release(b);
 }
 
+/* Calls onBatch with `value` (a count or a negative errno); an exception thrown there becomes an uncaught one. */
 static void call_js(batch_t *b, int32_t value) {
-  napi_value fn, recv, arg, result;
-  if (napi_get_reference_value(b->env, b->on_batch, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(b->env, &recv);
+  napi_value arg;
   napi_create_int32(b->env, value, &arg);
-  if (napi_make_callback(b->env, b->async, recv, fn, 1, &arg, &result) == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(b->env, &err);
-    napi_fatal_exception(b->env, err);
-  }
+  pxebox_call_js(b->env, b->async, b->on_batch, 1, &arg);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {
@@ -149,14 +145,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_close_handle_scope(b->env, scope);
 }
 
-static batch_t *get_handle(napi_env env, napi_value v) {
-  void *data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, NULL, "expected a UDP handle from batchOpen");
-    return NULL;
-  }
-  return data;
-}
+/* What a call given something other than batchOpen's handle throws. */
+static const char NOT_HANDLE[] = "expected a UDP handle from batchOpen";
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -260,8 +250,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  batch_t *b = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  batch_t *b = pxebox_handle_args(env, info, &argc, argv, 2, NULL, NOT_HANDLE);
   if (b == NULL) return NULL;
   int32_t count;
   if (napi_get_value_int32(env, argv[1], &count) != napi_ok || count < 0 || count > BATCH) {
@@ -320,21 +309,12 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  batch_t *b = argc >= 1 ? get_handle(env, argv[0]) : NULL;
+  batch_t *b = pxebox_handle_args(env, info, &argc, argv, 1, NULL, NOT_HANDLE);
   if (b != NULL) shut(b);
   return NULL;
 }
 
 napi_value pxebox_udp_batch_init(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"batchOpen", js_open}, {"batchSend", js_send}, {"batchInfo", js_info}, {"batchClose", js_close}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-    napi_set_named_property(env, exports, fns[i].name, fn);
-  }
-  return exports;
+  const pxebox_export_t fns[] = {{"batchOpen", js_open}, {"batchSend", js_send}, {"batchInfo", js_info}, {"batchClose", js_close}};
+  return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

@@ -37,6 +37,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "napi-util.h"
 #include "failpoint.h"
 
 /*
@@ -154,14 +155,7 @@ static int same_address(const struct sockaddr_storage *a, const struct sockaddr_
 
 /* Calls onPacket with `argc` arguments; an exception thrown there becomes an uncaught exception, as in node:dgram. */
 static void call_js(udp_t *u, size_t argc, napi_value *argv) {
-  napi_value fn, recv, result;
-  if (napi_get_reference_value(u->env, u->on_packet, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(u->env, &recv);
-  if (napi_make_callback(u->env, u->async, recv, fn, argc, argv, &result) == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(u->env, &err);
-    napi_fatal_exception(u->env, err);
-  }
+  pxebox_call_js(u->env, u->async, u->on_packet, argc, argv);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {
@@ -225,14 +219,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_close_handle_scope(u->env, scope);
 }
 
-static udp_t *get_handle(napi_env env, napi_value v) {
-  void *data = NULL;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, NULL, "expected a UDP handle from udpOpen");
-    return NULL;
-  }
-  return data;
-}
+/* What a call given something other than udpOpen's handle throws. */
+static const char NOT_HANDLE[] = "expected a UDP handle from udpOpen";
 
 static int get_string(napi_env env, napi_value v, char *out, size_t size) {
   size_t len;
@@ -357,8 +345,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 static napi_value js_set_peer(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_t *u = argc >= 3 ? get_handle(env, argv[0]) : NULL;
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 3, NULL, NOT_HANDLE);
   if (u != NULL && !get_sockaddr(env, u, argv[1], argv[2], &u->peer, &u->peer_len, "udpSetPeer")) u->peer_len = 0;
   return NULL;
 }
@@ -383,8 +370,7 @@ static napi_value send_common(napi_env env, udp_t *u, napi_value buf, napi_value
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_t *u = argc >= 3 ? get_handle(env, argv[0]) : NULL;
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 3, NULL, NOT_HANDLE);
   if (u == NULL) return NULL;
   if (u->peer_len == 0) {
     napi_throw_error(env, NULL, "udpSend before udpSetPeer");
@@ -396,8 +382,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 static napi_value js_send_to(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_t *u = argc >= 5 ? get_handle(env, argv[0]) : NULL;
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 5, NULL, NOT_HANDLE);
   struct sockaddr_storage to;
   socklen_t to_len;
   if (u == NULL || !get_sockaddr(env, u, argv[3], argv[4], &to, &to_len, "udpSendTo")) return NULL;
@@ -407,8 +392,7 @@ static napi_value js_send_to(napi_env env, napi_callback_info info) {
 static napi_value js_stage(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_t *u = argc >= 1 ? get_handle(env, argv[0]) : NULL;
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 1, NULL, NOT_HANDLE);
   if (u == NULL) return NULL;
   unstage(u);
   if (argc < 4 || u->closing) return NULL; /* udpStage(handle): clear */
@@ -430,21 +414,12 @@ static napi_value js_stage(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_t *u = argc >= 1 ? get_handle(env, argv[0]) : NULL;
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 1, NULL, NOT_HANDLE);
   if (u != NULL) shut(u);
   return NULL;
 }
 
 napi_value pxebox_udp_init(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {{"udpOpen", js_open}, {"udpSetPeer", js_set_peer}, {"udpSend", js_send}, {"udpSendTo", js_send_to}, {"udpStage", js_stage}, {"udpClose", js_close}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-    napi_set_named_property(env, exports, fns[i].name, fn);
-  }
-  return exports;
+  const pxebox_export_t fns[] = {{"udpOpen", js_open}, {"udpSetPeer", js_set_peer}, {"udpSend", js_send}, {"udpSendTo", js_send_to}, {"udpStage", js_stage}, {"udpClose", js_close}};
+  return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

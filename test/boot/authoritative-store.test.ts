@@ -7,6 +7,7 @@ import { Writable } from 'node:stream'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
+import type { AuthoritativeDhcpService } from '../../src/boot/authoritative-service.js'
 import { CLAIM_KIND, LEASE_KIND } from '../../src/addresses/store-lease-book.js'
 import { DhcpOptionCode, ipv4Option, messageType } from '../../src/dhcp/index.js'
 import { openSqliteStore, type Store } from '../../src/store/index.js'
@@ -21,6 +22,33 @@ async function sqlite(t: { teardown(fn: () => unknown): void }): Promise<Store> 
   return store
 }
 
+/**
+ * Servers A and B over `range`, each with its own loopback client and its lease book in `storeA`/`storeB` (the same
+ * store, seen through failingStore with the watch delay a test wants); all closed when `t` ends.
+ */
+async function twoServers(
+  t: { teardown(fn: () => unknown): void },
+  range: { start: string; end: string },
+  storeA: Store,
+  storeB: Store,
+): Promise<{ a: AuthoritativeDhcpService; b: AuthoritativeDhcpService; ca: Client; cb: Client }> {
+  let portA = 0
+  let portB = 0
+  const ca = await client(() => portA)
+  const cb = await client(() => portB)
+  const a = await server(tmp(t), ca.port, range, { leaseBook: { book: 'store', store: storeA } })
+  const b = await server(tmp(t), cb.port, range, { leaseBook: { book: 'store', store: storeB } })
+  portA = a.ports.dhcp
+  portB = b.ports.dhcp
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+    ca.socket.close()
+    cb.socket.close()
+  })
+  return { a, b, ca, cb }
+}
+
 /** DISCOVER then REQUEST; what came back to the REQUEST (or that the DISCOVER went unanswered). */
 async function dora(c: Client, mac: string): Promise<{ result: 'ack' | 'nak' | 'no offer' | 'no reply'; ip?: string }> {
   const offer = await c.ask(clientPacket({ type: T.DISCOVER, mac, xid: next() }), 3000)
@@ -33,21 +61,8 @@ async function dora(c: Client, mac: string): Promise<{ result: 'ack' | 'nak' | '
 t.test('two servers over one store, 300 clients split across both: every client ACKed, no address twice, every ACK in the store', async (t) => {
   const store = await sqlite(t)
   const range = { start: '10.213.51.10', end: '10.213.52.200' }
-  let portA = 0
-  let portB = 0
-  const ca = await client(() => portA)
-  const cb = await client(() => portB)
   // Each server sees the other's grants 20 ms late, as over etcd; both pools scan from the range start.
-  const a = await server(tmp(t), ca.port, range, { leaseBook: { book: 'store', store: failingStore(store, { watchDelayMs: 20 }) } })
-  const b = await server(tmp(t), cb.port, range, { leaseBook: { book: 'store', store: failingStore(store, { watchDelayMs: 20 }) } })
-  portA = a.ports.dhcp
-  portB = b.ports.dhcp
-  t.teardown(async () => {
-    await a.close()
-    await b.close()
-    ca.socket.close()
-    cb.socket.close()
-  })
+  const { ca, cb } = await twoServers(t, range, failingStore(store, { watchDelayMs: 20 }), failingStore(store, { watchDelayMs: 20 }))
 
   const acked = new Map<string, string>()
   let naks = 0
@@ -76,21 +91,8 @@ t.test('two servers over one store, 300 clients split across both: every client 
 t.test('an address another server claimed: NAKed while this one has not heard of it, never offered once it has', async (t) => {
   const store = await sqlite(t)
   const range = { start: '10.213.54.10', end: '10.213.54.50' }
-  let portA = 0
-  let portB = 0
-  const ca = await client(() => portA)
-  const cb = await client(() => portB)
-  const a = await server(tmp(t), ca.port, range, { leaseBook: { book: 'store', store } })
   // B hears of A's grants only after 500 ms.
-  const b = await server(tmp(t), cb.port, range, { leaseBook: { book: 'store', store: failingStore(store, { watchDelayMs: 500 }) } })
-  portA = a.ports.dhcp
-  portB = b.ports.dhcp
-  t.teardown(async () => {
-    await a.close()
-    await b.close()
-    ca.socket.close()
-    cb.socket.close()
-  })
+  const { b, ca, cb } = await twoServers(t, range, store, failingStore(store, { watchDelayMs: 500 }))
   const first = await lease(ca, macOf(1))
   t.equal(first, '10.213.54.10', 'A leases the first address')
   const reply = await cb.ask(clientPacket({ type: T.REQUEST, mac: macOf(2), xid: next(), requested: first as string, server: SERVER }))

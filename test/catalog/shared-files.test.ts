@@ -6,10 +6,9 @@
  * before the file it names (written so, straight into etcd) is held, not dropped, and served once the file arrives.
  */
 import t, { type Test } from 'tap'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
+import { serveLoopback, until, type LoopbackDaemon } from '../helpers/serve-loopback.js'
 import { loopbackConfigText } from '../helpers/loopback-config.js'
 import { ETCD_PORTS, startEtcdCluster } from '../helpers/etcd.js'
 import { connectEtcdStore } from '../../src/store/index.js'
@@ -21,26 +20,21 @@ const cluster = await startEtcdCluster(t, ETCD_PORTS.sharedFiles)
 const butane = (host: string) => `variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/hostname\n      contents:\n        inline: ${host}\n`
 
 /** A daemon over the cluster with its own ignition_dir holding `local`; its HTTP base URL once it serves. */
-async function appliance(t: Test, name: string, local: Record<string, string> = {}): Promise<{ d: RunningPxebox; url: string }> {
-  const dir = await mkdtemp(join(tmpdir(), `pxebox-files-${name}-`))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await mkdir(join(dir, 'assets'), { recursive: true })
-  await mkdir(join(dir, 'ignition'), { recursive: true })
-  await writeFile(join(dir, 'assets', 'k'), 'k')
-  for (const [file, text] of Object.entries(local)) await writeFile(join(dir, 'ignition', file), text)
-  const config = loopbackConfigText(
-    dir,
-    'tftp: { enabled: false }',
-    'tracking: { enabled: false }',
-    `ignition_dir: ${join(dir, 'ignition')}`,
-    `api: { token: ${TOKEN} }`,
-    `store: { backend: etcd, endpoints: [${cluster.endpoints.join(', ')}], prefix: ${PREFIX}, site: site-${name}, name: ${name} }`,
-  )
-  await writeFile(join(dir, 'config.yaml'), config)
-  const d = runPxebox(['serve', '--config', join(dir, 'config.yaml')])
-  t.teardown(() => d.kill())
-  const port = (await d.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]
-  return { d, url: `http://127.0.0.1:${port}` }
+async function appliance(t: Test, name: string, local: Record<string, string> = {}): Promise<LoopbackDaemon> {
+  return serveLoopback(t, `pxebox-files-${name}-`, async (dir) => {
+    await mkdir(join(dir, 'assets'), { recursive: true })
+    await mkdir(join(dir, 'ignition'), { recursive: true })
+    await writeFile(join(dir, 'assets', 'k'), 'k')
+    for (const [file, text] of Object.entries(local)) await writeFile(join(dir, 'ignition', file), text)
+    return loopbackConfigText(
+      dir,
+      'tftp: { enabled: false }',
+      'tracking: { enabled: false }',
+      `ignition_dir: ${join(dir, 'ignition')}`,
+      `api: { token: ${TOKEN} }`,
+      `store: { backend: etcd, endpoints: [${cluster.endpoints.join(', ')}], prefix: ${PREFIX}, site: site-${name}, name: ${name} }`,
+    )
+  })
 }
 
 const put = async (url: string, path: string, body: unknown) => {
@@ -59,15 +53,6 @@ const hostname = async (url: string, mac: string): Promise<string> => {
   if (res.status !== 200) return `${res.status} ${body}`
   const file = (JSON.parse(body) as { storage?: { files?: { contents: { source: string } }[] } }).storage?.files?.[0]
   return file === undefined ? body : decodeURIComponent(file.contents.source.replace(/^data:,/, ''))
-}
-/** Polls `fn` every 10 ms until it returns true; the milliseconds it took, or throws after `ms`. */
-async function until(what: string, fn: () => Promise<boolean>, ms = 10_000): Promise<number> {
-  const started = performance.now()
-  while (performance.now() - started < ms) {
-    if (await fn()) return performance.now() - started
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`${what}: not within ${ms} ms`)
 }
 
 t.test('a file written at A is rendered at B; a new version follows; B keeps its local file of the same name', async (t) => {
@@ -113,5 +98,7 @@ t.test('a profile that arrives before its file is held and served once the file 
   t.match(await hostname(b.url, mac), /^404/, 'not served while its file is missing')
   await etcd.put('ignition', 'early.bu', { name: 'early.bu', text: butane('early') }, { durable: true })
   await until('B serves the held profile', async () => (await hostname(b.url, mac)) === 'early')
+  // The log line and the HTTP answer reach this process on two pipes in either order: give the line its turn.
+  await until('B logs that the profile loads', async () => /shared profile early loads now; served here/.test(b.d.stdout()), 2000).catch(() => 0)
   t.match(b.d.stdout(), /shared profile early loads now; served here/)
 })

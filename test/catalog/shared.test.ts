@@ -5,10 +5,9 @@
  * group at B keeps winning over a shared one with its id (README "Fleet": local config wins).
  */
 import t, { type Test } from 'tap'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
+import { serveLoopback, until, type LoopbackDaemon } from '../helpers/serve-loopback.js'
 import { loopbackConfigText } from '../helpers/loopback-config.js'
 import { ETCD_PORTS, startEtcdCluster } from '../helpers/etcd.js'
 
@@ -16,23 +15,18 @@ const TOKEN = 'shared-catalog-test-token'
 const cluster = await startEtcdCluster(t, ETCD_PORTS.catalogShared)
 
 /** A daemon on loopback over the cluster, with `extra` config lines; its HTTP base URL once it serves. */
-async function appliance(t: Test, name: string, groups?: string): Promise<{ d: RunningPxebox; url: string }> {
-  const dir = await mkdtemp(join(tmpdir(), `pxebox-shared-${name}-`))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await mkdir(join(dir, 'assets'), { recursive: true })
-  for (const f of ['k', 'shared-k', 'other-k']) await writeFile(join(dir, 'assets', f), f)
-  const config = loopbackConfigText(
-    dir,
-    'tftp: { enabled: false }',
-    'tracking: { enabled: false }',
-    `api: { token: ${TOKEN} }`,
-    `store: { backend: etcd, endpoints: [${cluster.endpoints.join(', ')}], prefix: /shared-test, site: site-${name}, name: ${name} }`,
-  ).replace('groups: [{ id: g, profile: p }]', groups ?? 'groups: [{ id: g, profile: p }]')
-  await writeFile(join(dir, 'config.yaml'), config)
-  const d = runPxebox(['serve', '--config', join(dir, 'config.yaml')])
-  t.teardown(() => d.kill())
-  const port = (await d.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]
-  return { d, url: `http://127.0.0.1:${port}` }
+async function appliance(t: Test, name: string, groups?: string): Promise<LoopbackDaemon> {
+  return serveLoopback(t, `pxebox-shared-${name}-`, async (dir) => {
+    await mkdir(join(dir, 'assets'), { recursive: true })
+    for (const f of ['k', 'shared-k', 'other-k']) await writeFile(join(dir, 'assets', f), f)
+    return loopbackConfigText(
+      dir,
+      'tftp: { enabled: false }',
+      'tracking: { enabled: false }',
+      `api: { token: ${TOKEN} }`,
+      `store: { backend: etcd, endpoints: [${cluster.endpoints.join(', ')}], prefix: /shared-test, site: site-${name}, name: ${name} }`,
+    ).replace('groups: [{ id: g, profile: p }]', groups ?? 'groups: [{ id: g, profile: p }]')
+  })
 }
 
 const put = async (url: string, path: string, body: unknown) => {
@@ -42,15 +36,6 @@ const put = async (url: string, path: string, body: unknown) => {
 const ipxe = async (url: string, mac: string) => {
   const res = await fetch(`${url}/ipxe?mac=${mac}`)
   return `${res.status} ${await res.text()}`
-}
-/** Polls `fn` every 10 ms until it returns true; the milliseconds it took, or throws after `ms`. */
-async function until(what: string, fn: () => Promise<boolean>, ms = 10_000): Promise<number> {
-  const started = performance.now()
-  while (performance.now() - started < ms) {
-    if (await fn()) return performance.now() - started
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`${what}: not within ${ms} ms`)
 }
 
 t.test('a group written at A is served at B within 1 s; a delete follows; B banner names the store', async (t) => {

@@ -7,51 +7,14 @@
  * SIGKILL (by PID): its last findings stay listed at pxe-b, marked gone once its heartbeat lease expires.
  * The publisher's bounds, restart and outage behaviour over etcd without daemons: test/addresses/findings-store.test.ts.
  */
-import t, { type Test } from 'tap'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import t from 'tap'
 import { netnsUnavailable } from '../helpers/netns.js'
-import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
-import { startFleetLab, type FleetAppliance, type FleetLab } from '../helpers/fleet-lab.js'
-import { untilGone } from '../helpers/fleet-api.js'
+import { startFleetLab, type FleetLab } from '../helpers/fleet-lab.js'
+import { GONE_WITHIN_MS, killUntilGone, startFleetAppliance } from '../helpers/fleet-appliance.js'
 import { encode } from '../../src/dhcp/index.js'
 import { DhcpMessageType as T, serverReply } from '../addresses/packets.js'
 
-const HTTP_PORT = 8080
-/** The registry's heartbeat lease (store/etcd-registry.ts), plus one heartbeat interval (ttl/3) of slack. */
-const GONE_WITHIN_MS = 10_000 + 3_400
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** A daemon on `where` over the lab's etcd: proxy DHCP on its site's bridge, HTTP on every address of its namespace. */
-async function startAppliance(t: Test, lab: FleetLab, where: FleetAppliance, name: string, site: string, tracking: string): Promise<{ d: RunningPxebox; url: string }> {
-  const dir = await mkdtemp(join(tmpdir(), `pxebox-fleet-findings-${name}-`))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  for (const d of ['firmware', 'assets', 'data']) await mkdir(join(dir, d))
-  await writeFile(join(dir, 'assets', 'k'), 'kernel')
-  await writeFile(
-    join(dir, 'config.yaml'),
-    [
-      `interface: ${where.pxeIf}`,
-      `address: ${where.pxeAddr}`,
-      'data_dir: ./data',
-      'assets_dir: ./assets',
-      'dhcp: { mode: proxy }',
-      'tftp: { root: ./firmware }',
-      `tracking: ${tracking}`,
-      `http: { listen: "0.0.0.0:${HTTP_PORT}", public_url: "http://${where.pxeAddr}:${HTTP_PORT}" }`,
-      'profiles: { p: { boot: { kernel: /assets/k } } }',
-      'groups: [{ id: everyone, profile: p }]',
-      `store: { backend: etcd, endpoints: [${lab.endpoints.join(', ')}], prefix: /fleet-findings, site: ${site}, name: ${name} }`,
-      '',
-    ].join('\n'),
-  )
-  const d = runPxebox(['serve', '--config', join(dir, 'config.yaml')], { netns: where.ns })
-  t.teardown(() => d.kill())
-  // A readiness wait, not a speed goal.
-  await d.waitFor(/pxebox \S+ ready/, 60_000)
-  return { d, url: `http://${where.mgmtAddr}:${HTTP_PORT}` }
-}
 
 /** Sends `packets` DHCP replies from port 67 to 255.255.255.255:68 inside `ns`, as a DHCP server broadcasts them. */
 async function broadcastReplies(lab: FleetLab, ns: string, packets: Buffer[]): Promise<void> {
@@ -92,7 +55,10 @@ t.test("a rogue server found at pxe-a is listed at pxe-b with pxe-a's name and s
   // Allowed: the site's own server (.1); conflict_window 4 s so the finding clears within the test; stray_after 4 s
   // makes the tracker evaluate every second.
   const tracking = `{ enabled: true, arp: false, allowed_servers: [${site1}.1], conflict_window: 4, stray_after: 4 }`
-  const [a, b] = await Promise.all([startAppliance(t, lab, whereA, 'pxe-a', 'site-1', tracking), startAppliance(t, lab, whereB, 'pxe-b', 'site-2', '{ enabled: false }')])
+  const [a, b] = await Promise.all([
+    startFleetAppliance(t, lab, whereA, { name: 'pxe-a', site: 'site-1', prefix: 'fleet-findings', tracking }),
+    startFleetAppliance(t, lab, whereB, { name: 'pxe-b', site: 'site-2', prefix: 'fleet-findings', tracking: '{ enabled: false }' }),
+  ])
 
   const rogue = await lab.machine(0, 0)
   await lab.lab.exec(rogue.ns, ['ip', 'addr', 'add', `${site1}.66/24`, 'dev', rogue.ifname])
@@ -117,12 +83,7 @@ t.test("a rogue server found at pxe-a is listed at pxe-b with pxe-a's name and s
 
   await broadcastReplies(lab, rogue.ns, acks)
   await until('pxe-b lists it again', async () => (await listed()) !== undefined)
-  const pid = a.d.child.pid
-  t.ok(pid !== undefined && pid > 0, 'pxe-a runs as its own process (ip netns exec execs)')
-  const killedAt = Date.now()
-  process.kill(pid!, 'SIGKILL')
-  await a.d.exited
-  const { record, after } = await untilGone(b.url, 'pxe-a', killedAt)
+  const { record, after } = await killUntilGone(t, a, 'pxe-a', b.url)
   t.ok(record !== undefined && after <= GONE_WITHIN_MS, `pxe-a gone at pxe-b within its TTL (${after} ms)`)
   t.match(await listed(), { appliance: 'pxe-a', site: 'site-1', appliance_state: 'gone' }, "pxe-a's last finding stays listed, marked gone")
 })

@@ -1,20 +1,23 @@
 import { createSocket, type Socket } from 'node:dgram'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { decode, encode, getOption, messageType, startDhcpServer, usableRelayAddress, type DhcpPacket } from '../../src/dhcp/index.js'
-import { startProxyDhcp } from '../../src/boot/dhcp-service.js'
+import { startProxyDhcp, type ProxyDhcpOptions, type ProxyDhcpService } from '../../src/boot/dhcp-service.js'
 import { memoryEvents } from '../../src/machines/events.js'
 import { captureFrames, frame } from './fixtures.js'
 import { mutate, rng } from './mutate.js'
 
 const frames = captureFrames()
 
-/** A UDP "client" on loopback that collects decoded replies. */
-async function client(): Promise<{
+/** A loopback test client: its socket and the replies it has decoded so far. */
+interface Client {
   socket: Socket
   port: number
   replies: DhcpPacket[]
   waitFor: (match: (p: DhcpPacket) => boolean, ms?: number) => Promise<DhcpPacket>
-}> {
+}
+
+/** A UDP "client" on loopback that collects decoded replies. */
+async function client(): Promise<Client> {
   const socket = createSocket('udp4')
   const replies: DhcpPacket[] = []
   let wake: () => void = () => {}
@@ -39,12 +42,11 @@ async function client(): Promise<{
   return { socket, port: socket.address().port, replies, waitFor }
 }
 
-const send = (s: Socket, buf: Buffer, port: number) =>
-  new Promise<void>((resolve, reject) => s.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())))
-
-t.test('a running server survives 2,000 mutated packets and still answers a valid DISCOVER and 4011 REQUEST', async (t) => {
-  const c = await client()
-  const events = memoryEvents()
+/**
+ * The proxy DHCP service on loopback with its replies sent to client `c`, closed with the client when `t` ends.
+ * `options` sets what a test varies (lookup, pinning, events, onPacket) over these defaults.
+ */
+async function proxyFor(t: Test, c: Client, options: Partial<ProxyDhcpOptions>): Promise<ProxyDhcpService> {
   const svc = await startProxyDhcp({
     interfaceName: 'lo',
     address: '127.0.0.1',
@@ -52,15 +54,26 @@ t.test('a running server survives 2,000 mutated packets and still answers a vali
     httpBaseUrl: 'http://127.0.0.1:8080',
     lookup: () => ({ pxe: true, chainloadIpxe: false }),
     chainloadedRecently: () => false,
-    events,
+    events: memoryEvents(),
     // Loopback has no broadcast: replies that would go to 255.255.255.255:68 go to the test client instead.
     ports: { dhcp: 0, pxe: 0, client: c.port },
     broadcastAddress: '127.0.0.1',
+    ...options,
   })
   t.teardown(async () => {
     await svc.close()
     c.socket.close()
   })
+  return svc
+}
+
+const send = (s: Socket, buf: Buffer, port: number) =>
+  new Promise<void>((resolve, reject) => s.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())))
+
+t.test('a running server survives 2,000 mutated packets and still answers a valid DISCOVER and 4011 REQUEST', async (t) => {
+  const c = await client()
+  const events = memoryEvents()
+  const svc = await proxyFor(t, c, { events })
   t.equal(svc.pinned, true, 'pinned to lo with SO_BINDTOIFINDEX')
   const next = rng(42)
   const sources = frames.filter((f) => f.dstPort === 67 || f.dstPort === 4011).map((f) => f.payload)
@@ -109,21 +122,7 @@ t.test('a throwing handler is logged and dropped; udhcpc gets nothing; no event 
 
   const events = memoryEvents()
   const c2 = await client()
-  const svc = await startProxyDhcp({
-    interfaceName: 'lo',
-    address: '127.0.0.1',
-    pinning: 'auto',
-    httpBaseUrl: 'http://127.0.0.1:8080',
-    lookup: () => ({ pxe: false, chainloadIpxe: false, group: 'off' }),
-    chainloadedRecently: () => false,
-    events,
-    ports: { dhcp: 0, pxe: 0, client: c2.port },
-    broadcastAddress: '127.0.0.1',
-  })
-  t.teardown(async () => {
-    await svc.close()
-    c2.socket.close()
-  })
+  const svc = await proxyFor(t, c2, { lookup: () => ({ pxe: false, chainloadIpxe: false, group: 'off' }), events })
   await send(c2.socket, frame(frames, 15).payload, svc.ports.dhcp)
   await send(c2.socket, frame(frames, 1).payload, svc.ports.dhcp)
   await new Promise((r) => setTimeout(r, 300))
@@ -138,22 +137,8 @@ t.test('a throwing handler is logged and dropped; udhcpc gets nothing; no event 
 t.test('a giaddr no relay can have (broadcast, multicast, loopback, our own address) is dropped and counted, never a destination', async (t) => {
   const c = await client()
   const seen: DhcpPacket[] = []
-  const svc = await startProxyDhcp({
-    interfaceName: 'lo',
-    address: '127.0.0.1',
-    pinning: 'auto', // pinned to lo: even the old code's broadcast reply could not leave loopback
-    httpBaseUrl: 'http://127.0.0.1:8080',
-    lookup: () => ({ pxe: true, chainloadIpxe: false }),
-    chainloadedRecently: () => false,
-    events: memoryEvents(),
-    onPacket: (p) => void seen.push(p),
-    ports: { dhcp: 0, pxe: 0, client: c.port },
-    broadcastAddress: '127.0.0.1',
-  })
-  t.teardown(async () => {
-    await svc.close()
-    c.socket.close()
-  })
+  // Pinned to lo (proxyFor's pinning: auto): even the old code's broadcast reply could not leave loopback.
+  const svc = await proxyFor(t, c, { onPacket: (p) => void seen.push(p) })
   const bad = ['127.0.0.1', '255.255.255.255', '224.0.0.251', '0.1.2.3', '240.0.0.1', '127.0.0.9']
   for (const giaddr of bad) {
     const buf = Buffer.from(frame(frames, 1).payload)
@@ -173,21 +158,7 @@ t.test('a giaddr no relay can have (broadcast, multicast, loopback, our own addr
 t.test('a burst larger than one receive batch, with oversized and malformed datagrams in it: every DISCOVER answered, every event recorded, the oversized counted', async (t) => {
   const c = await client()
   const events = memoryEvents()
-  const svc = await startProxyDhcp({
-    interfaceName: 'lo',
-    address: '127.0.0.1',
-    pinning: 'off',
-    httpBaseUrl: 'http://127.0.0.1:8080',
-    lookup: () => ({ pxe: true, chainloadIpxe: false }),
-    chainloadedRecently: () => false,
-    events,
-    ports: { dhcp: 0, pxe: 0, client: c.port },
-    broadcastAddress: '127.0.0.1',
-  })
-  t.teardown(async () => {
-    await svc.close()
-    c.socket.close()
-  })
+  const svc = await proxyFor(t, c, { pinning: 'off', events })
   const burst: Buffer[] = []
   for (let i = 0; i < 45; i++) {
     const buf = Buffer.from(frame(frames, 1).payload)

@@ -8,53 +8,16 @@
  * registry on loopback, with the duplicate-name refusal and a whole-cluster outage: test/store/etcd-registry.test.ts.
  */
 import t, { type Test } from 'tap'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { netnsUnavailable, tsNodeArgs } from '../helpers/netns.js'
-import { runPxebox, type RunningPxebox } from '../helpers/daemon.js'
 import { startFleetLab, type FleetAppliance, type FleetLab, type FleetMachine } from '../helpers/fleet-lab.js'
-import { appliancesAt, fleetMachinesAt, untilGone } from '../helpers/fleet-api.js'
+import { appliancesAt, fleetMachinesAt } from '../helpers/fleet-api.js'
+import { FLEET_HTTP_PORT, GONE_WITHIN_MS, killUntilGone, startFleetAppliance } from '../helpers/fleet-appliance.js'
 import { onJsonLines } from '../helpers/json-lines.js'
 import type { PxeClientArgs, PxeClientResult } from '../helpers/pxe-abuse-roles.js'
 
 const ROLES = fileURLToPath(new URL('../helpers/pxe-abuse-roles.ts', import.meta.url))
-const HTTP_PORT = 8080
-/** The registry's heartbeat lease (store/etcd-registry.ts), plus one heartbeat interval (ttl/3) of slack. */
-const GONE_WITHIN_MS = 10_000 + 3_400
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** A daemon on `where` over the lab's etcd: proxy DHCP on its site's bridge, HTTP on every address of its namespace. */
-async function startAppliance(t: Test, lab: FleetLab, where: FleetAppliance, name: string, site: string): Promise<{ d: RunningPxebox; url: string }> {
-  const dir = await mkdtemp(join(tmpdir(), `pxebox-fleet-sites-${name}-`))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  for (const d of ['firmware', 'assets', 'data']) await mkdir(join(dir, d))
-  await writeFile(join(dir, 'assets', 'k'), 'kernel')
-  await writeFile(
-    join(dir, 'config.yaml'),
-    [
-      `interface: ${where.pxeIf}`,
-      `address: ${where.pxeAddr}`,
-      'data_dir: ./data',
-      'assets_dir: ./assets',
-      'dhcp: { mode: proxy }',
-      'tftp: { root: ./firmware }',
-      'tracking: { enabled: false }',
-      // 0.0.0.0: machines reach it on the site bridge, the test on the management network.
-      `http: { listen: "0.0.0.0:${HTTP_PORT}", public_url: "http://${where.pxeAddr}:${HTTP_PORT}" }`,
-      'profiles: { p: { boot: { kernel: /assets/k } } }',
-      'groups: [{ id: everyone, profile: p }]',
-      `store: { backend: etcd, endpoints: [${lab.endpoints.join(', ')}], prefix: /fleet-sites, site: ${site}, name: ${name} }`,
-      '',
-    ].join('\n'),
-  )
-  const d = runPxebox(['serve', '--config', join(dir, 'config.yaml')], { netns: where.ns })
-  t.teardown(() => d.kill())
-  // A readiness wait, not a speed goal.
-  await d.waitFor(/pxebox \S+ ready/, 60_000)
-  return { d, url: `http://${where.mgmtAddr}:${HTTP_PORT}` }
-}
 
 /** One machine boots at its site: an OVMF DISCOVER (answered with a proxy offer), then iPXE's `/ipxe?mac=` fetch. */
 async function bootMachine(t: Test, lab: FleetLab, m: FleetMachine, addr: string, mac: string, server: FleetAppliance): Promise<void> {
@@ -69,7 +32,7 @@ async function bootMachine(t: Test, lab: FleetLab, m: FleetMachine, addr: string
   const result = lines[lines.length - 1] as PxeClientResult | undefined
   t.equal(code, 0, `the DHCP client ran (${stderr.slice(-500)})`)
   t.ok(result?.latencies.some((l) => l !== null), `${mac}: the site's appliance answered its DISCOVER with a proxy offer`, { latencies: result?.latencies })
-  const script = await lab.lab.exec(m.ns, ['curl', '-sS', '-m', '10', `http://${server.pxeAddr}:${HTTP_PORT}/ipxe?mac=${mac.replace(/:/g, '-')}`])
+  const script = await lab.lab.exec(m.ns, ['curl', '-sS', '-m', '10', `http://${server.pxeAddr}:${FLEET_HTTP_PORT}/ipxe?mac=${mac.replace(/:/g, '-')}`])
   t.match(script.stdout, /^#!ipxe\nkernel http:\/\/\S+\/assets\/k/, `${mac}: its boot script`)
 }
 
@@ -77,7 +40,10 @@ const reason = await netnsUnavailable()
 t.test('two sites: records carry their site and appliance at either API; both appliances listed; a killed one gone within its TTL', { skip: reason ?? false }, async (t) => {
   const lab = await startFleetLab(t, { name: 'fls', subnet: 182, sites: 2 })
   const [whereA, whereB] = [await lab.appliance(0, 0), await lab.appliance(1, 1)]
-  const [a, b] = await Promise.all([startAppliance(t, lab, whereA, 'pxe-a', 'site-1'), startAppliance(t, lab, whereB, 'pxe-b', 'site-2')])
+  const [a, b] = await Promise.all([
+    startFleetAppliance(t, lab, whereA, { name: 'pxe-a', site: 'site-1', prefix: 'fleet-sites', tracking: '{ enabled: false }' }),
+    startFleetAppliance(t, lab, whereB, { name: 'pxe-b', site: 'site-2', prefix: 'fleet-sites', tracking: '{ enabled: false }' }),
+  ])
 
   const macs = { site1: '52:54:00:b6:01:01', site2: '52:54:00:b6:02:01' }
   await bootMachine(t, lab, await lab.machine(0, 0), `${lab.siteNet(0)}.50`, macs.site1, whereA)
@@ -111,12 +77,7 @@ t.test('two sites: records carry their site and appliance at either API; both ap
     )
   }
 
-  const pid = b.d.child.pid
-  t.ok(pid !== undefined && pid > 0, 'pxe-b runs as its own process (ip netns exec execs)')
-  const killedAt = Date.now()
-  process.kill(pid!, 'SIGKILL')
-  await b.d.exited
-  const { record, after } = await untilGone(a.url, 'pxe-b', killedAt)
+  const { record, after } = await killUntilGone(t, b, 'pxe-b', a.url)
   t.comment(`pxe-b shown gone at pxe-a ${after} ms after kill -9 (lease TTL 10 s)`)
   t.ok(record !== undefined && after <= GONE_WITHIN_MS, `gone within the TTL and a heartbeat (${after} ms)`)
   t.equal(record?.site, 'site-2', 'its last record is kept, with its site')

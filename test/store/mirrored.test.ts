@@ -55,6 +55,17 @@ const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 50
   }
 }
 
+/**
+ * One test's usual start: a temporary folder, a fresh shared store in it, a remote handle on that, and a mirror over
+ * the handle with its copy at `<dir>/copy.db` (options `extra`).
+ */
+async function mirrorOverShared(t: Test, extra: Partial<MirroredStoreOptions> = {}): Promise<{ dir: string; shared: Shared; remote: FailingStore; m: MirroredStore }> {
+  const dir = await tempDir(t)
+  const shared = await sharedStore(t, dir)
+  const remote = shared.remote()
+  return { dir, shared, remote, m: await mirror(t, remote, join(dir, 'copy.db'), extra) }
+}
+
 async function mirror(t: Test, remote: Store, file: string, extra: Partial<MirroredStoreOptions> = {}): Promise<MirroredStore> {
   const m = await openMirroredStore({ remote, file, queued: ['machine'], kinds: ['machine', 'group'], probeMs: 50, ...extra })
   t.teardown(() => m.close())
@@ -72,11 +83,8 @@ t.test('contract', async (t) => {
 })
 
 t.test('reads are served from the copy while the remote is down; up flips once each way, one log line each', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
   const { logger, lines } = capturedLogger()
-  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger })
+  const { remote, m } = await mirrorOverShared(t, { logger })
   t.equal(m.up, true)
   await m.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
   await m.put('group', 'g1', { profile: 'p' })
@@ -123,11 +131,8 @@ t.test('a restart during an outage starts from the copy instead of waiting', asy
 })
 
 t.test('machine writes made while down are queued and reach the remote in order when it returns', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
   const { logger, lines } = capturedLogger()
-  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger })
+  const { shared, remote, m } = await mirrorOverShared(t, { logger })
   await m.put('machine', 'aa:00:00:00:00:01', { boots: 0 })
   await m.put('machine', 'aa:00:00:00:00:09', { doomed: true })
   const from = (await shared.writer.revision()) + 1
@@ -162,10 +167,7 @@ t.test('machine writes made while down are queued and reach the remote in order 
 })
 
 t.test('writes of other kinds, and guarded ones, are refused while down with PXEBOX_STORE_UNAVAILABLE', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
-  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const { remote, m } = await mirrorOverShared(t)
   const rev = await m.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
   remote.down = true
   remote.breakWatches()
@@ -184,10 +186,7 @@ t.test('writes of other kinds, and guarded ones, are refused while down with PXE
 })
 
 t.test('a watch opened while down waits, and attaches when the remote is back without missing what was written meanwhile', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
-  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const { shared, remote, m } = await mirrorOverShared(t)
   remote.down = true
   remote.breakWatches()
   await until('down', () => !m.up)
@@ -208,11 +207,8 @@ t.test('a watch opened while down waits, and attaches when the remote is back wi
 })
 
 t.test('the health probe finds an outage on an idle store, whose watches stay quiet (etcd reconnects them silently)', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
   const { logger, lines } = capturedLogger()
-  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger })
+  const { remote, m } = await mirrorOverShared(t, { logger })
   t.equal(m.up, true)
   remote.down = true // no call, no broken watch: only the probe can find it
   await until('down', () => !m.up)
@@ -224,10 +220,7 @@ t.test('the health probe finds an outage on an idle store, whose watches stay qu
 })
 
 t.test('a write racing the outage: the call that finds the remote gone is queued, and nothing overtakes it', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
-  const m = await mirror(t, remote, join(dir, 'copy.db'))
+  const { shared, remote, m } = await mirrorOverShared(t)
   const groupWatch = new Promise<Error>((resolve) => m.watch({ kind: 'group' }, () => undefined, resolve))
   // The mirror still believes the remote is up: the first write goes out and fails, the next ones are behind it.
   const first = m.put('machine', 'aa:00:00:00:00:01', { boots: 1 })
@@ -246,11 +239,8 @@ t.test('a write racing the outage: the call that finds the remote gone is queued
 })
 
 t.test('queued writes that now conflict are logged and dropped; the outbox is bounded, dropping the oldest', async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
   const { logger, lines } = capturedLogger()
-  const m = await mirror(t, remote, join(dir, 'copy.db'), { logger, maxOutbox: 3 })
+  const { shared, remote, m } = await mirrorOverShared(t, { logger, maxOutbox: 3 })
   remote.down = true
   remote.breakWatches()
   await until('down', () => !m.up)
@@ -401,10 +391,7 @@ t.test('the outbox survives a restart: writes queued before it are flushed by th
 })
 
 t.test("the machine store's boot events during an outage reach the shared store when it returns", async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
-  const m = await mirror(t, remote, join(dir, 'copy.db'), { queued: [MACHINE_KIND, TIMELINE_KIND] })
+  const { shared, remote, m } = await mirrorOverShared(t, { queued: [MACHINE_KIND, TIMELINE_KIND] })
   const machines = await openMachineStore({ store: m, flushDelayMs: 20 })
   t.teardown(() => machines.close())
   remote.down = true
@@ -421,10 +408,7 @@ t.test("the machine store's boot events during an outage reach the shared store 
 })
 
 t.test("a machine write queued during an outage is merged with another appliance's write of that machine when flushed", async (t) => {
-  const dir = await tempDir(t)
-  const shared = await sharedStore(t, dir)
-  const remote = shared.remote()
-  const m = await mirror(t, remote, join(dir, 'copy.db'), { queued: [MACHINE_KIND, TIMELINE_KIND], mergeQueued: mergeQueuedRecords })
+  const { shared, remote, m } = await mirrorOverShared(t, { queued: [MACHINE_KIND, TIMELINE_KIND], mergeQueued: mergeQueuedRecords })
   const a = await openMachineStore({ store: m, flushDelayMs: 20, appliance: 'a' })
   t.teardown(() => a.close())
   const mac = '52:54:00:00:0a:02'

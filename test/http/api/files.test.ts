@@ -6,10 +6,8 @@
  * outage layer (the etcd backend's front) over a store that can be made to fail.
  */
 import t from 'tap'
-import { join } from 'node:path'
-import { openMirroredStore, openSqliteStore, type MirroredStore } from '../../../src/store/index.js'
-import { failingStore, type FailingStore } from '../../helpers/failing-store.js'
 import { operatorApp, TOKEN } from './fixture.js'
+import { outageApp } from './outage-app.js'
 
 const AUTH = { authorization: `Bearer ${TOKEN}` }
 const TEXT = { ...AUTH, 'content-type': 'text/plain' }
@@ -86,18 +84,7 @@ t.test('a profile naming a file that is not there is refused; the file then make
 })
 
 t.test('file writes get 503 while the shared store is unreachable, and work through the outage layer otherwise', async (t) => {
-  let remote!: FailingStore
-  let store!: MirroredStore
-  const o = await operatorApp(t, {
-    token: TOKEN,
-    openDataStore: async (file) => {
-      const shared = await openSqliteStore({ file: `${file}.shared` })
-      t.teardown(() => shared.close())
-      remote = failingStore(shared)
-      store = await openMirroredStore({ remote, file: join(file, '..', 'store-cache.db'), queued: ['machine'], probeMs: 50 })
-      return store
-    },
-  })
+  const { o, remote, store } = await outageApp(t)
   const put = (name: string) => o.app.inject({ method: 'PUT', url: `/v1/ignition/${name}`, headers: TEXT, payload: '{"ignition":{"version":"3.4.0"}}' })
   t.equal((await put('before.ign')).statusCode, 200)
   remote.down = true

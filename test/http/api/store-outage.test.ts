@@ -3,10 +3,8 @@
  * store's message, reads keep answering from the last state seen, and writes work again once the store is back.
  */
 import t from 'tap'
-import { join } from 'node:path'
-import { openMirroredStore, openSqliteStore, type MirroredStore } from '../../../src/store/index.js'
-import { failingStore, type FailingStore } from '../../helpers/failing-store.js'
-import { operatorApp, TOKEN } from './fixture.js'
+import { TOKEN } from './fixture.js'
+import { outageApp } from './outage-app.js'
 
 const AUTH = { authorization: `Bearer ${TOKEN}` }
 
@@ -19,18 +17,7 @@ const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> 
 }
 
 t.test('group and profile writes get 503 while the shared store is unreachable; reads still answer', async (t) => {
-  let remote!: FailingStore
-  let store!: MirroredStore
-  const o = await operatorApp(t, {
-    token: TOKEN,
-    openDataStore: async (file) => {
-      const shared = await openSqliteStore({ file: `${file}.shared` })
-      t.teardown(() => shared.close())
-      remote = failingStore(shared)
-      store = await openMirroredStore({ remote, file: join(file, '..', 'store-cache.db'), queued: ['machine'], probeMs: 50 })
-      return store
-    },
-  })
+  const { o, remote, store } = await outageApp(t)
   const group = (id: string) => ({ method: 'PUT' as const, url: `/v1/groups/${id}`, headers: AUTH, payload: { id, profile: 'live', selector: { serial: id } } })
   t.equal((await o.app.inject(group('before'))).statusCode, 200, 'a write while the store answers')
   remote.down = true
