@@ -200,6 +200,20 @@ async function startSide(lab: NetnsLab, side: Side, files: Awaited<ReturnType<ty
   }
 }
 
+/**
+ * Where pxebox's memory is, from its own /metrics (prom-client's process and V8 figures): the JS heap used and
+ * reserved, memory V8 tracks outside it (Buffers), so RSS beyond these is the native side (SQLite, the addon, malloc).
+ */
+async function heapFigures(lab: NetnsLab): Promise<string> {
+  try {
+    const { stdout } = await lab.exec(CLIENT_NS, ['curl', '-sS', '-m', '10', `http://${NET.server}:${HTTP_PORT}/metrics`])
+    const mb = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(stdout)?.[1] ?? NaN) / 1048576
+    return `; JS heap used ${mb('nodejs_heap_size_used_bytes').toFixed(0)} of ${mb('nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${mb('nodejs_external_memory_bytes').toFixed(0)} MB`
+  } catch (err) {
+    return `; /metrics unreadable (${(err as Error).message.split('\n')[0]})`
+  }
+}
+
 function runClients(lab: NetnsLab, args: StormClientsArgs): Promise<{ result: StormClientsResult }> {
   return new Promise((resolve, reject) => {
     const child = lab.spawn(CLIENT_NS, [process.execPath, CLIENTS, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -258,8 +272,9 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       runs.push(run)
       // Each storm's figures as it ends: a long --repeat run cut short still shows how memory moved.
       if (storms > 1) {
+        const heap = side === 'pxebox' ? await heapFigures(lab) : ''
         process.stderr.write(
-          `  storm ${storm + 1}: ${side} booted ${result.booted}, ${bootsPerMin(run).toFixed(0)} boots/min, CPU per boot ${cpuPerBoot(run).toFixed(1)} ms, peak RSS ${peak.toFixed(0)} MB, RSS after ${now.toFixed(0)} MB\n`,
+          `  storm ${storm + 1}: ${side} booted ${result.booted}, ${bootsPerMin(run).toFixed(0)} boots/min, CPU per boot ${cpuPerBoot(run).toFixed(1)} ms, peak RSS ${peak.toFixed(0)} MB, RSS after ${now.toFixed(0)} MB${heap}\n`,
         )
       }
     }
