@@ -37,6 +37,7 @@ import { startDhcp } from './dhcp.js'
 import { startTracking, trackingLine } from './tracking.js'
 import { createReloader, type ReloadResult } from './reload.js'
 import { PORTS, preflight, warnNeighbourTable } from './preflight.js'
+import { readNeighbourLimits } from '../host/neighbour-table.js'
 import { renderBanner } from './banner.js'
 import { asStartError, StartError } from './start-error.js'
 
@@ -132,7 +133,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
     const macForIp = (ip: string): string | undefined => tracking?.macForIp(ip)
     const machines = await openMachineStore({ store: dataStore, legacyDir: join(config.data_dir, 'machines'), maxMachines: config.machines.max_records, site: who.site, appliance: who.name, follow: config.store.backend === 'etcd', logger, macForIp })
     closers.push(() => machines.close())
-    warnNeighbourTable(config, machines.list().length, logger)
+    warnNeighbourTable(config, machines.list().length, logger, readNeighbourLimits())
     // Issue 19: a UEFI machine that fetched iPXE and never ran it (Secure Boot) is reported on its timeline and as a finding.
     const ipxeHandoff = startIpxeHandoffWatch({
       timeoutMs: config.machines.ipxe_not_run_after * 1000,

@@ -10,7 +10,7 @@ import type { NativeLoad } from '../host/native.js'
 import { privilegedPortProblem, readPortPrivileges } from '../host/privileges.js'
 import { ipToInt } from '../host/ipv4.js'
 import type { Logger } from '../host/log.js'
-import { neighbourTableAdvice, readNeighbourLimits, type NeighbourLimits } from '../host/neighbour-table.js'
+import { neighbourTableAdvice, type NeighbourLimits } from '../host/neighbour-table.js'
 import { AddressConfigError, checkDhcpRange } from './dhcp.js'
 import { StartError } from './start-error.js'
 
@@ -62,7 +62,7 @@ export function preflight(config: Config, native: NativeLoad): Preflight {
  * knows, or the addresses its authoritative range hands out, whichever is more (host/neighbour-table.ts). A warning,
  * not a refusal: a small lab is fine, and the limits are the box's, not pxebox's. Returns the advice logged.
  */
-export function warnNeighbourTable(config: Config, knownMachines: number, logger: Logger, limits: NeighbourLimits | undefined = readNeighbourLimits()): string | undefined {
+export function warnNeighbourTable(config: Config, knownMachines: number, logger: Logger, limits: NeighbourLimits | undefined): string | undefined {
   if (limits === undefined) return undefined
   const range = config.dhcp.mode === 'authoritative' ? config.dhcp.range : undefined
   const start = range === undefined ? undefined : ipToInt(range.start)
