@@ -92,6 +92,8 @@ interface Run {
   othersCores: number
   /** pxebox only: the server CPU split by thread (event loop, asset sender, V8 helpers and libuv's pool), ms. */
   threads?: { main: number; named: number; other: number }
+  /** The reference only: dnsmasq's CPU (DHCP and TFTP) apart from nginx's (master and workers), ms. */
+  dnsmasqCpuMs?: number
 }
 
 /** Busy CPU time of the whole machine so far, ms (/proc/stat: all but idle and iowait). */
@@ -255,6 +257,8 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       if (storms > 1) process.stderr.write(`  storm ${storm + 1} of ${storms}\n`)
       const cpu0 = cpu()
       const threads0 = side === 'pxebox' ? threadCpuMs(pids()[0] as number, 'pxebox-sender') : undefined
+      // The reference's pids() start with dnsmasq's.
+      const dnsmasq0 = side === 'reference' ? cpuMs(pids()[0] as number) : undefined
       const busy0 = machineBusyMs()
       const t0 = performance.now()
       // Repeated storms: the same MACs every time (the records are updated, not added); rounds: new machines each.
@@ -265,6 +269,7 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       const peak = pids().reduce((sum, p) => sum + peakRssMb(p), 0)
       const now = pids().reduce((sum, p) => sum + (rssMb(p) || 0), 0)
       const run: Run = { clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) }
+      if (dnsmasq0 !== undefined) run.dnsmasqCpuMs = cpuMs(pids()[0] as number) - dnsmasq0
       if (threads0 !== undefined) {
         const t1 = threadCpuMs(pids()[0] as number, 'pxebox-sender')
         run.threads = { main: t1.main - threads0.main, named: t1.named - threads0.named, other: t1.other - threads0.other }
@@ -321,7 +326,13 @@ function printSize(machines: number, rampS: number, runs: Record<Side, Run[]>): 
   // Where pxebox's CPU goes: the event loop (DHCP, TFTP, HTTP routing, records), the sender thread (asset bodies:
   // sendfile in the kernel, as nginx's workers), and V8's helpers with libuv's pool (GC, compiling, file opens).
   const perBoot = (r: Run, part: 'main' | 'named' | 'other') => (r.threads === undefined ? NaN : r.threads[part] / Math.max(1, r.clients.booted))
-  console.log(`  pxebox by thread, per boot ms | event loop ${spread(px.map((r) => perBoot(r, 'main')), 1)}, asset sender ${spread(px.map((r) => perBoot(r, 'named')), 1)}, V8 helpers + libuv pool ${spread(px.map((r) => perBoot(r, 'other')), 1)} | |`)
+  // The reference alike: dnsmasq (DHCP, TFTP) and nginx (the scripts and the asset bodies, by sendfile).
+  const dnsmasqPerBoot = (r: Run) => (r.dnsmasqCpuMs ?? NaN) / Math.max(1, r.clients.booted)
+  const nginxPerBoot = (r: Run) => (r.serverCpuMs - (r.dnsmasqCpuMs ?? NaN)) / Math.max(1, r.clients.booted)
+  console.log(
+    `  by process, per boot ms | event loop ${spread(px.map((r) => perBoot(r, 'main')), 1)}, asset sender ${spread(px.map((r) => perBoot(r, 'named')), 1)}, ` +
+      `V8 helpers + libuv pool ${spread(px.map((r) => perBoot(r, 'other')), 1)} | dnsmasq ${spread(rf.map(dnsmasqPerBoot), 1)}, nginx ${spread(rf.map(nginxPerBoot), 1)} | |`,
+  )
   row('peak RSS MB', (r) => r.peakRssMb, 0)
   row('retransmits', (r) => r.clients.retransmits, 0)
   row('rest of the machine busy, cores', (r) => r.othersCores, 2)
