@@ -6,6 +6,7 @@
 #   bench/storm.sh --sizes 5000:30                  a larger rack
 #   bench/storm.sh --sizes 1000:10 --repeat 10      the same 1,000 machines 10 times: is memory flat?
 #   bench/storm.sh --cpu-prof /tmp/prof             with a CPU profile of the daemon and its top self-time functions
+#   bench/storm.sh --warmup 200                     both sides warmed by 200 boots first: a daemon that has been up a while
 set -eu
 cd "$(dirname "$0")/.."
 command -v dnsmasq >/dev/null || { echo "dnsmasq not installed (apt-get install dnsmasq-base)" >&2; exit 1; }

@@ -17,6 +17,7 @@
  *   [--pxebox DIST/src/main.js]: run that build of the daemon (e.g. main's, for a before/after)
  *   [--node-flags "FLAGS"]: Node's flags for the daemon (default: those debian/pxebox starts it with)
  *   [--cpu-prof DIR]: V8 CPU profiles of the pxebox daemon there, and its top self-time functions printed
+ *   [--warmup N]: machines booted before each measurement on both sides (default 5); 200 measures a warm daemon
  *   [--repeat K]: instead of rounds, each side serves K storms of the same machines (same MACs) in a row, one
  *     start of its servers: boots/min, CPU per boot, peak RSS (VmHWM) and RSS after each storm, to show whether
  *     memory stays flat as the same rack boots again and again (issue 18)
@@ -59,6 +60,12 @@ const ROUNDS = Number(opt('rounds', '3'))
 const ONLY = opt('only', '')
 const PROFILE_DIR = opt('cpu-prof', '')
 const REPEAT = Number(opt('repeat', '0'))
+/**
+ * Machines booted before each measurement, on both sides. 5 warms page cache and ARP; an appliance that has been up
+ * for a while has also had its JavaScript compiled by V8's optimizing tier, which a few hundred boots bring about
+ * (the second of repeated storms cost ~30% less CPU per boot than the first): --warmup 200 measures that daemon.
+ */
+const WARMUP = Math.max(1, Number(opt('warmup', '5')))
 const HTTP_PORT = 8080
 /** Concurrent TFTP transfers both servers allow (dnsmasq's default is 50, pxebox's 500): more than a rack. */
 const TFTP_MAX = 2000
@@ -249,8 +256,8 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
     const { procs, pids } = await startSide(lab, side, files, work)
     process.stderr.write(`round ${round + 1}: ${side}, ${machines} machines over ${rampS} s...\n`)
     const base: Omit<StormClientsArgs, 'count' | 'rampMs' | 'macPrefix'> = { server: NET.server, httpPort: HTTP_PORT, clientIps, bootFile: 'snponly.efi', kernel: KERNEL, initrd: INITRD, giveUpMs: 120_000 + machines * 200 }
-    // Warm-up (JIT, page cache, ARP) by machines the storm never uses.
-    await runClients(lab, { ...base, count: 5, rampMs: 0, macPrefix: 'a5', clientIps: [CLIENT_IP] })
+    // Warm-up (JIT, page cache, ARP) by machines the storm never uses, one after another.
+    await runClients(lab, { ...base, count: WARMUP, rampMs: (WARMUP - 1) * 20, macPrefix: 'a5', clientIps: [CLIENT_IP] })
     const cpu = () => pids().reduce((sum, pid) => sum + (cpuMs(pid) || 0), 0)
     const runs: Run[] = []
     for (let storm = 0; storm < storms; storm++) {
@@ -378,6 +385,7 @@ async function main(): Promise<void> {
     const neigh = (n: number) => readFileSync(`/proc/sys/net/ipv4/neigh/default/gc_thresh${n}`, 'utf8').trim()
     console.log(`kernel neighbour table: gc_thresh2 ${neigh(2)}, gc_thresh3 ${neigh(3)} (entries for every machine, all namespaces together)`)
     console.log('median [lowest-highest] over interleaved rounds; boots/min from first power-on to the last byte; CPU = user+system of the server processes during the storm')
+    console.log(`warm-up before each measurement: ${WARMUP} machines on each side`)
     for (const { machines, rampS } of SIZES) {
       const runs: Record<Side, Run[]> = { pxebox: [], reference: [] }
       for (let round = 0; round < (REPEAT > 0 ? 1 : ROUNDS); round++) {
