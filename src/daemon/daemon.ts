@@ -9,7 +9,7 @@
 import { join } from 'node:path'
 import type { Config } from '../config/schema.js'
 import type { EventSink } from '../machines/events.js'
-import type { Logger } from '../host/log.js'
+import { droppedLogLines, type Logger } from '../host/log.js'
 import { loadNative } from '../host/native.js'
 import { matchMachine } from '../catalog/state.js'
 import { BootLoadError } from '../catalog/boot-store.js'
@@ -157,7 +157,7 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
       })
       closers.push(() => publisher.close())
     }
-    const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }), storeUp: () => mirror?.up ?? true })
+    const metrics = createMetrics({ findingCounts: () => ({ ...tracking?.counts(), 'ipxe-not-run': ipxeHandoff.findings().length }), storeUp: () => mirror?.up ?? true, logDrops: () => droppedLogLines(logger) })
     const chainload = createChainloadTracker()
     // bind_to_lease: the addresses DHCP traffic to pxebox shows each MAC using, plus what the address tracker saw
     // on the VLAN (site server broadcasts, ARP) when tracking runs.

@@ -20,6 +20,8 @@ export interface MetricsSources {
   eventStreams?: () => EventFanoutStats
   /** Whether the store answers (etcd: the outage layer's `up`, store/mirrored.ts; the embedded store: always). */
   storeUp?: () => boolean
+  /** Log lines dropped because stdout did not keep up (src/host/log.ts). */
+  logDrops?: () => number
 }
 
 /** A registry and the EventSink that feeds its counters. */
@@ -110,6 +112,15 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       if (!stats) return
       this.inc({ reason: 'refused' }, stats.refused)
       for (const [reason, n] of Object.entries(stats.dropped)) this.inc({ reason }, n)
+    },
+  })
+  new Counter({
+    name: 'pxebox_log_lines_dropped_total',
+    help: 'Log lines pxebox dropped because stdout (the journal, a pipe) did not take them fast enough',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(out.sources.logDrops?.() ?? 0)
     },
   })
   out.sink = {
