@@ -1,7 +1,7 @@
 #!/bin/sh
 # DHCP bench: pxebox (the real daemon) vs dnsmasq, proxyDHCP and authoritative, 1,000 simulated UEFI PXE clients,
 # each server alone in its own network namespace (needs root and dnsmasq). Arguments go to bench/dhcp.ts:
-#   [--runs N] [--clients N] [--macs scattered|sequential] [--concurrency N] [--probe-clients N] [--skip-probe] [--only proxy|authoritative] [--etcd]
+#   [--runs N] [--clients N] [--macs scattered|sequential] [--concurrency N] [--probe-clients N] [--skip-probe] [--only proxy|authoritative] [--etcd] [--warmup N]
 set -e
 cd "$(dirname "$0")/.."
 command -v dnsmasq >/dev/null || { echo "dnsmasq not installed (apt-get install dnsmasq-base)" >&2; exit 1; }
