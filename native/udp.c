@@ -18,6 +18,14 @@
  *       ACK ackBlock, send buffer[0:length] before calling JS, and pass onPacket(length, true, true). One use; the
  *       buffer is kept alive until then. udpStage(handle) clears it. In lock-step (every BIOS PXE ROM) this takes
  *       JS off the round trip: the DATA leaves while JS records the ACK.
+ *   udpRun(handle, file, blksize, sentBlock, totalBlocks)  lock-step without JS: the whole file is in `file`, DATA
+ *       `sentBlock` (absolute; 0 = the OACK) is out and its ACK awaited. Each peer datagram that is exactly that ACK
+ *       sends the next block (a 4-byte header and the file's bytes, one sendmsg) and is not passed to JS. Anything else
+ *       from the peer (the ACK of the last block, a duplicate, an ERROR) ends the run and reaches JS as
+ *       onPacket(length, true, false, sentBlock), the run's progress; strangers reach JS as always, the run going on.
+ *       A send the kernel refuses counts as a lost datagram: the JS retransmit timer covers it, as for any loss.
+ *   udpRunState(handle, stop) -> [sentBlock, idleMs] | null   a run's progress and the ms since its last ACK (loop
+ *       time); `stop` ends it. null when no run is on.
  *   udpClose(handle)                                      idempotent; no callback runs after it
  * All run on the JS thread; nothing here blocks (the socket is non-blocking, a full send buffer is a dropped
  * datagram, which TFTP's retransmission covers).
@@ -28,10 +36,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
@@ -74,12 +84,45 @@ typedef struct {
   const char *staged;
   size_t staged_len;
   int staged_ack;
+  /* Lock-step run (udpRun): the file, its block size and count, the last block sent and when the run last moved. */
+  napi_ref run_ref;
+  const unsigned char *run_data;
+  size_t run_size;
+  size_t run_blksize;
+  double run_sent;
+  double run_total;
+  uint64_t run_moved;
+  uv_loop_t *loop;
 } udp_t;
 
 static void unstage(udp_t *u) {
   if (u->staged_ref != NULL) napi_delete_reference(u->env, u->staged_ref);
   u->staged_ref = NULL;
   u->staged = NULL;
+}
+
+static void unrun(udp_t *u) {
+  if (u->run_ref != NULL) napi_delete_reference(u->env, u->run_ref);
+  u->run_ref = NULL;
+  u->run_data = NULL;
+}
+
+/*
+ * The run's answer to an exact ACK of run_sent: DATA run_sent + 1 from the file, header and bytes gathered by sendmsg.
+ * Block numbers wrap at 16 bits on the wire (RFC 1350 leaves rollover to the implementation; pxebox counts on).
+ */
+static void run_next(udp_t *u) {
+  double block = u->run_sent + 1;
+  size_t position = (size_t)(block - 1) * u->run_blksize;
+  size_t length = position >= u->run_size ? 0 : u->run_size - position;
+  if (length > u->run_blksize) length = u->run_blksize;
+  uint16_t wire = (uint16_t)((uint64_t)block & 0xffff);
+  unsigned char header[4] = {0, 3, (unsigned char)(wire >> 8), (unsigned char)wire};
+  struct iovec iov[2] = {{header, 4}, {(void *)(u->run_data + (length ? position : 0)), length}};
+  struct msghdr msg = {.msg_name = &u->peer, .msg_namelen = u->peer_len, .msg_iov = iov, .msg_iovlen = length ? 2 : 1};
+  (void)sendmsg(u->fd, &msg, 0);
+  u->run_sent = block;
+  u->run_moved = uv_now(u->loop);
 }
 
 static void release(udp_t *u) {
@@ -94,6 +137,7 @@ static void on_closed(uv_handle_t *handle) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(u->env, &scope) == napi_ok) {
     unstage(u);
+    unrun(u);
     napi_delete_reference(u->env, u->on_packet);
     napi_delete_reference(u->env, u->buffer_ref);
     napi_async_destroy(u->env, u->async);
@@ -182,6 +226,22 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       break;
     }
     napi_value argv[4];
+    if (u->peer_len != 0 && u->run_data != NULL && same_address(&from, &u->peer)) {
+      const unsigned char *p = (const unsigned char *)u->buffer;
+      if (n == 4 && p[0] == 0 && p[1] == 4 && ((p[2] << 8) | p[3]) == (int)((uint64_t)u->run_sent & 0xffff) && u->run_sent < u->run_total) {
+        run_next(u);
+        continue;
+      }
+      /* Not the awaited ACK: JS takes over, told how far the run got. */
+      double sent = u->run_sent;
+      unrun(u);
+      napi_create_int32(u->env, (int32_t)n, &argv[0]);
+      napi_get_boolean(u->env, 1, &argv[1]);
+      napi_get_boolean(u->env, 0, &argv[2]);
+      napi_create_double(u->env, sent, &argv[3]);
+      call_js(u, 4, argv);
+      continue;
+    }
     napi_create_int32(u->env, (int32_t)n, &argv[0]);
     if (u->peer_len != 0 && same_address(&from, &u->peer)) {
       /*
@@ -318,6 +378,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return pxebox_throw_errno(env, -err, "uv_poll_init");
   }
   u->poll.data = u;
+  u->loop = loop;
   /*
    * From here the uv handle is registered with the loop and can only be closed asynchronously (on_closed releases what
    * the struct holds). If the JS side cannot be built, close it and give up the JS handle's ownership at once.
@@ -411,6 +472,62 @@ static napi_value js_stage(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_run(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 5, NULL, NOT_HANDLE);
+  if (u == NULL) return NULL;
+  void *data;
+  size_t size;
+  int32_t blksize;
+  double sent, total;
+  if (napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || napi_get_value_int32(env, argv[2], &blksize) != napi_ok ||
+      napi_get_value_double(env, argv[3], &sent) != napi_ok || napi_get_value_double(env, argv[4], &total) != napi_ok ||
+      blksize < 8 || blksize > 65464 || total != (double)(size / (size_t)blksize + 1) || !(sent >= 0) || sent > total ||
+      sent != (double)(uint64_t)sent) {
+    napi_throw_range_error(env, NULL, "udpRun(handle, file, blksize 8-65464, sentBlock, totalBlocks = floor(size / blksize) + 1)");
+    return NULL;
+  }
+  if (u->peer_len == 0) {
+    napi_throw_error(env, NULL, "udpRun before udpSetPeer");
+    return NULL;
+  }
+  unrun(u);
+  unstage(u);
+  if (u->closing) return NULL;
+  if (napi_create_reference(env, argv[1], 1, &u->run_ref) != napi_ok) return NULL;
+  u->run_data = data;
+  u->run_size = size;
+  u->run_blksize = (size_t)blksize;
+  u->run_sent = sent;
+  u->run_total = total;
+  u->run_moved = uv_now(u->loop);
+  return NULL;
+}
+
+static napi_value js_run_state(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  udp_t *u = pxebox_handle_args(env, info, &argc, argv, 2, NULL, NOT_HANDLE);
+  if (u == NULL) return NULL;
+  bool stop = false;
+  napi_get_value_bool(env, argv[1], &stop);
+  napi_value result;
+  if (u->run_data == NULL) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  napi_value sent, idle;
+  uint64_t now = uv_now(u->loop);
+  napi_create_double(env, u->run_sent, &sent);
+  napi_create_double(env, (double)(now - u->run_moved), &idle);
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, sent);
+  napi_set_element(env, result, 1, idle);
+  if (stop) unrun(u);
+  return result;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -420,6 +537,6 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 }
 
 napi_value pxebox_udp_init(napi_env env, napi_value exports) {
-  const pxebox_export_t fns[] = {{"udpOpen", js_open}, {"udpSetPeer", js_set_peer}, {"udpSend", js_send}, {"udpSendTo", js_send_to}, {"udpStage", js_stage}, {"udpClose", js_close}};
+  const pxebox_export_t fns[] = {{"udpOpen", js_open}, {"udpSetPeer", js_set_peer}, {"udpSend", js_send}, {"udpSendTo", js_send_to}, {"udpStage", js_stage}, {"udpRun", js_run}, {"udpRunState", js_run_state}, {"udpClose", js_close}};
   return PXEBOX_EXPORT_ALL(env, exports, fns);
 }

@@ -28,9 +28,13 @@ export interface NativeAddon {
   udpOpen(
     ipv6: boolean,
     bindAddress: string,
-    onPacket: (length: number, fromPeer?: boolean, portOrReleased?: number | boolean, address?: string) => void,
+    /** `addressOrProgress`: a stranger's address, or for the peer the block a udpRun had sent when it ended. */
+    onPacket: (length: number, fromPeer?: boolean, portOrReleased?: number | boolean, addressOrProgress?: string | number) => void,
   ): [NativeUdpHandle, number, Buffer]
   udpStage(handle: NativeUdpHandle, buf?: Buffer, length?: number, ackBlock?: number): void
+  /** Absent from an addon built before it existed: the transfer then stages block by block. */
+  udpRun?(handle: NativeUdpHandle, file: Buffer, blksize: number, sentBlock: number, totalBlocks: number): void
+  udpRunState?(handle: NativeUdpHandle, stop: boolean): [sentBlock: number, idleMs: number] | null
   udpSetPeer(handle: NativeUdpHandle, address: string, port: number): void
   udpSend(handle: NativeUdpHandle, buf: Buffer, length: number): number
   udpSendTo(handle: NativeUdpHandle, buf: Buffer, length: number, address: string, port: number): number

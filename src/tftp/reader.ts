@@ -12,6 +12,8 @@ export interface BlockSource {
   fill(position: number, target: Buffer, offset: number, length: number): number | Promise<number>
   /** True when `fill` of this range would return at once, without starting a read. */
   inMemory(position: number, length: number): boolean
+  /** The whole file, when the source holds it in one Buffer (a cached or virtual file): a lock-step run sends from it. */
+  readonly whole?: Buffer
   close(): Promise<void>
 }
 
@@ -23,6 +25,7 @@ export function memorySource(data: Buffer): BlockSource {
       return data.copy(target, offset, position, Math.min(position + length, data.length))
     },
     inMemory: () => true,
+    whole: data,
     async close() {},
   }
 }

@@ -21,9 +21,10 @@ export interface Sender {
 /**
  * `packet` holds the datagram in its first `length` bytes, and only until the handler returns (the native socket reuses
  * the buffer). `stranger` is set when the sender is not the peer. `released`: this datagram was the ACK a staged packet
- * waited for, and that packet has been sent (see stage()).
+ * waited for, and that packet has been sent (see stage()). `ranTo`: a run (see run()) ended at this datagram, having
+ * sent blocks up to this one (absolute).
  */
-export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender, released?: boolean) => void
+export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender, released?: boolean, ranTo?: number) => void
 
 export interface TransferSocket {
   /** The local port: the server's transfer ID. */
@@ -42,6 +43,14 @@ export interface TransferSocket {
    * handler with `released` set. `buf` must not change until then. One use; stage() with no arguments clears it.
    */
   stage?(buf?: Buffer, length?: number, ackBlock?: number): void
+  /**
+   * Lock-step without JS, native socket only: the whole file is `file`, block `sentBlock` (absolute, 0 = the OACK) is
+   * out. Each exact ACK of the last block sent is answered with the next block inside the addon, unseen by the handler;
+   * anything else from the peer ends the run and reaches the handler with `ranTo`. Clears stage().
+   */
+  run?(file: Buffer, blksize: number, sentBlock: number, totalBlocks: number): void
+  /** A run's last block sent and the ms since its last ACK, or undefined when none is on; `stop` ends it. */
+  runState?(stop: boolean): { sent: number; idleMs: number } | undefined
   onError(handler: (err: Error) => void): void
   /** Idempotent; no handler runs afterwards. */
   close(): void
@@ -74,8 +83,8 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
   }
   const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length, fromPeer, portOrReleased, from) => {
     if (length < 0) fail(socketError(-length, 'recvfrom'))
-    else if (fromPeer) onPacket(buffer, length, undefined, portOrReleased === true)
-    else onPacket(buffer, length, { address: from!, port: portOrReleased as number })
+    else if (fromPeer) onPacket(buffer, length, undefined, portOrReleased === true, typeof from === 'number' ? from : undefined)
+    else onPacket(buffer, length, { address: from as string, port: portOrReleased as number })
   })
   native.udpSetPeer(handle, peer.address, peer.port)
   const checked = (err: number) => {
@@ -95,6 +104,15 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
     onPacket: (h) => void (onPacket = h),
     onError: (h) => void (onError = h),
     stage: (buf, length, ackBlock) => (buf === undefined ? native.udpStage(handle) : native.udpStage(handle, buf, length, ackBlock)),
+    ...(native.udpRun && native.udpRunState
+      ? {
+          run: (file: Buffer, blksize: number, sentBlock: number, totalBlocks: number) => native.udpRun!(handle, file, blksize, sentBlock, totalBlocks),
+          runState: (stop: boolean) => {
+            const state = native.udpRunState!(handle, stop)
+            return state === null ? undefined : { sent: state[0], idleMs: state[1] }
+          },
+        }
+      : {}),
     close() {
       closed = true
       native.udpClose(handle)

@@ -83,6 +83,12 @@ export function runTransfer(options: TransferOptions): TransferHandle {
   // Off with the loss hook, whose drops must happen before anything is sent.
   const canStage = windowsize === 1 && socket.stage !== undefined && lossHook === undefined
   let staged = false
+  // Lock-step with the whole file in memory (TransferSocket.run): the addon answers each ACK with the next block and
+  // JS hears from the transfer again only at its end, at anything unexpected, or when the retransmit timer asks. In a
+  // boot storm every machine's ~120 snponly.efi blocks cost a JS callback each otherwise (issue 18).
+  const whole = source.whole
+  const canRun = canStage && whole !== undefined && socket.run !== undefined && socket.runState !== undefined
+  let running = false
   let resolveDone!: (r: TransferResult) => void
   const done = new Promise<TransferResult>((resolve) => (resolveDone = resolve))
 
@@ -96,6 +102,7 @@ export function runTransfer(options: TransferOptions): TransferHandle {
 
   function finish(outcome: TransferOutcome, extra: Partial<TransferResult> = {}): void {
     if (finished) return
+    if (running) ranTo(socket.runState!(true)?.sent)
     finished = true
     clearTimeout(timer)
     socket.close()
@@ -156,7 +163,7 @@ export function runTransfer(options: TransferOptions): TransferHandle {
     if (pumping || finished) return
     if (base === 0) {
       send(oackPacket as Buffer, -1)
-      stageNext()
+      if (!startRun()) stageNext()
       armTimer()
       return
     }
@@ -181,7 +188,7 @@ export function runTransfer(options: TransferOptions): TransferHandle {
         cursor = block + 1
       }
       pumping = false
-      stageNext()
+      if (!startRun()) stageNext()
       if (!finished) armTimer()
     } catch (err) {
       failRead(err)
@@ -202,11 +209,47 @@ export function runTransfer(options: TransferOptions): TransferHandle {
     staged = true
   }
 
+  /**
+   * Lock-step: block `base` (or the OACK) is the only one out; hand the rest of the transfer to the socket. False when
+   * a run cannot serve it (windowed, a disk source, a loss hook, node:dgram), and staging does instead.
+   */
+  function startRun(): boolean {
+    if (!canRun || finished || running) return false
+    if (base > 0 && cursor !== base + 1) return false
+    socket.run!(whole, blksize, base, totalBlocks)
+    running = true
+    return true
+  }
+
+  /** Catches up with a run that had sent blocks up to `sent` (each earlier one acknowledged). */
+  function ranTo(sent: number | undefined): void {
+    if (sent === undefined || sent <= base) return
+    base = sent
+    cursor = sent + 1
+    if (sent > highestSent) highestSent = sent
+    tries = 0
+    timeoutMs = options.timeoutMs
+  }
+
   function onTimeout(): void {
     if (finished) return
     if (pumping) {
       armTimer()
       return
+    }
+    if (running) {
+      // The run answers ACKs unseen: the timer only knows when the last one came by asking. Still moving: wait out
+      // the rest of the timeout from that ACK, as if it had re-armed the timer itself.
+      const state = socket.runState!(false)
+      ranTo(state?.sent)
+      if (state !== undefined && state.idleMs < timeoutMs) {
+        clearTimeout(timer)
+        timerDelay = -1
+        timer = setTimeout(onTimeout, Math.max(1, timeoutMs - state.idleMs))
+        return
+      }
+      socket.runState!(true)
+      running = false
     }
     tries++
     if (tries > options.retries) {
@@ -260,8 +303,13 @@ export function runTransfer(options: TransferOptions): TransferHandle {
   }
 
   /** `packet` is valid only during the call and may be longer than the datagram (`length`); see transfer-socket.ts. */
-  function onMessage(packet: Buffer, length: number, stranger?: Sender, released = false): void {
+  function onMessage(packet: Buffer, length: number, stranger?: Sender, released = false, ran?: number): void {
     if (finished) return
+    if (ran !== undefined) {
+      // The run ended at this datagram; what it is (the last ACK, a duplicate, an ERROR) is handled below as ever.
+      running = false
+      ranTo(ran)
+    }
     if (staged && !stranger) {
       staged = false
       // Anything else from the peer (an older ACK, ERROR...) is handled here; restaged by the next pump if still due.

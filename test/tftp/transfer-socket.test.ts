@@ -133,3 +133,92 @@ t.test('native: a failed bind is a Node-style system error, and leaves no descri
   })
   t.equal(openFds(), before, 'the socket was closed')
 })
+
+t.test('native: a run answers each exact ACK with the next block from the file, and hands anything else to JS', async (t) => {
+  const peer = await peerSocket('udp4', '127.0.0.1')
+  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, loadNative().addon)
+  t.teardown(() => (sock.close(), peer.close()))
+  const seen: { block: number; ranTo?: number }[] = []
+  let arrived: () => void = () => undefined
+  sock.onPacket((packet, length, _stranger, _released, ranTo) => {
+    seen.push({ block: length >= 4 ? packet.readUInt16BE(2) : -1, ...(ranTo === undefined ? {} : { ranTo }) })
+    arrived()
+  })
+  const received: string[] = []
+  let gotData: () => void = () => undefined
+  peer.on('message', (m: Buffer) => {
+    received.push(`${m.readUInt16BE(0)}:${m.readUInt16BE(2)}:${m.toString('latin1', 4)}`)
+    gotData()
+  })
+  const ack = (block: number, expect: 'data' | 'js') => {
+    const wait = new Promise<void>((r) => (expect === 'data' ? (gotData = r) : (arrived = r)))
+    peer.send(Buffer.from([0, 4, block >> 8, block & 255]), sock.port, '127.0.0.1')
+    return wait
+  }
+  const file = Buffer.from('abcdefghijklmnopqrst') // blksize 8: blocks "abcdefgh", "ijklmnop", "qrst"
+  sock.run!(file, 8, 1, 3)
+  t.same(sock.runState!(false)?.sent, 1)
+  await ack(1, 'data')
+  await ack(2, 'data')
+  t.same(received, ['3:2:ijklmnop', '3:3:qrst'], 'DATA 2 and 3 from the file, header and bytes')
+  t.same(seen, [], 'JS heard nothing of the ACKs the run answered')
+  await ack(3, 'js')
+  t.same(seen, [{ block: 3, ranTo: 3 }], 'the last ACK ends the run and reaches JS with how far it got')
+  t.equal(sock.runState!(false), undefined, 'no run after it ended')
+
+  // A duplicate mid-run ends it too; runState(true) stops one without a datagram.
+  sock.run!(file, 8, 0, 3)
+  await ack(0, 'data')
+  t.same(received.at(-1), '3:1:abcdefgh', 'sentBlock 0 (the OACK): ACK 0 brings DATA 1')
+  await ack(0, 'js')
+  t.same(seen.at(-1), { block: 0, ranTo: 1 })
+  sock.run!(file, 8, 2, 3)
+  const state = sock.runState!(true)
+  t.equal(state?.sent, 2)
+  t.ok(state !== undefined && state.idleMs >= 0 && state.idleMs < 1000, 'idle time since the run last moved')
+  t.equal(sock.runState!(false), undefined, 'stopped')
+  await ack(2, 'js')
+  t.same(seen.at(-1), { block: 2 }, 'a stopped run answers nothing: the ACK reaches JS plainly')
+})
+
+t.test('native: a run counts blocks past 65535 and wraps them on the wire', async (t) => {
+  const peer = await peerSocket('udp4', '127.0.0.1')
+  const sock = await openTransferSocket('udp4', '127.0.0.1', { address: '127.0.0.1', port: peer.address().port }, loadNative().addon)
+  t.teardown(() => (sock.close(), peer.close()))
+  const file = Buffer.alloc(65540 * 8)
+  for (let block = 65534; block <= 65538; block++) file.writeUInt32BE(block, (block - 1) * 8)
+  const received: number[][] = []
+  let gotData: () => void = () => undefined
+  peer.on('message', (m: Buffer) => {
+    received.push([m.readUInt16BE(2), m.readUInt32BE(4)])
+    gotData()
+  })
+  sock.onPacket(() => t.fail('no ACK should reach JS'))
+  const ack = (wire: number) => {
+    const wait = new Promise<void>((r) => (gotData = r))
+    peer.send(Buffer.from([0, 4, wire >> 8, wire & 255]), sock.port, '127.0.0.1')
+    return wait
+  }
+  sock.run!(file, 8, 65534, 65541)
+  await ack(65534)
+  await ack(65535)
+  await ack(0)
+  t.same(received, [[65535, 65535], [0, 65536], [1, 65537]], 'wire numbers wrap, the file position does not')
+  t.equal(sock.runState!(false)?.sent, 65537)
+})
+
+t.test('native: udpRun refuses arguments that do not describe the file', async (t) => {
+  const addon = loadNative().addon!
+  const [handle] = addon.udpOpen(false, '127.0.0.1', () => undefined)
+  t.teardown(() => addon.udpClose(handle))
+  t.throws(() => addon.udpRun!(handle, Buffer.alloc(20), 8, 1, 3), /before udpSetPeer/)
+  addon.udpSetPeer(handle, '127.0.0.1', 9)
+  t.throws(() => addon.udpRun!(handle, Buffer.alloc(20), 8, 1, 4), /totalBlocks/, 'a block count that is not the file size')
+  t.throws(() => addon.udpRun!(handle, Buffer.alloc(20), 8, 4, 3), /sentBlock/, 'a sent block past the last')
+  t.throws(() => addon.udpRun!(handle, Buffer.alloc(20), 8, 1.5, 3), /sentBlock/)
+  t.throws(() => addon.udpRun!(handle, Buffer.alloc(20), 4, 1, 6), /blksize/, 'blksize under 8 (RFC 2348)')
+  addon.udpRun!(handle, Buffer.alloc(20), 8, 1, 3)
+  t.equal(addon.udpRunState!(handle, true)?.[0], 1, 'valid arguments start a run')
+  t.throws(() => addon.udpRunState!({} as never, false), /UDP handle/)
+  t.equal(addon.udpRunState!(handle, false), null)
+})
