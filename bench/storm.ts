@@ -66,6 +66,8 @@ const REPEAT = Number(opt('repeat', '0'))
  * (the second of repeated storms cost ~30% less CPU per boot than the first): --warmup 200 measures that daemon.
  */
 const WARMUP = Math.max(1, Number(opt('warmup', '5')))
+/** pxebox's own threads (named in native/sendfile.c and native/udp.c), whose CPU the table shows apart. */
+const NAMED_THREADS = ['pxebox-sender', 'pxebox-tftp'] as const
 const HTTP_PORT = 8080
 /** Concurrent TFTP transfers both servers allow (dnsmasq's default is 50, pxebox's 500): more than a rack. */
 const TFTP_MAX = 2000
@@ -97,8 +99,8 @@ interface Run {
   rssMb: number
   /** CPU used by everything else on the machine during the storm, in cores. */
   othersCores: number
-  /** pxebox only: the server CPU split by thread (event loop, asset sender, V8 helpers and libuv's pool), ms. */
-  threads?: { main: number; named: number; other: number }
+  /** pxebox only: the server CPU split by thread (event loop, asset sender, TFTP runner, V8 helpers and libuv's pool), ms. */
+  threads?: { main: number; sender: number; tftp: number; other: number }
   /** The reference only: dnsmasq's CPU (DHCP and TFTP) apart from nginx's (master and workers), ms. */
   dnsmasqCpuMs?: number
 }
@@ -263,7 +265,7 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
     for (let storm = 0; storm < storms; storm++) {
       if (storms > 1) process.stderr.write(`  storm ${storm + 1} of ${storms}\n`)
       const cpu0 = cpu()
-      const threads0 = side === 'pxebox' ? threadCpuMs(pids()[0] as number, 'pxebox-sender') : undefined
+      const threads0 = side === 'pxebox' ? threadCpuMs(pids()[0] as number, NAMED_THREADS) : undefined
       // The reference's pids() start with dnsmasq's.
       const dnsmasq0 = side === 'reference' ? cpuMs(pids()[0] as number) : undefined
       const busy0 = machineBusyMs()
@@ -278,8 +280,9 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       const run: Run = { clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) }
       if (dnsmasq0 !== undefined) run.dnsmasqCpuMs = cpuMs(pids()[0] as number) - dnsmasq0
       if (threads0 !== undefined) {
-        const t1 = threadCpuMs(pids()[0] as number, 'pxebox-sender')
-        run.threads = { main: t1.main - threads0.main, named: t1.named - threads0.named, other: t1.other - threads0.other }
+        const t1 = threadCpuMs(pids()[0] as number, NAMED_THREADS)
+        const named = (n: string) => (t1.named[n] ?? NaN) - (threads0.named[n] ?? NaN)
+        run.threads = { main: t1.main - threads0.main, sender: named('pxebox-sender'), tftp: named('pxebox-tftp'), other: t1.other - threads0.other }
       }
       runs.push(run)
       // Each storm's figures as it ends: a long --repeat run cut short still shows how memory moved.
@@ -330,14 +333,16 @@ function printSize(machines: number, rampS: number, runs: Record<Side, Run[]>): 
   for (const step of STEPS) row(`  ${step} p50 ms`, (r) => r.clients.steps[step].p50, 1)
   for (const step of STEPS) row(`  ${step} p99 ms`, (r) => r.clients.steps[step].p99, 1)
   row('server CPU per boot ms', cpuPerBoot, 1)
-  // Where pxebox's CPU goes: the event loop (DHCP, TFTP, HTTP routing, records), the sender thread (asset bodies:
-  // sendfile in the kernel, as nginx's workers), and V8's helpers with libuv's pool (GC, compiling, file opens).
-  const perBoot = (r: Run, part: 'main' | 'named' | 'other') => (r.threads === undefined ? NaN : r.threads[part] / Math.max(1, r.clients.booted))
+  // Where pxebox's CPU goes: the event loop (DHCP, TFTP requests, HTTP routing, records), the sender thread (asset
+  // bodies: sendfile in the kernel, as nginx's workers), the TFTP runner (lock-step blocks), and V8's helpers with
+  // libuv's pool (GC, compiling, file opens).
+  const perBoot = (r: Run, part: 'main' | 'sender' | 'tftp' | 'other') => (r.threads === undefined ? NaN : r.threads[part] / Math.max(1, r.clients.booted))
   // The reference alike: dnsmasq (DHCP, TFTP) and nginx (the scripts and the asset bodies, by sendfile).
   const dnsmasqPerBoot = (r: Run) => (r.dnsmasqCpuMs ?? NaN) / Math.max(1, r.clients.booted)
   const nginxPerBoot = (r: Run) => (r.serverCpuMs - (r.dnsmasqCpuMs ?? NaN)) / Math.max(1, r.clients.booted)
   console.log(
-    `  by process, per boot ms | event loop ${spread(px.map((r) => perBoot(r, 'main')), 1)}, asset sender ${spread(px.map((r) => perBoot(r, 'named')), 1)}, ` +
+    `  by process, per boot ms | event loop ${spread(px.map((r) => perBoot(r, 'main')), 1)}, asset sender ${spread(px.map((r) => perBoot(r, 'sender')), 1)}, ` +
+      `TFTP runner ${spread(px.map((r) => perBoot(r, 'tftp')), 1)}, ` +
       `V8 helpers + libuv pool ${spread(px.map((r) => perBoot(r, 'other')), 1)} | dnsmasq ${spread(rf.map(dnsmasqPerBoot), 1)}, nginx ${spread(rf.map(nginxPerBoot), 1)} | |`,
   )
   row('peak RSS MB', (r) => r.peakRssMb, 0)

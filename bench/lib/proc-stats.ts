@@ -25,17 +25,17 @@ export function cpuMs(pid: number): number {
 }
 
 /**
- * CPU time (user + system, ms) of a process's threads so far, in three parts: the main thread (the event loop),
- * threads named `named` (e.g. pxebox's "pxebox-sender"), and every other thread (V8's GC and compiler helpers and
- * libuv's file-system pool, which Node 20 leaves all named "node"). Threads that already ended are not counted.
+ * CPU time (user + system, ms) of a process's threads so far: the main thread (the event loop), each of the threads
+ * named in `names` (pxebox's "pxebox-sender" and "pxebox-tftp"), and every other thread (V8's GC and compiler helpers
+ * and libuv's file-system pool, which Node 20 leaves all named "node"). Threads that already ended are not counted.
  */
-export function threadCpuMs(pid: number, named: string): { main: number; named: number; other: number } {
-  const out = { main: 0, named: 0, other: 0 }
+export function threadCpuMs(pid: number, names: readonly string[]): { main: number; named: Record<string, number>; other: number } {
+  const out = { main: 0, named: Object.fromEntries(names.map((n) => [n, 0])) as Record<string, number>, other: 0 }
   let tids: string[]
   try {
     tids = readdirSync(`/proc/${pid}/task`)
   } catch {
-    return { main: NaN, named: NaN, other: NaN }
+    return { main: NaN, named: Object.fromEntries(names.map((n) => [n, NaN])), other: NaN }
   }
   for (const tid of tids) {
     try {
@@ -44,7 +44,7 @@ export function threadCpuMs(pid: number, named: string): { main: number; named: 
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       const ms = ((Number(f[11]) + Number(f[12])) * 1000) / 100
       if (Number(tid) === pid) out.main += ms
-      else if (comm === named) out.named += ms
+      else if (comm in out.named) out.named[comm] = (out.named[comm] ?? 0) + ms
       else out.other += ms
     } catch {
       // the thread ended between the listing and the read
