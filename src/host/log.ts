@@ -31,7 +31,7 @@ const dropCounts = new WeakMap<Logger, { lines: number }>()
  * The buffer is bounded (LOG_BUFFER_BYTES): when stdout does not keep up, lines are dropped, counted
  * (`droppedLogLines`, `pxebox_log_lines_dropped_total`) and reported in one warning line, rather than held without end.
  */
-export function createLogger(level: LevelWithSilent, opts: { pretty?: boolean } = {}): Logger {
+export function createLogger(level: LevelWithSilent, opts: { pretty?: boolean; bufferBytes?: number; dropReportMs?: number } = {}): Logger {
   const pretty = opts.pretty ?? process.stdout.isTTY === true
   if (pretty) {
     return pino({
@@ -39,7 +39,7 @@ export function createLogger(level: LevelWithSilent, opts: { pretty?: boolean } 
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
     })
   }
-  const destination = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES })
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: opts.bufferBytes ?? LOG_BUFFER_BYTES })
   const logger = pino({ level, base: { pid: process.pid } }, destination)
   const dropped = { lines: 0 }
   dropCounts.set(logger, dropped)
@@ -51,7 +51,7 @@ export function createLogger(level: LevelWithSilent, opts: { pretty?: boolean } 
       report = undefined
       logger.warn({ dropped: dropped.lines - reported }, 'log lines dropped: stdout did not keep up with the log (pxebox_log_lines_dropped_total)')
       reported = dropped.lines
-    }, DROP_REPORT_MS).unref()
+    }, opts.dropReportMs ?? DROP_REPORT_MS).unref()
   })
   return logger
 }
