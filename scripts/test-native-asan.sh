@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 cache=$root/.cache/native-asan
-tests=(test/http/sendfile.test.ts test/tftp/transfer-socket.test.ts test/tftp/transfer-run.test.ts test/host/native-netif.test.ts test/host/native-failpoints.test.ts test/host/batch-udp.test.ts test/host/read-files.test.ts)
+tests=(test/http/sendfile.test.ts test/tftp/transfer-socket.test.ts test/tftp/transfer-run.test.ts test/tftp/transfer-run-loop.test.ts test/host/native-netif.test.ts test/host/native-failpoints.test.ts test/host/batch-udp.test.ts test/host/read-files.test.ts)
 start=$(date +%s)
 elapsed() { echo "$(($(date +%s) - start)) s"; }
 
