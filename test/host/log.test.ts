@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process'
 import { tsNodeArgs } from '../helpers/netns.js'
 
 const url = new URL('../../src/host/log.ts', import.meta.url).href
+const metricsUrl = new URL('../../src/http/metrics.ts', import.meta.url).href
 
 /** Runs `body` in a child with `logger` and `droppedLogLines` in scope; resolves its stdout lines and stderr. */
 function child(body: string, opts: { stallMs?: number } = {}): Promise<{ lines: string[]; stderr: string; code: number | null }> {
@@ -38,21 +39,26 @@ t.test('a stalled stdout: lines past the buffer are dropped and counted, then on
   // 64 KiB of buffer and ~200-byte lines: of 20,000 lines (~4 MB) most cannot be held while nobody reads.
   const { lines, stderr, code } = await child(
     `
+    const { createMetrics } = await import(${JSON.stringify(metricsUrl)})
     const logger = createLogger('info', { bufferBytes: 64 * 1024, dropReportMs: 300 })
+    const metrics = createMetrics({ logDrops: () => droppedLogLines(logger) })
     const pad = 'x'.repeat(150)
     for (let i = 0; i < 20000; i++) logger.info({ i, pad }, 'line')
-    console.error(JSON.stringify({ dropped: droppedLogLines(logger) }))
+    const text = await metrics.registry.metrics()
+    const metric = Number(/^pxebox_log_lines_dropped_total (\\d+)$/m.exec(text)?.[1])
+    console.error(JSON.stringify({ dropped: droppedLogLines(logger), metric }))
     // Stay up until the warning has been written (the stall ends after 1 s).
     await new Promise((r) => setTimeout(r, 2500))
   `,
     { stallMs: 1000 },
   )
   t.equal(code, 0, stderr)
-  const { dropped } = JSON.parse(stderr.trim().split('\n').at(-1) ?? '{}') as { dropped: number }
+  const { dropped, metric } = JSON.parse(stderr.trim().split('\n').at(-1) ?? '{}') as { dropped: number; metric: number }
   const kept = lines.map((l) => JSON.parse(l) as { i?: number; dropped?: number; level: number; msg: string })
   const numbered = kept.filter((l) => l.i !== undefined)
   const warnings = kept.filter((l) => l.msg.startsWith('log lines dropped'))
   t.ok(dropped > 10000, `most lines were dropped (${dropped})`)
+  t.equal(metric, dropped, '/metrics: pxebox_log_lines_dropped_total')
   t.equal(numbered.length + dropped, 20000, 'every line was either written or counted as dropped')
   t.same(numbered.map((l) => l.i), [...numbered.map((l) => l.i!)].sort((a, b) => a - b), 'written lines in order')
   t.equal(warnings.length, 1, 'one warning')
