@@ -1,7 +1,8 @@
 /**
  * What the daemon checks before it starts anything: the PXE interface and its address, the privileges the enabled
  * services' ports need, data_dir, and the DHCP range against the interface's subnet. Each problem is a StartError
- * naming the fix, raised while there is still nothing to close.
+ * naming the fix, raised while there is still nothing to close. One check runs later, once the machine records are
+ * read (it needs their count): whether the kernel's neighbour table fits the VLAN, a warning rather than an error.
  */
 import { mkdirSync } from 'node:fs'
 import type { Config } from '../config/schema.js'
