@@ -25,7 +25,8 @@
  *       `sentBlock` (absolute; 0 = the OACK) is out and its ACK awaited. Each peer datagram that is exactly that ACK
  *       sends the next block (a 4-byte header and the file's bytes, one sendmsg) and is not passed to JS. Anything else
  *       from the peer (the ACK of the last block, a duplicate, an ERROR) ends the run and reaches JS as
- *       onPacket(length, true, false, sentBlock), the run's progress; strangers reach JS as always, the run going on.
+ *       onPacket(length, true, false, sentBlock, idleMs): the run's progress and the ms since it last sent; strangers
+ *       reach JS as always.
  *       A send the kernel refuses counts as a lost datagram: the JS retransmit timer covers it, as for any loss.
  *   udpRunState(handle, stop) -> [sentBlock, idleMs] | null   a run's progress and the ms since its last ACK (loop
  *       time); `stop` ends it. null when no run is on.
@@ -515,21 +516,24 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       call_js(u, 1, argv);
       break;
     }
-    napi_value argv[4];
+    napi_value argv[5];
     if (u->peer_len != 0 && u->run_data != NULL && same_address(&from, &u->peer)) {
       const unsigned char *p = (const unsigned char *)u->buffer;
       if (n == 4 && p[0] == 0 && p[1] == 4 && ((p[2] << 8) | p[3]) == (int)((uint64_t)u->run_sent & 0xffff) && u->run_sent < u->run_total) {
         run_next(u);
         continue;
       }
-      /* Not the awaited ACK: JS takes over, told how far the run got. */
+      /* Not the awaited ACK: JS takes over, told how far the run got and how long ago it last sent. */
       double sent = u->run_sent;
+      uint64_t now = now_ms();
+      double idle = now > u->run_moved ? (double)(now - u->run_moved) : 0;
       unrun(u);
       napi_create_int32(u->env, (int32_t)n, &argv[0]);
       napi_get_boolean(u->env, 1, &argv[1]);
       napi_get_boolean(u->env, 0, &argv[2]);
       napi_create_double(u->env, sent, &argv[3]);
-      call_js(u, 4, argv);
+      napi_create_double(u->env, idle, &argv[4]);
+      call_js(u, 5, argv);
       continue;
     }
     napi_create_int32(u->env, (int32_t)n, &argv[0]);

@@ -28,8 +28,11 @@ export interface NativeAddon {
   udpOpen(
     ipv6: boolean,
     bindAddress: string,
-    /** `addressOrProgress`: a stranger's address, or for the peer the block a udpRun had sent when it ended. */
-    onPacket: (length: number, fromPeer?: boolean, portOrReleased?: number | boolean, addressOrProgress?: string | number) => void,
+    /**
+     * `addressOrProgress`: a stranger's address, or for the peer the block a udpRun had sent when it ended, and then
+     * `idleMs`, how long before it had sent that block.
+     */
+    onPacket: (length: number, fromPeer?: boolean, portOrReleased?: number | boolean, addressOrProgress?: string | number, idleMs?: number) => void,
   ): [NativeUdpHandle, number, Buffer]
   udpStage(handle: NativeUdpHandle, buf?: Buffer, length?: number, ackBlock?: number): void
   /** Absent from an addon built before it existed: the transfer then stages block by block. */

@@ -22,9 +22,9 @@ export interface Sender {
  * `packet` holds the datagram in its first `length` bytes, and only until the handler returns (the native socket reuses
  * the buffer). `stranger` is set when the sender is not the peer. `released`: this datagram was the ACK a staged packet
  * waited for, and that packet has been sent (see stage()). `ranTo`: a run (see run()) ended at this datagram, having
- * sent blocks up to this one (absolute).
+ * sent blocks up to this one (absolute), the last `ranIdleMs` ms before it.
  */
-export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender, released?: boolean, ranTo?: number) => void
+export type PacketHandler = (packet: Buffer, length: number, stranger?: Sender, released?: boolean, ranTo?: number, ranIdleMs?: number) => void
 
 export interface TransferSocket {
   /** The local port: the server's transfer ID. */
@@ -81,9 +81,9 @@ function nativeSocket(native: NativeAddon, type: SocketType, address: string, pe
     // Reported on the next tick, as node:dgram does, so a failed send never re-enters the sender.
     process.nextTick(() => closed || onError(err))
   }
-  const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length, fromPeer, portOrReleased, from) => {
+  const [handle, port, buffer] = native.udpOpen(type === 'udp6', address, (length, fromPeer, portOrReleased, from, idleMs) => {
     if (length < 0) fail(socketError(-length, 'recvfrom'))
-    else if (fromPeer) onPacket(buffer, length, undefined, portOrReleased === true, typeof from === 'number' ? from : undefined)
+    else if (fromPeer) onPacket(buffer, length, undefined, portOrReleased === true, typeof from === 'number' ? from : undefined, idleMs)
     else onPacket(buffer, length, { address: from as string, port: portOrReleased as number })
   })
   native.udpSetPeer(handle, peer.address, peer.port)

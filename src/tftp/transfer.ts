@@ -89,6 +89,9 @@ export function runTransfer(options: TransferOptions): TransferHandle {
   const whole = source.whole
   const canRun = canStage && whole !== undefined && socket.run !== undefined && socket.runState !== undefined
   let running = false
+  // When DATA last left for the peer (performance.now()), from JS, a staged release or a run: a repeated ACK long after
+  // it is the client's own retransmission (see onAck).
+  let lastSendAt = performance.now()
   let resolveDone!: (r: TransferResult) => void
   const done = new Promise<TransferResult>((resolve) => (resolveDone = resolve))
 
@@ -97,7 +100,10 @@ export function runTransfer(options: TransferOptions): TransferHandle {
     if (length < 0) length = buf.length
     if (lossHook && lossHook('out', length === buf.length ? buf : buf.subarray(0, length))) return
     if (stranger) socket.sendTo(buf, length, stranger)
-    else socket.send(buf, length)
+    else {
+      socket.send(buf, length)
+      lastSendAt = performance.now()
+    }
   }
 
   function finish(outcome: TransferOutcome, extra: Partial<TransferResult> = {}): void {
@@ -284,9 +290,20 @@ export function runTransfer(options: TransferOptions): TransferHandle {
     // Map the 16-bit number onto the absolute block in [base-1, base-1+65535]; ACKs beyond what we sent are stale.
     const acked = base - 1 + ((wire - (base - 1)) & 0xffff)
     if (acked > highestSent) return
-    // A duplicate of the ACK that already moved the window: resending again would be Sorcerer's Apprentice (RFC 1123
-    // 4.2.3.1). The retransmit timer covers a window that was lost after it.
-    if (acked < base) return
+    // A duplicate of the ACK that already moved the window: resending at once would be Sorcerer's Apprentice (RFC 1123
+    // 4.2.3.1), every delayed DATA then sent twice to the end. The retransmit timer covers a window lost after it. One
+    // exception in lock-step: the same ACK again at least half a timeout after the block it asks for left is the
+    // client repeating itself after its own timeout (RFC 1350: the block was lost), and the block goes again now, as
+    // tftp-hpa does, rather than at pxebox's later timeout: in a 1,000-machine storm clients re-ACK after 1 s and each
+    // loss otherwise cost the full 2 s. A duplicate from the network arrives right after the block it answers and is
+    // still ignored; a client repeating itself gets at most one block per half timeout.
+    if (acked < base) {
+      if (windowsize === 1 && acked === base - 1 && highestSent >= base && performance.now() - lastSendAt >= options.timeoutMs / 2) {
+        cursor = base
+        pump()
+      }
+      return
+    }
     base = acked + 1
     tries = 0
     timeoutMs = options.timeoutMs
@@ -303,17 +320,19 @@ export function runTransfer(options: TransferOptions): TransferHandle {
   }
 
   /** `packet` is valid only during the call and may be longer than the datagram (`length`); see transfer-socket.ts. */
-  function onMessage(packet: Buffer, length: number, stranger?: Sender, released = false, ran?: number): void {
+  function onMessage(packet: Buffer, length: number, stranger?: Sender, released = false, ran?: number, ranIdleMs?: number): void {
     if (finished) return
     if (ran !== undefined) {
       // The run ended at this datagram; what it is (the last ACK, a duplicate, an ERROR) is handled below as ever.
       running = false
       ranTo(ran)
+      if (ranIdleMs !== undefined) lastSendAt = performance.now() - ranIdleMs
     }
     if (staged && !stranger) {
       staged = false
       // Anything else from the peer (an older ACK, ERROR...) is handled here; restaged by the next pump if still due.
       if (!released) socket.stage!()
+      else lastSendAt = performance.now()
     }
     if (lossHook && lossHook('in', packet.subarray(0, length))) return
     if (stranger) {

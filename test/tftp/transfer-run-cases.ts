@@ -15,9 +15,9 @@ const BLOCKS = 20 // the file is 19.5 blocks: the 20th is short
 const TIMEOUT_MS = 200
 
 /** What the client does with DATA `block` the `nth` time it arrives: ACK after `delayMs`, drop it, or send ERROR. */
-type Policy = (block: number, nth: number) => { ack: 'yes' | 'no' | 'twice' | 'error'; delayMs?: number }
+type Policy = (block: number, nth: number) => { ack: 'yes' | 'no' | 'twice' | 'error' | 'previous'; delayMs?: number }
 
-async function transfer(t: Test, policy: Policy): Promise<{ result: TransferResult; data: Map<number, number>; file: Buffer; received: Buffer[] }> {
+async function transfer(t: Test, policy: Policy, timeoutMs = TIMEOUT_MS): Promise<{ result: TransferResult; data: Map<number, number>; file: Buffer; received: Buffer[] }> {
   const file = Buffer.alloc(BLKSIZE * (BLOCKS - 1) + 100)
   for (let i = 0; i < file.length; i++) file[i] = (i * 7) & 255
   const client: Socket = createSocket('udp4')
@@ -42,6 +42,8 @@ async function transfer(t: Test, policy: Policy): Promise<{ result: TransferResu
     const reply = (buf: Buffer) => setTimeout(() => closed || client.send(buf, socket.port, '127.0.0.1'), delayMs)
     if (ack === 'no') return
     if (ack === 'error') return reply(Buffer.from([0, 5, 0, 0, ...Buffer.from('stop'), 0]))
+    // As a client whose DATA was lost: after its own timeout it repeats its last ACK, that of the block before.
+    if (ack === 'previous') return reply(Buffer.from([0, 4, (block - 1) >> 8, (block - 1) & 255]))
     reply(Buffer.from([0, 4, block >> 8, block & 255]))
     if (ack === 'twice') reply(Buffer.from([0, 4, block >> 8, block & 255]))
   })
@@ -52,8 +54,8 @@ async function transfer(t: Test, policy: Policy): Promise<{ result: TransferResu
     windowsize: 1,
     oack: [],
     tsizeRequested: false,
-    timeoutMs: TIMEOUT_MS,
-    maxTimeoutMs: 4 * TIMEOUT_MS,
+    timeoutMs,
+    maxTimeoutMs: 4 * timeoutMs,
     retries: 3,
     logger: silentLogger,
   })
@@ -92,6 +94,19 @@ export function runCases(t: Test, runner: boolean): void {
     t.same([...data.entries()].filter(([b, n]) => b !== 7 && n !== 1), [], 'every other block once')
     t.ok(Date.now() - started >= TIMEOUT_MS, 'after the timeout')
     t.ok(Buffer.concat(received).equals(file))
+  })
+
+  t.test("a client's repeated ACK after its own timeout brings the lost block again before pxebox's timeout", async (t) => {
+    // DATA 7 "lost": 60% of a 2 s timeout later the client repeats ACK 6; the block goes again at once (~1.2 s), not
+    // at the timeout (2 s). The 800 ms between them is far wider than a loaded machine's jitter.
+    const timeoutMs = 2000
+    const started = Date.now()
+    const { result, data } = await transfer(t, (block, nth) => (block === 7 && nth === 1 ? { ack: 'previous', delayMs: 0.6 * timeoutMs } : { ack: 'yes' }), timeoutMs)
+    const took = Date.now() - started
+    t.equal(result.outcome, 'ok')
+    t.equal(data.get(7), 2, 'DATA 7 twice')
+    t.same([...data.entries()].filter(([b, n]) => b !== 7 && n !== 1), [], 'every other block once')
+    t.ok(took < timeoutMs, `done in ${took} ms, before the ${timeoutMs} ms timeout would have resent DATA 7`)
   })
 
   t.test('a duplicated ACK mid-run ends the run, not the transfer, and is not answered again (RFC 1123 4.2.3.1)', async (t) => {
