@@ -31,6 +31,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NetnsLab } from '../test/helpers/netns.js'
 import { cpuMs, rssMb, threadCpuMs } from './lib/proc-stats.js'
+import { launcherFlags } from './lib/launcher.js'
 import { dnsmasqArgs, NET, pxeboxConfig } from './lib/dhcp-servers.js'
 import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 import { selfTimes } from './lib/cpu-profile.js'
@@ -44,11 +45,6 @@ const CLIENTS = join(here, 'storm-clients.js')
 function opt(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
-/** The Node flags the Debian package's launcher gives the daemon (`exec /usr/bin/node FLAGS main.js`). */
-function launcherFlags(): string {
-  const launcher = readFileSync(join(here, '..', '..', 'debian', 'pxebox'), 'utf8')
-  return /^exec \S*node((?: --\S+)*) /m.exec(launcher)?.[1]?.trim() ?? ''
 }
 // The daemon runs as deployed: with the launcher's V8 heap sizing, unless --node-flags says otherwise.
 const NODE_FLAGS = opt('node-flags', launcherFlags()).split(' ').filter((f) => f !== '')
