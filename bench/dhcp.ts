@@ -21,6 +21,7 @@
  * Run (root): bench/dhcp.sh [--runs N] [--clients N] [--macs scattered|sequential] [--concurrency N]
  *   [--probe-clients N] [--skip-probe] [--only proxy|authoritative] [--etcd] [--warmup N (clients before the measured ones, default 50)]
  *   [--cpu-prof DIR]: write V8 CPU profiles of the pxebox daemon there (open in Chrome DevTools)
+ *   [--node-flags "FLAGS"]: Node's flags for the daemon (default: those debian/pxebox starts it with)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises'
@@ -32,6 +33,7 @@ import type { DhcpClientsArgs, DhcpClientsResult } from './lib/dhcp-clients.js'
 import { dnsmasqArgs, pxeboxConfig, NET, type BenchMode } from './lib/dhcp-servers.js'
 import { benchCleanup, nsDel, waitForLog } from './lib/bench-lab.js'
 import { runEtcdCluster } from '../test/helpers/etcd.js'
+import { launcherFlags } from './lib/launcher.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const PXEBOX = join(here, '..', 'src', 'main.js')
@@ -49,6 +51,8 @@ const RUNS = Number(opt('runs', '3'))
 // an appliance that has been up a while, whose hot paths V8 has optimized (dnsmasq, compiled C, gains nothing).
 const WARMUP = Number(opt('warmup', '50'))
 const MACS = opt('macs', 'scattered') === 'sequential' ? 'sequential' : 'scattered'
+// The daemon runs as deployed: with the launcher's V8 heap sizing, unless --node-flags says otherwise.
+const NODE_FLAGS = opt('node-flags', launcherFlags()).split(' ').filter((f) => f !== '')
 
 const tag = `pxbd${process.pid % 100000}`
 const SERVER_NS = `${tag}s`
@@ -131,7 +135,7 @@ async function startServer(server: Server, mode: BenchMode, probe: boolean, work
     const config = join(work, 'pxebox.yaml')
     await writeFile(config, pxeboxConfig({ mode, probe, dataDir, assetsDir: assets, ignitionDir: assets, ...(etcd ? { etcd: etcd.endpoints } : {}) }))
     const prof = opt('cpu-prof', '')
-    argv = [process.execPath, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), PXEBOX, 'serve', '--config', config]
+    argv = [process.execPath, ...NODE_FLAGS, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), PXEBOX, 'serve', '--config', config]
     ready = /pxebox .* ready/
   } else {
     argv = ['dnsmasq', ...dnsmasqArgs({ mode, probe, dir: work, log })]
@@ -311,7 +315,7 @@ async function main(): Promise<void> {
     }
     for (const server of servers) rows.push(summarize(runs.get(server) as Row[]))
   }
-  console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID, ${MACS} MACs), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}`)
+  console.log(`DHCP bench: ${CLIENT_COUNT} simulated UEFI PXE clients (OVMF's DISCOVER/REQUEST, distinct chaddr/xid/UUID, ${MACS} MACs), ${CONCURRENCY} in flight, broadcast over a veth between two namespaces; ${dnsmasqVersion}; node ${process.version}, pxebox with ${NODE_FLAGS.join(' ') || 'no Node flags'}`)
   console.log(`median of ${RUNS} runs per row (auth+probe: 1 run), each run on a freshly started server in fresh namespaces after a ${WARMUP}-client warm-up`)
   console.log(`machine: ${cpus().length} CPUs, load average ${f1(loadBefore)} at start, ${f1(loadavg()[0] ?? NaN)} at end (other work on the box slows both servers)`)
   console.log('per s = answered clients / wall time; latency from the first DISCOVER; rate ratio > 1 and p50 ratio < 1 mean pxebox is faster')
