@@ -461,7 +461,8 @@ static void runner_stop(napi_env env, void *data, void *hint) {
 static runner_t *runner_for(napi_env env) {
   runner_t *r = NULL;
   if (napi_get_instance_data(env, (void **)&r) == napi_ok && r != NULL) return r;
-  if (getenv("PXEBOX_TFTP_RUNNER") != NULL && strcmp(getenv("PXEBOX_TFTP_RUNNER"), "off") == 0) return NULL;
+  const char *mode = getenv("PXEBOX_TFTP_RUNNER");
+  if (mode != NULL && strcmp(mode, "off") == 0) return NULL;
   r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
   r->epfd = epoll_create1(EPOLL_CLOEXEC);
