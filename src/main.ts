@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=20
 /**
  * The pxebox command line. The only module that reads argv, the environment and the config file path, and the only
  * one that calls process.exit. Exit codes: 0 ok, 1 runtime failure, 2 bad usage / bad config / missing privileges.
