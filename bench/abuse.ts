@@ -37,6 +37,7 @@ import { benchCleanup, nsDel } from './lib/bench-lab.js'
 import { cpuMs, rssMb } from './lib/proc-stats.js'
 import type { LoopProbeResult } from './lib/loop-probe.js'
 import { stallLines, stallProfile } from './lib/stall-profile.js'
+import { opt, num } from './lib/args.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const REPO = join(here, '..', '..')
@@ -45,15 +46,6 @@ const FLOODS = join(here, 'abuse-floods.js')
 const CLIENT = join(here, 'abuse-client.js')
 const LOOP_PROBE = join(here, 'lib', 'loop-probe.js')
 
-const opt = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
-const num = (name: string, fallback: number): number => {
-  const v = Number(opt(name, String(fallback)))
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} wants a number >= 0, got ${opt(name, '')}`)
-  return v
-}
 
 const FLOOD_NAMES = ['sse', 'discover', 'spoof', 'tftp', 'labels', 'port0', 'syslog'] as const
 type FloodName = (typeof FLOOD_NAMES)[number]

@@ -11,13 +11,10 @@ import { loadavg } from 'node:os'
 import { decode, encode, type DhcpPacket } from '../src/dhcp/index.js'
 import { decideProxyReply, type ProxyContext } from '../src/boot/proxy-policy.js'
 import { forClient, ovmfTemplates } from './lib/ovmf-packets.js'
+import { num } from './lib/args.js'
 
-const opt = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1] ?? fallback) : fallback
-}
-const ROUNDS = opt('rounds', 5)
-const PACKETS = opt('packets', 200_000)
+const ROUNDS = num('rounds', 5)
+const PACKETS = num('packets', 200_000)
 
 const ctx: ProxyContext = {
   serverAddress: '10.213.64.1',

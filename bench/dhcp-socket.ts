@@ -14,11 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { encode, replyTo, startDhcpServer, DhcpOptionCode } from '../src/dhcp/index.js'
 import { loadNative } from '../src/host/native.js'
 import { ovmfTemplates } from './lib/ovmf-packets.js'
-
-const opt = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
+import { num } from './lib/args.js'
 
 async function serve(transport: 'batched' | 'dgram', clientPort: number): Promise<void> {
   const loaded = loadNative()
@@ -74,9 +70,9 @@ function cpuOf(child: ChildProcess): Promise<number> {
 if (process.argv[2] === 'serve') {
   await serve(process.argv[3] === 'dgram' ? 'dgram' : 'batched', Number(process.argv[4]))
 } else {
-  const requests = opt('requests', 20000)
-  const inflight = opt('inflight', 64)
-  const rounds = opt('rounds', 5)
+  const requests = num('requests', 20000)
+  const inflight = num('inflight', 64)
+  const rounds = num('rounds', 5)
   const results: Record<string, number[]> = { batched: [], dgram: [] }
   const load0 = loadavg()[0] ?? NaN
   for (let r = 0; r < rounds; r++) {

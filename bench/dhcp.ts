@@ -34,15 +34,11 @@ import { dnsmasqArgs, pxeboxConfig, NET, type BenchMode } from './lib/dhcp-serve
 import { benchCleanup, nsDel, waitForLog } from './lib/bench-lab.js'
 import { runEtcdCluster } from '../test/helpers/etcd.js'
 import { launcherFlags } from './lib/launcher.js'
+import { flag, opt } from './lib/args.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const PXEBOX = join(here, '..', 'src', 'main.js')
 const CLIENTS = join(here, 'lib', 'dhcp-clients.js')
-const flag = (name: string): boolean => process.argv.includes(`--${name}`)
-const opt = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
 const CLIENT_COUNT = Number(opt('clients', '1000'))
 const CONCURRENCY = Number(opt('concurrency', '100'))
 const PROBE_CLIENTS = Number(opt('probe-clients', '100'))

@@ -20,11 +20,8 @@ import { bootOverlayOver, createBootStoreWithOverlay, readBootOverlay } from '..
 import type { GroupInput, ProfileInput } from '../src/catalog/model-schema.js'
 import type { BootStateOptions } from '../src/catalog/state.js'
 import { SCALE_PROFILES, SCALE_TEMPLATES, scaleGroup, scaleMac, scaleTemplate } from '../test/helpers/scale-fixture.js'
+import { opt } from './lib/args.js'
 
-const opt = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
 const SIZES = opt('sizes', '20000,100000').split(',').map(Number)
 const RUNS = Number(opt('runs', '3'))
 const RELOAD_RUNS = Number(opt('reload-runs', '1'))

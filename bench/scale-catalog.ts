@@ -35,6 +35,7 @@ import { selfTimes } from './lib/cpu-profile.js'
 import type { LoopProbeResult } from './lib/loop-probe.js'
 import { stallLines, stallProfile } from './lib/stall-profile.js'
 import { scaleGroup, scaleMac, writeScaleMatchboxDir } from '../test/helpers/scale-fixture.js'
+import { opt } from './lib/args.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // --pxebox: another build's dist/src/main.js, for a before/after table.
@@ -43,10 +44,6 @@ const PXEBOX = PXEBOX_ARG >= 0 ? process.argv[PXEBOX_ARG + 1]! : join(here, '..'
 const CLIENTS = join(here, 'lib', 'dhcp-clients.js')
 const PROBE = join(here, 'lib', 'scale-probe.js')
 const LOOP_PROBE = join(here, 'lib', 'loop-probe.js')
-const opt = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
 const SIZES = opt('sizes', '1000,10000,100000').split(',').map(Number)
 const KEEP = opt('keep', '')
 const PROFILE = opt('profile', '')

@@ -37,15 +37,12 @@ import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 import { selfTimes } from './lib/cpu-profile.js'
 import { waitForLog } from './lib/bench-lab.js'
 import { STEPS, type StormClientsArgs, type StormClientsResult } from './storm-clients.js'
+import { opt } from './lib/args.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // --pxebox: another build's dist/src/main.js, to compare two versions of the daemon with the same bench.
 const PXEBOX = opt('pxebox', join(here, '..', 'src', 'main.js'))
 const CLIENTS = join(here, 'storm-clients.js')
-function opt(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
 // The daemon runs as deployed: with the launcher's V8 heap sizing, unless --node-flags says otherwise.
 const NODE_FLAGS = opt('node-flags', launcherFlags()).split(' ').filter((f) => f !== '')
 const SIZES = opt('sizes', '50:1,200:2,1000:10').split(',').map((s) => {

@@ -11,13 +11,9 @@ import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { flag, opt } from './lib/args.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const flag = (name: string): boolean => process.argv.includes(`--${name}`)
-const opt = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback
-}
 
 interface ServerSpec {
   name: string
