@@ -59,7 +59,7 @@ const REPEAT = Number(opt('repeat', '0'))
  * (the second of repeated storms cost ~30% less CPU per boot than the first): --warmup 200 measures that daemon.
  */
 const WARMUP = Math.max(1, Number(opt('warmup', '5')))
-/** pxebox's own threads (named in native/sendfile.c and native/udp.c), whose CPU the table shows apart. */
+/** pxebox's own threads (named in native/sendfile.c and native/tftp-runner.c), whose CPU the table shows apart. */
 const NAMED_THREADS = ['pxebox-sender', 'pxebox-tftp'] as const
 const HTTP_PORT = 8080
 /** Concurrent TFTP transfers both servers allow (dnsmasq's default is 50, pxebox's 500): more than a rack. */

@@ -3,7 +3,8 @@
  *   sendfile.c  zero-copy HTTP asset bodies (issue 5: 90% of nginx) sent by a thread of their own that also waits for
  *               the sockets (issue 18: boot work never waits behind bulk transfers on the event loop)
  *   udp.c       TFTP transfer sockets without node:dgram's per-datagram overhead (issue 4: lock-step TFTP as fast as
- *               the C servers), and lock-step runs on a thread of their own (issue 18: a block never waits for JS)
+ *               the C servers)
+ *   tftp-runner.c  their lock-step runs on a thread of their own (issue 18: a block never waits for JS)
  *   udp-batch.c DHCP sockets reading and sending in batches, recvmmsg/sendmmsg (issue 18: DHCP per-packet cost)
  *   netif.c     interfaces, indexes and addresses from this namespace's kernel, and setsockopt for SO_BINDTOIFINDEX
  *   readfiles.c many small files read and a large folder listed off the event loop (issue 16: 100,000 group files)

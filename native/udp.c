@@ -6,8 +6,8 @@
  * (src/tftp/transfer.ts) and only moves the I/O: a uv_poll watcher on the main loop reads every pending datagram
  * into one reused Buffer and calls JS with its length; sends go straight to sendto(2) with a prebuilt peer address.
  * The one exception is a lock-step run of an in-memory file (udpRun): the steady part of a transfer, ACK in, next
- * block out, is served by the runner thread ("pxebox-tftp", one per JS environment; PXEBOX_TFTP_RUNNER=off keeps
- * runs on the event loop) without JS, and everything else still goes through JS.
+ * block out, is served by the runner thread (native/tftp-runner.c: "pxebox-tftp", one per JS environment;
+ * PXEBOX_TFTP_RUNNER=off keeps runs on the event loop) without JS, and everything else still goes through JS.
  *
  * Exports:
  *   udpOpen(ipv6, bindAddress, onPacket) -> [handle, port, buffer]
@@ -45,8 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -57,6 +55,7 @@
 #include "errors.h"
 #include "napi-util.h"
 #include "failpoint.h"
+#include "udp.h"
 
 /*
  * A transfer socket only ever receives ACKs and ERRORs (pxebox serves reads, never writes): 4 bytes, or 4 and an
@@ -73,69 +72,6 @@
 #ifndef RECV_BATCH
 #define RECV_BATCH 1
 #endif
-
-typedef struct udp udp_t;
-
-/*
- * The runner: one thread per JS environment that serves lock-step runs off the event loop, so a block never waits
- * behind JS work (an HTTP request, a GC pause) for its ACK to be read (issue 18: in a 200-machine storm a TFTP block
- * waited ~30 ms for the loop, and TFTP was two thirds of the boot). While a run is on the runner the socket's uv_poll
- * is stopped and the runner's epoll watches it; the runner only peeks at a datagram that is not the awaited ACK and
- * hands the socket back, so the event loop reads it and JS sees it as ever.
- */
-typedef struct {
-  pthread_t thread;
-  int epfd;
-  int wake_fd;
-  pthread_mutex_t lock;   /* guards queue, back, stop */
-  udp_t **queue;          /* sockets whose on_runner changed, for the thread to add to or remove from its epoll */
-  size_t queued, queue_cap;
-  udp_t **back;           /* sockets the thread gave back, for the event loop to poll again */
-  size_t backs, back_cap;
-  int stop;
-  napi_threadsafe_function tsfn;
-} runner_t;
-
-struct udp {
-  uv_poll_t poll;
-  napi_env env;
-  napi_ref on_packet;
-  napi_ref buffer_ref;
-  napi_async_context async;
-  char *buffer;
-  int fd;
-  int family;
-  int closing;     /* udpClose was called: no more callbacks, no more sends */
-  /*
-   * Who still needs the struct: the uv handle (until its close callback), the JS handle (until finalized), the runner
-   * while the socket is in its epoll, each runner queue entry. Atomic: the runner thread releases its shares.
-   */
-  int owners;
-  /* Who still needs the descriptor: the uv handle (until its close callback) and the runner while it is in its epoll.
-   * The last closes it, so its number cannot be reused while the runner's epoll may still name it. */
-  int fd_users;
-  struct sockaddr_storage peer;
-  socklen_t peer_len;
-  /* Lock-step fast path (udpStage): the next DATA packet and the ACK block number that releases it. */
-  napi_ref staged_ref;
-  const char *staged;
-  size_t staged_len;
-  int staged_ack;
-  /* Lock-step run (udpRun): the file, its block size and count, the last block sent and when the run last moved. */
-  napi_ref run_ref;
-  const unsigned char *run_data;
-  size_t run_size;
-  size_t run_blksize;
-  double run_sent;
-  double run_total;
-  uint64_t run_moved;
-  /* Runner state: `on_runner` (under `lock`) says the runner serves the run; `in_epoll` is the runner's own. */
-  runner_t *runner;
-  pthread_mutex_t lock;
-  int on_runner;
-  int handed_back;
-  int in_epoll;
-};
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -159,7 +95,7 @@ static void unrun(udp_t *u) {
  * The run's answer to an exact ACK of run_sent: DATA run_sent + 1 from the file, header and bytes gathered by sendmsg.
  * Block numbers wrap at 16 bits on the wire (RFC 1350 leaves rollover to the implementation; pxebox counts on).
  */
-static void run_next(udp_t *u) {
+void udp_run_next(udp_t *u) {
   double block = u->run_sent + 1;
   size_t position = (size_t)(block - 1) * u->run_blksize;
   size_t length = position >= u->run_size ? 0 : u->run_size - position;
@@ -173,53 +109,24 @@ static void run_next(udp_t *u) {
   u->run_moved = now_ms();
 }
 
-static void hold(udp_t *u) {
+void udp_hold(udp_t *u) {
   __atomic_add_fetch(&u->owners, 1, __ATOMIC_RELAXED);
 }
 
-static void release(udp_t *u) {
+void udp_release(udp_t *u) {
   if (__atomic_sub_fetch(&u->owners, 1, __ATOMIC_ACQ_REL) > 0) return;
   pthread_mutex_destroy(&u->lock);
   free(u);
 }
 
-static void release_fd(udp_t *u) {
+void udp_release_fd(udp_t *u) {
   if (__atomic_sub_fetch(&u->fd_users, 1, __ATOMIC_ACQ_REL) == 0) close(u->fd);
-}
-
-/* Appends to a runner list (under the runner's lock); 0 when memory ran out. */
-static int push(udp_t ***list, size_t *count, size_t *cap, udp_t *u) {
-  if (*count == *cap) {
-    size_t want = *cap ? *cap * 2 : 64;
-    udp_t **grown = realloc(*list, want * sizeof **list);
-    if (grown == NULL) return 0;
-    *list = grown;
-    *cap = want;
-  }
-  (*list)[(*count)++] = u;
-  return 1;
-}
-
-/* Tells the runner that u's on_runner changed; the queue entry holds a share of u. 0 when it could not be queued. */
-static int enqueue(runner_t *r, udp_t *u) {
-  hold(u);
-  pthread_mutex_lock(&r->lock);
-  int ok = push(&r->queue, &r->queued, &r->queue_cap, u);
-  pthread_mutex_unlock(&r->lock);
-  if (!ok) {
-    release(u);
-    return 0;
-  }
-  uint64_t one = 1;
-  if (write(r->wake_fd, &one, sizeof one) < 0) { /* the counter is full: the thread is awake anyway */
-  }
-  return 1;
 }
 
 /* Runs on a later loop turn, never inside onPacket, so the async context is not in use when it is destroyed. */
 static void on_closed(uv_handle_t *handle) {
   udp_t *u = handle->data;
-  release_fd(u);
+  udp_release_fd(u);
   napi_handle_scope scope;
   if (napi_open_handle_scope(u->env, &scope) == napi_ok) {
     unstage(u);
@@ -229,7 +136,7 @@ static void on_closed(uv_handle_t *handle) {
     napi_async_destroy(u->env, u->async);
     napi_close_handle_scope(u->env, scope);
   }
-  release(u);
+  udp_release(u);
 }
 
 /* Undoes a udpOpen that failed before uv_poll_init: no loop or JS handle knows the struct yet. */
@@ -242,29 +149,10 @@ static void undo_open(udp_t *u) {
   free(u);
 }
 
-static void on_readable(uv_poll_t *poll, int status, int events);
-
-/*
- * Takes a run back from the runner (JS thread): the event loop polls the socket again at once; the runner, which
- * no longer reads it (on_runner is 0), drops it from its epoll when it gets to the queue. 1 when it was on the runner.
- */
-static int take_back(udp_t *u) {
-  pthread_mutex_lock(&u->lock);
-  int was = u->on_runner;
-  u->on_runner = 0;
-  pthread_mutex_unlock(&u->lock);
-  if (!was) return 0;
-  if (!u->closing) uv_poll_start(&u->poll, UV_READABLE, on_readable);
-  /* Out of memory for the queue entry: the runner drops the socket from its epoll at its next readiness instead (see
-   * serve); one that never becomes readable again stays registered until the runner stops. */
-  enqueue(u->runner, u);
-  return 1;
-}
-
 static void shut(udp_t *u) {
   if (u->closing) return;
   u->closing = 1;
-  if (u->runner != NULL) take_back(u);
+  if (u->runner != NULL) tftp_runner_take_back(u);
   uv_poll_stop(&u->poll);
   uv_close((uv_handle_t *)&u->poll, on_closed);
 }
@@ -275,7 +163,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   /* The JS side dropped the handle without closing it: close here rather than leak the descriptor. */
   if (!u->closing) shut(u);
   (void)env;
-  release(u);
+  udp_release(u);
 }
 
 static int parse_address(int family, const char *text, int port, struct sockaddr_storage *out, socklen_t *len) {
@@ -294,7 +182,7 @@ static int parse_address(int family, const char *text, int port, struct sockaddr
   return inet_pton(AF_INET, text, &a->sin_addr) == 1;
 }
 
-static int same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+int udp_same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
   if (a->ss_family != b->ss_family) return 0;
   if (a->ss_family == AF_INET) {
     const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
@@ -309,192 +197,7 @@ static void call_js(udp_t *u, size_t argc, napi_value *argv) {
   pxebox_call_js(u->env, u->async, u->on_packet, argc, argv);
 }
 
-/*
- * Runner thread, u locked and on the runner: answers every exact ACK waiting in the socket with the next block. A
- * datagram that is anything else is left unread (MSG_PEEK) and the socket handed back to the event loop, whose
- * on_readable reads it and ends the run there, or answers it if it is the awaited ACK after all.
- */
-static void serve(udp_t *u) {
-  for (;;) {
-    unsigned char p[8];
-    struct sockaddr_storage from;
-    socklen_t from_len = sizeof from;
-    ssize_t n = recvfrom(u->fd, p, sizeof p, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      break; /* a receive error: the event loop reads it and tells JS */
-    }
-    if (n == 4 && p[0] == 0 && p[1] == 4 && ((p[2] << 8) | p[3]) == (int)((uint64_t)u->run_sent & 0xffff) &&
-        u->run_sent < u->run_total && same_address(&from, &u->peer)) {
-      (void)recv(u->fd, p, sizeof p, MSG_DONTWAIT);
-      run_next(u);
-      continue;
-    }
-    break;
-  }
-  u->on_runner = 0;
-  u->handed_back = 1;
-}
-
-/* Runner thread: brings its epoll in line with a queued socket's on_runner, then drops the entry's share. */
-static void settle_entry(runner_t *r, udp_t *u) {
-  pthread_mutex_lock(&u->lock);
-  int want = u->on_runner;
-  int back = u->handed_back;
-  if (!want) u->handed_back = 0;
-  pthread_mutex_unlock(&u->lock);
-  if (want && !u->in_epoll) {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = u};
-    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, u->fd, &ev) == 0) {
-      u->in_epoll = 1;
-      hold(u);
-      __atomic_add_fetch(&u->fd_users, 1, __ATOMIC_RELAXED);
-    } else {
-      /* Cannot watch it: give the run back to the event loop, which serves runs itself. */
-      pthread_mutex_lock(&u->lock);
-      u->on_runner = 0;
-      pthread_mutex_unlock(&u->lock);
-      back = 1;
-    }
-  } else if (!want && u->in_epoll) {
-    epoll_ctl(r->epfd, EPOLL_CTL_DEL, u->fd, NULL);
-    u->in_epoll = 0;
-    release_fd(u);
-    release(u);
-  }
-  if (!want && back) {
-    /* The event loop polls the socket again; the entry's share goes with it. */
-    pthread_mutex_lock(&r->lock);
-    int ok = push(&r->back, &r->backs, &r->back_cap, u);
-    pthread_mutex_unlock(&r->lock);
-    if (ok) {
-      napi_call_threadsafe_function(r->tsfn, NULL, napi_tsfn_nonblocking);
-      return;
-    }
-  }
-  release(u);
-}
-
-static void *runner_main(void *arg) {
-  runner_t *r = arg;
-  pthread_setname_np(pthread_self(), "pxebox-tftp");
-  struct epoll_event events[64];
-  for (;;) {
-    int n = epoll_wait(r->epfd, events, 64, -1);
-    for (int i = 0; i < n; i++) {
-      udp_t *u = events[i].data.ptr;
-      if (u == NULL) {
-        uint64_t count;
-        if (read(r->wake_fd, &count, sizeof count) < 0) { /* EAGAIN: already read */
-        }
-        continue;
-      }
-      pthread_mutex_lock(&u->lock);
-      int mine = u->on_runner;
-      if (mine) serve(u);
-      int gone = !u->on_runner;
-      pthread_mutex_unlock(&u->lock);
-      /* Handed back, or taken back by JS without a queue entry reaching us yet: stop watching it now. */
-      if (gone && u->in_epoll) {
-        hold(u);
-        settle_entry(r, u);
-      }
-    }
-    pthread_mutex_lock(&r->lock);
-    int stop = r->stop;
-    udp_t **queue = r->queue;
-    size_t queued = r->queued;
-    r->queue = NULL;
-    r->queued = r->queue_cap = 0;
-    pthread_mutex_unlock(&r->lock);
-    for (size_t i = 0; i < queued; i++) settle_entry(r, queue[i]);
-    free(queue);
-    if (stop) return NULL;
-  }
-}
-
-/* Event loop: polls the sockets the runner gave back, so their waiting datagram reaches JS. */
-static void runner_back(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)js_cb;
-  (void)data;
-  if (env == NULL) return;
-  runner_t *r = context;
-  pthread_mutex_lock(&r->lock);
-  udp_t **back = r->back;
-  size_t backs = r->backs;
-  r->back = NULL;
-  r->backs = r->back_cap = 0;
-  pthread_mutex_unlock(&r->lock);
-  for (size_t i = 0; i < backs; i++) {
-    udp_t *u = back[i];
-    /* Unless JS has started another run on the runner since (its retransmit timer), or closed the socket. */
-    pthread_mutex_lock(&u->lock);
-    int on_runner = u->on_runner;
-    pthread_mutex_unlock(&u->lock);
-    if (!u->closing && !on_runner) uv_poll_start(&u->poll, UV_READABLE, on_readable);
-    release(u);
-  }
-  free(back);
-}
-
-/* At environment teardown (process exit, a worker ending): stops the thread. Sockets it held are not freed. */
-static void runner_stop(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  runner_t *r = data;
-  pthread_mutex_lock(&r->lock);
-  r->stop = 1;
-  pthread_mutex_unlock(&r->lock);
-  uint64_t one = 1;
-  if (write(r->wake_fd, &one, sizeof one) < 0) {
-  }
-  pthread_join(r->thread, NULL);
-  napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
-  close(r->epfd);
-  close(r->wake_fd);
-  free(r->back);
-  /* r itself is left: the threadsafe function's pending calls may still name it while the environment goes. */
-}
-
-/* The environment's runner, started on first use; NULL when it cannot be (runs then stay on the event loop). */
-static runner_t *runner_for(napi_env env) {
-  runner_t *r = NULL;
-  if (napi_get_instance_data(env, (void **)&r) == napi_ok && r != NULL) return r;
-  const char *mode = getenv("PXEBOX_TFTP_RUNNER");
-  if (mode != NULL && strcmp(mode, "off") == 0) return NULL;
-  r = calloc(1, sizeof *r);
-  if (r == NULL) return NULL;
-  r->epfd = epoll_create1(EPOLL_CLOEXEC);
-  r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  napi_value name;
-  if (r->epfd < 0 || r->wake_fd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wake_fd, &ev) < 0 ||
-      napi_create_string_utf8(env, "pxebox:tftp-runner", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, r, runner_back, &r->tsfn) != napi_ok) {
-    if (r->epfd >= 0) close(r->epfd);
-    if (r->wake_fd >= 0) close(r->wake_fd);
-    free(r);
-    return NULL;
-  }
-  napi_unref_threadsafe_function(env, r->tsfn);
-  pthread_mutex_init(&r->lock, NULL);
-  if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
-    napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
-    close(r->epfd);
-    close(r->wake_fd);
-    pthread_mutex_destroy(&r->lock);
-    /* r stays: the threadsafe function's finalizer may still run; it names r only as context */
-    return NULL;
-  }
-  if (napi_set_instance_data(env, r, runner_stop, NULL) != napi_ok) {
-    runner_stop(env, r, NULL);
-    return NULL;
-  }
-  return r;
-}
-
-static void on_readable(uv_poll_t *poll, int status, int events) {
+void udp_on_readable(uv_poll_t *poll, int status, int events) {
   (void)events;
   udp_t *u = poll->data;
   napi_handle_scope scope;
@@ -518,10 +221,10 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       break;
     }
     napi_value argv[5];
-    if (u->peer_len != 0 && u->run_data != NULL && same_address(&from, &u->peer)) {
+    if (u->peer_len != 0 && u->run_data != NULL && udp_same_address(&from, &u->peer)) {
       const unsigned char *p = (const unsigned char *)u->buffer;
       if (n == 4 && p[0] == 0 && p[1] == 4 && ((p[2] << 8) | p[3]) == (int)((uint64_t)u->run_sent & 0xffff) && u->run_sent < u->run_total) {
-        run_next(u);
+        udp_run_next(u);
         continue;
       }
       /* Not the awaited ACK: JS takes over, told how far the run got and how long ago it last sent. */
@@ -538,7 +241,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       continue;
     }
     napi_create_int32(u->env, (int32_t)n, &argv[0]);
-    if (u->peer_len != 0 && same_address(&from, &u->peer)) {
+    if (u->peer_len != 0 && udp_same_address(&from, &u->peer)) {
       /*
        * The ACK the staged DATA waits for (opcode 4, exact block number): send it now, before any JS runs, so the
        * client's next block is on its way while JS does the bookkeeping. JS learns it was sent from the flag.
@@ -570,7 +273,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       call_js(u, 4, argv);
     }
   }
-  release(u);
+  udp_release(u);
   napi_close_handle_scope(u->env, scope);
 }
 
@@ -681,7 +384,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
    */
   if (pxebox_failpoint("udpOpen:handle") || napi_create_external(env, u, finalize, NULL, &handle) != napi_ok) {
     shut(u);
-    release(u);
+    udp_release(u);
     napi_throw_error(env, NULL, "udpOpen: could not create the handle");
     return NULL;
   }
@@ -691,7 +394,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "udpOpen: could not build the result");
     return NULL;
   }
-  err = pxebox_failpoint("udpOpen:poll") ? UV_ENOMEM : uv_poll_start(&u->poll, UV_READABLE, on_readable);
+  err = pxebox_failpoint("udpOpen:poll") ? UV_ENOMEM : uv_poll_start(&u->poll, UV_READABLE, udp_on_readable);
   if (err != 0) {
     shut(u);
     return pxebox_throw_errno(env, -err, "uv_poll_start");
@@ -788,7 +491,7 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "udpRun before udpSetPeer");
     return NULL;
   }
-  if (u->runner != NULL) take_back(u);
+  if (u->runner != NULL) tftp_runner_take_back(u);
   unrun(u);
   unstage(u);
   if (u->closing) return NULL;
@@ -799,14 +502,14 @@ static napi_value js_run(napi_env env, napi_callback_info info) {
   u->run_sent = sent;
   u->run_total = total;
   u->run_moved = now_ms();
-  /* On the runner thread when there is one; else on the event loop (on_readable). */
-  if (u->runner == NULL) u->runner = runner_for(env);
+  /* On the runner thread when there is one; else on the event loop (udp_on_readable). */
+  if (u->runner == NULL) u->runner = tftp_runner_for(env);
   if (u->runner != NULL) {
     uv_poll_stop(&u->poll);
     pthread_mutex_lock(&u->lock);
     u->on_runner = 1;
     pthread_mutex_unlock(&u->lock);
-    if (!enqueue(u->runner, u)) take_back(u);
+    if (!tftp_runner_enqueue(u->runner, u)) tftp_runner_take_back(u);
   }
   return NULL;
 }
@@ -823,7 +526,7 @@ static napi_value js_run_state(napi_env env, napi_callback_info info) {
     napi_get_null(env, &result);
     return result;
   }
-  if (stop && u->runner != NULL) take_back(u);
+  if (stop && u->runner != NULL) tftp_runner_take_back(u);
   pthread_mutex_lock(&u->lock);
   double run_sent = u->run_sent;
   uint64_t moved = u->run_moved;
