@@ -57,6 +57,8 @@ export interface EtcdCluster {
   startAll(): Promise<void>
   /** The index of the current leader, asked of the running members. */
   leader(): Promise<number>
+  /** The raft term (the highest a running member reports): it moves with every leader election. Not with `tls`. */
+  term(): Promise<number>
   /** SIGKILL the leader; resolves with its index once it exited. */
   killLeader(): Promise<number>
   /** Resolves when every running member answers /health with true (rejects after `ms`). */
@@ -199,6 +201,14 @@ export async function runEtcdCluster(basePort: number, size = 3, place: EtcdPlac
     throw new Error(`etcd cluster on ${basePort}: no leader found`)
   }
 
+  const term = async (): Promise<number> => {
+    const terms = await Promise.all(members.filter((x) => x.child !== undefined).map((m) => gateway(m.clientUrl, '/v3/maintenance/status')))
+    // The JSON gateway writes 64-bit integers as strings, inside `header`.
+    const seen = terms.map((s) => Number((s?.header as { raft_term?: string } | undefined)?.raft_term ?? NaN)).filter((n) => Number.isFinite(n))
+    if (seen.length === 0) throw new Error(`etcd cluster on ${basePort}: no member reports its raft term`)
+    return Math.max(...seen)
+  }
+
   const cluster: EtcdCluster = {
     endpoints: members.map((m) => m.clientUrl),
     members,
@@ -216,6 +226,7 @@ export async function runEtcdCluster(basePort: number, size = 3, place: EtcdPlac
       await healthy()
     },
     leader,
+    term,
     async killLeader() {
       const i = await leader()
       await stop(i, { kill: true })
