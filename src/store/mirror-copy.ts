@@ -23,6 +23,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { moveCorruptAside } from '../host/durable-file.js'
+import { limitPageCache } from './sqlite-cache.js'
 import type { StoreEntry, StoreEvent, StoreOp, WriteOptions } from './store.js'
 
 const SCHEMA = `
@@ -126,6 +127,7 @@ function openDb(file: string): Database.Database {
   try {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
+    limitPageCache(db)
     db.exec(SCHEMA)
     const check = db.pragma('quick_check', { simple: true }) as string
     if (check !== 'ok') throw new Error(`quick_check: ${check}`)

@@ -29,6 +29,7 @@ import { moveCorruptAside } from '../host/durable-file.js'
 import { silentLogger, type Logger } from '../host/log.js'
 import { takeCleanMark, writeCleanMark } from './sqlite-clean.js'
 import { prepareLayout, SCHEMA_VERSION, setNewFilePageSize, type LayoutMove } from './sqlite-layout.js'
+import { limitPageCache } from './sqlite-cache.js'
 import { checkCurrent, checkKey, checkPage, StoreClosedError, StoreCompactedError, StoreConflictError, StoreError, type Store, type StoreEntry, type StoreEvent, type StoreOp, type StoreWatch, type WatchListener, type WatchOptions, type WriteOptions } from './store.js'
 
 /** Options for openSqliteStore. */
@@ -108,6 +109,7 @@ function openChecked(file: string, check: boolean): { db: Database.Database; mov
     setNewFilePageSize(db)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
+    limitPageCache(db)
     // A second handle (a tool, a test) waits for the writer instead of failing with SQLITE_BUSY.
     db.pragma('busy_timeout = 5000')
     const version = db.pragma('user_version', { simple: true }) as number
