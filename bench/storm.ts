@@ -9,8 +9,9 @@
  * (`bc0`, 10.213.64.2), joined by a veth. Both sides serve the same files from the same folders.
  *
  * Prints per size: boots/min (first power-on to last byte), per-boot p50/p99, each step's p50, server CPU per boot
- * (user+system from /proc: pxebox; dnsmasq + nginx's master and workers), peak RSS (VmHWM, summed for the
- * reference), and how busy the rest of the machine was (CPU used by neither the servers nor the machines, in cores).
+ * (user+system from /proc: pxebox; dnsmasq + nginx's master and workers), peak RSS during the storm (VmHWM reset as
+ * it starts; summed for the reference), and how busy the rest of the machine was (CPU used by neither the servers nor
+ * the machines, in cores).
  * Medians over rounds, with their spread [lowest-highest].
  *
  * Run (root): bench/storm.sh [--sizes 50:1,200:2,1000:10] [--rounds 3] [--only pxebox|reference]
@@ -19,12 +20,14 @@
  *   [--cpu-prof DIR]: V8 CPU profiles of the pxebox daemon there, and its top self-time functions printed
  *   [--warmup N]: machines booted before each measurement on both sides (default 5); 200 measures a warm daemon
  *   [--repeat K]: instead of rounds, each side serves K storms of the same machines (same MACs) in a row, one
- *     start of its servers: boots/min, CPU per boot, peak RSS (VmHWM) and RSS after each storm, to show whether
+ *     start of its servers: boots/min, CPU per boot, that storm's peak RSS and RSS after it, to show whether
  *     memory stays flat as the same rack boots again and again (issue 18)
+ *   [--pause S]: with --repeat, S seconds of quiet between storms (default 0, back to back). V8 gives memory back
+ *     (its memory reducer's compacting GC) only after ~8 s with little allocation, which back-to-back storms never leave
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises'
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -37,7 +40,7 @@ import { nginxArgv, nginxConfig, nginxWorkers } from './lib/nginx.js'
 import { selfTimes } from './lib/cpu-profile.js'
 import { waitForLog } from './lib/bench-lab.js'
 import { STEPS, type StormClientsArgs, type StormClientsResult } from './storm-clients.js'
-import { opt } from './lib/args.js'
+import { num, opt } from './lib/args.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // --pxebox: another build's dist/src/main.js, to compare two versions of the daemon with the same bench.
@@ -53,6 +56,7 @@ const ROUNDS = Number(opt('rounds', '3'))
 const ONLY = opt('only', '')
 const PROFILE_DIR = opt('cpu-prof', '')
 const REPEAT = Number(opt('repeat', '0'))
+const PAUSE_S = num('pause', 0)
 /**
  * Machines booted before each measurement, on both sides. 5 warms page cache and ARP; an appliance that has been up
  * for a while has also had its JavaScript compiled by V8's optimizing tier, which a few hundred boots bring about
@@ -86,7 +90,7 @@ interface Run {
   clients: StormClientsResult
   /** Server CPU (user + system) during the storm, ms. */
   serverCpuMs: number
-  /** Peak resident memory since the servers started, MB (VmHWM; summed over the reference's processes). */
+  /** Peak resident memory during the storm, MB (VmHWM reset as it starts; summed over the reference's processes). */
   peakRssMb: number
   /** Resident memory right after the storm, MB (VmRSS; summed likewise). */
   rssMb: number
@@ -105,7 +109,20 @@ function machineBusyMs(): number {
   return ((total - (f[3] ?? 0) - (f[4] ?? 0)) * 1000) / 100
 }
 
-/** VmHWM (peak RSS), MB, or 0 when the process is gone. */
+/**
+ * Starts the process's peak RSS over from its RSS now (proc(5): `5` to clear_refs), so each storm's peak is its own.
+ * VmHWM otherwise keeps the highest of the start and of every storm before: over repeated storms it showed the
+ * running maximum, which rises with noise alone.
+ */
+function resetPeakRss(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  } catch {
+    // gone: its peak reads 0 below
+  }
+}
+
+/** VmHWM (peak RSS since the last resetPeakRss), MB, or 0 when the process is gone. */
 function peakRssMb(pid: number): number {
   try {
     const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -254,9 +271,15 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
     // Warm-up (JIT, page cache, ARP) by machines the storm never uses, one after another.
     await runClients(lab, { ...base, count: WARMUP, rampMs: (WARMUP - 1) * 20, macPrefix: 'a5', clientIps: [CLIENT_IP] })
     const cpu = () => pids().reduce((sum, pid) => sum + (cpuMs(pid) || 0), 0)
+    const rss = () => pids().reduce((sum, pid) => sum + (rssMb(pid) || 0), 0)
     const runs: Run[] = []
     for (let storm = 0; storm < storms; storm++) {
       if (storms > 1) process.stderr.write(`  storm ${storm + 1} of ${storms}\n`)
+      if (storm > 0 && PAUSE_S > 0) {
+        await new Promise((r) => setTimeout(r, PAUSE_S * 1000))
+        process.stderr.write(`  after ${PAUSE_S} s of quiet: RSS ${rss().toFixed(0)} MB${side === 'pxebox' ? await heapFigures(lab) : ''}\n`)
+      }
+      for (const pid of pids()) resetPeakRss(pid)
       const cpu0 = cpu()
       const threads0 = side === 'pxebox' ? threadCpuMs(pids()[0] as number, NAMED_THREADS) : undefined
       // The reference's pids() start with dnsmasq's.
@@ -269,7 +292,7 @@ async function measure(side: Side, machines: number, rampS: number, round: numbe
       const othersMs = machineBusyMs() - busy0 - serverCpuMs - result.clientCpuMs
       const wallMs = performance.now() - t0
       const peak = pids().reduce((sum, p) => sum + peakRssMb(p), 0)
-      const now = pids().reduce((sum, p) => sum + (rssMb(p) || 0), 0)
+      const now = rss()
       const run: Run = { clients: result, serverCpuMs, peakRssMb: peak, rssMb: now, othersCores: Math.max(0, othersMs) / Math.max(1, wallMs) }
       if (dnsmasq0 !== undefined) run.dnsmasqCpuMs = cpuMs(pids()[0] as number) - dnsmasq0
       if (threads0 !== undefined) {
@@ -361,7 +384,7 @@ function printRepeat(machines: number, rampS: number, runs: Record<Side, Run[]>)
     if (rs.length < 2) continue
     const first = rs[0] as Run
     const last = rs[rs.length - 1] as Run
-    console.log(`${side}: peak RSS ${first.peakRssMb.toFixed(0)} MB after storm 1, ${last.peakRssMb.toFixed(0)} MB after storm ${rs.length}; RSS after the storms ${spread(rs.map((r) => r.rssMb), 0)} MB`)
+    console.log(`${side}: peak RSS ${first.peakRssMb.toFixed(0)} MB in storm 1, ${last.peakRssMb.toFixed(0)} MB in storm ${rs.length} (each storm's own: ${rs.map((r) => r.peakRssMb.toFixed(0)).join(', ')}); RSS after the storms ${spread(rs.map((r) => r.rssMb), 0)} MB`)
     const failures = rs.flatMap((r, i) => Object.entries(r.clients.failures).map(([k, n]) => `storm ${i + 1} ${k} x${n}`))
     if (failures.length > 0) console.log(`${side} failures: ${failures.join('; ')}`)
   }
