@@ -52,23 +52,23 @@ export async function fleetMachinesAt(url: string): Promise<FleetMachineList> {
   return (await fetch(`${url}/v1/fleet/machines`, { signal: AbortSignal.timeout(5000) })).json() as Promise<FleetMachineList>
 }
 
+/** untilGone's answer: the appliance's last record (undefined when it was never listed gone) and the ms it took. */
+export interface GoneAnswer {
+  record: ListedAppliance | undefined
+  after: number
+}
+
 /**
  * Polls `<url>/v1/appliances` every 200 ms until `name` is listed gone; its last record and the ms since `stoppedAt`
  * (Date.now() when it was stopped), or `record` undefined after `ms`.
  */
-export async function untilGone(url: string, name: string, stoppedAt: number, ms = 30_000): Promise<{ record: ListedAppliance | undefined; after: number }> {
+export async function untilGone(url: string, name: string, stoppedAt: number, ms = 30_000): Promise<GoneAnswer> {
   while (Date.now() - stoppedAt < ms) {
     const record = (await appliancesAt(url)).appliances.find((x) => x.name === name && x.state === 'gone')
     if (record !== undefined) return { record, after: Date.now() - stoppedAt }
     await sleep(200)
   }
   return { record: undefined, after: Date.now() - stoppedAt }
-}
-
-/** untilGone's answer. */
-export interface GoneAnswer {
-  record: ListedAppliance | undefined
-  after: number
 }
 
 /**

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runPxebox, type RunningPxebox } from './daemon.js'
 import type { FleetAppliance, FleetLab } from './fleet-lab.js'
-import { untilGone, type ListedAppliance } from './fleet-api.js'
+import { untilGone, type GoneAnswer } from './fleet-api.js'
 
 /** The HTTP port every fleet appliance listens on (each has its own namespace). */
 export const FLEET_HTTP_PORT = 8080
@@ -70,7 +70,7 @@ export async function startFleetAppliance(t: Test, lab: FleetLab, where: FleetAp
  * Kills appliance `name` (`victim`) with SIGKILL by PID, so it cannot deregister, and waits until the appliance at
  * `observerUrl` lists it gone: untilGone's answer, timed from the kill.
  */
-export async function killUntilGone(t: Test, victim: RunningFleetAppliance, name: string, observerUrl: string): Promise<{ record: ListedAppliance | undefined; after: number }> {
+export async function killUntilGone(t: Test, victim: RunningFleetAppliance, name: string, observerUrl: string): Promise<GoneAnswer> {
   const pid = victim.d.child.pid
   t.ok(pid !== undefined && pid > 0, `${name} runs as its own process (ip netns exec execs)`)
   const killedAt = Date.now()
