@@ -114,6 +114,8 @@ export function createConfinedRoot(root: string, options: ConfinedRootOptions = 
   let cacheRoot: string | undefined
   let closed = false
   let fills = 0
+  // Lookups under way (root and relative path): concurrent misses for one file wait for the same one.
+  const resolving = new Map<string, Promise<ConfinedFile | undefined>>()
 
   function resolveRoot(): Promise<string> {
     const t = now()
@@ -238,9 +240,20 @@ export function createConfinedRoot(root: string, options: ConfinedRootOptions = 
       cache.set(rel, hit)
       return hit.file
     }
-    const file = await uncached(realRoot, rel)
-    if (file !== undefined && cacheMax > 0 && !closed) await fill(realRoot, rel, file)
-    return file
+    if (cacheMax === 0) return uncached(realRoot, rel)
+    // A rack powering on asks for one file many times at once, before the first answer is remembered: they share one
+    // lookup and one fill (each is three realpaths and two walks) instead of each making its own.
+    const key = `${realRoot}\0${rel}`
+    let pending = resolving.get(key)
+    if (pending === undefined) {
+      pending = uncached(realRoot, rel).then(async (file) => {
+        if (file !== undefined && !closed) await fill(realRoot, rel, file)
+        return file
+      })
+      resolving.set(key, pending)
+      pending.finally(() => resolving.delete(key)).catch(() => undefined)
+    }
+    return pending
   }
 
   async function openChecked(relPath: string): Promise<{ file: ConfinedFile; handle: FileHandle } | undefined> {

@@ -107,6 +107,23 @@ t.test('with cacheFiles: the traversal corpus gives the same outcomes twice over
   t.equal(a, b, 'the second lookup returns the cached answer (no realpath or stat of its own)')
 })
 
+t.test('with cacheFiles: lookups of one path made at once share one resolution, refusals included', async (t) => {
+  const root = await buildTraversalTree(t.testdir())
+  const confined = createConfinedRoot(root, { cacheFiles: 16 })
+  t.teardown(() => confined.close())
+  // Neither is cached when both start: without sharing, each would realpath and stat on its own (another Stats object).
+  const [a, b] = await Promise.all([confined.resolve('inside.bin'), confined.resolve('./inside.bin')])
+  t.ok(a !== undefined && a === b, 'both get the one answer the shared lookup found')
+  t.equal(await readFile(a!.path, 'utf8'), INSIDE)
+  // A symlink leading out: refused by the realpath the two share, not by the lexical check each makes first.
+  const both = await Promise.allSettled([confined.resolve('escape.txt'), confined.resolve('escape.txt')])
+  t.ok(both.every((r) => r.status === 'rejected' && r.reason instanceof ConfinementError), 'a link leading out is refused for both')
+  const [x, y] = await Promise.all([confined.resolve('no-such-file'), confined.resolve('no-such-file')])
+  t.ok(x === undefined && y === undefined, 'a missing file is not found for both')
+  const c = await confined.resolve('inside.bin')
+  t.equal(c, a, 'once settled, the answer is the remembered one')
+})
+
 t.test('with cacheFiles: a file replaced or a symlink swapped after the cache filled is served fresh and still confined', async (t) => {
   const dir = t.testdir()
   const root = await buildTraversalTree(dir)
