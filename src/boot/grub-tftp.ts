@@ -39,7 +39,9 @@ export function secureBootResolvers(opts: SecureBootTftpOptions): BootFileResolv
     if (isOptionalLoaderFile(path)) logger.debug({ file: path, peer: peer.address }, 'optional shim/GRUB file probed')
     return undefined
   }
-  const assets = opts.assetsDir === undefined ? [] : [profileAssets(folderFiles(createTftpFolder({ root: opts.assetsDir }), TFTP_ASSETS_PREFIX), opts.catalog)]
+  // Resolved on every request (resolvedFiles: 0): each is a kernel or initrd, megabytes over TFTP, beside which a
+  // realpath is nothing, and these resolvers have no close() to release remembered paths' directory watches.
+  const assets = opts.assetsDir === undefined ? [] : [profileAssets(folderFiles(createTftpFolder({ root: opts.assetsDir, resolvedFiles: 0 }), TFTP_ASSETS_PREFIX), opts.catalog)]
   return [configs, ...assets, probes]
 }
 

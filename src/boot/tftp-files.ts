@@ -145,10 +145,12 @@ export function bootTransferEvents(sink: EventSink): (entry: TftpTransferEntry) 
   }
 }
 
-/** What startTftp needs to serve PXE clients: the file handler and the transfer log. */
+/** What startTftp needs to serve PXE clients: the file handler and the transfer log; close() once TFTP has stopped. */
 export interface PxeTftp {
   fileHandler: TftpFileHandler
   onTransfer: (entry: TftpTransferEntry) => void
+  /** Releases the root folder's remembered resolutions and their directory watches (tftp/folder.ts). */
+  close(): void
 }
 
 /**
@@ -156,9 +158,10 @@ export interface PxeTftp {
  * Generated files and mapped folders go in `resolvers`, tried before the root for each candidate path.
  */
 export function pxeTftp(options: { root: string; events: EventSink; resolvers?: readonly BootFileResolver[] }): PxeTftp {
-  const root = folderFiles(createTftpFolder({ root: options.root }))
+  const folder = createTftpFolder({ root: options.root })
   return {
-    fileHandler: createBootFileHandler({ resolvers: [...(options.resolvers ?? []), root] }),
+    fileHandler: createBootFileHandler({ resolvers: [...(options.resolvers ?? []), folderFiles(folder)] }),
     onTransfer: bootTransferEvents(options.events),
+    close: () => folder.close(),
   }
 }

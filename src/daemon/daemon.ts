@@ -201,15 +201,19 @@ export async function startDaemon(config: Config, logger: Logger, hooks: DaemonH
       lines.http = `${publicUrl}  (listening on ${http.address})`
     }
     if (config.tftp.enabled) {
+      const files = pxeTftp({
+        root: config.tftp.root,
+        events: sink,
+        // Secure Boot (loader: shim-grub): GRUB configs per machine and assets/ over TFTP (boot/grub-tftp.ts).
+        resolvers: secureBootResolvers({ catalog: () => store.get(), machines, macForIp, publicUrl, server: iface.address, assetsDir: config.assets_dir, logger: logger.child({ proto: 'tftp' }) }),
+      })
+      // Closers run last first: the folder's watches go once the server has stopped.
+      closers.push(async () => files.close())
       const tftp: TftpServer = await startTftp({
         address: iface.address,
         port: PORTS.tftp,
-        ...pxeTftp({
-          root: config.tftp.root,
-          events: sink,
-          // Secure Boot (loader: shim-grub): GRUB configs per machine and assets/ over TFTP (boot/grub-tftp.ts).
-          resolvers: secureBootResolvers({ catalog: () => store.get(), machines, macForIp, publicUrl, server: iface.address, assetsDir: config.assets_dir, logger: logger.child({ proto: 'tftp' }) }),
-        }),
+        fileHandler: files.fileHandler,
+        onTransfer: files.onTransfer,
         mtu: iface.mtu,
         maxBlockSize: config.tftp.max_block_size,
         maxWindowSize: config.tftp.max_window_size,

@@ -11,7 +11,7 @@ import { silentLogger } from '../host/log.js'
 import { ErrorCode, Opcode, decode, errorPacket, peekOpcode, type RequestPacket } from './packet.js'
 import { negotiate } from './options.js'
 import { TftpAccessError, type TftpFileHandler, type TftpFile } from './files.js'
-import { createTftpFolder, folderHandler } from './folder.js'
+import { createTftpFolder, folderHandler, type TftpFolder } from './folder.js'
 import { memorySource, diskSource, type BlockSource } from './reader.js'
 import { runTransfer, type LossHook, type TransferHandle, type TransferOutcome, type TransferResult } from './transfer.js'
 import { bindUdp, openTransferSocket, type TransferSocket } from './transfer-socket.js'
@@ -150,9 +150,12 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
   const maxMs = options.timeouts?.maxMs ?? 8000
   const retries = options.retries ?? 5
   let fileHandler = options.fileHandler
+  // The folder this server made for `root` (none for a given fileHandler): closed with the server.
+  let ownFolder: TftpFolder | undefined
   if (!fileHandler) {
     if (options.root === undefined) throw new TypeError('startTftp needs root or fileHandler')
-    fileHandler = folderHandler(createTftpFolder({ root: options.root }))
+    ownFolder = createTftpFolder({ root: options.root })
+    fileHandler = folderHandler(ownFolder)
   }
   const handler = fileHandler
   const type: SocketType = isIPv6(options.address) ? 'udp6' : 'udp4'
@@ -179,6 +182,7 @@ export async function startTftp(options: TftpServerOptions): Promise<TftpServer>
     await Promise.all([...serving])
     await new Promise<void>((resolve) => listener.close(() => resolve()))
     refusals.stop()
+    ownFolder?.close()
   }
 
   /** One transfer log entry; a throwing callback costs a log line, never the server. */
