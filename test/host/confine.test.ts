@@ -8,6 +8,7 @@ import type { Test } from 'tap'
 import { join } from 'node:path'
 import { ConfinementError, confinedRelativePath, createConfinedRoot } from '../../src/host/confine.js'
 import { buildTraversalTree, INSIDE, TRAVERSAL_CORPUS } from '../helpers/traversal-corpus.js'
+import { inotifyWatches } from '../helpers/inotify.js'
 
 t.test('the traversal corpus', async (t) => {
   const root = await buildTraversalTree(t.testdir())
@@ -190,12 +191,15 @@ t.test('with cacheFiles: a file replaced or a symlink swapped after the cache fi
 
 t.test('with cacheFiles: close() releases the watches, and the cache stays within its bound', async (t) => {
   const root = t.testdir(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, String(i)])))
+  const before = inotifyWatches()
   const confined = createConfinedRoot(root, { cacheFiles: 4 })
   const first = []
   for (let i = 0; i < 10; i++) first.push(await confined.resolve(`f${i}`))
   t.equal(await confined.resolve('f9'), first[9], 'a recent file is a hit')
   t.not(await confined.resolve('f0'), first[0], 'the least recently used files were dropped: f0 is resolved again')
+  t.ok(inotifyWatches() > before, 'the remembered files are watched')
   confined.close()
+  t.equal(inotifyWatches(), before, 'close() removed every watch it had set')
   await writeFile(join(root, 'f9'), 'changed')
   t.equal((await confined.resolve('f9'))?.stats.size, 7, 'after close() every lookup resolves afresh')
 })

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { normalizeRequestPath, TftpAccessError } from '../../src/tftp/files.js'
 import { createTftpFolder, folderHandler } from '../../src/tftp/folder.js'
 import { randomRoot } from './lib.js'
+import { inotifyWatches } from '../helpers/inotify.js'
 
 const peer = { address: '127.0.0.1', port: 1234 }
 
@@ -94,10 +95,14 @@ t.test('cache: one read shared, refreshed when mtime or size changes, bounded', 
 t.test('close(): the remembered resolutions and their watches go; the folder still serves, resolving each request', async (t) => {
   const root = await randomRoot({ 'a.bin': 100 })
   t.teardown(root.cleanup)
+  const before = inotifyWatches()
   const folder = createTftpFolder({ root: root.dir })
   t.match(await folder.open('a.bin'), { name: 'a.bin', size: 100 })
+  t.ok(inotifyWatches() > before, 'a file served is remembered and its folder watched')
   folder.close()
+  t.equal(inotifyWatches(), before, 'close() removed the watches')
   await writeFile(join(root.dir, 'a.bin'), 'after close')
   // No watch is left to report the change, so only a fresh resolution (a new stat) can see the new size at once.
   t.match(await folder.open('a.bin'), { name: 'a.bin', size: 11 }, 'the change is seen on the next request')
+  t.equal(inotifyWatches(), before, 'and a closed folder sets no new watch')
 })
