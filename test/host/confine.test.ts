@@ -4,11 +4,11 @@
  */
 import t from 'tap'
 import { mkdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises'
-import type { Test } from 'tap'
 import { join } from 'node:path'
 import { ConfinementError, confinedRelativePath, createConfinedRoot } from '../../src/host/confine.js'
 import { buildTraversalTree, INSIDE, TRAVERSAL_CORPUS } from '../helpers/traversal-corpus.js'
 import { inotifyWatches } from '../helpers/inotify.js'
+import { until } from '../helpers/change-seen.js'
 
 t.test('the traversal corpus', async (t) => {
   const root = await buildTraversalTree(t.testdir())
@@ -64,21 +64,6 @@ t.test('the root is resolved again once per recheck period, and a failed resolut
   clock = 2001
   t.equal(await read(), 'two', 'a root that reappears is found on the next request')
 })
-
-/**
- * Resolves `rel` until `done` says the answer is the new one, at most `ms` (a watch event arrives within a loop turn
- * or two of the change; 2 s is far beyond that, and bounds a cache that never hears of it). Every answer on the way
- * must pass `ok`: a stale answer is the file that was confined before the change, never one outside the root.
- */
-async function until<T>(t: Test, resolveOnce: () => Promise<T>, done: (v: T) => boolean, ok: (v: T) => boolean, ms = 2000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await resolveOnce()
-    t.ok(ok(v), 'every answer while the change is seen is confined') || t.comment(v)
-    if (done(v) || Date.now() > end) return v
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 /** An outcome as a value: the file's content and real path, 'refused', or 'not-found'. */
 async function outcome(confined: ReturnType<typeof createConfinedRoot>, rel: string): Promise<string> {
