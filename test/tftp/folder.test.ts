@@ -3,31 +3,15 @@
  * files. (Prefixes and generated files are the boot layer's: test/boot/tftp-files.test.ts.)
  */
 import t from 'tap'
-import type { Test } from 'tap'
 import { mkdir, symlink, writeFile, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { normalizeRequestPath, TftpAccessError } from '../../src/tftp/files.js'
 import { createTftpFolder, folderHandler } from '../../src/tftp/folder.js'
 import { randomRoot } from './lib.js'
 import { inotifyWatches } from '../helpers/inotify.js'
+import { until } from '../helpers/change-seen.js'
 
 const peer = { address: '127.0.0.1', port: 1234 }
-
-/**
- * Fetches until the content is `want`, at most 2 s. The folder remembers a resolution until an fs.watch event on its
- * directory drops it (host/confine.ts), which comes a loop turn or two after the change; an answer on the way may be
- * the content before the change (`stale`), never anything else.
- */
-async function fresh(t: Test, get: () => Promise<Buffer>, want: string, stale: readonly string[]): Promise<Buffer> {
-  const end = Date.now() + 2000
-  for (;;) {
-    const data = await get()
-    const text = data.toString('latin1')
-    if (text === want || Date.now() > end) return data
-    t.ok(stale.includes(text), 'an answer before the change is seen is the content before it') || t.comment(text)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 t.test('normalizeRequestPath', async (t) => {
   t.equal(normalizeRequestPath('/pxelinux.0'), 'pxelinux.0')
@@ -80,12 +64,15 @@ t.test('cache: one read shared, refreshed when mtime or size changes, bounded', 
   t.equal(await content('a.bin'), x, 'a later request hits the cache')
   const before = x.toString('latin1')
   await writeFile(join(root.dir, 'a.bin'), 'changed')
-  t.equal((await fresh(t, () => content('a.bin'), 'changed', [before])).toString(), 'changed', 'a changed size is re-read')
+  // The folder remembers a resolution until an fs.watch event on its directory drops it (host/confine.ts): an answer
+  // before that is the content before the change, never anything else.
+  const seen = (want: string, stale: string) => until(t, () => content('a.bin'), (d) => d.toString('latin1') === want, (d) => [want, stale].includes(d.toString('latin1')), 2000, 'an answer before the change is seen is the content before it')
+  t.equal((await seen('changed', before)).toString(), 'changed', 'a changed size is re-read')
   const sameSize = Buffer.from('CHANGED')
   await writeFile(join(root.dir, 'a.bin'), sameSize)
   const future = new Date(Date.now() + 5000)
   await utimes(join(root.dir, 'a.bin'), future, future)
-  t.same(await fresh(t, () => content('a.bin'), 'CHANGED', ['changed']), sameSize, 'a changed mtime is re-read')
+  t.same(await seen('CHANGED', 'changed'), sameSize, 'a changed mtime is re-read')
   const b = await content('b.bin')
   await content('c.bin')
   await content('d.bin')
